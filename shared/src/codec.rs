@@ -1,0 +1,134 @@
+//! Length-prefixed framing for tokio transports: a 4-byte unsigned big-endian length, then that
+//! many bytes of JSON.
+//!
+//! [`FrameCodec`] yields raw payloads (the server decodes JSON itself, so that both of its
+//! transports share one decoder); [`JsonCodec`] yields decoded [`Frame`]s and encodes them (for
+//! clients). Both refuse a length above their limit as soon as the 4 header bytes are in,
+//! before anything is allocated for the body.
+
+use bytes::{BufMut, BytesMut};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+use crate::frame::Frame;
+use crate::json::{self, DecodeError};
+
+/// Bytes of the length prefix.
+pub const PREFIX_LEN: usize = 4;
+
+/// Why a stream of frames cannot go on. After any of these the stream is out of sync (or gone)
+/// and the connection must close.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix announces more than the receiver accepts.
+    #[error("A frame of {len} bytes is over the limit of {max} bytes.")]
+    TooLong {
+        /// The announced length.
+        len: u64,
+        /// The receiver's limit.
+        max: usize,
+    },
+    /// The transport failed.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Splits a byte stream into frame payloads of at most `max` bytes.
+#[derive(Debug)]
+pub struct FrameCodec {
+    inner: LengthDelimitedCodec,
+    max: usize,
+    /// The inner codec has consumed a header and waits for the body: the bytes at the front
+    /// of the buffer are payload, not a prefix.
+    in_body: bool,
+}
+
+impl FrameCodec {
+    /// A codec accepting payloads of up to `max` bytes.
+    pub fn new(max: usize) -> Self {
+        let inner = LengthDelimitedCodec::builder()
+            .length_field_type::<u32>()
+            .big_endian()
+            .max_frame_length(max)
+            .new_codec();
+        FrameCodec {
+            inner,
+            max,
+            in_body: false,
+        }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        let has_head = src.len() >= PREFIX_LEN;
+        if !self.in_body && has_head {
+            let len = u64::from(u32::from_be_bytes([src[0], src[1], src[2], src[3]]));
+            if len > self.max as u64 {
+                return Err(FrameError::TooLong { len, max: self.max });
+            }
+        }
+        let out = self.inner.decode(src)?;
+        // Without a whole frame, the inner codec keeps a header it has seen and waits for
+        // the body.
+        self.in_body = out.is_none() && (self.in_body || has_head);
+        Ok(out)
+    }
+}
+
+impl Encoder<&[u8]> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        put_frame(payload, dst);
+        Ok(())
+    }
+}
+
+/// Appends one frame (prefix and payload) to `dst`.
+pub fn put_frame(payload: &[u8], dst: &mut impl BufMut) {
+    // Payloads are limited far below 4 GiB by every limit in this crate.
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    dst.put_u32(len);
+    dst.put_slice(payload);
+}
+
+/// Frames as [`Frame`] values: what a client reads and writes. A payload that is not a
+/// protocol object is yielded as `Err(DecodeError)`, since the stream itself is still in sync.
+#[derive(Debug)]
+pub struct JsonCodec {
+    frames: FrameCodec,
+}
+
+impl JsonCodec {
+    /// A codec accepting frames of up to `max` bytes.
+    pub fn new(max: usize) -> Self {
+        JsonCodec {
+            frames: FrameCodec::new(max),
+        }
+    }
+}
+
+impl Decoder for JsonCodec {
+    type Item = Result<Frame, DecodeError>;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
+        Ok(self
+            .frames
+            .decode(src)?
+            .map(|payload| json::decode(&payload)))
+    }
+}
+
+impl Encoder<&Frame> for JsonCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let payload = json::encode(frame);
+        put_frame(&payload, dst);
+        Ok(())
+    }
+}

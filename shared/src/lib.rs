@@ -1,0 +1,31 @@
+//! The Chatterbox wire protocol, spelled once.
+//!
+//! Every Chatterbox program (the server, the terminal client, the browser client, the benchmark
+//! tool) speaks the protocol through this crate, so the rules of `PROTOCOL.md` live in one place.
+//!
+//! # Layout
+//!
+//! - [`limits`]: every size limit of the protocol, each with the reason for its number.
+//! - [`frame`]: [`Frame`], the one JSON object a frame carries (every key, both directions), and
+//!   [`Message`], the `[SRC, DEST, TIMESTAMP, CONTENT]` entry. Decoding is strict about types and
+//!   reports unknown keys by name instead of dropping them.
+//! - [`validate`]: usernames and message content, with refusal reasons fit to show a person.
+//! - [`json`]: encoding (non-ASCII escaped as `\uXXXX`, for older clients that decode ASCII) and
+//!   decoding with typed errors.
+//! - `codec` (feature `codec`): the length-prefixed framing for tokio transports, built on
+//!   tokio-util's `LengthDelimitedCodec` (u32 big-endian, the length checked before any
+//!   allocation). Without the feature the crate has no tokio dependency and builds for wasm32.
+
+pub mod frame;
+pub mod json;
+pub mod limits;
+pub mod validate;
+
+#[cfg(feature = "codec")]
+pub mod codec;
+
+pub use frame::{Frame, Message};
+pub use json::{DecodeError, decode, encode, encode_message};
+
+/// The DEST of a public broadcast. It can never be a username.
+pub const BROADCAST: &str = "ALL";

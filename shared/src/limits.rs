@@ -1,0 +1,38 @@
+//! Protocol limits. Each number is chosen for a reason given beside it; servers and clients of
+//! this crate enforce the same values, so what one side may send the other side accepts.
+
+/// Largest frame (JSON bytes after the 4-byte prefix) a client may send to the server.
+///
+/// One frame carries a login or a batch of messages. The largest content is
+/// [`MAX_CONTENT_BYTES`]; written with every character `\uXXXX`-escaped (up to 12 bytes for a
+/// 4-byte character) it stays under 200 KiB, so 1 MiB holds a message in any encoding plus a
+/// batch of ordinary ones, while a hostile peer can make the server buffer at most 1 MiB.
+pub const MAX_CLIENT_FRAME_LEN: usize = 1 << 20;
+
+/// Largest frame the server sends, and so the largest a client must be ready to read.
+///
+/// The login reply carries the join history (up to the server's history limit); it is trimmed
+/// (oldest entries first) to fit. 16 MiB keeps a join of 1,000 long messages whole while a
+/// client never has to hold more than this per frame.
+pub const MAX_SERVER_FRAME_LEN: usize = 16 << 20;
+
+/// Largest message CONTENT, in UTF-8 bytes.
+///
+/// 64 KiB is far more than any chat line (a page of text, a pasted log excerpt) and small
+/// enough that the history and the outboxes built of such messages stay small.
+pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+
+/// Longest username, in characters (Unicode scalar values).
+///
+/// Long enough for real names and handles, short enough to fit a user-list column.
+pub const MAX_USERNAME_CHARS: usize = 32;
+
+/// Most feature names a client may ask for at login; there are only a handful of extensions.
+pub const MAX_FEATURES: usize = 32;
+
+/// How far (seconds) a client's TIMESTAMP may be from the server's clock and still be kept.
+///
+/// Clients stamp their own messages; a stamp further off than this (a wrong clock, or an attempt
+/// to back-date a message) is replaced by the server's time. Five minutes covers ordinary clock
+/// drift.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;

@@ -1,0 +1,90 @@
+//! The length-prefixed codec: split and merged reads, and the limit checked on the header.
+#![cfg(feature = "codec")]
+
+use bytes::{BufMut, BytesMut};
+use shared::codec::{FrameCodec, FrameError, JsonCodec, put_frame};
+use shared::{Frame, Message};
+use tokio_util::codec::{Decoder, Encoder};
+
+#[test]
+fn frames_split_across_reads_and_merged_in_one_read() {
+    let mut codec = FrameCodec::new(1024);
+    let mut wire = BytesMut::new();
+    put_frame(br#"{"USERNAME":"a"}"#, &mut wire);
+    put_frame(br#"{"USERNAME":"b"}"#, &mut wire);
+    // byte by byte: nothing until a frame is whole
+    let mut buf = BytesMut::new();
+    let mut got = Vec::new();
+    for b in wire.iter() {
+        buf.put_u8(*b);
+        while let Some(f) = codec.decode(&mut buf).expect("in limit") {
+            got.push(f);
+        }
+    }
+    assert_eq!(got.len(), 2);
+    assert_eq!(&got[1][..], br#"{"USERNAME":"b"}"#);
+    // both in one read
+    let mut all = wire.clone();
+    assert!(codec.decode(&mut all).expect("ok").is_some());
+    assert!(codec.decode(&mut all).expect("ok").is_some());
+    assert!(codec.decode(&mut all).expect("ok").is_none());
+}
+
+#[test]
+fn a_4_gib_prefix_is_refused_from_the_header_alone() {
+    let mut codec = FrameCodec::new(1 << 20);
+    let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+    match codec.decode(&mut buf) {
+        Err(FrameError::TooLong { len, max }) => {
+            assert_eq!(len, 0xffff_ffff);
+            assert_eq!(max, 1 << 20);
+        }
+        other => panic!("expected TooLong, got {other:?}"),
+    }
+    assert!(
+        buf.capacity() < 1024,
+        "nothing was reserved for the announced body"
+    );
+    // exactly at the limit is fine
+    let mut codec = FrameCodec::new(8);
+    let mut buf = BytesMut::new();
+    put_frame(b"12345678", &mut buf);
+    assert_eq!(
+        &codec.decode(&mut buf).expect("at limit").expect("whole")[..],
+        b"12345678"
+    );
+}
+
+#[test]
+fn json_codec_round_trips_and_reports_bad_json_without_losing_sync() {
+    let mut codec = JsonCodec::new(1 << 16);
+    let mut wire = BytesMut::new();
+    let f = Frame::messages(vec![Message::new("a", "ALL", 1, "ü")]);
+    codec.encode(&f, &mut wire).expect("encode");
+    assert_eq!(&wire[..4], &(wire.len() as u32 - 4).to_be_bytes());
+    put_frame(b"{not json", &mut wire);
+    codec.encode(&Frame::error("x"), &mut wire).expect("encode");
+    assert_eq!(
+        codec
+            .decode(&mut wire)
+            .expect("ok")
+            .expect("frame")
+            .expect("json"),
+        f
+    );
+    assert!(
+        codec
+            .decode(&mut wire)
+            .expect("ok")
+            .expect("frame")
+            .is_err()
+    );
+    assert_eq!(
+        codec
+            .decode(&mut wire)
+            .expect("ok")
+            .expect("frame")
+            .expect("json"),
+        Frame::error("x")
+    );
+}
