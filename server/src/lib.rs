@@ -1,1 +1,214 @@
+//! The Chatterbox server.
+//!
+//! [`Server::bind`] prepares everything that can fail (certificates, database, sockets) and
+//! [`Server::run`] serves until the given shutdown future resolves; [`run`] does both. Tests
+//! start it on `127.0.0.1:0`; the binary only parses arguments.
+//!
+//! # Layout
+//!
+//! - [`config`]: what an operator chooses, and the named limits that protect the server.
+//! - [`tls`]: the development CA and server certificate, and the rustls configuration.
+//! - [`listener`]: resolving the host, binding every address, accepting with a connection limit
+//!   and a handshake timeout.
+//! - [`transport`]: how frames get on and off a connection ([`transport::native`]: the
+//!   length-prefixed TLS stream). The only part that differs between transports.
+//! - [`session`]: one connection's protocol state machine and its read/write loop.
+//! - [`hub`]: who is online, message order, routing, and fan-out of bytes encoded once.
+//! - [`outbox`]: a connection's queued output and the merging of messages into frames.
+//! - [`store`]: SQLite history with one group-committing writer thread and pooled readers.
 
+pub mod config;
+pub mod hub;
+pub mod listener;
+pub mod outbox;
+pub mod session;
+pub mod store;
+pub mod tls;
+pub mod transport;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shared::limits::MAX_CLIENT_FRAME_LEN;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+use crate::config::{HUB_QUEUE, SHUTDOWN_GRACE};
+use crate::session::Context;
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// No socket could be bound.
+    #[error(transparent)]
+    Bind(#[from] listener::BindError),
+    /// Only one of --cert and --key was given.
+    #[error("--cert and --key go together")]
+    CertWithoutKey,
+    /// The store could not commit, so the server stopped.
+    #[error("the store failed; see the log")]
+    StoreFailed,
+}
+
+/// A server with its sockets bound and its state opened, ready to [`run`](Server::run).
+pub struct Server {
+    config: Config,
+    listeners: Vec<TcpListener>,
+    acceptor: TlsAcceptor,
+    ca: Option<PathBuf>,
+    writer: store::Writer,
+    reader: store::Reader,
+    last_id: i64,
+    /// Cancelled to stop; the store cancels it too if it cannot commit.
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addrs", &self.local_addrs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads or creates the certificates, opens the database and binds the listening sockets.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let (cert, key, ca) = match (&config.cert, &config.key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone(), None),
+            (None, None) => {
+                let paths = tls::ensure_dev_certs(&config.certs_dir)?;
+                (paths.cert, paths.key, paths.ca)
+            }
+            _ => return Err(ServerError::CertWithoutKey),
+        };
+        let acceptor = TlsAcceptor::from(tls::server_config(&cert, &key)?);
+        let stop = CancellationToken::new();
+        let (writer, reader, last_id) = store::open(&config.data_dir, stop.clone())?;
+        let addrs = listener::resolve(&config.host, config.port).await?;
+        let listeners = listener::bind(&addrs)?;
+        Ok(Server {
+            config,
+            listeners,
+            acceptor,
+            ca,
+            writer,
+            reader,
+            last_id,
+            stop,
+        })
+    }
+
+    /// The addresses the server listens on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The development CA clients should trust, when the certificates were generated.
+    pub fn ca_path(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
+    }
+
+    /// Serves until `shutdown` resolves (or the store fails), then stops accepting, tells every
+    /// client, commits what is queued and returns within about two seconds.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServerError> {
+        let Server {
+            config,
+            listeners,
+            acceptor,
+            ca: _,
+            writer,
+            reader,
+            last_id,
+            stop,
+        } = self;
+        let store::Writer {
+            ops,
+            committed,
+            thread,
+        } = writer;
+        let (hub, hub_task) = hub::spawn(ops, committed.clone(), last_id, HUB_QUEUE, stop.clone());
+        let ctx = Arc::new(Context {
+            hub,
+            reader,
+            committed,
+            history: config.history,
+            shutdown: stop.clone(),
+        });
+        let limit = Arc::new(Semaphore::new(config.max_connections));
+        let tracker = TaskTracker::new();
+        for l in listeners {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!("listening on {addr} (native protocol, TLS)");
+            }
+            tokio::spawn(listener::accept_loop(
+                l,
+                acceptor.clone(),
+                Arc::clone(&ctx),
+                Arc::clone(&limit),
+                tracker.clone(),
+                MAX_CLIENT_FRAME_LEN,
+            ));
+        }
+        drop(ctx);
+
+        let failed = tokio::select! {
+            () = shutdown => false,
+            () = stop.cancelled() => true,
+        };
+        tracing::info!("shutting down");
+        stop.cancel();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        tracker.close();
+        if tokio::time::timeout_at(deadline, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
+        let _ = tokio::time::timeout_at(deadline, hub_task).await;
+        // The hub has dropped its side of the store's queue: the writer commits what is left
+        // and ends.
+        let joined = tokio::task::spawn_blocking(move || {
+            if thread.join().is_err() {
+                tracing::error!("the store's writer thread panicked");
+            }
+        });
+        if tokio::time::timeout_at(deadline + SHUTDOWN_GRACE / 3, joined)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not finish in time");
+        }
+        tracing::info!("stopped");
+        if failed {
+            Err(ServerError::StoreFailed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Binds and runs a server until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    Server::bind(config).await?.run(shutdown).await
+}

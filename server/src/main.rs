@@ -1,1 +1,99 @@
-fn main() {}
+//! `chatterbox-server`: parses the command line and runs the server library.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chatterbox_server::config::{DEFAULT_HISTORY, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT};
+use chatterbox_server::{Config, Server};
+use clap::Parser;
+
+/// Chatterbox chat server: the native protocol over TLS, history in SQLite.
+///
+/// On first run it creates a development CA and a certificate for localhost, 127.0.0.1 and ::1
+/// in the certificates directory (clients trust ca.pem), and the database in the data
+/// directory. Logging follows RUST_LOG (default: info).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Host name or address to listen on; every address it resolves to is used. Empty or
+    /// omitted: every interface, IPv4 and IPv6.
+    #[arg(default_value = "")]
+    host: String,
+    /// TCP port of the native TLS protocol (0 picks a free port).
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Directory of the SQLite database (chatterbox.db).
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Directory of the generated development certificates (ca.pem, server.pem, server-key.pem).
+    #[arg(long, default_value = "certs")]
+    certs_dir: PathBuf,
+    /// Certificate chain (PEM) to serve instead of the development certificate.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Messages replayed to a user at login (public ones and the user's own private ones).
+    #[arg(long, default_value_t = DEFAULT_HISTORY)]
+    history: usize,
+    /// Simultaneous connections allowed; further ones are closed at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    let config = Config {
+        host: args.host,
+        port: args.port,
+        data_dir: args.data_dir,
+        certs_dir: args.certs_dir,
+        cert: args.cert,
+        key: args.key,
+        history: args.history,
+        max_connections: args.max_connections,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(config).await.context("starting the server")?;
+        if let Some(ca) = server.ca_path() {
+            tracing::info!("clients trust the development CA at {}", ca.display());
+        }
+        server.run(shutdown_signal()).await.context("serving")
+    })?;
+    // Sessions stuck past the grace period are dropped with the runtime.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,110 @@
+//! Server configuration and the limits that protect it.
+//!
+//! [`Config`] holds what an operator chooses (addresses, directories, history length, how many
+//! connections); the `const`s hold limits that follow from the design and need no tuning.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default port of the native TLS protocol.
+pub const DEFAULT_PORT: u16 = 9443;
+
+/// Default number of messages replayed to a user who logs in.
+///
+/// A thousand lines is several screens of scrollback, enough to catch up on a conversation,
+/// while the login reply stays a few hundred KiB at ordinary message sizes.
+pub const DEFAULT_HISTORY: usize = 1000;
+
+/// Default limit on simultaneous connections (logged in or not).
+///
+/// Each connection costs a file descriptor and a few KiB; 10,000 fits the usual descriptor
+/// limits of a small host. Raise it with `--max-connections` on a host that allows more.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Time a client has to finish the TLS handshake.
+///
+/// A handshake takes a few round trips; ten seconds covers slow mobile links, and a peer that
+/// stalls mid-handshake (slowloris) holds its connection slot no longer than that.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a connection may stay without a login, counted from the connection or from its
+/// latest refused attempt, so that a person retyping a refused name is not cut off.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Time one write to a peer may take before the peer is considered gone.
+///
+/// A healthy peer drains a frame in milliseconds; one whose window stays shut this long is
+/// not reading, and holding its connection only holds memory.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time allowed for the goodbye notice to a client at shutdown or disconnection.
+pub const GOODBYE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Entries (messages or other frames) that may wait in one connection's outbox.
+///
+/// A reader keeping up never has more than a few queued. 1,024 absorbs bursts (a login's
+/// history read, a busy second of a large room); a client this far behind is too slow and is
+/// disconnected with an ERROR instead of stalling others or growing the server's memory.
+/// Entries are shared between recipients, so a full outbox holds references, not copies.
+pub const OUTBOX_CAPACITY: usize = 1024;
+
+/// Most outbox entries a connection takes per wake-up and merges into frames.
+///
+/// Merging many queued messages into one `MESSAGES` frame saves frames, TLS records and
+/// system calls; 256 caps the latency the first of them waits for the last.
+pub const OUTBOX_BATCH: usize = 256;
+
+/// Commands that may wait for the hub.
+///
+/// Sessions wait (and so stop reading their sockets) when it is full: the server's
+/// backpressure reaches senders through TCP instead of through memory.
+pub const HUB_QUEUE: usize = 4096;
+
+/// Operations that may wait for the store's writer thread. The hub waits when it is full.
+pub const STORE_QUEUE: usize = 8192;
+
+/// Most operations the writer commits in one transaction (group commit).
+pub const STORE_BATCH: usize = 4096;
+
+/// SQLite connections kept for reading history, which run beside the writer (WAL mode).
+pub const STORE_READERS: usize = 4;
+
+/// Time shutdown waits for connections to say goodbye and the writer to commit, so that the
+/// process exits within two seconds of SIGINT or SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// What to listen on, where to keep state, and how much to allow.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Host to resolve and listen on; empty means every interface (IPv4 and IPv6).
+    pub host: String,
+    /// TCP port of the native TLS protocol (0 picks a free one).
+    pub port: u16,
+    /// Directory of the SQLite database (`chatterbox.db`).
+    pub data_dir: PathBuf,
+    /// Directory of the generated development certificates.
+    pub certs_dir: PathBuf,
+    /// Certificate chain (PEM) to use instead of generated ones; goes with `key`.
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of `cert`.
+    pub key: Option<PathBuf>,
+    /// Messages replayed at login.
+    pub history: usize,
+    /// Simultaneous connections allowed.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: String::new(),
+            port: DEFAULT_PORT,
+            data_dir: PathBuf::from("data"),
+            certs_dir: PathBuf::from("certs"),
+            cert: None,
+            key: None,
+            history: DEFAULT_HISTORY,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}

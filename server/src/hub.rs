@@ -1,0 +1,406 @@
+//! The hub: who is online, the order of everything, and fan-out.
+//!
+//! One task owns the state and is fed by a bounded queue ([`HubHandle`]); nothing else touches
+//! the set of online users, so there are no locks. For each message the hub checks routing
+//! (DEST online), assigns the next id (the server's order), encodes the entry once, hands the
+//! message to the store's writer, and parks the encoded entry in `pending`. When the writer
+//! publishes that the id is committed, the hub fans the bytes out to each recipient's bounded
+//! outbox. Presence changes (joins, leaves) travel through the same `pending` queue, so every
+//! client sees messages and presence in one order.
+//!
+//! Every event gets a number (`ev`). A user who logs in at event `e` receives live only what
+//! happens after `e`; everything up to the last message id assigned before `e` is in the join
+//! history the session reads. No message is lost or doubled at that boundary.
+//!
+//! A recipient whose outbox is full is disconnected (its session gets an ERROR and closes);
+//! nobody waits for a slow reader.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use shared::limits::MAX_CLOCK_SKEW_SECS;
+use shared::{Frame, Message, encode, encode_message};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::outbox::Out;
+use crate::store::Op;
+
+/// Identifies one connection for the life of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// A fresh id.
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The INFO of a refusal because the name is taken (the protocol's own wording).
+pub const NAME_IN_USE: &str = "The provided username is already in use.";
+
+/// The ERROR a connection gets when it is dropped for not keeping up.
+pub const TOO_SLOW: &str =
+    "You are disconnected: your connection did not keep up with the messages sent to it.";
+
+/// How a session reaches a logged-in user.
+#[derive(Debug)]
+pub struct Peer {
+    /// The connection.
+    pub conn: ConnId,
+    /// Its bounded outbox.
+    pub outbox: mpsc::Sender<Out>,
+    /// Cancelled by the hub to disconnect a peer that fell behind.
+    pub kick: CancellationToken,
+}
+
+/// A request to the hub.
+#[derive(Debug)]
+pub enum Command {
+    /// Log `name` in on `peer`.
+    Login {
+        /// The (already validated) username.
+        name: String,
+        /// The connection.
+        peer: Peer,
+        /// Where the answer goes.
+        reply: oneshot::Sender<LoginAnswer>,
+    },
+    /// The connection is gone (sent for every connection, logged in or not).
+    Logout {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Route messages sent on a logged-in connection (SRC already checked by the session).
+    Route {
+        /// The sending connection.
+        conn: ConnId,
+        /// The messages, in the order sent.
+        messages: Vec<Message>,
+    },
+}
+
+/// The hub's answer to a login.
+#[derive(Debug)]
+pub enum LoginAnswer {
+    /// Logged in. Messages with id up to `upto` form the join history (read by the session);
+    /// everything later arrives live through the outbox.
+    Accepted {
+        /// The last message id assigned before this login.
+        upto: i64,
+        /// Everyone online, this user included, sorted.
+        users: Vec<String>,
+    },
+    /// Refused, with the INFO to show.
+    Refused(String),
+}
+
+/// The sending side of the hub's bounded queue.
+#[derive(Debug, Clone)]
+pub struct HubHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+/// The hub has stopped (the server is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the hub has stopped")]
+pub struct HubClosed;
+
+impl HubHandle {
+    /// Queues a command, waiting while the queue is full.
+    pub async fn send(&self, cmd: Command) -> Result<(), HubClosed> {
+        self.tx.send(cmd).await.map_err(|_| HubClosed)
+    }
+
+    /// Queues a command if there is room now; gives it back otherwise.
+    pub fn try_send(&self, cmd: Command) -> Result<(), mpsc::error::TrySendError<Command>> {
+        self.tx.try_send(cmd)
+    }
+}
+
+struct Online {
+    peer: Peer,
+    /// The event at which this user logged in; only later events reach it live.
+    since: u64,
+}
+
+enum Kind {
+    Broadcast { from: ConnId, entry: Bytes },
+    Direct { to: String, entry: Bytes },
+    Presence { about: String, frame: Bytes },
+}
+
+struct Pending {
+    ev: u64,
+    /// The message id that must be committed before this goes out (for presence: the last
+    /// id assigned before it, to keep the order).
+    needs: i64,
+    kind: Kind,
+}
+
+struct Hub {
+    users: HashMap<String, Online>,
+    names: HashMap<ConnId, String>,
+    next_id: i64,
+    ev: u64,
+    committed: i64,
+    /// Events waiting for their commit. Bounded by the store's queue: the hub waits for room
+    /// there before adding a message here.
+    pending: VecDeque<Pending>,
+    store: mpsc::Sender<Op>,
+}
+
+/// Starts the hub task. It ends when every [`HubHandle`] is gone or `shutdown` is cancelled,
+/// dropping its side of the store's queue so the writer can finish.
+pub fn spawn(
+    store: mpsc::Sender<Op>,
+    mut committed: watch::Receiver<i64>,
+    last_id: i64,
+    queue: usize,
+    shutdown: CancellationToken,
+) -> (HubHandle, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel(queue);
+    let task = tokio::spawn(async move {
+        let mut hub = Hub {
+            users: HashMap::new(),
+            names: HashMap::new(),
+            next_id: last_id + 1,
+            ev: 0,
+            committed: *committed.borrow_and_update(),
+            pending: VecDeque::new(),
+            store,
+        };
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                changed = committed.changed() => {
+                    if changed.is_err() {
+                        break; // the writer is gone; the server is stopping
+                    }
+                    hub.committed = *committed.borrow_and_update();
+                    hub.flush();
+                }
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => {
+                        hub.handle(cmd).await;
+                        hub.flush();
+                    }
+                    None => break,
+                }
+            }
+        }
+    });
+    (HubHandle { tx }, task)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Hub {
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Login { name, peer, reply } => {
+                if self.users.contains_key(&name) {
+                    let _ = reply.send(LoginAnswer::Refused(NAME_IN_USE.to_owned()));
+                    return;
+                }
+                let upto = self.next_id - 1;
+                self.presence(
+                    name.clone(),
+                    Frame {
+                        users_joined: Some(vec![name.clone()]),
+                        ..Frame::default()
+                    },
+                );
+                self.names.insert(peer.conn, name.clone());
+                self.users.insert(
+                    name.clone(),
+                    Online {
+                        peer,
+                        since: self.ev,
+                    },
+                );
+                let mut users: Vec<String> = self.users.keys().cloned().collect();
+                users.sort_unstable();
+                let _ = reply.send(LoginAnswer::Accepted { upto, users });
+                let _ = self
+                    .store
+                    .send(Op::UserSeen {
+                        name,
+                        at: unix_now(),
+                    })
+                    .await;
+            }
+            Command::Logout { conn } => {
+                if let Some(name) = self.names.remove(&conn) {
+                    self.users.remove(&name);
+                    self.left(name);
+                }
+            }
+            Command::Route { conn, messages } => self.route(conn, messages).await,
+        }
+    }
+
+    async fn route(&mut self, conn: ConnId, messages: Vec<Message>) {
+        if !self.names.contains_key(&conn) {
+            return; // disconnected meanwhile (kicked): its last messages go nowhere
+        }
+        let now = unix_now();
+        let mut offline = Vec::new();
+        for mut m in messages {
+            let kind_to = if m.is_broadcast() {
+                None
+            } else if self.users.contains_key(&m.dest) {
+                Some(m.dest.clone())
+            } else {
+                offline.push(m.dest);
+                continue;
+            };
+            // Clients stamp their messages; a stamp far from the server's clock is replaced.
+            if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+                m.timestamp = now;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            self.ev += 1;
+            let entry = Bytes::from(encode_message(&m));
+            let kind = match kind_to {
+                None => Kind::Broadcast { from: conn, entry },
+                Some(to) => Kind::Direct { to, entry },
+            };
+            self.pending.push_back(Pending {
+                ev: self.ev,
+                needs: id,
+                kind,
+            });
+            if self
+                .store
+                .send(Op::Message { id, message: m })
+                .await
+                .is_err()
+            {
+                return; // the writer stopped; the server is shutting down
+            }
+        }
+        if !offline.is_empty() {
+            offline.dedup();
+            let text = if offline.len() == 1 {
+                format!(
+                    "{} is not online; the message was not delivered.",
+                    offline[0]
+                )
+            } else {
+                format!(
+                    "{} are not online; {} messages were not delivered.",
+                    offline.join(", "),
+                    offline.len()
+                )
+            };
+            let frame = Bytes::from(encode(&Frame::error(text)));
+            if let Some(name) = self.names.get(&conn).cloned() {
+                self.push(&name, Out::Frame(frame));
+            }
+        }
+    }
+
+    /// Queues a presence frame about `about` for everyone else online.
+    fn presence(&mut self, about: String, frame: Frame) {
+        self.ev += 1;
+        let frame = Bytes::from(encode(&frame));
+        self.pending.push_back(Pending {
+            ev: self.ev,
+            needs: self.next_id - 1,
+            kind: Kind::Presence { about, frame },
+        });
+    }
+
+    fn left(&mut self, name: String) {
+        let frame = Frame {
+            users_left: Some(vec![name.clone()]),
+            ..Frame::default()
+        };
+        self.presence(name, frame);
+    }
+
+    /// Pushes onto one user's outbox; a full outbox disconnects the user.
+    fn push(&mut self, name: &str, item: Out) {
+        let full = match self.users.get(name) {
+            Some(u) => matches!(
+                u.peer.outbox.try_send(item),
+                Err(mpsc::error::TrySendError::Full(_))
+            ),
+            None => false,
+        };
+        if full {
+            self.kick(name);
+        }
+    }
+
+    fn kick(&mut self, name: &str) {
+        if let Some(u) = self.users.remove(name) {
+            tracing::info!(user = name, "disconnecting a client that does not keep up");
+            self.names.remove(&u.peer.conn);
+            u.peer.kick.cancel();
+            self.left(name.to_owned());
+        }
+    }
+
+    /// Delivers every pending event whose commit has been published, in order.
+    fn flush(&mut self) {
+        let mut slow = Vec::new();
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.needs <= self.committed)
+        {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            let mut deliver = |u: &Online, item: &Out| {
+                if u.since < p.ev
+                    && matches!(
+                        u.peer.outbox.try_send(item.clone()),
+                        Err(mpsc::error::TrySendError::Full(_))
+                    )
+                {
+                    slow.push(u.peer.conn);
+                }
+            };
+            match &p.kind {
+                Kind::Broadcast { from, entry } => {
+                    let item = Out::Entry(entry.clone());
+                    for u in self.users.values().filter(|u| u.peer.conn != *from) {
+                        deliver(u, &item);
+                    }
+                }
+                Kind::Direct { to, entry } => {
+                    if let Some(u) = self.users.get(to) {
+                        deliver(u, &Out::Entry(entry.clone()));
+                    }
+                }
+                Kind::Presence { about, frame } => {
+                    let item = Out::Frame(frame.clone());
+                    for (name, u) in &self.users {
+                        if name != about {
+                            deliver(u, &item);
+                        }
+                    }
+                }
+            }
+            // Disconnecting queues a USERS_LEFT behind everything already pending.
+            for conn in slow.drain(..) {
+                if let Some(name) = self.names.get(&conn).cloned() {
+                    self.kick(&name);
+                }
+            }
+        }
+    }
+}

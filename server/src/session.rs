@@ -1,0 +1,494 @@
+//! The session: one connection's protocol state machine, shared by every transport.
+//!
+//! A session is `Anonymous` until the hub accepts a `USERNAME`, then `LoggedIn`. It decodes
+//! each frame, enforces the rules that concern one connection (types, login first, one login,
+//! SRC equals the username, content size) and hands routing to the hub. The one loop in
+//! [`serve`] reads frames, writes the outbox the hub fills, and waits for the hub, all at once:
+//! while a frame waits for room in the hub's queue the session reads no further frames (TCP
+//! pushes back on the sender), but it keeps writing, so no outbox fills up behind a busy hub.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use shared::codec::{FrameError, PREFIX_LEN};
+use shared::limits::{MAX_FEATURES, MAX_SERVER_FRAME_LEN};
+use shared::validate::{validate_content, validate_username};
+use shared::{DecodeError, Frame, Message, decode, encode_message};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{GOODBYE_TIMEOUT, LOGIN_TIMEOUT, OUTBOX_BATCH, OUTBOX_CAPACITY, WRITE_TIMEOUT};
+use crate::hub::{Command, ConnId, HubHandle, LoginAnswer, Peer, TOO_SLOW};
+use crate::outbox::{self, Out};
+use crate::store::Reader;
+use crate::transport::Transport;
+
+/// The INFO of an accepted login.
+pub const WELCOME: &str = "Welcome!";
+
+/// The ERROR every client gets when the server stops.
+pub const SHUTTING_DOWN: &str = "The server is shutting down.";
+
+/// Extensions this server supports (none yet; see PROTOCOL.md, "Extensions").
+pub const SUPPORTED_FEATURES: &[&str] = &[];
+
+/// Most distinct problems listed in one ERROR about one frame; the rest are counted. Keeps a
+/// frame of many bad messages from turning into as many error frames.
+const MAX_LISTED_PROBLEMS: usize = 3;
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct Context {
+    /// The hub's queue.
+    pub hub: HubHandle,
+    /// History reads.
+    pub reader: Reader,
+    /// The highest committed message id.
+    pub committed: watch::Receiver<i64>,
+    /// Messages replayed at login.
+    pub history: usize,
+    /// Cancelled when the server stops.
+    pub shutdown: CancellationToken,
+}
+
+enum State {
+    Anonymous,
+    LoggedIn { name: String },
+}
+
+/// What the loop waits for besides the connection.
+enum Wait {
+    /// The login reply (encoded), or the refusal.
+    Login(Result<LoginReply, LoginFailed>),
+    /// Messages were queued at the hub.
+    Routed,
+}
+
+type WaitFuture = Pin<Box<dyn Future<Output = Wait> + Send>>;
+
+struct LoginReply {
+    name: String,
+    /// The whole reply frame, `PREFIX_LEN` bytes of room first.
+    frame: Vec<u8>,
+    /// Messages that rode in the same frame as the USERNAME, sent once logged in.
+    then_send: Vec<Message>,
+}
+
+enum LoginFailed {
+    Refused {
+        info: String,
+        then_send: bool,
+    },
+    /// The server is stopping or the history could not be read.
+    Unavailable(String),
+}
+
+/// What handling one frame asks the loop to do.
+#[derive(Default)]
+struct Step {
+    /// Frames to send back at once, each with `PREFIX_LEN` bytes of room first.
+    replies: Vec<Vec<u8>>,
+    wait: Option<WaitFuture>,
+}
+
+impl Step {
+    fn reply(&mut self, frame: &Frame) {
+        let mut buf = vec![0; PREFIX_LEN];
+        shared::json::encode_into(frame, &mut buf);
+        self.replies.push(buf);
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.reply(&Frame::error(text));
+    }
+}
+
+struct Session {
+    conn: ConnId,
+    state: State,
+    ctx: Arc<Context>,
+    outbox: mpsc::Sender<Out>,
+    kick: CancellationToken,
+}
+
+/// Serves one connection until it closes, the hub drops it, or the server stops.
+pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
+    let conn = ConnId::next();
+    let (outbox, mut inbox) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
+    let kick = CancellationToken::new();
+    let mut s = Session {
+        conn,
+        state: State::Anonymous,
+        ctx: Arc::clone(&ctx),
+        outbox,
+        kick,
+    };
+    let mut wait: Option<WaitFuture> = None;
+    let mut live = false;
+    let login_timer = tokio::time::sleep(LOGIN_TIMEOUT);
+    tokio::pin!(login_timer);
+    let mut items = Vec::with_capacity(OUTBOX_BATCH);
+    let mut buf = Vec::new();
+
+    let goodbye: Option<String> = loop {
+        tokio::select! {
+            biased;
+            () = ctx.shutdown.cancelled() => break Some(SHUTTING_DOWN.to_owned()),
+            () = s.kick.cancelled() => break Some(TOO_SLOW.to_owned()),
+            done = async { wait.as_mut().expect("guarded by is_some").await }, if wait.is_some() => {
+                wait = None;
+                let mut step = Step::default();
+                match done {
+                    Wait::Routed => {}
+                    Wait::Login(Ok(reply)) => {
+                        if send(&mut t, &mut reply.frame.clone(), &s.kick).await.is_err() {
+                            break None;
+                        }
+                        tracing::debug!(user = %reply.name, "logged in");
+                        s.state = State::LoggedIn { name: reply.name };
+                        live = true;
+                        if !reply.then_send.is_empty() {
+                            s.route(reply.then_send, &mut step);
+                        }
+                    }
+                    Wait::Login(Err(LoginFailed::Refused { info, then_send })) => {
+                        step.reply(&Frame {
+                            username_accepted: Some(false),
+                            info: Some(info),
+                            ..Frame::default()
+                        });
+                        if then_send {
+                            step.error("Log in (USERNAME) before sending messages; they were not delivered.");
+                        }
+                        login_timer.as_mut().reset(tokio::time::Instant::now() + LOGIN_TIMEOUT);
+                    }
+                    Wait::Login(Err(LoginFailed::Unavailable(why))) => break Some(why),
+                }
+                if flush_step(&mut t, step, &mut wait, &s.kick).await.is_err() {
+                    break None;
+                }
+            }
+            n = inbox.recv_many(&mut items, OUTBOX_BATCH), if live => {
+                if n == 0 {
+                    break None;
+                }
+                let mut i = 0;
+                let mut failed = false;
+                while i < items.len() {
+                    i = outbox::next_frame(&items, i, &mut buf);
+                    if send(&mut t, &mut buf, &s.kick).await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                items.clear();
+                if failed {
+                    break None;
+                }
+            }
+            () = &mut login_timer, if !live && wait.is_none() => {
+                break Some("No login within the time allowed; closing the connection.".to_owned());
+            }
+            frame = t.recv(), if wait.is_none() => match frame {
+                None => break None,
+                Some(Err(FrameError::Io(_))) => break None,
+                Some(Err(e @ FrameError::TooLong { .. })) => break Some(e.to_string()),
+                Some(Ok(payload)) => {
+                    let step = s.on_frame(&payload);
+                    if flush_step(&mut t, step, &mut wait, &s.kick).await.is_err() {
+                        break None;
+                    }
+                }
+            },
+        }
+    };
+
+    if let Some(text) = goodbye {
+        let mut frame = vec![0; PREFIX_LEN];
+        shared::json::encode_into(&Frame::error(text), &mut frame);
+        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.send(&mut frame)).await;
+    }
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.close()).await;
+    // Every connection says goodbye to the hub, logged in or not: a login still in flight
+    // would otherwise leave a ghost user behind.
+    let logout = Command::Logout { conn: s.conn };
+    if ctx.shutdown.is_cancelled() {
+        let _ = ctx.hub.try_send(logout);
+    } else {
+        let _ = ctx.hub.send(logout).await;
+    }
+}
+
+/// Writes one frame, giving up when the peer stops reading for [`WRITE_TIMEOUT`] or the hub
+/// disconnects it.
+async fn send<T: Transport>(
+    t: &mut T,
+    frame: &mut [u8],
+    kick: &CancellationToken,
+) -> Result<(), ()> {
+    tokio::select! {
+        r = tokio::time::timeout(WRITE_TIMEOUT, t.send(frame)) => match r {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        },
+        () = kick.cancelled() => Err(()),
+    }
+}
+
+async fn flush_step<T: Transport>(
+    t: &mut T,
+    step: Step,
+    wait: &mut Option<WaitFuture>,
+    kick: &CancellationToken,
+) -> Result<(), ()> {
+    for mut frame in step.replies {
+        send(t, &mut frame, kick).await?;
+    }
+    if step.wait.is_some() {
+        *wait = step.wait;
+    }
+    Ok(())
+}
+
+impl Session {
+    fn on_frame(&mut self, payload: &[u8]) -> Step {
+        let mut step = Step::default();
+        let frame = match decode(payload) {
+            Ok(f) => f,
+            Err(e @ (DecodeError::Syntax(_) | DecodeError::Shape(_))) => {
+                step.error(e.to_string());
+                return step;
+            }
+        };
+        let mut stray: Vec<&str> = frame.unknown.iter().map(String::as_str).collect();
+        stray.extend(frame.server_only_keys());
+        if !stray.is_empty() {
+            step.error(format!(
+                "Unknown or server-only key{} ignored: {}.",
+                if stray.len() == 1 { "" } else { "s" },
+                stray.join(", ")
+            ));
+        }
+        let Frame {
+            username,
+            features,
+            messages,
+            ..
+        } = frame;
+        if username.is_none() && messages.is_none() {
+            if features.is_some() {
+                step.error("FEATURES is only understood together with USERNAME.");
+            } else if stray.is_empty() {
+                step.error("The frame holds no request: expected USERNAME or MESSAGES.");
+            }
+            return step;
+        }
+        if let Some(name) = username {
+            match &self.state {
+                State::LoggedIn { name: current } => {
+                    step.error(format!("You are already logged in as {current}."));
+                }
+                State::Anonymous => {
+                    self.login(name, features, messages, &mut step);
+                    return step;
+                }
+            }
+        } else if features.is_some() {
+            step.error("FEATURES is only understood together with USERNAME.");
+        }
+        if let Some(messages) = messages {
+            match &self.state {
+                State::Anonymous => step
+                    .error("Log in (USERNAME) before sending messages; they were not delivered."),
+                State::LoggedIn { .. } => self.route(messages, &mut step),
+            }
+        }
+        step
+    }
+
+    fn login(
+        &mut self,
+        name: String,
+        features: Option<Vec<String>>,
+        then_send: Option<Vec<Message>>,
+        step: &mut Step,
+    ) {
+        let then = then_send.as_ref().is_some_and(|m| !m.is_empty());
+        if let Err(why) = validate_username(&name) {
+            step.reply(&Frame {
+                username_accepted: Some(false),
+                info: Some(why.to_string()),
+                ..Frame::default()
+            });
+            if then {
+                step.error("Log in (USERNAME) before sending messages; they were not delivered.");
+            }
+            return;
+        }
+        let granted = features.map(|asked| {
+            let mut granted: Vec<String> = asked
+                .into_iter()
+                .take(MAX_FEATURES)
+                .filter(|f| SUPPORTED_FEATURES.contains(&f.as_str()))
+                .collect();
+            granted.dedup();
+            granted
+        });
+        let peer = Peer {
+            conn: self.conn,
+            outbox: self.outbox.clone(),
+            kick: self.kick.clone(),
+        };
+        let ctx = Arc::clone(&self.ctx);
+        let then_send = then_send.unwrap_or_default();
+        step.wait = Some(Box::pin(async move {
+            Wait::Login(login(ctx, name, granted, peer, then_send).await)
+        }));
+    }
+
+    fn route(&mut self, messages: Vec<Message>, step: &mut Step) {
+        let State::LoggedIn { name } = &self.state else {
+            return;
+        };
+        let mut problems = Vec::new();
+        let mut refused = 0usize;
+        let mut ok = Vec::with_capacity(messages.len());
+        for m in messages {
+            let problem = if m.src != *name {
+                Some(format!(
+                    "SRC \"{}\" is not your username \"{name}\"; the message was not delivered.",
+                    m.src
+                ))
+            } else if let Err(e) = validate_content(&m.content) {
+                Some(format!("{e} The message was not delivered."))
+            } else if m.dest.is_empty() {
+                Some("DEST is empty; use \"ALL\" or a username.".to_owned())
+            } else {
+                None
+            };
+            match problem {
+                Some(p) => {
+                    refused += 1;
+                    if problems.len() < MAX_LISTED_PROBLEMS && !problems.contains(&p) {
+                        problems.push(p);
+                    }
+                }
+                None => ok.push(m),
+            }
+        }
+        if refused > 0 {
+            let mut text = problems.join(" ");
+            if refused > 1 {
+                text.push_str(&format!(" ({refused} messages refused in all.)"));
+            }
+            step.error(text);
+        }
+        if ok.is_empty() {
+            return;
+        }
+        let cmd = Command::Route {
+            conn: self.conn,
+            messages: ok,
+        };
+        match self.ctx.hub.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                let hub = self.ctx.hub.clone();
+                step.wait = Some(Box::pin(async move {
+                    let _ = hub.send(cmd).await;
+                    Wait::Routed
+                }));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// Logs in at the hub, waits until the join history is committed, reads it and builds the reply.
+async fn login(
+    ctx: Arc<Context>,
+    name: String,
+    features: Option<Vec<String>>,
+    peer: Peer,
+    then_send: Vec<Message>,
+) -> Result<LoginReply, LoginFailed> {
+    let unavailable = || LoginFailed::Unavailable(SHUTTING_DOWN.to_owned());
+    let (reply, answer) = oneshot::channel();
+    ctx.hub
+        .send(Command::Login {
+            name: name.clone(),
+            peer,
+            reply,
+        })
+        .await
+        .map_err(|_| unavailable())?;
+    let (upto, users) = match answer.await.map_err(|_| unavailable())? {
+        LoginAnswer::Refused(info) => {
+            return Err(LoginFailed::Refused {
+                info,
+                then_send: !then_send.is_empty(),
+            });
+        }
+        LoginAnswer::Accepted { upto, users } => (upto, users),
+    };
+    let mut committed = ctx.committed.clone();
+    committed
+        .wait_for(|c| *c >= upto)
+        .await
+        .map_err(|_| unavailable())?;
+    let history = ctx
+        .reader
+        .history(&name, upto, ctx.history)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading history");
+            LoginFailed::Unavailable(
+                "The history cannot be read right now; please try again.".into(),
+            )
+        })?;
+    let frame = login_frame(&users, features, &history);
+    Ok(LoginReply {
+        name,
+        frame,
+        then_send,
+    })
+}
+
+/// The accepted-login frame (with `PREFIX_LEN` bytes of room first). History entries are
+/// encoded once and spliced in; if they would not fit in [`MAX_SERVER_FRAME_LEN`], the oldest
+/// are left out.
+fn login_frame(users: &[String], features: Option<Vec<String>>, history: &[Message]) -> Vec<u8> {
+    let head = Frame {
+        username_accepted: Some(true),
+        info: Some(WELCOME.to_owned()),
+        features,
+        user_list: Some(users.to_vec()),
+        ..Frame::default()
+    };
+    let mut buf = vec![0; PREFIX_LEN];
+    shared::json::encode_into(&head, &mut buf);
+    buf.pop(); // the closing brace; MESSAGES follows
+    buf.extend_from_slice(br#","MESSAGES":"#);
+    let budget = MAX_SERVER_FRAME_LEN.saturating_sub(buf.len() + 4);
+    let mut entries: Vec<Vec<u8>> = Vec::with_capacity(history.len());
+    let mut used = 0;
+    for m in history.iter().rev() {
+        let e = encode_message(m);
+        if used + e.len() + 1 > budget {
+            break;
+        }
+        used += e.len() + 1;
+        entries.push(e);
+    }
+    buf.reserve(used + 2);
+    buf.push(b'[');
+    for (i, e) in entries.iter().rev().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(e);
+    }
+    buf.extend_from_slice(b"]}");
+    buf
+}

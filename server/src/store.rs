@@ -1,0 +1,342 @@
+//! SQLite persistence: message history, users ever seen, blocks.
+//!
+//! One writer thread owns the only writing connection and commits operations in batches
+//! (group commit): it takes whatever the hub has queued, up to [`STORE_BATCH`], and commits it in
+//! one transaction. After each commit it publishes the highest message id now durable on a
+//! `watch` channel; the hub delivers a message only once its id is published, so a message
+//! somebody has seen is always on disk, even after `kill -9`.
+//!
+//! History is read on separate read-only connections (WAL lets readers run beside the writer),
+//! on tokio's blocking pool, so logins never wait behind a commit.
+//!
+//! Durability: WAL with `synchronous=NORMAL`. A commit is in the WAL file before it is
+//! published, so a crash of the process loses nothing; only a power failure or kernel crash
+//! can lose the last transactions (SQLite's documented trade-off for NORMAL in WAL mode).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, params};
+use shared::Message;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "chatterbox.db";
+
+/// Schema version kept in `PRAGMA user_version`; migrations move older files forward.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a reader waits for a lock before giving up (checkpoints hold one briefly).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often the writer retries a failed commit before it gives up and stops the server.
+const COMMIT_ATTEMPTS: u32 = 3;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The data directory could not be created.
+    #[error("{path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer version of Chatterbox.
+    #[error("the database has schema version {0}, newer than this server's {SCHEMA_VERSION}")]
+    TooNew(i64),
+    /// The writer thread has stopped.
+    #[error("the store's writer has stopped")]
+    Closed,
+    /// A blocking read task failed.
+    #[error("history read failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// One write for the writer thread.
+#[derive(Debug)]
+pub enum Op {
+    /// Append a message under the id the hub assigned (ids give the server's order).
+    Message {
+        /// The message's id, increasing in the hub's order.
+        id: i64,
+        /// The message as it is delivered.
+        message: Message,
+    },
+    /// A user logged in at `at` (Unix seconds).
+    UserSeen {
+        /// The username.
+        name: String,
+        /// When.
+        at: i64,
+    },
+}
+
+/// The sending side of the writer's queue, and the thread to wait for at shutdown.
+#[derive(Debug)]
+pub struct Writer {
+    /// Bounded queue to the writer thread.
+    pub ops: mpsc::Sender<Op>,
+    /// The highest message id committed so far.
+    pub committed: watch::Receiver<i64>,
+    /// The writer thread; it ends once every sender of `ops` is gone and all is committed.
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Read access to history, shared by all sessions.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    inner: Arc<ReaderPool>,
+}
+
+#[derive(Debug)]
+struct ReaderPool {
+    path: PathBuf,
+    /// Idle connections. The lock is only taken on blocking threads, for a push or a pop.
+    idle: Mutex<Vec<Connection>>,
+    /// Bounds the reads running at once (and so the connections open) to [`STORE_READERS`].
+    permits: Semaphore,
+}
+
+/// Opens (creating or migrating) the database in `dir` and starts the writer thread.
+///
+/// `fatal` is cancelled if the writer cannot commit: a server that cannot keep history must
+/// not go on pretending to.
+pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, i64), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let path = dir.join(DB_FILE);
+    let mut conn = Connection::open(&path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    migrate(&mut conn)?;
+    let last_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+        r.get(0)
+    })?;
+
+    let (ops, rx) = mpsc::channel(STORE_QUEUE);
+    let (committed_tx, committed) = watch::channel(last_id);
+    let thread = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || {
+            if let Err(e) = write_loop(conn, rx, &committed_tx) {
+                tracing::error!(error = %e, "the store cannot commit; shutting down");
+                fatal.cancel();
+            }
+        })
+        .map_err(|source| StoreError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    let reader = Reader {
+        inner: Arc::new(ReaderPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(STORE_READERS),
+        }),
+    };
+    Ok((
+        Writer {
+            ops,
+            committed,
+            thread,
+        },
+        reader,
+        last_id,
+    ))
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew(version));
+    }
+    if version < 1 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE messages (
+                 id      INTEGER PRIMARY KEY,
+                 src     TEXT NOT NULL,
+                 dest    TEXT NOT NULL,
+                 ts      INTEGER NOT NULL,
+                 content TEXT NOT NULL
+             );
+             -- broadcasts (dest = 'ALL') and private messages to a user, newest first
+             CREATE INDEX messages_by_dest ON messages (dest, id);
+             -- private messages a user sent
+             CREATE INDEX messages_private_by_src ON messages (src, id) WHERE dest <> 'ALL';
+             CREATE TABLE users (
+                 name       TEXT PRIMARY KEY,
+                 first_seen INTEGER NOT NULL,
+                 last_seen  INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE blocks (
+                 blocker TEXT NOT NULL,
+                 blocked TEXT NOT NULL,
+                 PRIMARY KEY (blocker, blocked)
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 1;",
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn write_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Op>,
+    committed: &watch::Sender<i64>,
+) -> Result<(), StoreError> {
+    let mut batch = Vec::with_capacity(STORE_BATCH);
+    while let Some(op) = rx.blocking_recv() {
+        batch.push(op);
+        while batch.len() < STORE_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut attempt = 1;
+        let last = loop {
+            match commit(&mut conn, &batch) {
+                Ok(last) => break last,
+                Err(e) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "commit failed; retrying");
+                    std::thread::sleep(Duration::from_millis(100 << attempt));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        batch.clear();
+        if let Some(id) = last {
+            committed.send_if_modified(|c| {
+                let newer = id > *c;
+                if newer {
+                    *c = id;
+                }
+                newer
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Commits one batch; returns the highest message id in it.
+fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError> {
+    let tx = conn.transaction()?;
+    let mut last = None;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO messages (id, src, dest, ts, content) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut seen = tx.prepare_cached(
+            "INSERT INTO users (name, first_seen, last_seen) VALUES (?1, ?2, ?2)
+             ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen",
+        )?;
+        for op in batch {
+            match op {
+                Op::Message { id, message: m } => {
+                    insert.execute(params![id, m.src, m.dest, m.timestamp, m.content])?;
+                    last = Some(*id);
+                }
+                Op::UserSeen { name, at } => {
+                    seen.execute(params![name, at])?;
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(last)
+}
+
+/// Newest `limit` messages user may see with id at most `upto`, oldest first: broadcasts, and
+/// private messages to or from the user. Each of the three parts is a range scan of an index
+/// from the newest end, so the cost depends on `limit`, not on the size of the store.
+const HISTORY_SQL: &str = "
+    SELECT src, dest, ts, content FROM (
+        SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
+                       WHERE dest = 'ALL' AND id <= ?2 ORDER BY id DESC LIMIT ?3)
+        UNION ALL
+        SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
+                       WHERE dest = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3)
+        UNION ALL
+        SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
+                       WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2
+                       ORDER BY id DESC LIMIT ?3)
+        ORDER BY id DESC LIMIT ?3
+    ) ORDER BY id ASC";
+
+impl Reader {
+    /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest first.
+    pub async fn history(
+        &self,
+        user: &str,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let user = user.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(HISTORY_SQL)?;
+            let rows = stmt.query_map(params![user, upto, limit], |r| {
+                Ok(Message {
+                    src: r.get(0)?,
+                    dest: r.get(1)?,
+                    timestamp: r.get(2)?,
+                    content: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Runs `f` on a pooled read-only connection on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pool = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match idle {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &pool.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(BUSY_TIMEOUT)?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            pool.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            out
+        })
+        .await?
+    }
+}

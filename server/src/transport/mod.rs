@@ -1,0 +1,24 @@
+//! Transports: how frames get on and off a connection. Everything above this module (the
+//! session state machine, the hub, the store) is shared by every transport; a transport only
+//! turns bytes into frame payloads and back.
+
+use std::future::Future;
+use std::io;
+
+use bytes::BytesMut;
+use shared::codec::FrameError;
+
+pub mod native;
+
+/// One connection's framing.
+pub trait Transport: Send {
+    /// The next frame's JSON payload; `None` when the peer has closed the connection.
+    fn recv(&mut self) -> impl Future<Output = Option<Result<BytesMut, FrameError>>> + Send;
+
+    /// Sends one frame in one write. `buf[..PREFIX_LEN]` is free room for a length prefix;
+    /// the frame's JSON follows it.
+    fn send(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Closes the connection in an orderly way.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,53 @@
+//! The native transport: length-prefixed JSON frames on a (TLS) byte stream.
+//!
+//! Writes follow what older clients of this protocol need: each frame goes out in one write
+//! (so one TLS record train, never a prefix in one record and the body in another), and the
+//! session merges queued messages into one frame rather than sending many.
+
+use std::io;
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use shared::codec::{FrameCodec, FrameError, PREFIX_LEN};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::FramedRead;
+
+use super::Transport;
+
+/// Initial read buffer of a connection. Most frames are small; the buffer grows up to the
+/// frame limit only while a large frame is being read.
+const READ_BUFFER: usize = 2048;
+
+/// A byte stream speaking the native protocol.
+#[derive(Debug)]
+pub struct Native<S> {
+    framed: FramedRead<S, FrameCodec>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Native<S> {
+    /// Frames `stream`, accepting inbound frames of up to `max_frame` bytes.
+    pub fn new(stream: S, max_frame: usize) -> Self {
+        Native {
+            framed: FramedRead::with_capacity(stream, FrameCodec::new(max_frame), READ_BUFFER),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
+    async fn recv(&mut self) -> Option<Result<BytesMut, FrameError>> {
+        self.framed.next().await
+    }
+
+    async fn send(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let len = u32::try_from(buf.len() - PREFIX_LEN)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+        buf[..PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
+        let stream = self.framed.get_mut();
+        stream.write_all(buf).await?;
+        stream.flush().await
+    }
+
+    async fn close(&mut self) {
+        let _ = self.framed.get_mut().shutdown().await;
+    }
+}
