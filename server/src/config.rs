@@ -42,11 +42,12 @@ pub const GOODBYE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Entries (messages or other frames) that may wait in one connection's outbox.
 ///
-/// A reader keeping up never has more than a few queued. 1,024 absorbs bursts (a login's
-/// history read, a busy second of a large room); a client this far behind is too slow and is
-/// disconnected with an ERROR instead of stalling others or growing the server's memory.
-/// Entries are shared between recipients, so a full outbox holds references, not copies.
-pub const OUTBOX_CAPACITY: usize = 1024;
+/// A reader keeping up has only a few queued, but one group commit releases up to
+/// [`STORE_BATCH`] messages at once, so the outbox holds several commits' worth (4×) before a
+/// client counts as too slow. A client this far behind is disconnected with an ERROR instead
+/// of stalling others or growing the server's memory. Entries are shared between recipients,
+/// so a full outbox holds references (40 bytes a slot, allocated as it fills), not copies.
+pub const OUTBOX_CAPACITY: usize = 4 * STORE_BATCH;
 
 /// Most outbox entries a connection takes per wake-up and merges into frames.
 ///
@@ -64,7 +65,10 @@ pub const HUB_QUEUE: usize = 4096;
 pub const STORE_QUEUE: usize = 8192;
 
 /// Most operations the writer commits in one transaction (group commit).
-pub const STORE_BATCH: usize = 4096;
+///
+/// Large enough that one fsync-free commit amortises well over many messages (over 100,000
+/// messages a second), small enough that what one commit releases fits in every outbox.
+pub const STORE_BATCH: usize = 1024;
 
 /// SQLite connections kept for reading history, which run beside the writer (WAL mode).
 pub const STORE_READERS: usize = 4;
@@ -92,6 +96,10 @@ pub struct Config {
     pub history: usize,
     /// Simultaneous connections allowed.
     pub max_connections: usize,
+    /// Time allowed for the TLS handshake ([`HANDSHAKE_TIMEOUT`] by default).
+    pub handshake_timeout: Duration,
+    /// Time allowed to log in ([`LOGIN_TIMEOUT`] by default).
+    pub login_timeout: Duration,
 }
 
 impl Default for Config {
@@ -105,6 +113,8 @@ impl Default for Config {
             key: None,
             history: DEFAULT_HISTORY,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            login_timeout: LOGIN_TIMEOUT,
         }
     }
 }

@@ -149,6 +149,7 @@ impl Server {
             reader,
             committed,
             history: config.history,
+            login_timeout: config.login_timeout,
             shutdown: stop.clone(),
         });
         let limit = Arc::new(Semaphore::new(config.max_connections));
@@ -164,6 +165,7 @@ impl Server {
                 Arc::clone(&limit),
                 tracker.clone(),
                 MAX_CLIENT_FRAME_LEN,
+                config.handshake_timeout,
             ));
         }
         drop(ctx);

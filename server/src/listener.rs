@@ -14,7 +14,6 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::config::HANDSHAKE_TIMEOUT;
 use crate::session::{self, Context};
 use crate::transport::native::Native;
 
@@ -129,6 +128,7 @@ pub async fn accept_loop(
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
     max_frame: usize,
+    handshake_timeout: Duration,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -152,7 +152,7 @@ pub async fn accept_loop(
         let ctx = Arc::clone(&ctx);
         tracker.spawn(async move {
             let _permit = permit;
-            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+            let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
             let tls = tokio::select! {
                 () = ctx.shutdown.cancelled() => return,
                 r = handshake => match r {

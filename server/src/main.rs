@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use chatterbox_server::config::{DEFAULT_HISTORY, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT};
+use chatterbox_server::config::{
+    DEFAULT_HISTORY, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, HANDSHAKE_TIMEOUT, LOGIN_TIMEOUT,
+};
 use chatterbox_server::{Config, Server};
 use clap::Parser;
+use std::time::Duration;
 
 /// Chatterbox chat server: the native protocol over TLS, history in SQLite.
 ///
@@ -40,6 +43,12 @@ struct Args {
     /// Simultaneous connections allowed; further ones are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = HANDSHAKE_TIMEOUT.as_secs())]
+    handshake_timeout: u64,
+    /// Seconds a connection may stay without logging in (counted again after a refused name).
+    #[arg(long, value_name = "SECS", default_value_t = LOGIN_TIMEOUT.as_secs())]
+    login_timeout: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +70,8 @@ fn main() -> anyhow::Result<()> {
         key: args.key,
         history: args.history,
         max_connections: args.max_connections,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        login_timeout: Duration::from_secs(args.login_timeout),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -71,7 +82,7 @@ fn main() -> anyhow::Result<()> {
         server.run(shutdown_signal()).await.context("serving")
     })?;
     // Sessions stuck past the grace period are dropped with the runtime.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use shared::{DecodeError, Frame, Message, decode, encode_message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{GOODBYE_TIMEOUT, LOGIN_TIMEOUT, OUTBOX_BATCH, OUTBOX_CAPACITY, WRITE_TIMEOUT};
+use crate::config::{GOODBYE_TIMEOUT, OUTBOX_BATCH, OUTBOX_CAPACITY, WRITE_TIMEOUT};
 use crate::hub::{Command, ConnId, HubHandle, LoginAnswer, Peer, TOO_SLOW};
 use crate::outbox::{self, Out};
 use crate::store::Reader;
@@ -48,6 +48,8 @@ pub struct Context {
     pub committed: watch::Receiver<i64>,
     /// Messages replayed at login.
     pub history: usize,
+    /// Time a connection may stay without a login.
+    pub login_timeout: std::time::Duration,
     /// Cancelled when the server stops.
     pub shutdown: CancellationToken,
 }
@@ -126,7 +128,7 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
     };
     let mut wait: Option<WaitFuture> = None;
     let mut live = false;
-    let login_timer = tokio::time::sleep(LOGIN_TIMEOUT);
+    let login_timer = tokio::time::sleep(ctx.login_timeout);
     tokio::pin!(login_timer);
     let mut items = Vec::with_capacity(OUTBOX_BATCH);
     let mut buf = Vec::new();
@@ -161,7 +163,7 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
                         if then_send {
                             step.error("Log in (USERNAME) before sending messages; they were not delivered.");
                         }
-                        login_timer.as_mut().reset(tokio::time::Instant::now() + LOGIN_TIMEOUT);
+                        login_timer.as_mut().reset(tokio::time::Instant::now() + ctx.login_timeout);
                     }
                     Wait::Login(Err(LoginFailed::Unavailable(why))) => break Some(why),
                 }

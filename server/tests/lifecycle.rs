@@ -1,0 +1,318 @@
+//! The server under pressure and across its life: slow readers, restarts, SIGTERM, kill -9,
+//! every resolved address, and the shared conformance suite against the real binary.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use shared::{Frame, Message};
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    // a tiny receive window makes the never-reader back up the server quickly
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = sock.connect(server.addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = tls_connector(&server.ca)
+        .connect(name, tcp)
+        .await
+        .expect("TLS");
+    let mut slow = Client::over(tls);
+    assert_eq!(slow.login("slow").await.username_accepted, Some(true));
+
+    let mut ann = server.user("ann").await;
+    let mut bob = server.user("bob").await;
+    // more than the outbox and the socket buffers of the never-reader can hold
+    const TOTAL: usize = 8000;
+    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::with_capacity(TOTAL);
+        let mut saw_slow_leave = false;
+        while got.len() < TOTAL {
+            let f = bob.recv().await;
+            saw_slow_leave |= f
+                .users_left
+                .as_ref()
+                .is_some_and(|l| l.contains(&"slow".into()));
+            got.extend(f.messages.into_iter().flatten().map(|m| m.content));
+            let _ = progress_tx.send(got.len());
+        }
+        (got, saw_slow_leave, bob)
+    });
+    // Each batch waits until bob has it, so bob is a healthy reader however busy the
+    // machine is, while the never-reader falls further behind with every batch.
+    let filler = "x".repeat(4000);
+    let sender = tokio::spawn(async move {
+        for batch in 0..TOTAL / 50 {
+            let msgs = (0..50)
+                .map(|i| {
+                    Message::new(
+                        "ann",
+                        "ALL",
+                        now(),
+                        format!("{:05} {filler}", batch * 50 + i),
+                    )
+                })
+                .collect();
+            ann.send(&Frame::messages(msgs)).await;
+            let _ = progress.wait_for(|n| *n >= (batch + 1) * 50).await;
+        }
+        ann
+    });
+    let (got, mut saw_slow_leave, mut bob) = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("bob kept up")
+        .expect("reader");
+    let _ann = sender.await.expect("sender");
+    let order: Vec<usize> = got
+        .iter()
+        .map(|c| c[..5].parse().expect("number"))
+        .collect();
+    assert_eq!(
+        order,
+        (0..TOTAL).collect::<Vec<_>>(),
+        "bob got every message, in order"
+    );
+    if !saw_slow_leave {
+        bob.recv_where(|f| f.users_left == Some(vec!["slow".to_owned()]))
+            .await;
+        saw_slow_leave = true;
+    }
+    assert!(saw_slow_leave);
+    // the never-reader finds its connection closed behind what was already in flight
+    let frames = slow.expect_closed(Duration::from_secs(30)).await;
+    assert!(
+        contents(&frames).len() < TOTAL,
+        "it was cut off, not served everything"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn history_survives_a_restart() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let mut ann = server.user("ann").await;
+    let mut bob = server.user("bob").await;
+    ann.say("ALL", "before restart").await;
+    ann.say("bob", "private before restart").await;
+    bob.recv_message("private before restart").await;
+    drop((ann, bob));
+    server.stop().await;
+
+    let server = TestServer::start(dirs.config()).await;
+    let mut bob = server.client().await;
+    let history = contents(&[bob.login("bob").await]);
+    assert_eq!(history, ["before restart", "private before restart"]);
+    let mut cat = server.client().await;
+    assert_eq!(contents(&[cat.login("cat").await]), ["before restart"]);
+    // ids continue after the stored ones: new messages come after old ones
+    bob.say("ALL", "after restart").await;
+    cat.recv_message("after restart").await;
+    let mut dan = server.client().await;
+    assert_eq!(
+        contents(&[dan.login("dan").await]),
+        ["before restart", "after restart"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_address_of_localhost_is_served_with_a_certificate_valid_for_it() {
+    let dirs = Dirs::new();
+    let mut config = dirs.config();
+    config.host = "localhost".into();
+    let server = TestServer::start(config).await;
+    let resolved: Vec<_> = tokio::net::lookup_host(("localhost", 1))
+        .await
+        .expect("resolve")
+        .collect();
+    assert!(!resolved.is_empty());
+    for want in &resolved {
+        let found = server.addrs.iter().find(|a| a.ip() == want.ip());
+        let addr = *found.unwrap_or_else(|| panic!("{want} is served: {:?}", server.addrs));
+        assert_eq!(
+            addr.port(),
+            server.addr.port(),
+            "one port for all addresses"
+        );
+        // verify the certificate against the address itself as well as the name
+        let ip = addr.ip().to_string();
+        for name in ["localhost", ip.as_str()] {
+            let mut c = Client::over(tls_connect_as(addr, &server.ca, name).await);
+            let user = format!("u{}", name.replace([':', '.'], ""));
+            assert_eq!(
+                c.login(&user).await.username_accepted,
+                Some(true),
+                "{addr} as {name}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
+fn db_messages(dirs: &Dirs) -> Vec<String> {
+    let conn = rusqlite::Connection::open(dirs.data().join("chatterbox.db")).expect("open db");
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(ok, "ok");
+    let mut stmt = conn
+        .prepare("SELECT content FROM messages ORDER BY id")
+        .expect("query");
+    stmt.query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[tokio::test]
+async fn sigterm_tells_clients_commits_and_exits_within_two_seconds() {
+    let dirs = Dirs::new();
+    let mut server = BinServer::spawn(&dirs, &[]);
+    let ca = dirs.ca();
+    let mut ann = Client::connect(server.addr, &ca).await;
+    ann.login("ann").await;
+    let mut bob = Client::connect(server.addr, &ca).await;
+    bob.login("bob").await;
+    for i in 0..100 {
+        ann.say("ALL", &format!("m{i}")).await;
+    }
+    bob.recv_message("m99").await;
+    let t0 = Instant::now();
+    server.signal("TERM");
+    let status = loop {
+        if let Some(s) = server.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "still running 2 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        status.success(),
+        "clean exit: {status:?}\n{}",
+        server.log_text()
+    );
+    let frames = bob.expect_closed(PATIENCE).await;
+    let errors: Vec<_> = frames.iter().filter_map(|f| f.error.clone()).collect();
+    assert_eq!(errors, ["The server is shutting down."]);
+    let stored = db_messages(&dirs);
+    assert_eq!(
+        stored,
+        (0..100).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_message_that_a_client_has_seen() {
+    let dirs = Dirs::new();
+    let server = BinServer::spawn(&dirs, &[]);
+    let ca = dirs.ca();
+    let mut ann = Client::connect(server.addr, &ca).await;
+    ann.login("ann").await;
+    let mut bob = Client::connect(server.addr, &ca).await;
+    bob.login("bob").await;
+    let sender = tokio::spawn(async move {
+        for i in 0.. {
+            ann.say("ALL", &format!("k{i}")).await;
+            tokio::task::yield_now().await;
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 500 {
+        seen.push(bob.next_message().await.content);
+    }
+    server.signal("KILL");
+    sender.abort();
+    seen.extend(bob.take_pending().into_iter().map(|m| m.content));
+    let frames = bob.drain(Duration::from_millis(500)).await;
+    seen.extend(contents(&frames));
+    drop(server); // waits until the process is gone
+
+    let stored = db_messages(&dirs);
+    assert!(
+        stored.len() >= seen.len(),
+        "{} stored, {} seen",
+        stored.len(),
+        seen.len()
+    );
+    assert_eq!(
+        &stored[..seen.len()],
+        &seen[..],
+        "everything seen is stored, in order"
+    );
+
+    let server = BinServer::spawn(&dirs, &["--history", "1000000"]);
+    let mut cat = Client::connect(server.addr, &ca).await;
+    let history = contents(&[cat.login("cat").await]);
+    assert!(
+        history.len() >= seen.len(),
+        "{} stored, {} seen",
+        history.len(),
+        seen.len()
+    );
+    assert_eq!(
+        &history[..seen.len()],
+        &seen[..],
+        "everything seen is stored, in order"
+    );
+    let mut sorted = history.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), history.len(), "no duplicates");
+}
+
+fn conformance_script() -> PathBuf {
+    if let Some(p) = std::env::var_os("CHATTERBOX_CONFORMANCE") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/conformance.py")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_conformance_suite_passes() {
+    let script = conformance_script();
+    assert!(
+        script.exists(),
+        "conformance suite at {} (set CHATTERBOX_CONFORMANCE)",
+        script.display()
+    );
+    let dirs = Dirs::new();
+    let server = BinServer::spawn(&dirs, &[]);
+    let out = tokio::task::spawn_blocking({
+        let ca = dirs.ca();
+        let port = server.addr.port().to_string();
+        move || {
+            Command::new("python3")
+                .arg(script)
+                .args(["--host", "127.0.0.1", "--port", &port, "--ca"])
+                .arg(ca)
+                .output()
+                .expect("run python3")
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "conformance failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.ends_with(" 0 failed"), "{last}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("WARN")),
+        "no warnings either:\n{stdout}"
+    );
+}
