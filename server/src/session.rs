@@ -143,8 +143,8 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
                 let mut step = Step::default();
                 match done {
                     Wait::Routed => {}
-                    Wait::Login(Ok(reply)) => {
-                        if send(&mut t, &mut reply.frame.clone(), &s.kick).await.is_err() {
+                    Wait::Login(Ok(mut reply)) => {
+                        if send(&mut t, &mut reply.frame, &s.kick).await.is_err() {
                             break None;
                         }
                         tracing::debug!(user = %reply.name, "logged in");

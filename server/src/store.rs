@@ -340,3 +340,123 @@ impl Reader {
         .await?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store_with(messages: &[(&str, &str)]) -> (tempfile::TempDir, Writer, Reader) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (writer, reader, last) = open(dir.path(), CancellationToken::new()).expect("open");
+        assert_eq!(last, 0);
+        for (i, (src, dest)) in messages.iter().enumerate() {
+            let id = i as i64 + 1;
+            let message = Message::new(*src, *dest, 0, format!("{id}"));
+            writer
+                .ops
+                .send(Op::Message { id, message })
+                .await
+                .expect("queued");
+        }
+        let mut committed = writer.committed.clone();
+        let n = messages.len() as i64;
+        committed.wait_for(|c| *c >= n).await.expect("committed");
+        (dir, writer, reader)
+    }
+
+    fn ids(h: &[Message]) -> Vec<String> {
+        h.iter().map(|m| m.content.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn history_is_the_newest_visible_messages_oldest_first_up_to_the_bound() {
+        let (_dir, _w, reader) = store_with(&[
+            ("a", "ALL"), // 1
+            ("a", "b"),   // 2: to b
+            ("b", "a"),   // 3: from b
+            ("a", "c"),   // 4: not b's
+            ("c", "ALL"), // 5
+            ("b", "b"),   // 6: note to self, once
+        ])
+        .await;
+        assert_eq!(
+            ids(&reader.history("b", i64::MAX, 100).await.expect("read")),
+            ["1", "2", "3", "5", "6"]
+        );
+        assert_eq!(
+            ids(&reader.history("b", i64::MAX, 2).await.expect("read")),
+            ["5", "6"]
+        );
+        assert_eq!(
+            ids(&reader.history("b", 3, 100).await.expect("read")),
+            ["1", "2", "3"]
+        );
+        assert_eq!(
+            ids(&reader.history("z", i64::MAX, 100).await.expect("read")),
+            ["1", "5"]
+        );
+        assert!(
+            reader
+                .history("b", i64::MAX, 0)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn history_reads_do_not_wait_for_a_writer_holding_a_transaction() {
+        let (dir, _w, reader) = store_with(&[("a", "ALL")]).await;
+        // EXCLUSIVE would lock every reader out of a rollback-journal database; WAL lets
+        // them read the last committed state meanwhile.
+        let other = Connection::open(dir.path().join(DB_FILE)).expect("second writer");
+        other
+            .execute_batch(
+                "BEGIN EXCLUSIVE;
+                 INSERT INTO messages (id, src, dest, ts, content) VALUES (2, 'a', 'ALL', 0, '2');",
+            )
+            .expect("write transaction open");
+        let read = tokio::time::timeout(Duration::from_secs(2), reader.history("x", i64::MAX, 10))
+            .await
+            .expect("the read did not wait for the writer")
+            .expect("read");
+        assert_eq!(ids(&read), ["1"], "uncommitted rows are not visible");
+        other.execute_batch("ROLLBACK").expect("rollback");
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_messages_and_the_schema_version() {
+        let (dir, writer, _r) = store_with(&[("a", "ALL"), ("b", "ALL")]).await;
+        drop(writer.ops);
+        writer.thread.join().expect("writer ends");
+        let (_w, reader, last) = open(dir.path(), CancellationToken::new()).expect("reopen");
+        assert_eq!(last, 2);
+        assert_eq!(
+            ids(&reader.history("x", last, 10).await.expect("read")),
+            ["1", "2"]
+        );
+        let conn = Connection::open(dir.path().join(DB_FILE)).expect("open");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, SCHEMA_VERSION);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join(DB_FILE)).expect("create");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("set version");
+        drop(conn);
+        let err = open(dir.path(), CancellationToken::new()).expect_err("refused");
+        assert!(
+            matches!(err, StoreError::TooNew(v) if v == SCHEMA_VERSION + 1),
+            "{err}"
+        );
+    }
+}

@@ -105,8 +105,14 @@ async fn history_survives_a_restart() {
     bob.recv_message("private before restart").await;
     drop((ann, bob));
     server.stop().await;
+    let ca = std::fs::read(dirs.ca()).expect("CA written on first start");
 
     let server = TestServer::start(dirs.config()).await;
+    assert_eq!(
+        std::fs::read(dirs.ca()).expect("CA"),
+        ca,
+        "certificates are reused, not regenerated"
+    );
     let mut bob = server.client().await;
     let history = contents(&[bob.login("bob").await]);
     assert_eq!(history, ["before restart", "private before restart"]);
