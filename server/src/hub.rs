@@ -15,11 +15,13 @@
 //! A recipient whose outbox is full is disconnected (its session gets an ERROR and closes);
 //! nobody waits for a slow reader.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use shared::limits::MAX_CLOCK_SKEW_SECS;
+use shared::validate::validate_username;
 use shared::{Frame, Message, encode, encode_message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -81,6 +83,25 @@ pub enum Command {
         /// The messages, in the order sent.
         messages: Vec<Message>,
     },
+    /// Block (`on`) or unblock a name for the user on `conn`; answered with `BLOCKED`.
+    Block {
+        /// The connection of the user who blocks.
+        conn: ConnId,
+        /// The name to block or unblock.
+        name: String,
+        /// Block (true) or unblock (false).
+        on: bool,
+    },
+    /// Answer with the `BLOCKED` list of the user on `conn`.
+    ListBlocked {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The names online now (they may not all be committed to the users table yet).
+    Online {
+        /// Where the names go.
+        reply: oneshot::Sender<Vec<String>>,
+    },
 }
 
 /// The hub's answer to a login.
@@ -93,6 +114,11 @@ pub enum LoginAnswer {
         upto: i64,
         /// Everyone online, this user included, sorted.
         users: Vec<String>,
+        /// The names this user blocks, sorted.
+        blocked: Vec<String>,
+        /// The names whose messages this user must not see, nor they this user's: its
+        /// blocks both ways. The join history leaves them out.
+        hidden: Vec<String>,
     },
     /// Refused, with the INFO to show.
     Refused(String),
@@ -128,9 +154,20 @@ struct Online {
 }
 
 enum Kind {
-    Broadcast { from: ConnId, entry: Bytes },
-    Direct { to: String, entry: Bytes },
-    Presence { about: String, frame: Bytes },
+    /// `hidden`: names in a block with the sender (either way), who must not get it.
+    Broadcast {
+        from: ConnId,
+        entry: Bytes,
+        hidden: Option<Arc<HashSet<String>>>,
+    },
+    Direct {
+        to: String,
+        entry: Bytes,
+    },
+    Presence {
+        about: String,
+        frame: Bytes,
+    },
 }
 
 struct Pending {
@@ -151,6 +188,10 @@ struct Hub {
     /// there before adding a message here.
     pending: VecDeque<Pending>,
     store: mpsc::Sender<Op>,
+    /// Every block: blocker → the names it blocks. Kept whole in memory (people block few).
+    blocks: HashMap<String, HashSet<String>>,
+    /// The same relation the other way: blocked → who blocks it.
+    blocked_by: HashMap<String, HashSet<String>>,
 }
 
 /// Starts the hub task. It ends when every [`HubHandle`] is gone or `shutdown` is cancelled,
@@ -158,7 +199,7 @@ struct Hub {
 pub fn spawn(
     store: mpsc::Sender<Op>,
     mut committed: watch::Receiver<i64>,
-    last_id: i64,
+    loaded: crate::store::Loaded,
     queue: usize,
     shutdown: CancellationToken,
 ) -> (HubHandle, tokio::task::JoinHandle<()>) {
@@ -167,12 +208,17 @@ pub fn spawn(
         let mut hub = Hub {
             users: HashMap::new(),
             names: HashMap::new(),
-            next_id: last_id + 1,
+            next_id: loaded.last_id + 1,
             ev: 0,
             committed: *committed.borrow_and_update(),
             pending: VecDeque::new(),
             store,
+            blocks: HashMap::new(),
+            blocked_by: HashMap::new(),
         };
+        for (blocker, blocked) in loaded.blocks {
+            hub.set_block(blocker, blocked, true);
+        }
         loop {
             tokio::select! {
                 biased;
@@ -215,29 +261,17 @@ impl Hub {
                 let upto = self.next_id - 1;
                 self.presence(
                     name.clone(),
-                    Frame {
-                        users_joined: Some(vec![name.clone()]),
-                        ..Frame::default()
-                    },
+                    Frame { users_joined: Some(vec![name.clone()]), ..Frame::default() },
                 );
                 self.names.insert(peer.conn, name.clone());
-                self.users.insert(
-                    name.clone(),
-                    Online {
-                        peer,
-                        since: self.ev,
-                    },
-                );
+                self.users.insert(name.clone(), Online { peer, since: self.ev });
                 let mut users: Vec<String> = self.users.keys().cloned().collect();
                 users.sort_unstable();
-                let _ = reply.send(LoginAnswer::Accepted { upto, users });
-                let _ = self
-                    .store
-                    .send(Op::UserSeen {
-                        name,
-                        at: unix_now(),
-                    })
-                    .await;
+                let blocked = self.blocked_list(&name);
+                let mut hidden: Vec<String> = self.hidden_from(&name).into_iter().collect();
+                hidden.sort_unstable();
+                let _ = reply.send(LoginAnswer::Accepted { upto, users, blocked, hidden });
+                let _ = self.store.send(Op::UserSeen { name, at: unix_now() }).await;
             }
             Command::Logout { conn } => {
                 if let Some(name) = self.names.remove(&conn) {
@@ -246,23 +280,121 @@ impl Hub {
                 }
             }
             Command::Route { conn, messages } => self.route(conn, messages).await,
+            Command::Block { conn, name, on } => self.block(conn, name, on).await,
+            Command::Online { reply } => {
+                let _ = reply.send(self.users.keys().cloned().collect());
+            }
+            Command::ListBlocked { conn } => {
+                if let Some(me) = self.names.get(&conn).cloned() {
+                    self.send_blocked(&me);
+                }
+            }
         }
     }
 
-    async fn route(&mut self, conn: ConnId, messages: Vec<Message>) {
-        if !self.names.contains_key(&conn) {
-            return; // disconnected meanwhile (kicked): its last messages go nowhere
+    /// Records or removes a block in memory.
+    fn set_block(&mut self, blocker: String, blocked: String, on: bool) -> bool {
+        if on {
+            self.blocked_by.entry(blocked.clone()).or_default().insert(blocker.clone());
+            self.blocks.entry(blocker).or_default().insert(blocked)
+        } else {
+            if let Some(set) = self.blocked_by.get_mut(&blocked) {
+                set.remove(&blocker);
+                if set.is_empty() {
+                    self.blocked_by.remove(&blocked);
+                }
+            }
+            let Some(set) = self.blocks.get_mut(&blocker) else {
+                return false;
+            };
+            let was = set.remove(&blocked);
+            if set.is_empty() {
+                self.blocks.remove(&blocker);
+            }
+            was
         }
+    }
+
+    /// The names in a block with `name`, either way.
+    fn hidden_from(&self, name: &str) -> HashSet<String> {
+        let mut out = HashSet::new();
+        out.extend(self.blocks.get(name).into_iter().flatten().cloned());
+        out.extend(self.blocked_by.get(name).into_iter().flatten().cloned());
+        out
+    }
+
+    fn blocked_list(&self, name: &str) -> Vec<String> {
+        let mut list: Vec<String> = self.blocks.get(name).into_iter().flatten().cloned().collect();
+        list.sort_unstable();
+        list
+    }
+
+    fn blocks(&self, blocker: &str, blocked: &str) -> bool {
+        self.blocks.get(blocker).is_some_and(|set| set.contains(blocked))
+    }
+
+    fn send_blocked(&mut self, me: &str) {
+        let frame = Frame { blocked: Some(self.blocked_list(me)), ..Frame::default() };
+        self.push(me, Out::Frame(Bytes::from(encode(&frame))));
+    }
+
+    fn send_error(&mut self, me: &str, text: String) {
+        self.push(me, Out::Frame(Bytes::from(encode(&Frame::error(text)))));
+    }
+
+    async fn block(&mut self, conn: ConnId, name: String, on: bool) {
+        let Some(me) = self.names.get(&conn).cloned() else {
+            return;
+        };
+        if let Err(e) = validate_username(&name) {
+            self.send_error(&me, format!("Cannot block {name:?}: {e}"));
+            return;
+        }
+        if name == me {
+            self.send_error(&me, "You cannot block yourself.".to_owned());
+            return;
+        }
+        self.set_block(me.clone(), name.clone(), on);
+        let op = if on {
+            Op::Block { blocker: me.clone(), blocked: name }
+        } else {
+            Op::Unblock { blocker: me.clone(), blocked: name }
+        };
+        let _ = self.store.send(op).await;
+        self.send_blocked(&me);
+    }
+
+    async fn route(&mut self, conn: ConnId, messages: Vec<Message>) {
+        let Some(me) = self.names.get(&conn).cloned() else {
+            return; // disconnected meanwhile (kicked): its last messages go nowhere
+        };
         let now = unix_now();
         let mut offline = Vec::new();
+        let mut refused = Vec::new();
+        let hidden = {
+            let h = self.hidden_from(&me);
+            (!h.is_empty()).then(|| Arc::new(h))
+        };
         for mut m in messages {
             let kind_to = if m.is_broadcast() {
                 None
-            } else if self.users.contains_key(&m.dest) {
-                Some(m.dest.clone())
-            } else {
+            } else if !self.users.contains_key(&m.dest) {
                 offline.push(m.dest);
                 continue;
+            } else if self.blocks(&me, &m.dest) {
+                refused.push(format!(
+                    "You have blocked {}; unblock them to write to them. The message was not delivered.",
+                    m.dest
+                ));
+                continue;
+            } else if self.blocks(&m.dest, &me) {
+                refused.push(format!(
+                    "{} does not accept your messages; the message was not delivered.",
+                    m.dest
+                ));
+                continue;
+            } else {
+                Some(m.dest.clone())
             };
             // Clients stamp their messages; a stamp far from the server's clock is replaced.
             if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
@@ -273,30 +405,22 @@ impl Hub {
             self.ev += 1;
             let entry = Bytes::from(encode_message(&m));
             let kind = match kind_to {
-                None => Kind::Broadcast { from: conn, entry },
+                None => Kind::Broadcast { from: conn, entry, hidden: hidden.clone() },
                 Some(to) => Kind::Direct { to, entry },
             };
-            self.pending.push_back(Pending {
-                ev: self.ev,
-                needs: id,
-                kind,
-            });
-            if self
-                .store
-                .send(Op::Message { id, message: m })
-                .await
-                .is_err()
-            {
+            self.pending.push_back(Pending { ev: self.ev, needs: id, kind });
+            if self.store.send(Op::Message { id, message: m }).await.is_err() {
                 return; // the writer stopped; the server is shutting down
             }
+        }
+        refused.dedup();
+        for text in refused {
+            self.send_error(&me, text);
         }
         if !offline.is_empty() {
             offline.dedup();
             let text = if offline.len() == 1 {
-                format!(
-                    "{} is not online; the message was not delivered.",
-                    offline[0]
-                )
+                format!("{} is not online; the message was not delivered.", offline[0])
             } else {
                 format!(
                     "{} are not online; {} messages were not delivered.",
@@ -304,10 +428,7 @@ impl Hub {
                     offline.len()
                 )
             };
-            let frame = Bytes::from(encode(&Frame::error(text)));
-            if let Some(name) = self.names.get(&conn).cloned() {
-                self.push(&name, Out::Frame(frame));
-            }
+            self.send_error(&me, text);
         }
     }
 
@@ -323,20 +444,16 @@ impl Hub {
     }
 
     fn left(&mut self, name: String) {
-        let frame = Frame {
-            users_left: Some(vec![name.clone()]),
-            ..Frame::default()
-        };
+        let frame = Frame { users_left: Some(vec![name.clone()]), ..Frame::default() };
         self.presence(name, frame);
     }
 
     /// Pushes onto one user's outbox; a full outbox disconnects the user.
     fn push(&mut self, name: &str, item: Out) {
         let full = match self.users.get(name) {
-            Some(u) => matches!(
-                u.peer.outbox.try_send(item),
-                Err(mpsc::error::TrySendError::Full(_))
-            ),
+            Some(u) => {
+                matches!(u.peer.outbox.try_send(item), Err(mpsc::error::TrySendError::Full(_)))
+            }
             None => false,
         };
         if full {
@@ -356,11 +473,7 @@ impl Hub {
     /// Delivers every pending event whose commit has been published, in order.
     fn flush(&mut self) {
         let mut slow = Vec::new();
-        while self
-            .pending
-            .front()
-            .is_some_and(|p| p.needs <= self.committed)
-        {
+        while self.pending.front().is_some_and(|p| p.needs <= self.committed) {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
@@ -375,10 +488,14 @@ impl Hub {
                 }
             };
             match &p.kind {
-                Kind::Broadcast { from, entry } => {
+                Kind::Broadcast { from, entry, hidden } => {
                     let item = Out::Entry(entry.clone());
-                    for u in self.users.values().filter(|u| u.peer.conn != *from) {
-                        deliver(u, &item);
+                    for (name, u) in &self.users {
+                        if u.peer.conn != *from
+                            && !hidden.as_ref().is_some_and(|h| h.contains(name))
+                        {
+                            deliver(u, &item);
+                        }
                     }
                 }
                 Kind::Direct { to, entry } => {

@@ -71,16 +71,14 @@ pub struct Server {
     ca: Option<PathBuf>,
     writer: store::Writer,
     reader: store::Reader,
-    last_id: i64,
+    loaded: store::Loaded,
     /// Cancelled to stop; the store cancels it too if it cannot commit.
     stop: CancellationToken,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("addrs", &self.local_addrs())
-            .finish_non_exhaustive()
+        f.debug_struct("Server").field("addrs", &self.local_addrs()).finish_non_exhaustive()
     }
 }
 
@@ -97,27 +95,15 @@ impl Server {
         };
         let acceptor = TlsAcceptor::from(tls::server_config(&cert, &key)?);
         let stop = CancellationToken::new();
-        let (writer, reader, last_id) = store::open(&config.data_dir, stop.clone())?;
+        let (writer, reader, loaded) = store::open(&config.data_dir, stop.clone())?;
         let addrs = listener::resolve(&config.host, config.port).await?;
         let listeners = listener::bind(&addrs)?;
-        Ok(Server {
-            config,
-            listeners,
-            acceptor,
-            ca,
-            writer,
-            reader,
-            last_id,
-            stop,
-        })
+        Ok(Server { config, listeners, acceptor, ca, writer, reader, loaded, stop })
     }
 
     /// The addresses the server listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// The development CA clients should trust, when the certificates were generated.
@@ -128,22 +114,9 @@ impl Server {
     /// Serves until `shutdown` resolves (or the store fails), then stops accepting, tells every
     /// client, commits what is queued and returns within about two seconds.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServerError> {
-        let Server {
-            config,
-            listeners,
-            acceptor,
-            ca: _,
-            writer,
-            reader,
-            last_id,
-            stop,
-        } = self;
-        let store::Writer {
-            ops,
-            committed,
-            thread,
-        } = writer;
-        let (hub, hub_task) = hub::spawn(ops, committed.clone(), last_id, HUB_QUEUE, stop.clone());
+        let Server { config, listeners, acceptor, ca: _, writer, reader, loaded, stop } = self;
+        let store::Writer { ops, committed, thread } = writer;
+        let (hub, hub_task) = hub::spawn(ops, committed.clone(), loaded, HUB_QUEUE, stop.clone());
         let ctx = Arc::new(Context {
             hub,
             reader,
@@ -178,10 +151,7 @@ impl Server {
         stop.cancel();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         tracker.close();
-        if tokio::time::timeout_at(deadline, tracker.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout_at(deadline, tracker.wait()).await.is_err() {
             tracing::warn!("some connections did not close in time");
         }
         let _ = tokio::time::timeout_at(deadline, hub_task).await;
@@ -192,18 +162,11 @@ impl Server {
                 tracing::error!("the store's writer thread panicked");
             }
         });
-        if tokio::time::timeout_at(deadline + SHUTDOWN_GRACE / 3, joined)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout_at(deadline + SHUTDOWN_GRACE / 3, joined).await.is_err() {
             tracing::warn!("the store did not finish in time");
         }
         tracing::info!("stopped");
-        if failed {
-            Err(ServerError::StoreFailed)
-        } else {
-            Ok(())
-        }
+        if failed { Err(ServerError::StoreFailed) } else { Ok(()) }
     }
 }
 

@@ -58,10 +58,7 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, BindError
     let host_only = host.trim_start_matches('[').trim_end_matches(']');
     let found = tokio::net::lookup_host((host_only, port))
         .await
-        .map_err(|source| BindError::Resolve {
-            host: host.to_owned(),
-            source,
-        })?;
+        .map_err(|source| BindError::Resolve { host: host.to_owned(), source })?;
     let mut addrs: Vec<SocketAddr> = Vec::new();
     for a in found {
         if !addrs.contains(&a) {

@@ -83,25 +83,13 @@ mod tests {
 
     #[test]
     fn consecutive_entries_merge_and_frames_keep_their_place() {
-        let joined = shared::Frame {
-            users_joined: Some(vec!["b".into()]),
-            ..Default::default()
-        };
-        let items = vec![
-            entry(1, 1),
-            entry(2, 1),
-            Out::Frame(Bytes::from(encode(&joined))),
-            entry(3, 1),
-        ];
+        let joined = shared::Frame { users_joined: Some(vec!["b".into()]), ..Default::default() };
+        let items =
+            vec![entry(1, 1), entry(2, 1), Out::Frame(Bytes::from(encode(&joined))), entry(3, 1)];
         let got = frames(&items);
         assert_eq!(got.len(), 3);
-        let ts: Vec<_> = got[0]
-            .messages
-            .as_ref()
-            .expect("messages")
-            .iter()
-            .map(|m| m.timestamp)
-            .collect();
+        let ts: Vec<_> =
+            got[0].messages.as_ref().expect("messages").iter().map(|m| m.timestamp).collect();
         assert_eq!(ts, [1, 2]);
         assert_eq!(got[1], joined);
         assert_eq!(got[2].messages.as_ref().map(Vec::len), Some(1));
@@ -116,11 +104,7 @@ mod tests {
         while i < items.len() {
             let next = next_frame(&items, i, &mut buf);
             assert!(buf.len() <= MAX_MERGED_FRAME, "{}", buf.len());
-            seen += decode(&buf[PREFIX_LEN..])
-                .expect("json")
-                .messages
-                .expect("m")
-                .len();
+            seen += decode(&buf[PREFIX_LEN..]).expect("json").messages.expect("m").len();
             i = next;
         }
         assert_eq!(seen, 40);

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use shared::codec::{FrameError, PREFIX_LEN};
+use shared::frame::{features, keys};
 use shared::limits::{MAX_FEATURES, MAX_SERVER_FRAME_LEN};
 use shared::validate::{validate_content, validate_username};
 use shared::{DecodeError, Frame, Message, decode, encode_message};
@@ -30,8 +31,8 @@ pub const WELCOME: &str = "Welcome!";
 /// The ERROR every client gets when the server stops.
 pub const SHUTTING_DOWN: &str = "The server is shutting down.";
 
-/// Extensions this server supports (none yet; see PROTOCOL.md, "Extensions").
-pub const SUPPORTED_FEATURES: &[&str] = &[];
+/// Extensions this server supports (see docs/PROTOCOL.md, "Extensions").
+pub const SUPPORTED_FEATURES: &[&str] = &[features::BLOCK, features::USERS];
 
 /// Most distinct problems listed in one ERROR about one frame; the rest are counted. Keeps a
 /// frame of many bad messages from turning into as many error frames.
@@ -56,21 +57,38 @@ pub struct Context {
 
 enum State {
     Anonymous,
-    LoggedIn { name: String },
+    LoggedIn { name: String, granted: Granted },
+}
+
+/// The extensions granted at login.
+#[derive(Debug, Clone, Copy, Default)]
+struct Granted {
+    block: bool,
+    users: bool,
+}
+
+impl Granted {
+    fn from_list(list: &[String]) -> Self {
+        let has = |f: &str| list.iter().any(|g| g == f);
+        Granted { block: has(features::BLOCK), users: has(features::USERS) }
+    }
 }
 
 /// What the loop waits for besides the connection.
 enum Wait {
     /// The login reply (encoded), or the refusal.
     Login(Result<LoginReply, LoginFailed>),
-    /// Messages were queued at the hub.
-    Routed,
+    /// Commands were queued at the hub.
+    Queued,
+    /// A frame to send back (its `PREFIX_LEN` bytes of room first).
+    Reply(Vec<u8>),
 }
 
 type WaitFuture = Pin<Box<dyn Future<Output = Wait> + Send>>;
 
 struct LoginReply {
     name: String,
+    granted: Granted,
     /// The whole reply frame, `PREFIX_LEN` bytes of room first.
     frame: Vec<u8>,
     /// Messages that rode in the same frame as the USERNAME, sent once logged in.
@@ -91,6 +109,11 @@ enum LoginFailed {
 struct Step {
     /// Frames to send back at once, each with `PREFIX_LEN` bytes of room first.
     replies: Vec<Vec<u8>>,
+    /// Commands for the hub, in order.
+    hub: Vec<Command>,
+    /// Answer with `ALL_USERS` (read from the store).
+    all_users: bool,
+    /// Set by a login; the loop waits for it before reading further frames.
     wait: Option<WaitFuture>,
 }
 
@@ -119,13 +142,7 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
     let conn = ConnId::next();
     let (outbox, mut inbox) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
     let kick = CancellationToken::new();
-    let mut s = Session {
-        conn,
-        state: State::Anonymous,
-        ctx: Arc::clone(&ctx),
-        outbox,
-        kick,
-    };
+    let mut s = Session { conn, state: State::Anonymous, ctx: Arc::clone(&ctx), outbox, kick };
     let mut wait: Option<WaitFuture> = None;
     let mut live = false;
     let login_timer = tokio::time::sleep(ctx.login_timeout);
@@ -142,16 +159,18 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
                 wait = None;
                 let mut step = Step::default();
                 match done {
-                    Wait::Routed => {}
+                    Wait::Queued => {}
+                    Wait::Reply(frame) => step.replies.push(frame),
                     Wait::Login(Ok(mut reply)) => {
                         if send(&mut t, &mut reply.frame, &s.kick).await.is_err() {
                             break None;
                         }
                         tracing::debug!(user = %reply.name, "logged in");
-                        s.state = State::LoggedIn { name: reply.name };
+                        s.state = State::LoggedIn { name: reply.name, granted: reply.granted };
                         live = true;
                         if !reply.then_send.is_empty() {
                             s.route(reply.then_send, &mut step);
+                            step = s.dispatch(step);
                         }
                     }
                     Wait::Login(Err(LoginFailed::Refused { info, then_send })) => {
@@ -263,8 +282,33 @@ impl Session {
                 return step;
             }
         };
+        let granted = match &self.state {
+            State::LoggedIn { granted, .. } => Some(*granted),
+            State::Anonymous => None,
+        };
         let mut stray: Vec<&str> = frame.unknown.iter().map(String::as_str).collect();
         stray.extend(frame.server_only_keys());
+        // Extension keys are known only to a connection that negotiated their feature.
+        let block_keys = [
+            (frame.block.is_some(), keys::BLOCK),
+            (frame.unblock.is_some(), keys::UNBLOCK),
+            (frame.list_blocked.is_some(), keys::LIST_BLOCKED),
+        ];
+        let mut early: Vec<&str> = Vec::new();
+        for (present, key) in block_keys {
+            match granted {
+                _ if !present => {}
+                None => early.push(key),
+                Some(g) if !g.block => stray.push(key),
+                Some(_) => {}
+            }
+        }
+        match granted {
+            _ if frame.list_all_users.is_none() => {}
+            None => early.push(keys::LIST_ALL_USERS),
+            Some(g) if !g.users => stray.push(keys::LIST_ALL_USERS),
+            Some(_) => {}
+        }
         if !stray.is_empty() {
             step.error(format!(
                 "Unknown or server-only key{} ignored: {}.",
@@ -272,13 +316,24 @@ impl Session {
                 stray.join(", ")
             ));
         }
+        if !early.is_empty() {
+            step.error(format!("Log in (USERNAME) before using {}.", early.join(", ")));
+        }
         let Frame {
             username,
             features,
             messages,
+            block,
+            unblock,
+            list_blocked,
+            list_all_users,
             ..
         } = frame;
-        if username.is_none() && messages.is_none() {
+        let extension = block.is_some()
+            || unblock.is_some()
+            || list_blocked.is_some()
+            || list_all_users.is_some();
+        if username.is_none() && messages.is_none() && !extension {
             if features.is_some() {
                 step.error("FEATURES is only understood together with USERNAME.");
             } else if stray.is_empty() {
@@ -288,7 +343,7 @@ impl Session {
         }
         if let Some(name) = username {
             match &self.state {
-                State::LoggedIn { name: current } => {
+                State::LoggedIn { name: current, .. } => {
                     step.error(format!("You are already logged in as {current}."));
                 }
                 State::Anonymous => {
@@ -306,6 +361,76 @@ impl Session {
                 State::LoggedIn { .. } => self.route(messages, &mut step),
             }
         }
+        if let Some(g) = granted {
+            let conn = self.conn;
+            if g.block {
+                if let Some(name) = block {
+                    step.hub.push(Command::Block { conn, name, on: true });
+                }
+                if let Some(name) = unblock {
+                    step.hub.push(Command::Block { conn, name, on: false });
+                }
+                if list_blocked == Some(true) {
+                    step.hub.push(Command::ListBlocked { conn });
+                }
+            }
+            step.all_users = g.users && list_all_users == Some(true);
+        }
+        self.dispatch(step)
+    }
+
+    /// Queues the step's hub commands (at once if there is room, otherwise in a future the
+    /// loop waits for) and starts the `ALL_USERS` read.
+    fn dispatch(&self, mut step: Step) -> Step {
+        let mut rest = Vec::new();
+        for cmd in std::mem::take(&mut step.hub) {
+            if !rest.is_empty() {
+                rest.push(cmd);
+                continue;
+            }
+            match self.ctx.hub.try_send(cmd) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(cmd)) => rest.push(cmd),
+                Err(mpsc::error::TrySendError::Closed(_)) => return step,
+            }
+        }
+        if rest.is_empty() && !step.all_users {
+            return step;
+        }
+        let hub = self.ctx.hub.clone();
+        let reader = self.ctx.reader.clone();
+        let all_users = step.all_users;
+        step.wait = Some(Box::pin(async move {
+            for cmd in rest {
+                if hub.send(cmd).await.is_err() {
+                    return Wait::Queued;
+                }
+            }
+            if !all_users {
+                return Wait::Queued;
+            }
+            // Everyone online has been seen, even if the store has not committed it yet.
+            let (tx, rx) = oneshot::channel();
+            let online = match hub.send(Command::Online { reply: tx }).await {
+                Ok(()) => rx.await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            let frame = match reader.all_users().await {
+                Ok(mut list) => {
+                    list.extend(online);
+                    list.sort_unstable();
+                    list.dedup();
+                    Frame { all_users: Some(list), ..Frame::default() }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the users");
+                    Frame::error("The list of users cannot be read right now.")
+                }
+            };
+            let mut buf = vec![0; PREFIX_LEN];
+            shared::json::encode_into(&frame, &mut buf);
+            Wait::Reply(buf)
+        }));
         step
     }
 
@@ -337,20 +462,17 @@ impl Session {
             granted.dedup();
             granted
         });
-        let peer = Peer {
-            conn: self.conn,
-            outbox: self.outbox.clone(),
-            kick: self.kick.clone(),
-        };
+        let peer = Peer { conn: self.conn, outbox: self.outbox.clone(), kick: self.kick.clone() };
         let ctx = Arc::clone(&self.ctx);
         let then_send = then_send.unwrap_or_default();
-        step.wait = Some(Box::pin(async move {
-            Wait::Login(login(ctx, name, granted, peer, then_send).await)
-        }));
+        step.wait =
+            Some(Box::pin(
+                async move { Wait::Login(login(ctx, name, granted, peer, then_send).await) },
+            ));
     }
 
     fn route(&mut self, messages: Vec<Message>, step: &mut Step) {
-        let State::LoggedIn { name } = &self.state else {
+        let State::LoggedIn { name, .. } = &self.state else {
             return;
         };
         let mut problems = Vec::new();
@@ -389,21 +511,7 @@ impl Session {
         if ok.is_empty() {
             return;
         }
-        let cmd = Command::Route {
-            conn: self.conn,
-            messages: ok,
-        };
-        match self.ctx.hub.try_send(cmd) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(cmd)) => {
-                let hub = self.ctx.hub.clone();
-                step.wait = Some(Box::pin(async move {
-                    let _ = hub.send(cmd).await;
-                    Wait::Routed
-                }));
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        step.hub.push(Command::Route { conn: self.conn, messages: ok });
     }
 }
 
@@ -418,54 +526,42 @@ async fn login(
     let unavailable = || LoginFailed::Unavailable(SHUTTING_DOWN.to_owned());
     let (reply, answer) = oneshot::channel();
     ctx.hub
-        .send(Command::Login {
-            name: name.clone(),
-            peer,
-            reply,
-        })
+        .send(Command::Login { name: name.clone(), peer, reply })
         .await
         .map_err(|_| unavailable())?;
-    let (upto, users) = match answer.await.map_err(|_| unavailable())? {
+    let (upto, users, blocked, hidden) = match answer.await.map_err(|_| unavailable())? {
         LoginAnswer::Refused(info) => {
-            return Err(LoginFailed::Refused {
-                info,
-                then_send: !then_send.is_empty(),
-            });
+            return Err(LoginFailed::Refused { info, then_send: !then_send.is_empty() });
         }
-        LoginAnswer::Accepted { upto, users } => (upto, users),
+        LoginAnswer::Accepted { upto, users, blocked, hidden } => (upto, users, blocked, hidden),
     };
+    let granted = Granted::from_list(features.as_deref().unwrap_or_default());
     let mut committed = ctx.committed.clone();
-    committed
-        .wait_for(|c| *c >= upto)
-        .await
-        .map_err(|_| unavailable())?;
-    let history = ctx
-        .reader
-        .history(&name, upto, ctx.history)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading history");
-            LoginFailed::Unavailable(
-                "The history cannot be read right now; please try again.".into(),
-            )
-        })?;
-    let frame = login_frame(&users, features, &history);
-    Ok(LoginReply {
-        name,
-        frame,
-        then_send,
-    })
+    committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
+    let history = ctx.reader.history(&name, upto, ctx.history, &hidden).await.map_err(|e| {
+        tracing::error!(error = %e, "reading history");
+        LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())
+    })?;
+    let blocked = granted.block.then_some(blocked);
+    let frame = login_frame(&users, features, blocked, &history);
+    Ok(LoginReply { name, granted, frame, then_send })
 }
 
 /// The accepted-login frame (with `PREFIX_LEN` bytes of room first). History entries are
 /// encoded once and spliced in; if they would not fit in [`MAX_SERVER_FRAME_LEN`], the oldest
 /// are left out.
-fn login_frame(users: &[String], features: Option<Vec<String>>, history: &[Message]) -> Vec<u8> {
+fn login_frame(
+    users: &[String],
+    features: Option<Vec<String>>,
+    blocked: Option<Vec<String>>,
+    history: &[Message],
+) -> Vec<u8> {
     let head = Frame {
         username_accepted: Some(true),
         info: Some(WELCOME.to_owned()),
         features,
         user_list: Some(users.to_vec()),
+        blocked,
         ..Frame::default()
     };
     let mut buf = vec![0; PREFIX_LEN];

@@ -71,6 +71,20 @@ pub enum Op {
         /// The message as it is delivered.
         message: Message,
     },
+    /// `blocker` blocks `blocked`.
+    Block {
+        /// Who blocks.
+        blocker: String,
+        /// Whom.
+        blocked: String,
+    },
+    /// `blocker` no longer blocks `blocked`.
+    Unblock {
+        /// Who blocked.
+        blocker: String,
+        /// Whom.
+        blocked: String,
+    },
     /// A user logged in at `at` (Unix seconds).
     UserSeen {
         /// The username.
@@ -106,23 +120,34 @@ struct ReaderPool {
     permits: Semaphore,
 }
 
+/// What the server needs to know from the database at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The highest message id stored (0 for none): new ids continue after it.
+    pub last_id: i64,
+    /// Every block, as (blocker, blocked). The hub keeps them in memory; there are few.
+    pub blocks: Vec<(String, String)>,
+}
+
 /// Opens (creating or migrating) the database in `dir` and starts the writer thread.
 ///
 /// `fatal` is cancelled if the writer cannot commit: a server that cannot keep history must
 /// not go on pretending to.
-pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, i64), StoreError> {
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
-        path: dir.to_owned(),
-        source,
-    })?;
+pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, Loaded), StoreError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
     let path = dir.join(DB_FILE);
     let mut conn = Connection::open(&path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     migrate(&mut conn)?;
-    let last_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
-        r.get(0)
-    })?;
+    let last_id: i64 =
+        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0))?;
+    let blocks = {
+        let mut stmt = conn.prepare("SELECT blocker, blocked FROM blocks")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<Vec<(String, String)>, _>>()?
+    };
 
     let (ops, rx) = mpsc::channel(STORE_QUEUE);
     let (committed_tx, committed) = watch::channel(last_id);
@@ -134,10 +159,7 @@ pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, i64
                 fatal.cancel();
             }
         })
-        .map_err(|source| StoreError::Dir {
-            path: dir.to_owned(),
-            source,
-        })?;
+        .map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
     let reader = Reader {
         inner: Arc::new(ReaderPool {
             path,
@@ -145,15 +167,7 @@ pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, i64
             permits: Semaphore::new(STORE_READERS),
         }),
     };
-    Ok((
-        Writer {
-            ops,
-            committed,
-            thread,
-        },
-        reader,
-        last_id,
-    ))
+    Ok((Writer { ops, committed, thread }, reader, Loaded { last_id, blocks }))
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -240,6 +254,10 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
         let mut insert = tx.prepare_cached(
             "INSERT INTO messages (id, src, dest, ts, content) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
+        let mut block =
+            tx.prepare_cached("INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?1, ?2)")?;
+        let mut unblock =
+            tx.prepare_cached("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2")?;
         let mut seen = tx.prepare_cached(
             "INSERT INTO users (name, first_seen, last_seen) VALUES (?1, ?2, ?2)
              ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen",
@@ -253,6 +271,12 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
                 Op::UserSeen { name, at } => {
                     seen.execute(params![name, at])?;
                 }
+                Op::Block { blocker, blocked } => {
+                    block.execute(params![blocker, blocked])?;
+                }
+                Op::Unblock { blocker, blocked } => {
+                    unblock.execute(params![blocker, blocked])?;
+                }
             }
         }
     }
@@ -260,39 +284,52 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
     Ok(last)
 }
 
-/// Newest `limit` messages user may see with id at most `upto`, oldest first: broadcasts, and
-/// private messages to or from the user. Each of the three parts is a range scan of an index
-/// from the newest end, so the cost depends on `limit`, not on the size of the store.
+/// Newest `limit` messages user ?1 may see with id at most ?2, oldest first: broadcasts, and
+/// private messages to or from the user, leaving out everything from or to the names in the
+/// JSON array ?4 (the user's blocks, both ways). Each of the three parts is a range scan of an
+/// index from the newest end, so the cost depends on `limit`, not on the size of the store.
 const HISTORY_SQL: &str = "
     SELECT src, dest, ts, content FROM (
         SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
-                       WHERE dest = 'ALL' AND id <= ?2 ORDER BY id DESC LIMIT ?3)
+                       WHERE dest = 'ALL' AND id <= ?2
+                         AND src NOT IN (SELECT value FROM json_each(?4))
+                       ORDER BY id DESC LIMIT ?3)
         UNION ALL
         SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
-                       WHERE dest = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3)
+                       WHERE dest = ?1 AND id <= ?2
+                         AND src NOT IN (SELECT value FROM json_each(?4))
+                       ORDER BY id DESC LIMIT ?3)
         UNION ALL
         SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
                        WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2
+                         AND dest NOT IN (SELECT value FROM json_each(?4))
                        ORDER BY id DESC LIMIT ?3)
         ORDER BY id DESC LIMIT ?3
     ) ORDER BY id ASC";
 
+/// Most names `ALL_USERS` lists: the most recently seen ones. Keeps the answer far below the
+/// frame limit however many people have ever visited.
+pub const MAX_ALL_USERS: usize = 10_000;
+
 impl Reader {
-    /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest first.
+    /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest
+    /// first, without any message from or to a name in `hidden`.
     pub async fn history(
         &self,
         user: &str,
         upto: i64,
         limit: usize,
+        hidden: &[String],
     ) -> Result<Vec<Message>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let user = user.to_owned();
+        let hidden = serde_json::to_string(hidden).unwrap_or_else(|_| "[]".to_owned());
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(HISTORY_SQL)?;
-            let rows = stmt.query_map(params![user, upto, limit], |r| {
+            let rows = stmt.query_map(params![user, upto, limit, hidden], |r| {
                 Ok(Message {
                     src: r.get(0)?,
                     dest: r.get(1)?,
@@ -305,17 +342,25 @@ impl Reader {
         .await
     }
 
+    /// Every user ever seen (the [`MAX_ALL_USERS`] most recently seen), sorted by name.
+    pub async fn all_users(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name FROM (SELECT name FROM users ORDER BY last_seen DESC LIMIT ?1)
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map(params![MAX_ALL_USERS as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
     /// Runs `f` on a pooled read-only connection on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let _permit = self.inner.permits.acquire().await.map_err(|_| StoreError::Closed)?;
         let pool = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -331,10 +376,7 @@ impl Reader {
                 }
             };
             let out = f(&conn);
-            pool.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+            pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             out
         })
         .await?
@@ -347,16 +389,12 @@ mod tests {
 
     async fn store_with(messages: &[(&str, &str)]) -> (tempfile::TempDir, Writer, Reader) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (writer, reader, last) = open(dir.path(), CancellationToken::new()).expect("open");
-        assert_eq!(last, 0);
+        let (writer, reader, loaded) = open(dir.path(), CancellationToken::new()).expect("open");
+        assert_eq!(loaded.last_id, 0);
         for (i, (src, dest)) in messages.iter().enumerate() {
             let id = i as i64 + 1;
             let message = Message::new(*src, *dest, 0, format!("{id}"));
-            writer
-                .ops
-                .send(Op::Message { id, message })
-                .await
-                .expect("queued");
+            writer.ops.send(Op::Message { id, message }).await.expect("queued");
         }
         let mut committed = writer.committed.clone();
         let n = messages.len() as i64;
@@ -366,6 +404,17 @@ mod tests {
 
     fn ids(h: &[Message]) -> Vec<String> {
         h.iter().map(|m| m.content.clone()).collect()
+    }
+
+    async fn history(
+        reader: &Reader,
+        user: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[&str],
+    ) -> Vec<String> {
+        let hidden: Vec<String> = hidden.iter().map(|h| (*h).to_owned()).collect();
+        ids(&reader.history(user, upto, limit, &hidden).await.expect("read"))
     }
 
     #[tokio::test]
@@ -379,29 +428,39 @@ mod tests {
             ("b", "b"),   // 6: note to self, once
         ])
         .await;
-        assert_eq!(
-            ids(&reader.history("b", i64::MAX, 100).await.expect("read")),
-            ["1", "2", "3", "5", "6"]
-        );
-        assert_eq!(
-            ids(&reader.history("b", i64::MAX, 2).await.expect("read")),
-            ["5", "6"]
-        );
-        assert_eq!(
-            ids(&reader.history("b", 3, 100).await.expect("read")),
-            ["1", "2", "3"]
-        );
-        assert_eq!(
-            ids(&reader.history("z", i64::MAX, 100).await.expect("read")),
-            ["1", "5"]
-        );
-        assert!(
-            reader
-                .history("b", i64::MAX, 0)
-                .await
-                .expect("read")
-                .is_empty()
-        );
+        assert_eq!(history(&reader, "b", i64::MAX, 100, &[]).await, ["1", "2", "3", "5", "6"]);
+        assert_eq!(history(&reader, "b", i64::MAX, 2, &[]).await, ["5", "6"]);
+        assert_eq!(history(&reader, "b", 3, 100, &[]).await, ["1", "2", "3"]);
+        assert_eq!(history(&reader, "z", i64::MAX, 100, &[]).await, ["1", "5"]);
+        assert!(history(&reader, "b", i64::MAX, 0, &[]).await.is_empty());
+        // hiding a name removes its broadcasts and the private messages both ways
+        assert_eq!(history(&reader, "b", i64::MAX, 100, &["a"]).await, ["5", "6"]);
+        assert_eq!(history(&reader, "a", i64::MAX, 100, &["c"]).await, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn blocks_and_users_persist() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (writer, reader, _) = open(dir.path(), CancellationToken::new()).expect("open");
+        for op in [
+            Op::UserSeen { name: "bob".into(), at: 2 },
+            Op::UserSeen { name: "ann".into(), at: 1 },
+            Op::UserSeen { name: "bob".into(), at: 3 },
+            Op::Block { blocker: "ann".into(), blocked: "bob".into() },
+            Op::Block { blocker: "ann".into(), blocked: "cat".into() },
+            Op::Block { blocker: "ann".into(), blocked: "cat".into() },
+            Op::Unblock { blocker: "ann".into(), blocked: "bob".into() },
+            Op::Message { id: 1, message: Message::new("ann", "ALL", 0, "x") },
+        ] {
+            writer.ops.send(op).await.expect("queued");
+        }
+        let mut committed = writer.committed.clone();
+        committed.wait_for(|c| *c >= 1).await.expect("committed");
+        assert_eq!(reader.all_users().await.expect("users"), ["ann", "bob"]);
+        drop(writer.ops);
+        writer.thread.join().expect("writer ends");
+        let (_w, _r, loaded) = open(dir.path(), CancellationToken::new()).expect("reopen");
+        assert_eq!(loaded.blocks, [("ann".to_owned(), "cat".to_owned())]);
     }
 
     #[tokio::test]
@@ -416,10 +475,11 @@ mod tests {
                  INSERT INTO messages (id, src, dest, ts, content) VALUES (2, 'a', 'ALL', 0, '2');",
             )
             .expect("write transaction open");
-        let read = tokio::time::timeout(Duration::from_secs(2), reader.history("x", i64::MAX, 10))
-            .await
-            .expect("the read did not wait for the writer")
-            .expect("read");
+        let read =
+            tokio::time::timeout(Duration::from_secs(2), reader.history("x", i64::MAX, 10, &[]))
+                .await
+                .expect("the read did not wait for the writer")
+                .expect("read");
         assert_eq!(ids(&read), ["1"], "uncommitted rows are not visible");
         other.execute_batch("ROLLBACK").expect("rollback");
     }
@@ -429,20 +489,14 @@ mod tests {
         let (dir, writer, _r) = store_with(&[("a", "ALL"), ("b", "ALL")]).await;
         drop(writer.ops);
         writer.thread.join().expect("writer ends");
-        let (_w, reader, last) = open(dir.path(), CancellationToken::new()).expect("reopen");
-        assert_eq!(last, 2);
-        assert_eq!(
-            ids(&reader.history("x", last, 10).await.expect("read")),
-            ["1", "2"]
-        );
+        let (_w, reader, loaded) = open(dir.path(), CancellationToken::new()).expect("reopen");
+        assert_eq!(loaded.last_id, 2);
+        assert_eq!(history(&reader, "x", 2, 10, &[]).await, ["1", "2"]);
         let conn = Connection::open(dir.path().join(DB_FILE)).expect("open");
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .expect("version");
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
         assert_eq!(v, SCHEMA_VERSION);
-        let mode: String = conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .expect("mode");
+        let mode: String =
+            conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("mode");
         assert_eq!(mode, "wal");
     }
 
@@ -450,13 +504,9 @@ mod tests {
     async fn a_database_from_a_newer_version_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = Connection::open(dir.path().join(DB_FILE)).expect("create");
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .expect("set version");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("set version");
         drop(conn);
         let err = open(dir.path(), CancellationToken::new()).expect_err("refused");
-        assert!(
-            matches!(err, StoreError::TooNew(v) if v == SCHEMA_VERSION + 1),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::TooNew(v) if v == SCHEMA_VERSION + 1), "{err}");
     }
 }

@@ -67,10 +67,7 @@ pub struct CertPaths {
 }
 
 fn file_err(path: &Path) -> impl FnOnce(io::Error) -> TlsError + '_ {
-    move |source| TlsError::File {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| TlsError::File { path: path.to_owned(), source }
 }
 
 /// Returns the development certificates in `dir`, creating them first if they are missing.
@@ -88,17 +85,13 @@ pub fn ensure_dev_certs(dir: &Path) -> Result<CertPaths, TlsError> {
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Chatterbox development CA");
+    ca_params.distinguished_name.push(DnType::CommonName, "Chatterbox development CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate()?;
     let issuer = CertifiedIssuer::self_signed(ca_params, ca_key)?;
 
     let mut params = CertificateParams::new(DEV_NAMES.map(String::from).to_vec())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    params.distinguished_name.push(DnType::CommonName, "localhost");
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let key = KeyPair::generate()?;
@@ -125,25 +118,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
 /// The rustls configuration: TLS 1.3 and 1.2 only, the ring provider, no client certificates.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| TlsError::Pem {
-            path: cert.to_owned(),
-            what: e.to_string(),
-        })?
+        .map_err(|e| TlsError::Pem { path: cert.to_owned(), what: e.to_string() })?
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem {
-            path: cert.to_owned(),
-            what: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::Pem { path: cert.to_owned(), what: e.to_string() })?;
     if chain.is_empty() {
-        return Err(TlsError::Pem {
-            path: cert.to_owned(),
-            what: "no certificate".into(),
-        });
+        return Err(TlsError::Pem { path: cert.to_owned(), what: "no certificate".into() });
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Pem {
-        path: key.to_owned(),
-        what: e.to_string(),
-    })?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| TlsError::Pem { path: key.to_owned(), what: e.to_string() })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?

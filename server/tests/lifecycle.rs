@@ -19,10 +19,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
     sock.set_recv_buffer_size(4096).expect("rcvbuf");
     let tcp = sock.connect(server.addr).await.expect("connect");
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let tls = tls_connector(&server.ca)
-        .connect(name, tcp)
-        .await
-        .expect("TLS");
+    let tls = tls_connector(&server.ca).connect(name, tcp).await.expect("TLS");
     let mut slow = Client::over(tls);
     assert_eq!(slow.login("slow").await.username_accepted, Some(true));
 
@@ -36,10 +33,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
         let mut saw_slow_leave = false;
         while got.len() < TOTAL {
             let f = bob.recv().await;
-            saw_slow_leave |= f
-                .users_left
-                .as_ref()
-                .is_some_and(|l| l.contains(&"slow".into()));
+            saw_slow_leave |= f.users_left.as_ref().is_some_and(|l| l.contains(&"slow".into()));
             got.extend(f.messages.into_iter().flatten().map(|m| m.content));
             let _ = progress_tx.send(got.len());
         }
@@ -52,12 +46,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
         for batch in 0..TOTAL / 50 {
             let msgs = (0..50)
                 .map(|i| {
-                    Message::new(
-                        "ann",
-                        "ALL",
-                        now(),
-                        format!("{:05} {filler}", batch * 50 + i),
-                    )
+                    Message::new("ann", "ALL", now(), format!("{:05} {filler}", batch * 50 + i))
                 })
                 .collect();
             ann.send(&Frame::messages(msgs)).await;
@@ -70,27 +59,16 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
         .expect("bob kept up")
         .expect("reader");
     let _ann = sender.await.expect("sender");
-    let order: Vec<usize> = got
-        .iter()
-        .map(|c| c[..5].parse().expect("number"))
-        .collect();
-    assert_eq!(
-        order,
-        (0..TOTAL).collect::<Vec<_>>(),
-        "bob got every message, in order"
-    );
+    let order: Vec<usize> = got.iter().map(|c| c[..5].parse().expect("number")).collect();
+    assert_eq!(order, (0..TOTAL).collect::<Vec<_>>(), "bob got every message, in order");
     if !saw_slow_leave {
-        bob.recv_where(|f| f.users_left == Some(vec!["slow".to_owned()]))
-            .await;
+        bob.recv_where(|f| f.users_left == Some(vec!["slow".to_owned()])).await;
         saw_slow_leave = true;
     }
     assert!(saw_slow_leave);
     // the never-reader finds its connection closed behind what was already in flight
     let frames = slow.expect_closed(Duration::from_secs(30)).await;
-    assert!(
-        contents(&frames).len() < TOTAL,
-        "it was cut off, not served everything"
-    );
+    assert!(contents(&frames).len() < TOTAL, "it was cut off, not served everything");
     server.stop().await;
 }
 
@@ -122,10 +100,7 @@ async fn history_survives_a_restart() {
     bob.say("ALL", "after restart").await;
     cat.recv_message("after restart").await;
     let mut dan = server.client().await;
-    assert_eq!(
-        contents(&[dan.login("dan").await]),
-        ["before restart", "after restart"]
-    );
+    assert_eq!(contents(&[dan.login("dan").await]), ["before restart", "after restart"]);
     server.stop().await;
 }
 
@@ -135,29 +110,19 @@ async fn every_address_of_localhost_is_served_with_a_certificate_valid_for_it() 
     let mut config = dirs.config();
     config.host = "localhost".into();
     let server = TestServer::start(config).await;
-    let resolved: Vec<_> = tokio::net::lookup_host(("localhost", 1))
-        .await
-        .expect("resolve")
-        .collect();
+    let resolved: Vec<_> =
+        tokio::net::lookup_host(("localhost", 1)).await.expect("resolve").collect();
     assert!(!resolved.is_empty());
     for want in &resolved {
         let found = server.addrs.iter().find(|a| a.ip() == want.ip());
         let addr = *found.unwrap_or_else(|| panic!("{want} is served: {:?}", server.addrs));
-        assert_eq!(
-            addr.port(),
-            server.addr.port(),
-            "one port for all addresses"
-        );
+        assert_eq!(addr.port(), server.addr.port(), "one port for all addresses");
         // verify the certificate against the address itself as well as the name
         let ip = addr.ip().to_string();
         for name in ["localhost", ip.as_str()] {
             let mut c = Client::over(tls_connect_as(addr, &server.ca, name).await);
             let user = format!("u{}", name.replace([':', '.'], ""));
-            assert_eq!(
-                c.login(&user).await.username_accepted,
-                Some(true),
-                "{addr} as {name}"
-            );
+            assert_eq!(c.login(&user).await.username_accepted, Some(true), "{addr} as {name}");
         }
     }
     server.stop().await;
@@ -165,17 +130,10 @@ async fn every_address_of_localhost_is_served_with_a_certificate_valid_for_it() 
 
 fn db_messages(dirs: &Dirs) -> Vec<String> {
     let conn = rusqlite::Connection::open(dirs.data().join("chatterbox.db")).expect("open db");
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("check");
+    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
     assert_eq!(ok, "ok");
-    let mut stmt = conn
-        .prepare("SELECT content FROM messages ORDER BY id")
-        .expect("query");
-    stmt.query_map([], |r| r.get(0))
-        .expect("rows")
-        .map(|r| r.expect("row"))
-        .collect()
+    let mut stmt = conn.prepare("SELECT content FROM messages ORDER BY id").expect("query");
+    stmt.query_map([], |r| r.get(0)).expect("rows").map(|r| r.expect("row")).collect()
 }
 
 #[tokio::test]
@@ -197,25 +155,15 @@ async fn sigterm_tells_clients_commits_and_exits_within_two_seconds() {
         if let Some(s) = server.child.try_wait().expect("wait") {
             break s;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "still running 2 s after SIGTERM"
-        );
+        assert!(t0.elapsed() < Duration::from_secs(2), "still running 2 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert!(
-        status.success(),
-        "clean exit: {status:?}\n{}",
-        server.log_text()
-    );
+    assert!(status.success(), "clean exit: {status:?}\n{}", server.log_text());
     let frames = bob.expect_closed(PATIENCE).await;
     let errors: Vec<_> = frames.iter().filter_map(|f| f.error.clone()).collect();
     assert_eq!(errors, ["The server is shutting down."]);
     let stored = db_messages(&dirs);
-    assert_eq!(
-        stored,
-        (0..100).map(|i| format!("m{i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(stored, (0..100).map(|i| format!("m{i}")).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -245,32 +193,14 @@ async fn kill_9_loses_no_message_that_a_client_has_seen() {
     drop(server); // waits until the process is gone
 
     let stored = db_messages(&dirs);
-    assert!(
-        stored.len() >= seen.len(),
-        "{} stored, {} seen",
-        stored.len(),
-        seen.len()
-    );
-    assert_eq!(
-        &stored[..seen.len()],
-        &seen[..],
-        "everything seen is stored, in order"
-    );
+    assert!(stored.len() >= seen.len(), "{} stored, {} seen", stored.len(), seen.len());
+    assert_eq!(&stored[..seen.len()], &seen[..], "everything seen is stored, in order");
 
     let server = BinServer::spawn(&dirs, &["--history", "1000000"]);
     let mut cat = Client::connect(server.addr, &ca).await;
     let history = contents(&[cat.login("cat").await]);
-    assert!(
-        history.len() >= seen.len(),
-        "{} stored, {} seen",
-        history.len(),
-        seen.len()
-    );
-    assert_eq!(
-        &history[..seen.len()],
-        &seen[..],
-        "everything seen is stored, in order"
-    );
+    assert!(history.len() >= seen.len(), "{} stored, {} seen", history.len(), seen.len());
+    assert_eq!(&history[..seen.len()], &seen[..], "everything seen is stored, in order");
     let mut sorted = history.clone();
     sorted.sort();
     sorted.dedup();
@@ -317,8 +247,5 @@ async fn the_shared_conformance_suite_passes() {
     );
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.ends_with(" 0 failed"), "{last}");
-    assert!(
-        !stdout.lines().any(|l| l.starts_with("WARN")),
-        "no warnings either:\n{stdout}"
-    );
+    assert!(!stdout.lines().any(|l| l.starts_with("WARN")), "no warnings either:\n{stdout}");
 }

@@ -19,24 +19,13 @@ async fn login_is_accepted_with_user_list_and_others_see_the_join() {
     let reply = bob.login("bob").await;
     assert_eq!(reply.username_accepted, Some(true));
     assert_eq!(reply.info.as_deref(), Some("Welcome!"));
-    assert_eq!(
-        reply.user_list,
-        Some(vec!["ann".to_owned(), "bob".to_owned()])
-    );
+    assert_eq!(reply.user_list, Some(vec!["ann".to_owned(), "bob".to_owned()]));
     assert_eq!(reply.messages, Some(vec![]));
-    assert_eq!(
-        reply.features, None,
-        "no FEATURES for a client that did not ask"
-    );
+    assert_eq!(reply.features, None, "no FEATURES for a client that did not ask");
     let joined = ann.recv().await;
     assert_eq!(joined.users_joined, Some(vec!["bob".to_owned()]));
     // the newcomer is not told about itself
-    assert!(
-        bob.drain(QUIET)
-            .await
-            .iter()
-            .all(|f| f.users_joined.is_none())
-    );
+    assert!(bob.drain(QUIET).await.iter().all(|f| f.users_joined.is_none()));
     server.stop().await;
 }
 
@@ -48,10 +37,7 @@ async fn a_taken_name_is_refused_and_the_same_connection_may_retry() {
     let mut c = server.client().await;
     let r = c.login("ann").await;
     assert_eq!(r.username_accepted, Some(false));
-    assert_eq!(
-        r.info.as_deref(),
-        Some("The provided username is already in use.")
-    );
+    assert_eq!(r.info.as_deref(), Some("The provided username is already in use."));
     assert_eq!(r.user_list, None);
     let r = c.login("ann2").await;
     assert_eq!(r.username_accepted, Some(true), "{r:?}");
@@ -100,14 +86,8 @@ async fn a_broadcast_reaches_everyone_else_and_a_private_message_only_its_target
     assert_eq!(seen.src, "ann");
     let rest = [cat.drain(QUIET).await, ann.drain(QUIET).await].concat();
     let all = contents(&rest);
-    assert!(
-        !all.iter().any(|c| c == "just for bob"),
-        "nobody else got the DM: {all:?}"
-    );
-    assert!(
-        !all.iter().any(|c| c == "hello all"),
-        "no echo to the sender: {all:?}"
-    );
+    assert!(!all.iter().any(|c| c == "just for bob"), "nobody else got the DM: {all:?}");
+    assert!(!all.iter().any(|c| c == "hello all"), "no echo to the sender: {all:?}");
     server.stop().await;
 }
 
@@ -118,9 +98,8 @@ async fn a_batch_is_delivered_in_order_and_merged_into_one_frame() {
     let mut ann = server.user("ann").await;
     let mut bob = server.user("bob").await;
     let _ = ann.drain(QUIET).await;
-    let batch: Vec<Message> = (0..20)
-        .map(|i| Message::new("ann", "ALL", now(), format!("m{i}")))
-        .collect();
+    let batch: Vec<Message> =
+        (0..20).map(|i| Message::new("ann", "ALL", now(), format!("m{i}"))).collect();
     ann.send(&Frame::messages(batch.clone())).await;
     let f = bob.recv_where(|f| f.messages.is_some()).await;
     assert_eq!(f.messages, Some(batch), "all twenty in one frame, in order");
@@ -203,16 +182,10 @@ async fn join_history_has_public_and_own_private_messages_only_oldest_first() {
     let mut joe = server.client().await;
     let r = joe.login("joe").await;
     let history = contents(&[r]);
-    assert_eq!(
-        history,
-        ["public 1", "ann to joe", "joe to ann", "public 2"]
-    );
+    assert_eq!(history, ["public 1", "ann to joe", "joe to ann", "public 2"]);
     // a third user sees only the public ones
     let mut cat = server.client().await;
-    assert_eq!(
-        contents(&[cat.login("cat").await]),
-        ["public 1", "public 2"]
-    );
+    assert_eq!(contents(&[cat.login("cat").await]), ["public 1", "public 2"]);
     server.stop().await;
 }
 
@@ -245,10 +218,7 @@ async fn bad_frames_get_an_error_and_the_connection_stays_usable() {
         (b"[1,2,3]", "wrong shape"),
         (b"{\"MESSAGES\":\"hi\"}", "MESSAGES"),
         (b"{\"MESSAGES\":[[\"ann\",\"ALL\",1]]}", "MESSAGES"),
-        (
-            b"{\"MESSAGES\":[[\"ann\",\"ALL\",\"1\",\"x\"]]}",
-            "TIMESTAMP",
-        ),
+        (b"{\"MESSAGES\":[[\"ann\",\"ALL\",\"1\",\"x\"]]}", "TIMESTAMP"),
         (b"{\"HELLO\":1}", "HELLO"),
         (b"{}", "no request"),
         (b"{\"USERNAME\":\"other\"}", "already logged in as ann"),
@@ -269,13 +239,7 @@ async fn chat_before_login_and_wrongly_typed_logins_get_errors() {
     let server = TestServer::start(dirs.config()).await;
     let mut bob = server.user("bob").await;
     let mut c = server.client().await;
-    c.send(&Frame::messages(vec![Message::new(
-        "ghost",
-        "ALL",
-        now(),
-        "early",
-    )]))
-    .await;
+    c.send(&Frame::messages(vec![Message::new("ghost", "ALL", now(), "early")])).await;
     assert!(c.recv_error().await.contains("Log in"));
     c.send_json(br#"{"USERNAME":5}"#).await;
     assert!(c.recv_error().await.contains("USERNAME"));
@@ -323,10 +287,7 @@ async fn timestamps_near_the_server_clock_are_kept_and_far_ones_restamped() {
     assert_eq!(got[0].timestamp, near);
     assert_eq!(got[1].content, "far");
     let got = got[1].timestamp;
-    assert!(
-        (got - now()).abs() <= 5,
-        "re-stamped with the server's time: {got}"
-    );
+    assert!((got - now()).abs() <= 5, "re-stamped with the server's time: {got}");
     server.stop().await;
 }
 
@@ -395,13 +356,9 @@ async fn a_4_gib_length_prefix_closes_only_that_connection() {
     evil.send_raw(&[0xff, 0xff, 0xff, 0xff, b'{']).await;
     let frames = evil.expect_closed(PATIENCE).await;
     let errors: Vec<_> = frames.iter().filter_map(|f| f.error.clone()).collect();
-    assert!(
-        errors.iter().any(|e| e.contains("4294967295 bytes")),
-        "{errors:?}"
-    );
+    assert!(errors.iter().any(|e| e.contains("4294967295 bytes")), "{errors:?}");
     // the others notice the departure and keep chatting
-    ann.recv_where(|f| f.users_left == Some(vec!["evil".to_owned()]))
-        .await;
+    ann.recv_where(|f| f.users_left == Some(vec!["evil".to_owned()])).await;
     ann.say("ALL", "unbothered").await;
     bob.recv_message("unbothered").await;
     server.stop().await;
@@ -415,11 +372,7 @@ async fn a_connection_that_never_logs_in_is_closed_after_the_login_timeout() {
     let server = TestServer::start(config).await;
     let mut idle = server.client().await;
     let frames = idle.expect_closed(PATIENCE).await;
-    assert!(
-        frames
-            .iter()
-            .any(|f| f.error.as_deref().is_some_and(|e| e.contains("No login")))
-    );
+    assert!(frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("No login"))));
     server.stop().await;
 }
 
@@ -431,22 +384,15 @@ async fn connections_over_the_limit_are_refused() {
     let server = TestServer::start(config).await;
     let _a = server.user("a").await;
     let _b = server.user("b").await;
-    let tcp = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("TCP accepts");
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("TCP accepts");
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
     let refused = tls_connector(&server.ca).connect(name, tcp).await;
-    assert!(
-        refused.is_err(),
-        "the third connection is closed before TLS completes"
-    );
+    assert!(refused.is_err(), "the third connection is closed before TLS completes");
     drop(_b);
     // a freed slot can be used again
     let mut c = None;
     for _ in 0..50 {
-        let tcp = tokio::net::TcpStream::connect(server.addr)
-            .await
-            .expect("TCP");
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("TCP");
         let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
         if let Ok(s) = tls_connector(&server.ca).connect(name, tcp).await {
             c = Some(Client::over(s));

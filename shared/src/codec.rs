@@ -50,11 +50,7 @@ impl FrameCodec {
             .big_endian()
             .max_frame_length(max)
             .new_codec();
-        FrameCodec {
-            inner,
-            max,
-            in_body: false,
-        }
+        FrameCodec { inner, max, in_body: false }
     }
 }
 
@@ -105,9 +101,7 @@ pub struct JsonCodec {
 impl JsonCodec {
     /// A codec accepting frames of up to `max` bytes.
     pub fn new(max: usize) -> Self {
-        JsonCodec {
-            frames: FrameCodec::new(max),
-        }
+        JsonCodec { frames: FrameCodec::new(max) }
     }
 }
 
@@ -116,10 +110,7 @@ impl Decoder for JsonCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
-        Ok(self
-            .frames
-            .decode(src)?
-            .map(|payload| json::decode(&payload)))
+        Ok(self.frames.decode(src)?.map(|payload| json::decode(&payload)))
     }
 }
 

@@ -36,6 +36,27 @@ pub mod keys {
     pub const USERS_LEFT: &str = "USERS_LEFT";
     /// Server → client: what was wrong.
     pub const ERROR: &str = "ERROR";
+
+    /// Extension `block`, client → server: block this username.
+    pub const BLOCK: &str = "BLOCK";
+    /// Extension `block`, client → server: unblock this username.
+    pub const UNBLOCK: &str = "UNBLOCK";
+    /// Extension `block`, client → server: ask for the list of blocked names.
+    pub const LIST_BLOCKED: &str = "LIST_BLOCKED";
+    /// Extension `block`, server → client: every name this user blocks.
+    pub const BLOCKED: &str = "BLOCKED";
+    /// Extension `users`, client → server: ask for every user ever seen.
+    pub const LIST_ALL_USERS: &str = "LIST_ALL_USERS";
+    /// Extension `users`, server → client: every user ever seen.
+    pub const ALL_USERS: &str = "ALL_USERS";
+}
+
+/// Names of the negotiated extensions (PROTOCOL.md, "Extensions").
+pub mod features {
+    /// Blocking: `BLOCK`, `UNBLOCK`, `LIST_BLOCKED` → `BLOCKED`.
+    pub const BLOCK: &str = "block";
+    /// The list of every user ever seen: `LIST_ALL_USERS` → `ALL_USERS`.
+    pub const USERS: &str = "users";
 }
 
 /// One frame's JSON object. Absent keys are `None`; keys are serialised in field order.
@@ -68,6 +89,24 @@ pub struct Frame {
     /// `ERROR`: what was wrong with something the client sent.
     #[serde(rename = "ERROR", skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `BLOCK` (extension `block`): a username to block.
+    #[serde(rename = "BLOCK", skip_serializing_if = "Option::is_none")]
+    pub block: Option<String>,
+    /// `UNBLOCK` (extension `block`): a username to unblock.
+    #[serde(rename = "UNBLOCK", skip_serializing_if = "Option::is_none")]
+    pub unblock: Option<String>,
+    /// `LIST_BLOCKED` (extension `block`): `true` asks for `BLOCKED`.
+    #[serde(rename = "LIST_BLOCKED", skip_serializing_if = "Option::is_none")]
+    pub list_blocked: Option<bool>,
+    /// `BLOCKED` (extension `block`): every name this user blocks, sorted.
+    #[serde(rename = "BLOCKED", skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Vec<String>>,
+    /// `LIST_ALL_USERS` (extension `users`): `true` asks for `ALL_USERS`.
+    #[serde(rename = "LIST_ALL_USERS", skip_serializing_if = "Option::is_none")]
+    pub list_all_users: Option<bool>,
+    /// `ALL_USERS` (extension `users`): every user ever seen, sorted.
+    #[serde(rename = "ALL_USERS", skip_serializing_if = "Option::is_none")]
+    pub all_users: Option<Vec<String>>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -77,18 +116,12 @@ pub struct Frame {
 impl Frame {
     /// A frame holding only `ERROR`.
     pub fn error(text: impl Into<String>) -> Self {
-        Frame {
-            error: Some(text.into()),
-            ..Frame::default()
-        }
+        Frame { error: Some(text.into()), ..Frame::default() }
     }
 
     /// A frame holding only `MESSAGES`.
     pub fn messages(messages: Vec<Message>) -> Self {
-        Frame {
-            messages: Some(messages),
-            ..Frame::default()
-        }
+        Frame { messages: Some(messages), ..Frame::default() }
     }
 
     /// The keys of this frame that only a server sends, present here. A server receiving a
@@ -102,6 +135,8 @@ impl Frame {
             (self.users_joined.is_some(), keys::USERS_JOINED),
             (self.users_left.is_some(), keys::USERS_LEFT),
             (self.error.is_some(), keys::ERROR),
+            (self.blocked.is_some(), keys::BLOCKED),
+            (self.all_users.is_some(), keys::ALL_USERS),
         ];
         for (is, key) in present {
             if is {
@@ -133,12 +168,7 @@ impl Message {
         timestamp: i64,
         content: impl Into<String>,
     ) -> Self {
-        Message {
-            src: src.into(),
-            dest: dest.into(),
-            timestamp,
-            content: content.into(),
-        }
+        Message { src: src.into(), dest: dest.into(), timestamp, content: content.into() }
     }
 
     /// True for a public broadcast (DEST is `ALL`).
@@ -208,12 +238,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
                 "a message has more than 4 elements; expected [SRC, DEST, TIMESTAMP, CONTENT]",
             ));
         }
-        Ok(Message {
-            src,
-            dest,
-            timestamp,
-            content,
-        })
+        Ok(Message { src, dest, timestamp, content })
     }
 }
 
@@ -233,9 +258,7 @@ fn fill<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     key: &str,
 ) -> Result<(), A::Error> {
     if slot.is_some() {
-        return Err(de::Error::custom(format_args!(
-            "the key {key} appears twice"
-        )));
+        return Err(de::Error::custom(format_args!("the key {key} appears twice")));
     }
     *slot = Some(map.next_value().map_err(|e| in_key(key, e))?);
     Ok(())
@@ -253,11 +276,9 @@ impl<'de> Visitor<'de> for FrameVisitor {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match &*key {
                 keys::USERNAME => fill(&mut frame.username, &mut map, keys::USERNAME)?,
-                keys::USERNAME_ACCEPTED => fill(
-                    &mut frame.username_accepted,
-                    &mut map,
-                    keys::USERNAME_ACCEPTED,
-                )?,
+                keys::USERNAME_ACCEPTED => {
+                    fill(&mut frame.username_accepted, &mut map, keys::USERNAME_ACCEPTED)?
+                }
                 keys::INFO => fill(&mut frame.info, &mut map, keys::INFO)?,
                 keys::FEATURES => fill(&mut frame.features, &mut map, keys::FEATURES)?,
                 keys::USER_LIST => fill(&mut frame.user_list, &mut map, keys::USER_LIST)?,
@@ -265,6 +286,14 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::USERS_LEFT => fill(&mut frame.users_left, &mut map, keys::USERS_LEFT)?,
                 keys::MESSAGES => fill(&mut frame.messages, &mut map, keys::MESSAGES)?,
                 keys::ERROR => fill(&mut frame.error, &mut map, keys::ERROR)?,
+                keys::BLOCK => fill(&mut frame.block, &mut map, keys::BLOCK)?,
+                keys::UNBLOCK => fill(&mut frame.unblock, &mut map, keys::UNBLOCK)?,
+                keys::LIST_BLOCKED => fill(&mut frame.list_blocked, &mut map, keys::LIST_BLOCKED)?,
+                keys::BLOCKED => fill(&mut frame.blocked, &mut map, keys::BLOCKED)?,
+                keys::LIST_ALL_USERS => {
+                    fill(&mut frame.list_all_users, &mut map, keys::LIST_ALL_USERS)?
+                }
+                keys::ALL_USERS => fill(&mut frame.all_users, &mut map, keys::ALL_USERS)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {
@@ -284,10 +313,7 @@ mod tests {
     #[test]
     fn strip_position_only_removes_a_real_position() {
         assert_eq!(strip_position("bad at line 1 column 7"), "bad");
-        assert_eq!(
-            strip_position("looked at line numbers"),
-            "looked at line numbers"
-        );
+        assert_eq!(strip_position("looked at line numbers"), "looked at line numbers");
         assert_eq!(strip_position("plain"), "plain");
     }
 }

@@ -75,14 +75,7 @@ mod tests {
 
     #[test]
     fn ordinary_names_are_accepted() {
-        for name in [
-            "ann",
-            "Bob_2",
-            "élodie",
-            "李雷",
-            "a",
-            &"x".repeat(MAX_USERNAME_CHARS),
-        ] {
+        for name in ["ann", "Bob_2", "élodie", "李雷", "a", &"x".repeat(MAX_USERNAME_CHARS)] {
             assert_eq!(validate_username(name), Ok(()), "{name:?}");
         }
     }
@@ -114,9 +107,7 @@ mod tests {
         assert_eq!(validate_content(&"a".repeat(MAX_CONTENT_BYTES)), Ok(()));
         assert_eq!(
             validate_content(&"a".repeat(MAX_CONTENT_BYTES + 1)),
-            Err(ContentError::TooLong {
-                len: MAX_CONTENT_BYTES + 1
-            })
+            Err(ContentError::TooLong { len: MAX_CONTENT_BYTES + 1 })
         );
         assert_eq!(validate_content(""), Ok(()));
         assert_eq!(validate_content("tabs\tand\u{1b}escapes"), Ok(()));

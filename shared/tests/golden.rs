@@ -9,11 +9,7 @@ fn text(frame: &Frame) -> String {
 }
 
 fn roundtrip(json: &str, want: &Frame) {
-    assert_eq!(
-        &decode(json.as_bytes()).expect(json),
-        want,
-        "decoding {json}"
-    );
+    assert_eq!(&decode(json.as_bytes()).expect(json), want, "decoding {json}");
     assert_eq!(text(want), json, "encoding {want:?}");
 }
 
@@ -21,10 +17,7 @@ fn roundtrip(json: &str, want: &Frame) {
 fn client_login() {
     roundtrip(
         r#"{"USERNAME":"user1"}"#,
-        &Frame {
-            username: Some("user1".into()),
-            ..Frame::default()
-        },
+        &Frame { username: Some("user1".into()), ..Frame::default() },
     );
 }
 
@@ -96,17 +89,11 @@ fn server_login_accepted_with_features() {
 fn server_presence_and_error() {
     roundtrip(
         r#"{"USERS_JOINED":["ann","bob"]}"#,
-        &Frame {
-            users_joined: Some(vec!["ann".into(), "bob".into()]),
-            ..Frame::default()
-        },
+        &Frame { users_joined: Some(vec!["ann".into(), "bob".into()]), ..Frame::default() },
     );
     roundtrip(
         r#"{"USERS_LEFT":["ann"]}"#,
-        &Frame {
-            users_left: Some(vec!["ann".into()]),
-            ..Frame::default()
-        },
+        &Frame { users_left: Some(vec!["ann".into()]), ..Frame::default() },
     );
     roundtrip(r#"{"ERROR":"details"}"#, &Frame::error("details"));
 }
@@ -137,10 +124,7 @@ fn non_ascii_is_escaped_and_decodes_back() {
     assert!(s.contains(r#"\"q\" \\ \n\t\u0001"#), "{s}");
     assert_eq!(decode(&bytes).expect("decodes"), f);
     // and raw UTF-8 input decodes to the same frame
-    let raw = format!(
-        r#"{{"MESSAGES":[["é","ALL",1,{}]]}}"#,
-        serde_json::json!(content)
-    );
+    let raw = format!(r#"{{"MESSAGES":[["é","ALL",1,{}]]}}"#, serde_json::json!(content));
     assert_eq!(decode(raw.as_bytes()).expect("raw utf-8"), f);
     let mut lit = Vec::new();
     encode_str_into("ü", &mut lit);
@@ -165,10 +149,7 @@ fn wrong_types_are_shape_errors_naming_the_key() {
     assert!(shape_error(r#"{"USERNAME":["x"]}"#).starts_with("USERNAME:"));
     assert!(shape_error(r#"{"USERNAME_ACCEPTED":"true"}"#).starts_with("USERNAME_ACCEPTED:"));
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1]]}"#);
-    assert!(
-        e.contains("invalid length 3") && e.contains("[SRC, DEST, TIMESTAMP, CONTENT]"),
-        "{e}"
-    );
+    assert!(e.contains("invalid length 3") && e.contains("[SRC, DEST, TIMESTAMP, CONTENT]"), "{e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1,"x","extra"]]}"#);
     assert!(e.contains("more than 4 elements"), "{e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL","1","x"]]}"#);
@@ -181,24 +162,13 @@ fn wrong_types_are_shape_errors_naming_the_key() {
     assert!(e.contains("MESSAGES"), "{e}");
     let e = shape_error(r#"{"USERNAME":"a","USERNAME":"b"}"#);
     assert!(e.contains("appears twice"), "{e}");
-    assert!(
-        !e.contains(" at line 1 column"),
-        "no position inside the text: {e}"
-    );
+    assert!(!e.contains(" at line 1 column"), "no position inside the text: {e}");
 }
 
 #[test]
 fn syntax_errors_are_reported_as_such() {
-    for bad in [
-        &br#"{"MESSAGES": [["broken"#[..],
-        b"",
-        b"\xff\xfe",
-        b"{\"USERNAME\":\"\xff\"}",
-    ] {
-        assert!(
-            matches!(decode(bad), Err(DecodeError::Syntax(_))),
-            "{bad:?}"
-        );
+    for bad in [&br#"{"MESSAGES": [["broken"#[..], b"", b"\xff\xfe", b"{\"USERNAME\":\"\xff\"}"] {
+        assert!(matches!(decode(bad), Err(DecodeError::Syntax(_))), "{bad:?}");
     }
 }
 
@@ -208,19 +178,13 @@ fn deep_nesting_neither_overflows_the_stack_nor_passes_unnoticed() {
     let close = "]".repeat(100_000);
     // under a known key: refused at the first level that has the wrong type
     let deep = format!("{{\"MESSAGES\":{open}{close}}}");
-    assert!(matches!(
-        decode(deep.as_bytes()),
-        Err(DecodeError::Shape(_))
-    ));
+    assert!(matches!(decode(deep.as_bytes()), Err(DecodeError::Shape(_))));
     // under an unknown key: skipped without recursion, and the key is reported
     let deep = format!("{{\"X\":{open}{close}}}");
     assert_eq!(decode(deep.as_bytes()).expect("skipped").unknown, vec!["X"]);
     // unbalanced: a syntax error
     let deep = format!("{{\"X\":{open}}}");
-    assert!(matches!(
-        decode(deep.as_bytes()),
-        Err(DecodeError::Syntax(_))
-    ));
+    assert!(matches!(decode(deep.as_bytes()), Err(DecodeError::Syntax(_))));
     let top = format!("{open}{close}");
     assert!(decode(top.as_bytes()).is_err());
 }
@@ -231,10 +195,7 @@ fn unknown_keys_are_named_and_known_keys_still_decode() {
         .expect("unknown keys are not an error by themselves");
     assert_eq!(f.username.as_deref(), Some("ann"));
     assert_eq!(f.unknown, vec!["HELLO", "Extra", "HELLO2"]);
-    assert!(
-        text(&f).find("HELLO").is_none(),
-        "unknown keys are never re-encoded"
-    );
+    assert!(text(&f).find("HELLO").is_none(), "unknown keys are never re-encoded");
     let empty = decode(b"{}").expect("empty object");
     assert_eq!(empty, Frame::default());
 }
@@ -243,4 +204,26 @@ fn unknown_keys_are_named_and_known_keys_still_decode() {
 fn server_only_keys_are_listed() {
     let f = decode(br#"{"USER_LIST":[],"ERROR":"x","USERNAME":"a"}"#).expect("valid");
     assert_eq!(f.server_only_keys(), vec!["USER_LIST", "ERROR"]);
+}
+
+#[test]
+fn extension_frames() {
+    roundtrip(r#"{"BLOCK":"bob"}"#, &Frame { block: Some("bob".into()), ..Frame::default() });
+    roundtrip(r#"{"UNBLOCK":"bob"}"#, &Frame { unblock: Some("bob".into()), ..Frame::default() });
+    roundtrip(r#"{"LIST_BLOCKED":true}"#, &Frame { list_blocked: Some(true), ..Frame::default() });
+    roundtrip(
+        r#"{"BLOCKED":["bob","cat"]}"#,
+        &Frame { blocked: Some(vec!["bob".into(), "cat".into()]), ..Frame::default() },
+    );
+    roundtrip(
+        r#"{"LIST_ALL_USERS":true}"#,
+        &Frame { list_all_users: Some(true), ..Frame::default() },
+    );
+    roundtrip(
+        r#"{"ALL_USERS":["ann"]}"#,
+        &Frame { all_users: Some(vec!["ann".into()]), ..Frame::default() },
+    );
+    assert!(shape_error(r#"{"BLOCK":["bob"]}"#).starts_with("BLOCK:"));
+    let f = decode(br#"{"BLOCKED":[],"ALL_USERS":[]}"#).expect("valid");
+    assert_eq!(f.server_only_keys(), vec!["BLOCKED", "ALL_USERS"]);
 }

@@ -38,10 +38,7 @@ fn main() -> Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn cargo() -> Command {
@@ -60,9 +57,7 @@ fn step(what: &str, cmd: &mut Command) -> Result<()> {
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn run(args: &[String]) -> Result<()> {
@@ -92,10 +87,7 @@ fn ensure_toolchain() -> Result<()> {
     }
     let targets =
         output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if !targets
-        .lines()
-        .any(|l| l.trim() == "wasm32-unknown-unknown")
-    {
+    if !targets.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
         step(
             "install the wasm32 target",
             Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]),
@@ -109,10 +101,7 @@ fn ensure_toolchain() -> Result<()> {
 
 fn test() -> Result<()> {
     ensure_toolchain()?;
-    step(
-        "cargo fmt --check",
-        cargo().args(["fmt", "--all", "--", "--check"]),
-    )?;
+    step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step(
         "cargo clippy -D warnings",
         cargo().args([
@@ -148,10 +137,8 @@ fn test() -> Result<()> {
 fn run_tests(cmd: &mut Command) -> Result<(u64, u64)> {
     use std::io::{BufRead, BufReader, Write};
     eprintln!("==> every test, the conformance suite against the real server included");
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting cargo test")?;
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().context("starting cargo test")?;
     let stdout = child.stdout.take().context("cargo test output")?;
     let (mut passed, mut failed) = (0, 0);
     let mut out = std::io::stdout().lock();

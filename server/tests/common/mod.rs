@@ -43,9 +43,7 @@ pub struct Dirs {
 
 impl Dirs {
     pub fn new() -> Self {
-        Dirs {
-            root: tempfile::tempdir().expect("tempdir"),
-        }
+        Dirs { root: tempfile::tempdir().expect("tempdir") }
     }
     pub fn data(&self) -> PathBuf {
         self.root.path().join("data")
@@ -85,13 +83,7 @@ impl TestServer {
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer {
-            addr: addrs[0],
-            addrs,
-            ca,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        TestServer { addr: addrs[0], addrs, ca, stop: Some(stop), task: Some(task) }
     }
 
     /// Stops the server and waits until it has finished.
@@ -104,9 +96,7 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task")
-                .expect("server ran cleanly");
+            task.await.expect("server task").expect("server ran cleanly");
         }
     }
 
@@ -146,10 +136,7 @@ pub async fn tls_connect_as(addr: SocketAddr, ca: &Path, name: &str) -> TlsStrea
     let tcp = TcpStream::connect(addr).await.expect("TCP connect");
     tcp.set_nodelay(true).expect("nodelay");
     let name = ServerName::try_from(name.to_owned()).expect("server name");
-    tls_connector(ca)
-        .connect(name, tcp)
-        .await
-        .expect("TLS handshake")
+    tls_connector(ca).connect(name, tcp).await.expect("TLS handshake")
 }
 
 /// A protocol client: frames in, frames out.
@@ -200,11 +187,13 @@ impl Client {
     }
 
     pub async fn login(&mut self, name: &str) -> Frame {
-        self.send(&Frame {
-            username: Some(name.into()),
-            ..Frame::default()
-        })
-        .await;
+        self.login_with(name, None).await
+    }
+
+    /// Logs in asking for extensions.
+    pub async fn login_with(&mut self, name: &str, features: Option<&[&str]>) -> Frame {
+        let features = features.map(|f| f.iter().map(|s| (*s).to_owned()).collect());
+        self.send(&Frame { username: Some(name.into()), features, ..Frame::default() }).await;
         let r = self.recv_where(|f| f.username_accepted.is_some()).await;
         if r.username_accepted == Some(true) {
             self.name = name.to_owned();
@@ -249,10 +238,7 @@ impl Client {
     }
 
     pub async fn recv_error(&mut self) -> String {
-        self.recv_where(|f| f.error.is_some())
-            .await
-            .error
-            .expect("error")
+        self.recv_where(|f| f.error.is_some()).await.error.expect("error")
     }
 
     /// The next live message (not join history), in arrival order.
@@ -320,10 +306,7 @@ impl Client {
 
 /// Contents of all live messages in `frames`.
 pub fn contents(frames: &[Frame]) -> Vec<String> {
-    frames
-        .iter()
-        .flat_map(|f| f.messages.iter().flatten().map(|m| m.content.clone()))
-        .collect()
+    frames.iter().flat_map(|f| f.messages.iter().flatten().map(|m| m.content.clone())).collect()
 }
 
 /// The real `chatterbox-server` binary, run as a child process.
@@ -363,9 +346,7 @@ impl BinServer {
                 sink.lock().expect("log").push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(PATIENCE)
-            .expect("server reports its address");
+        let addr = rx.recv_timeout(PATIENCE).expect("server reports its address");
         BinServer { child, addr, log }
     }
 
