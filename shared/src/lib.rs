@@ -10,6 +10,7 @@
 //!   [`Message`], the `[SRC, DEST, TIMESTAMP, CONTENT]` entry. Decoding is strict about types and
 //!   reports unknown keys by name instead of dropping them.
 //! - [`validate`]: usernames and message content, with refusal reasons fit to show a person.
+//! - [`lenient`]: liberal decoding for clients (other servers' spelling variations).
 //! - [`json`]: encoding (non-ASCII escaped as `\uXXXX`, for older clients that decode ASCII) and
 //!   decoding with typed errors.
 //! - `codec` (feature `codec`): the length-prefixed framing for tokio transports, built on
@@ -18,6 +19,7 @@
 
 pub mod frame;
 pub mod json;
+pub mod lenient;
 pub mod limits;
 pub mod validate;
 

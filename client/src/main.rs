@@ -1,0 +1,24 @@
+//! `chatterbox`: the terminal client. Parses arguments and starts the TUI or plain mode.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use chatterbox_client::args::{Args, normalize};
+use chatterbox_client::{plain, tui};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = Args::parse_from(normalize(std::env::args_os()));
+    let plain = args.plain || !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal();
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("chatterbox: cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let status = runtime
+        .block_on(async { if plain { plain::run(args).await } else { tui::run(args).await } });
+    ExitCode::from(status)
+}
