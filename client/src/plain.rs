@@ -92,7 +92,7 @@ pub async fn run(args: Args) -> u8 {
                             break;
                         }
                     }
-                    eprint!("Username: ");
+                    eprintln!("Username:");
                     asking = true;
                 }
                 Some(FromEngine::LoggedIn { name, reply }) => {

@@ -1,0 +1,195 @@
+//! Plain mode against a real server: two (or three) scripted clients through login, refusal and
+//! retry, broadcast, private messages, every command, blocking both ways, reconnects.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const QUIET: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_name_is_explained_and_another_is_tried_on_the_same_connection() {
+    let server = TestServer::start().await;
+    let mut ann = server.client(Some("ann"));
+    let mut other = server.client(None);
+    other.expect("Username:");
+    other.send("ann");
+    other.expect("username refused: The provided username is already in use.");
+    // (the prompt goes to stderr, so its order against stdout lines is not fixed)
+    other.send("ann2");
+    other.expect("Welcome! You are ann2.");
+    other.expect("online (2): ann, ann2");
+    ann.expect("-- ann2 joined");
+    // with --username, a refusal ends the program with status 2
+    let mut dup = server.client_raw(Some("ann"));
+    dup.expect("username refused");
+    assert_eq!(dup.wait(), 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_reach_everyone_and_private_messages_only_their_target() {
+    let server = TestServer::start().await;
+    let mut ann = server.client(Some("ann"));
+    let mut bob = server.client(Some("bob"));
+    let mut cat = server.client(Some("cat"));
+    ann.send("hello everyone");
+    assert!(bob.expect("hello everyone").ends_with("] <ann> hello everyone"));
+    cat.expect("<ann> hello everyone");
+    ann.send("@bob just for you");
+    assert!(bob.expect("just for you").ends_with("<ann -> bob> just for you"));
+    ann.send("after");
+    cat.expect("<ann> after");
+    assert!(!cat.seen.iter().any(|l| l.contains("just for you")), "{:?}", cat.seen);
+    // own messages are shown too, marked as private where they are
+    ann.expect("<ann -> bob> just for you");
+    // a private message to someone offline is an error
+    ann.send("@nobody hi");
+    ann.expect("!! nobody is not online");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_works_in_any_case_with_the_seed_spellings() {
+    let server = TestServer::start().await;
+    let mut ann = server.client(Some("ann"));
+    let _bob = server.client(Some("bob"));
+    ann.expect("bob joined");
+    ann.send("/help");
+    ann.expect("/block name");
+    ann.send("/Name");
+    ann.expect("-- You are ann.");
+    ann.send("/users");
+    ann.expect("-- online (2): ann, bob");
+    ann.send("/DisplayUsers");
+    ann.expect("-- online (2): ann, bob");
+    ann.send("/allusers");
+    ann.expect("-- everyone ever seen (2): ann, bob");
+    ann.send("/DisplayAllUsers");
+    ann.expect("-- everyone ever seen (2): ann, bob");
+    ann.send("/blocked");
+    ann.expect("-- blocked (0): (none)");
+    ann.send("/Block bob");
+    ann.expect("-- now blocked (1): bob");
+    ann.send("/UnBlock bob");
+    ann.expect("-- now blocked (0): (none)");
+    ann.send("/block");
+    ann.expect("Usage: /block name");
+    ann.send("/dance");
+    ann.expect("Unknown command /dance; type /help");
+    ann.send("/QUIT");
+    assert_eq!(ann.wait(), 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_works_both_ways_and_in_join_history() {
+    let server = TestServer::start().await;
+    let mut ann = server.client(Some("ann"));
+    let mut bob = server.client(Some("bob"));
+    let mut cat = server.client(Some("cat"));
+    ann.send("/block bob");
+    ann.expect("now blocked (1): bob");
+    bob.send("bob speaking");
+    cat.expect("<bob> bob speaking");
+    ann.send("ann speaking");
+    cat.expect("<ann> ann speaking");
+    bob.send("@ann are you there?");
+    bob.expect("ann does not accept your messages");
+    ann.send("@bob hello?");
+    ann.expect("You have blocked bob");
+    cat.send("cat sentinel");
+    ann.expect("<cat> cat sentinel");
+    bob.expect("<cat> cat sentinel");
+    assert!(!ann.seen.iter().any(|l| l.contains("bob speaking")), "{:?}", ann.seen);
+    assert!(!bob.seen.iter().any(|l| l.contains("ann speaking")), "{:?}", bob.seen);
+    // join history: bob comes back and still does not see ann
+    bob.send("/quit");
+    assert_eq!(bob.wait(), 0);
+    ann.expect("-- bob left");
+    let mut bob = server.client(Some("bob"));
+    bob.expect("online (");
+    let history = bob.seen.join("\n");
+    assert!(
+        history.contains("<bob> bob speaking") && history.contains("<cat> cat sentinel"),
+        "{history}"
+    );
+    assert!(!history.contains("ann speaking"), "{history}");
+    // unblocking lets messages through again
+    ann.send("/unblock bob");
+    ann.expect("now blocked (0)");
+    bob.send("friends again");
+    ann.expect("<bob> friends again");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_session_sends_everything_before_leaving_at_end_of_input() {
+    let server = TestServer::start().await;
+    let mut bob = server.client(Some("bob"));
+    let mut ann = server.client_raw(Some("ann"));
+    ann.send("hi");
+    ann.send("@bob psst");
+    ann.send("/allusers");
+    ann.close_stdin();
+    ann.expect("everyone ever seen");
+    assert_eq!(ann.wait(), 0);
+    bob.expect("<ann> hi");
+    bob.expect("<ann -> bob> psst");
+    bob.expect("-- ann left");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reconnects_and_logs_in_again_after_the_server_restarts() {
+    let server = TestServer::start().await;
+    let port = server.addr.port();
+    let mut ann = server.client(Some("ann"));
+    let mut witness = server.client(Some("witness"));
+    ann.send("before");
+    witness.expect("<ann> before");
+    drop(witness);
+    let dir = server.stop().await;
+    ann.expect("connection lost");
+    let server = TestServer::start_in(dir, port).await;
+    ann.expect("connected to");
+    ann.expect("Welcome! You are ann.");
+    let mut bob = server.client(Some("bob"));
+    ann.expect("bob joined");
+    ann.send("after");
+    bob.expect("<ann> after");
+    assert!(bob.seen.iter().any(|l| l.contains("<ann> before")), "history kept: {:?}", bob.seen);
+    let _ = bob.drain(QUIET);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_and_connection_failures_say_how_to_fix_them() {
+    let server = TestServer::start().await;
+    let port = server.addr.port().to_string();
+    let mut no_ca = Cli::spawn(&["localhost".into(), "-p".into(), port.clone(), "--plain".into()]);
+    no_ca.expect("pass --ca certs/ca.pem");
+    assert_eq!(no_ca.wait(), 1);
+    let ca = server.ca.display().to_string();
+    let mut seed_spelling = Cli::spawn(&[
+        "localhost".into(),
+        "-p".into(),
+        port,
+        "-ca".into(),
+        ca,
+        "--username".into(),
+        "ann".into(),
+    ]);
+    seed_spelling.expect("Welcome! You are ann.");
+    drop(seed_spelling);
+    let dir = server.stop().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let free = closed.local_addr().expect("addr").port().to_string();
+    drop(closed);
+    let mut refused = Cli::spawn(&["127.0.0.1".into(), "-p".into(), free, "--plain".into()]);
+    refused.expect("is the server running there?");
+    assert_eq!(refused.wait(), 1);
+    drop(dir);
+}
