@@ -1,0 +1,303 @@
+//! The TUI's state and what keys and engine events do to it. No drawing here (see `view`),
+//! and no terminal: tests drive it with key events and inspect it.
+
+use std::collections::VecDeque;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use shared::Frame;
+
+use crate::chat::{Chat, Entry};
+use crate::editor::Editor;
+use crate::engine::{FromEngine, Status, ToEngine};
+use crate::input;
+
+/// Entries kept for scrolling back; older ones are dropped.
+pub const SCROLLBACK: usize = 5000;
+
+/// What the input line is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Waiting for the connection (nothing to type yet).
+    Waiting,
+    /// Asking for a username.
+    Login,
+    /// Chatting.
+    Chat,
+}
+
+/// What the run loop must do after an event.
+#[derive(Debug)]
+pub enum Action {
+    /// Pass this to the engine.
+    Engine(ToEngine),
+    /// Leave.
+    Quit,
+}
+
+/// Everything the screen shows.
+#[derive(Debug)]
+pub struct App {
+    /// The conversation's state.
+    pub chat: Chat,
+    /// The conversation, oldest first.
+    pub log: VecDeque<Entry>,
+    /// The input line.
+    pub editor: Editor,
+    /// What the input line is for.
+    pub mode: Mode,
+    /// The connection, in words.
+    pub status: String,
+    /// Logged in and able to send.
+    pub connected: bool,
+    /// Lines scrolled up from the newest (0: following the conversation).
+    pub scroll: usize,
+    /// Entries that arrived while scrolled up.
+    pub unseen: usize,
+    /// Names offered by the last Tab, shown until the next key.
+    pub hint: Option<String>,
+    /// The message area's height at the last draw (for PageUp/PageDown).
+    pub page: usize,
+    /// Set when the engine gave up; the loop shows it after restoring the terminal.
+    pub fatal: Option<String>,
+}
+
+impl App {
+    /// A fresh screen for `server`.
+    pub fn new(server: &str) -> Self {
+        App {
+            chat: Chat::default(),
+            log: VecDeque::new(),
+            editor: Editor::default(),
+            mode: Mode::Waiting,
+            status: format!("connecting to {server}…"),
+            connected: false,
+            scroll: 0,
+            unseen: 0,
+            hint: None,
+            page: 10,
+            fatal: None,
+        }
+    }
+
+    /// Adds entries to the conversation.
+    pub fn push(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        for e in entries {
+            if self.log.len() == SCROLLBACK {
+                self.log.pop_front();
+            }
+            self.log.push_back(e);
+            if self.scroll > 0 {
+                self.unseen += 1;
+            }
+        }
+    }
+
+    /// Takes in an event from the engine.
+    pub fn on_engine(&mut self, ev: FromEngine) -> Option<Action> {
+        match ev {
+            FromEngine::Status(s) => {
+                self.connected = false;
+                match s {
+                    Status::Connecting => self.status = "connecting…".into(),
+                    Status::Connected(addr) => self.status = format!("connected to {addr}"),
+                    Status::Lost { why, retry } => {
+                        self.status = format!("reconnecting in {:.1} s", retry.as_secs_f32());
+                        self.push([Entry::Error(format!("Connection lost: {why}."))]);
+                    }
+                }
+            }
+            FromEngine::AskName { refused } => {
+                if let Some(info) = refused {
+                    self.push([Entry::Error(format!("Username refused: {info}"))]);
+                }
+                self.mode = Mode::Login;
+                self.editor.clear();
+            }
+            FromEngine::LoggedIn { name, reply } => {
+                self.connected = true;
+                self.mode = Mode::Chat;
+                self.status = format!("logged in as {name}");
+                let entries = self.chat.logged_in(&name, *reply);
+                self.push(entries);
+            }
+            FromEngine::Frame(f) => {
+                let entries = self.chat.apply(*f);
+                self.push(entries);
+            }
+            FromEngine::Bad(e) => {
+                self.push([Entry::Error(format!("Unreadable frame from the server: {e}"))])
+            }
+            FromEngine::Fatal(e) => {
+                self.fatal = Some(e);
+                return Some(Action::Quit);
+            }
+        }
+        None
+    }
+
+    /// Takes in a key.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        self.hint = None;
+        match key.code {
+            KeyCode::Char('c') if ctrl => return Some(Action::Quit),
+            KeyCode::Char('d') if ctrl && self.editor.text().is_empty() => {
+                return Some(Action::Quit);
+            }
+            KeyCode::Char('u') if ctrl => self.editor.clear(),
+            KeyCode::Char(c) if !ctrl => self.editor.insert(c),
+            KeyCode::Backspace => self.editor.backspace(),
+            KeyCode::Delete => self.editor.delete(),
+            KeyCode::Left => self.editor.left(),
+            KeyCode::Right => self.editor.right(),
+            KeyCode::Home => self.editor.home(),
+            KeyCode::End => self.editor.end(),
+            KeyCode::Up => self.editor.up(),
+            KeyCode::Down => self.editor.down(),
+            KeyCode::PageUp => self.scroll += self.page.saturating_sub(1).max(1),
+            KeyCode::PageDown => {
+                self.scroll = self.scroll.saturating_sub(self.page.saturating_sub(1).max(1));
+                if self.scroll == 0 {
+                    self.unseen = 0;
+                }
+            }
+            KeyCode::Tab => {
+                let offered = self.editor.complete(&self.chat.known_names());
+                if !offered.is_empty() {
+                    self.hint = Some(offered.join("  "));
+                }
+            }
+            KeyCode::Enter => return self.enter(),
+            _ => {}
+        }
+        None
+    }
+
+    fn enter(&mut self) -> Option<Action> {
+        match self.mode {
+            Mode::Waiting => None,
+            Mode::Login => {
+                let name = self.editor.take().trim().to_owned();
+                if name.is_empty() {
+                    return None;
+                }
+                self.mode = Mode::Waiting;
+                Some(Action::Engine(ToEngine::Name(name)))
+            }
+            Mode::Chat => {
+                let line = self.editor.submit();
+                let out = self.chat.handle(input::parse(&line), self.connected);
+                // Sending something returns to the newest messages.
+                if out.send.as_ref().is_some_and(|f| f.messages.is_some()) {
+                    self.scroll = 0;
+                    self.unseen = 0;
+                }
+                self.push(out.show);
+                if out.quit {
+                    return Some(Action::Quit);
+                }
+                out.send.map(|f: Frame| Action::Engine(ToEngine::Send(Box::new(f))))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::Message;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn typed(app: &mut App, text: &str) -> Option<Action> {
+        for c in text.chars() {
+            app.on_key(key(KeyCode::Char(c)));
+        }
+        app.on_key(key(KeyCode::Enter))
+    }
+
+    fn logged_in(app: &mut App) {
+        app.on_engine(FromEngine::LoggedIn {
+            name: "ann".into(),
+            reply: Box::new(Frame {
+                username_accepted: Some(true),
+                info: Some("Welcome!".into()),
+                features: Some(vec!["block".into(), "users".into()]),
+                user_list: Some(vec!["ann".into(), "bob".into()]),
+                messages: Some(vec![]),
+                ..Frame::default()
+            }),
+        });
+    }
+
+    #[test]
+    fn the_login_name_goes_to_the_engine_and_chat_lines_become_frames() {
+        let mut app = App::new("localhost");
+        app.on_engine(FromEngine::AskName { refused: Some("taken".into()) });
+        assert_eq!(app.mode, Mode::Login);
+        assert!(matches!(app.log.back(), Some(Entry::Error(t)) if t.contains("taken")));
+        match typed(&mut app, "ann") {
+            Some(Action::Engine(ToEngine::Name(n))) => assert_eq!(n, "ann"),
+            other => panic!("{other:?}"),
+        }
+        logged_in(&mut app);
+        assert_eq!(app.mode, Mode::Chat);
+        match typed(&mut app, "@bob hi") {
+            Some(Action::Engine(ToEngine::Send(f))) => {
+                assert_eq!(
+                    f.messages.expect("m")[0],
+                    Message { timestamp: f_ts(&app), ..Message::new("ann", "bob", 0, "hi") }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(typed(&mut app, "/quit"), Some(Action::Quit)));
+        assert!(matches!(
+            app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        ));
+    }
+
+    fn f_ts(app: &App) -> i64 {
+        match app.log.back() {
+            Some(Entry::Message { time, .. }) => *time,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn scrolling_counts_what_arrives_below() {
+        let mut app = App::new("x");
+        logged_in(&mut app);
+        app.page = 5;
+        app.on_key(key(KeyCode::PageUp));
+        assert_eq!(app.scroll, 4);
+        app.on_engine(FromEngine::Frame(Box::new(Frame::messages(vec![Message::new(
+            "bob", "ALL", 1, "x",
+        )]))));
+        assert_eq!(app.unseen, 1);
+        app.on_key(key(KeyCode::PageDown));
+        assert_eq!((app.scroll, app.unseen), (0, 0));
+    }
+
+    #[test]
+    fn tab_offers_names() {
+        let mut app = App::new("x");
+        logged_in(&mut app);
+        app.on_engine(FromEngine::Frame(Box::new(Frame {
+            users_joined: Some(vec!["bobby".into()]),
+            ..Frame::default()
+        })));
+        for c in "@bo".chars() {
+            app.on_key(key(KeyCode::Char(c)));
+        }
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.editor.text(), "@bob");
+        assert_eq!(app.hint.as_deref(), Some("bob  bobby"));
+    }
+}
