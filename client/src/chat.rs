@@ -142,6 +142,12 @@ impl Chat {
         if f.username_accepted == Some(false) {
             out.push(Entry::Error("The username was refused.".into()));
         }
+        if !f.unknown.is_empty() {
+            out.push(Entry::Error(format!(
+                "The server sent something this client does not know: {}.",
+                f.unknown.join(", ")
+            )));
+        }
         out
     }
 
@@ -291,6 +297,8 @@ mod tests {
         assert!(!chat.online.contains("bob"));
         let e = chat.apply(Frame::error("nope"));
         assert_eq!(e, [Entry::Error("nope".into())]);
+        let e = chat.apply(Frame { unknown: vec!["WEATHER".into()], ..Frame::default() });
+        assert!(matches!(&e[..], [Entry::Error(t)] if t.contains("WEATHER")));
         chat.show_blocked_next = true;
         let e = chat.apply(Frame { blocked: Some(vec![]), ..Frame::default() });
         assert_eq!(e, [Entry::List { title: "blocked".into(), names: vec![] }]);

@@ -45,14 +45,17 @@ const NAME_LISTS: &[&str] = &[
 /// Field names that hold a user's name inside a list entry given as an object.
 const NAME_FIELDS: &[&str] = &["name", "username", "user", "nick"];
 
-/// Decodes a frame strictly if possible, otherwise after the rewrites described above.
+/// Decodes a frame strictly if possible (and no key is unknown), otherwise after the
+/// rewrites described above.
 pub fn decode_lenient(bytes: &[u8]) -> Result<Frame, DecodeError> {
+    // A strict decode with unknown keys may be a known key in another letter case.
     let strict = match decode(bytes) {
-        Ok(f) => return Ok(f),
-        Err(e) => e,
+        Ok(f) if f.unknown.is_empty() => return Ok(f),
+        Ok(f) => Ok(f),
+        Err(e) => Err(e),
     };
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
-        return Err(strict);
+        return strict;
     };
     let mut out = Map::new();
     for (key, value) in map {
@@ -69,8 +72,10 @@ pub fn decode_lenient(bytes: &[u8]) -> Result<Frame, DecodeError> {
         };
         out.insert(key, value);
     }
-    let rewritten = serde_json::to_vec(&Value::Object(out)).map_err(|_| strict.clone())?;
-    decode(&rewritten).map_err(|_| strict)
+    match serde_json::to_vec(&Value::Object(out)).map(|json| decode(&json)) {
+        Ok(Ok(f)) => Ok(f),
+        _ => strict,
+    }
 }
 
 fn as_bool(v: Value) -> Value {
@@ -177,6 +182,12 @@ mod tests {
             ])
         );
         assert_eq!(lenient(r#"{"USERNAME_ACCEPTED":0}"#).username_accepted, Some(false));
+        // keys in another case alone decode strictly as unknown keys; they are still read
+        let f = lenient(r#"{"Username_Accepted":true,"Info":"x"}"#);
+        assert_eq!((f.username_accepted, f.info.as_deref()), (Some(true), Some("x")));
+        assert!(f.unknown.is_empty());
+        // truly unknown keys stay unknown
+        assert_eq!(lenient(r#"{"COLOUR":"red","INFO":"x"}"#).unknown, ["COLOUR"]);
     }
 
     #[test]
