@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Local, TimeZone};
 
-use crate::chat::Entry;
+use shared::chat::Entry;
 
 /// `HH:MM:SS` in local time, with the date in front when it is not today.
 pub fn clock(ts: i64) -> String {

@@ -7,20 +7,22 @@
 //!   and failures explained with their fix.
 //! - [`engine`]: the connection's life: connect, log in, pass frames both ways, reconnect with
 //!   backoff and log in again under the same name. It knows nothing of screens.
-//! - [`chat`]: what the user sees, as plain data: who is online, who is blocked, and the
-//!   entries each frame adds. Shared by both front ends and tested without a terminal.
-//! - [`input`]: what a typed line means (`@name text`, `/commands` and their aliases).
+//! - `shared::chat` and `shared::input` (in the protocol crate, shared with the browser
+//!   client): the chat as plain data, and what a typed line means.
 //! - [`editor`]: the input line: editing, history and Tab completion of names.
 //! - [`fmt`]: local-time timestamps and the one-line form of an entry.
 //! - [`plain`]: the line mode for pipes and scripts.
 //! - [`tui`]: the ratatui full-screen mode.
 
 pub mod args;
-pub mod chat;
 pub mod editor;
 pub mod engine;
 pub mod fmt;
-pub mod input;
 pub mod net;
 pub mod plain;
 pub mod tui;
+
+/// Seconds since the epoch now.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -18,9 +18,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::args::Args;
-use crate::chat::{Chat, Entry};
 use crate::engine::{self, FromEngine, Status, ToEngine};
-use crate::{fmt, input, net};
+use crate::{fmt, net};
+use shared::chat::{Chat, Entry};
+use shared::input;
 
 /// Longest wait at the end for answers to requests already sent.
 pub const LINGER: Duration = Duration::from_secs(2);
@@ -122,7 +123,7 @@ pub async fn run(args: Args) -> u8 {
                     let _ = to_engine.send(ToEngine::Name(line.trim().to_owned())).await;
                 }
                 Ok(Some(line)) => {
-                    let out = chat.handle(input::parse(&line), connected);
+                    let out = chat.handle(input::parse(&line), connected, crate::now());
                     print(&out.show);
                     if let Some(frame) = out.send {
                         outstanding += usize::from(expects_answer(&frame));

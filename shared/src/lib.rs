@@ -10,6 +10,9 @@
 //!   [`Message`], the `[SRC, DEST, TIMESTAMP, CONTENT]` entry. Decoding is strict about types and
 //!   reports unknown keys by name instead of dropping them.
 //! - [`validate`]: usernames and message content, with refusal reasons fit to show a person.
+//! - [`chat`] and [`input`]: what clients share above the wire: the view of the chat a frame
+//!   updates (entries, who is online, blocks) and what a typed line means (`@name text`,
+//!   `/commands`). The terminal and browser clients both use them.
 //! - [`lenient`]: liberal decoding for clients (other servers' spelling variations).
 //! - [`json`]: encoding (non-ASCII escaped as `\uXXXX`, for older clients that decode ASCII) and
 //!   decoding with typed errors.
@@ -17,7 +20,9 @@
 //!   tokio-util's `LengthDelimitedCodec` (u32 big-endian, the length checked before any
 //!   allocation). Without the feature the crate has no tokio dependency and builds for wasm32.
 
+pub mod chat;
 pub mod frame;
+pub mod input;
 pub mod json;
 pub mod lenient;
 pub mod limits;

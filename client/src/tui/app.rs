@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use shared::Frame;
 
-use crate::chat::{Chat, Entry};
 use crate::editor::Editor;
 use crate::engine::{FromEngine, Status, ToEngine};
-use crate::input;
+use shared::chat::{Chat, Entry};
+use shared::input;
 
 /// Entries kept for scrolling back; older ones are dropped.
 pub const SCROLLBACK: usize = 5000;
@@ -189,7 +189,7 @@ impl App {
             }
             Mode::Chat => {
                 let line = self.editor.submit();
-                let out = self.chat.handle(input::parse(&line), self.connected);
+                let out = self.chat.handle(input::parse(&line), self.connected, crate::now());
                 // Sending something returns to the newest messages.
                 if out.send.as_ref().is_some_and(|f| f.messages.is_some()) {
                     self.scroll = 0;

@@ -10,8 +10,8 @@ use ratatui::widgets::{Block, Paragraph};
 use unicode_width::UnicodeWidthChar;
 
 use super::app::{App, Mode};
-use crate::chat::Entry;
 use crate::fmt;
+use shared::chat::Entry;
 
 /// Below this width the user pane is left out, so the conversation keeps its room.
 pub const USER_PANE_MIN_WIDTH: u16 = 60;

@@ -1,11 +1,11 @@
-//! What the user sees, as plain data: the state a front end shows and the entries each frame
-//! adds to the conversation. No terminal here, so all of it is tested directly.
+//! A client's view of the chat, as plain data: the state a front end shows and the entries
+//! each frame adds to the conversation. The terminal and the browser client both build on it;
+//! no screen here, so all of it is tested directly.
 
 use std::collections::BTreeSet;
 
-use shared::{Frame, Message};
-
 use crate::input::{Command, HELP, Input};
+use crate::{Frame, Message};
 
 /// One line of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,9 +156,9 @@ impl Chat {
         self.entry(m.clone())
     }
 
-    /// A message from this user, stamped now.
-    pub fn message(&self, dest: &str, text: &str) -> Message {
-        Message::new(self.me.clone().unwrap_or_default(), dest, now(), text)
+    /// A message from this user, stamped `now`.
+    pub fn message(&self, dest: &str, text: &str, now: i64) -> Message {
+        Message::new(self.me.clone().unwrap_or_default(), dest, now, text)
     }
 
     /// Names worth completing: online first, then everyone ever seen and the blocked.
@@ -185,8 +185,9 @@ pub struct Outcome {
 }
 
 impl Chat {
-    /// Acts on a typed line. `connected`: logged in and able to send now.
-    pub fn handle(&mut self, input: Input, connected: bool) -> Outcome {
+    /// Acts on a typed line. `connected`: logged in and able to send now; `now`: the time
+    /// (Unix seconds) to stamp a message with.
+    pub fn handle(&mut self, input: Input, connected: bool, now: i64) -> Outcome {
         let mut out = Outcome::default();
         let needs = |out: &mut Outcome, what: &str| {
             out.show.push(Entry::Error(format!("Not connected; {what}")));
@@ -198,7 +199,7 @@ impl Chat {
                 if !connected {
                     needs(&mut out, "the message was not sent.");
                 } else {
-                    let m = self.message(&dest, &text);
+                    let m = self.message(&dest, &text, now);
                     out.show.push(self.sent(&m));
                     out.send = Some(Frame::messages(vec![m]));
                 }
@@ -238,11 +239,6 @@ impl Chat {
         }
         out
     }
-}
-
-/// Seconds since the epoch now.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 #[cfg(test)]
@@ -303,7 +299,7 @@ mod tests {
         let e = chat.apply(Frame { blocked: Some(vec![]), ..Frame::default() });
         assert_eq!(e, [Entry::List { title: "blocked".into(), names: vec![] }]);
         assert!(chat.blocked.is_empty());
-        let m = chat.message("bob", "x");
+        let m = chat.message("bob", "x", 7);
         assert!(matches!(chat.sent(&m), Entry::Message { own: true, private: true, .. }));
     }
 
@@ -312,29 +308,29 @@ mod tests {
         use crate::input::parse;
         let mut chat = Chat::default();
         chat.logged_in("ann", login_reply());
-        let out = chat.handle(parse("@bob hi"), true);
+        let out = chat.handle(parse("@bob hi"), true, 7);
         let sent = out.send.expect("a frame").messages.expect("messages");
         assert_eq!(
             (sent[0].src.as_str(), sent[0].dest.as_str(), sent[0].content.as_str()),
             ("ann", "bob", "hi")
         );
         assert!(matches!(&out.show[0], Entry::Message { own: true, private: true, .. }));
-        let out = chat.handle(parse("hi"), false);
+        let out = chat.handle(parse("hi"), false, 7);
         assert!(out.send.is_none());
         assert!(matches!(&out.show[0], Entry::Error(t) if t.contains("Not connected")));
         assert_eq!(
-            chat.handle(parse("/block eve"), true).send.and_then(|f| f.block),
+            chat.handle(parse("/block eve"), true, 7).send.and_then(|f| f.block),
             Some("eve".into())
         );
         assert_eq!(
-            chat.handle(parse("/blocked"), true).send.and_then(|f| f.list_blocked),
+            chat.handle(parse("/blocked"), true, 7).send.and_then(|f| f.list_blocked),
             Some(true)
         );
         assert!(chat.show_blocked_next);
         // the users feature was not granted in this login
-        assert!(matches!(&chat.handle(parse("/allusers"), true).show[0], Entry::Error(_)));
-        assert!(chat.handle(parse("/quit"), true).quit);
-        assert_eq!(chat.handle(parse("/help"), true).show.len(), HELP.len());
-        assert_eq!(chat.handle(parse("/users"), true).show, [chat.online_list()]);
+        assert!(matches!(&chat.handle(parse("/allusers"), true, 7).show[0], Entry::Error(_)));
+        assert!(chat.handle(parse("/quit"), true, 7).quit);
+        assert_eq!(chat.handle(parse("/help"), true, 7).show.len(), HELP.len());
+        assert_eq!(chat.handle(parse("/users"), true, 7).show, [chat.online_list()]);
     }
 }
