@@ -9,6 +9,9 @@ use std::time::Duration;
 /// Default port of the native TLS protocol.
 pub const DEFAULT_PORT: u16 = 9443;
 
+/// Default port of the web gateway (HTTPS for the browser client, WebSocket at `/ws`).
+pub const DEFAULT_WEB_PORT: u16 = 8443;
+
 /// Default number of messages replayed to a user who logs in.
 ///
 /// A thousand lines is several screens of scrollback, enough to catch up on a conversation,
@@ -84,6 +87,10 @@ pub struct Config {
     pub host: String,
     /// TCP port of the native TLS protocol (0 picks a free one).
     pub port: u16,
+    /// TCP port of the web gateway (0 picks a free one; `None`: no gateway).
+    pub web_port: Option<u16>,
+    /// Origins allowed to open the WebSocket besides the page's own (for development).
+    pub allow_origins: Vec<String>,
     /// Directory of the SQLite database (`chatterbox.db`).
     pub data_dir: PathBuf,
     /// Directory of the generated development certificates.
@@ -107,6 +114,8 @@ impl Default for Config {
         Config {
             host: String::new(),
             port: DEFAULT_PORT,
+            web_port: Some(DEFAULT_WEB_PORT),
+            allow_origins: Vec::new(),
             data_dir: PathBuf::from("data"),
             certs_dir: PathBuf::from("certs"),
             cert: None,

@@ -13,11 +13,14 @@
 //! - [`transport`]: how frames get on and off a connection ([`transport::native`]: the
 //!   length-prefixed TLS stream). The only part that differs between transports.
 //! - [`session`]: one connection's protocol state machine and its read/write loop.
+//! - [`http`]: the web gateway: HTTPS for the embedded browser client and the WebSocket
+//!   endpoint, whose connections run through the same sessions as native ones.
 //! - [`hub`]: who is online, message order, routing, and fan-out of bytes encoded once.
 //! - [`outbox`]: a connection's queued output and the merging of messages into frames.
 //! - [`store`]: SQLite history with one group-committing writer thread and pooled readers.
 
 pub mod config;
+pub mod http;
 pub mod hub;
 pub mod listener;
 pub mod outbox;
@@ -67,6 +70,7 @@ pub enum ServerError {
 pub struct Server {
     config: Config,
     listeners: Vec<TcpListener>,
+    web_listeners: Vec<TcpListener>,
     acceptor: TlsAcceptor,
     ca: Option<PathBuf>,
     writer: store::Writer,
@@ -98,12 +102,21 @@ impl Server {
         let (writer, reader, loaded) = store::open(&config.data_dir, stop.clone())?;
         let addrs = listener::resolve(&config.host, config.port).await?;
         let listeners = listener::bind(&addrs)?;
-        Ok(Server { config, listeners, acceptor, ca, writer, reader, loaded, stop })
+        let web_listeners = match config.web_port {
+            Some(port) => listener::bind(&listener::resolve(&config.host, port).await?)?,
+            None => Vec::new(),
+        };
+        Ok(Server { config, listeners, web_listeners, acceptor, ca, writer, reader, loaded, stop })
     }
 
     /// The addresses the server listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// The addresses of the web gateway (HTTPS and WebSocket).
+    pub fn web_addrs(&self) -> Vec<SocketAddr> {
+        self.web_listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// The development CA clients should trust, when the certificates were generated.
@@ -114,7 +127,17 @@ impl Server {
     /// Serves until `shutdown` resolves (or the store fails), then stops accepting, tells every
     /// client, commits what is queued and returns within about two seconds.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServerError> {
-        let Server { config, listeners, acceptor, ca: _, writer, reader, loaded, stop } = self;
+        let Server {
+            config,
+            listeners,
+            web_listeners,
+            acceptor,
+            ca: _,
+            writer,
+            reader,
+            loaded,
+            stop,
+        } = self;
         let store::Writer { ops, committed, thread } = writer;
         let (hub, hub_task) = hub::spawn(ops, committed.clone(), loaded, HUB_QUEUE, stop.clone());
         let ctx = Arc::new(Context {
@@ -140,6 +163,29 @@ impl Server {
                 MAX_CLIENT_FRAME_LEN,
                 config.handshake_timeout,
             ));
+        }
+        if !web_listeners.is_empty() {
+            let router = http::router(
+                Arc::clone(&ctx),
+                http::Origins { extra: config.allow_origins.clone() },
+            );
+            if !http::WEB_CLIENT_BUILT {
+                tracing::warn!("built without the web client; the page explains how to build it");
+            }
+            for l in web_listeners {
+                if let Ok(addr) = l.local_addr() {
+                    tracing::info!("listening on {addr} (web client and WebSocket, HTTPS)");
+                }
+                tokio::spawn(http::accept_loop(
+                    l,
+                    acceptor.clone(),
+                    router.clone(),
+                    Arc::clone(&ctx),
+                    Arc::clone(&limit),
+                    tracker.clone(),
+                    config.handshake_timeout,
+                ));
+            }
         }
         drop(ctx);
 

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use chatterbox_server::config::{
-    DEFAULT_HISTORY, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, HANDSHAKE_TIMEOUT, LOGIN_TIMEOUT,
+    DEFAULT_HISTORY, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_WEB_PORT, HANDSHAKE_TIMEOUT,
+    LOGIN_TIMEOUT,
 };
 use chatterbox_server::{Config, Server};
 use clap::Parser;
@@ -25,6 +26,17 @@ struct Args {
     /// TCP port of the native TLS protocol (0 picks a free port).
     #[arg(short, long, default_value_t = DEFAULT_PORT)]
     port: u16,
+    /// TCP port of the web gateway: the browser client over HTTPS and its WebSocket at /ws
+    /// (0 picks a free port).
+    #[arg(long, default_value_t = DEFAULT_WEB_PORT)]
+    web_port: u16,
+    /// Run without the web gateway.
+    #[arg(long, conflicts_with = "web_port")]
+    no_web: bool,
+    /// An origin allowed to open the WebSocket besides the page's own, e.g.
+    /// http://localhost:8080 for `trunk serve` (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
     /// Directory of the SQLite database (chatterbox.db).
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
@@ -64,6 +76,8 @@ fn main() -> anyhow::Result<()> {
     let config = Config {
         host: args.host,
         port: args.port,
+        web_port: (!args.no_web).then_some(args.web_port),
+        allow_origins: args.allow_origin,
         data_dir: args.data_dir,
         certs_dir: args.certs_dir,
         cert: args.cert,

@@ -31,6 +31,7 @@ impl TestServer {
         let config = Config {
             host: "127.0.0.1".into(),
             port,
+            web_port: None,
             data_dir: dir.path().join("data"),
             certs_dir: dir.path().join("certs"),
             ..Config::default()

@@ -58,6 +58,7 @@ impl Dirs {
         Config {
             host: "127.0.0.1".into(),
             port: 0,
+            web_port: Some(0),
             data_dir: self.data(),
             certs_dir: self.certs(),
             ..Config::default()
@@ -69,6 +70,8 @@ impl Dirs {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub addrs: Vec<SocketAddr>,
+    /// The web gateway's first address.
+    pub web: Option<SocketAddr>,
     pub ca: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), chatterbox_server::ServerError>>>,
@@ -78,12 +81,13 @@ impl TestServer {
     pub async fn start(config: Config) -> Self {
         let server = Server::bind(config).await.expect("server binds");
         let addrs = server.local_addrs();
+        let web = server.web_addrs().first().copied();
         let ca = server.ca_path().expect("generated CA").to_owned();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer { addr: addrs[0], addrs, ca, stop: Some(stop), task: Some(task) }
+        TestServer { addr: addrs[0], addrs, web, ca, stop: Some(stop), task: Some(task) }
     }
 
     /// Stops the server and waits until it has finished.
@@ -320,7 +324,7 @@ impl BinServer {
     pub fn spawn(dirs: &Dirs, extra: &[&str]) -> BinServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatterbox-server"))
             .arg("127.0.0.1")
-            .args(["-p", "0", "--data-dir"])
+            .args(["-p", "0", "--web-port", "0", "--data-dir"])
             .arg(dirs.data())
             .arg("--certs-dir")
             .arg(dirs.certs())

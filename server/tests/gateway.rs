@@ -1,0 +1,160 @@
+//! The web gateway: the page over HTTPS with its security headers, and WebSocket sessions that
+//! follow exactly the same protocol as native ones and meet native users in one chat.
+
+mod common;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use shared::{Frame, Message};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn https_get(server: &TestServer, path: &str) -> String {
+    let web = server.web.expect("gateway");
+    let mut tls = tls_connect(web, &server.ca).await;
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        web.port()
+    );
+    tls.write_all(req.as_bytes()).await.expect("request");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn ws_connect(server: &TestServer, origin: Option<&str>) -> Result<WsStream, String> {
+    let web = server.web.expect("gateway");
+    let tls = tls_connect(web, &server.ca).await;
+    let mut req =
+        format!("wss://localhost:{}/ws", web.port()).into_client_request().expect("request");
+    if let Some(o) = origin {
+        req.headers_mut().insert("origin", o.parse().expect("header"));
+    }
+    tokio_tungstenite::client_async(req, tls).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
+}
+
+async fn ws_send(ws: &mut WsStream, frame: &Frame) {
+    let text = String::from_utf8(shared::encode(frame)).expect("ascii");
+    ws.send(WsMessage::text(text)).await.expect("send");
+}
+
+async fn ws_recv(ws: &mut WsStream) -> Frame {
+    loop {
+        let msg = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("ok");
+        if let WsMessage::Text(t) = msg {
+            return shared::decode(t.as_bytes()).expect("one protocol object per message");
+        }
+    }
+}
+
+async fn ws_recv_where(ws: &mut WsStream, pred: impl Fn(&Frame) -> bool) -> Frame {
+    loop {
+        let f = ws_recv(ws).await;
+        if pred(&f) {
+            return f;
+        }
+    }
+}
+
+fn own_origin(server: &TestServer) -> String {
+    format!("https://localhost:{}", server.web.expect("gateway").port())
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_content_security_policy() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let page = https_get(&server, "/").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let lower = page.to_ascii_lowercase();
+    assert!(lower.contains("content-type: text/html"), "{page}");
+    assert!(
+        lower.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{page}"
+    );
+    assert!(lower.contains("x-content-type-options: nosniff"));
+    assert!(page.contains("Chatterbox"));
+    assert!(https_get(&server, "/no-such-file").await.starts_with("HTTP/1.1 404"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn browser_and_native_users_share_one_chat() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let mut native = server.user("native").await;
+    let mut ws =
+        ws_connect(&server, Some(&own_origin(&server))).await.expect("same origin allowed");
+    ws_send(&mut ws, &Frame { username: Some("native".into()), ..Frame::default() }).await;
+    let refused = ws_recv(&mut ws).await;
+    assert_eq!(refused.username_accepted, Some(false), "names are unique across transports");
+    ws_send(&mut ws, &Frame { username: Some("browser".into()), ..Frame::default() }).await;
+    let accepted = ws_recv(&mut ws).await;
+    assert_eq!(accepted.username_accepted, Some(true));
+    assert_eq!(accepted.user_list, Some(vec!["browser".to_owned(), "native".to_owned()]));
+    native.recv_where(|f| f.users_joined == Some(vec!["browser".to_owned()])).await;
+
+    ws_send(
+        &mut ws,
+        &Frame::messages(vec![Message::new("browser", "ALL", now(), "from the web ü")]),
+    )
+    .await;
+    assert_eq!(native.recv_message("from the web ü").await.src, "browser");
+    native.say("browser", "from the terminal").await;
+    let f = ws_recv_where(&mut ws, |f| f.messages.is_some()).await;
+    assert_eq!(f.messages.expect("messages")[0].content, "from the terminal");
+    // the same rules: a spoofed SRC and bad JSON get ERRORs, the connection goes on
+    ws_send(&mut ws, &Frame::messages(vec![Message::new("native", "ALL", now(), "spoof")])).await;
+    assert!(ws_recv(&mut ws).await.error.expect("ERROR").contains("not your username"));
+    ws.send(WsMessage::text("{not json")).await.expect("send");
+    assert!(ws_recv(&mut ws).await.error.expect("ERROR").contains("not valid JSON"));
+    drop(ws);
+    native.recv_where(|f| f.users_left == Some(vec!["browser".to_owned()])).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_unless_allowed() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let err = ws_connect(&server, Some("https://evil.example")).await.expect_err("refused");
+    assert!(err.contains("403"), "{err}");
+    server.stop().await;
+    let mut config = dirs.config();
+    config.allow_origins = vec!["http://localhost:8080".into()];
+    let server = TestServer::start(config).await;
+    ws_connect(&server, Some("http://localhost:8080")).await.expect("allowed for development");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_websocket_message_closes_only_that_connection() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let mut ann = server.user("ann").await;
+    let mut bob = server.user("bob").await;
+    let mut ws = ws_connect(&server, Some(&own_origin(&server))).await.expect("connect");
+    let huge = "x".repeat(shared::limits::MAX_CLIENT_FRAME_LEN + 1);
+    let _ = ws.send(WsMessage::text(huge)).await;
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the gateway closed the connection");
+    ann.say("ALL", "still fine").await;
+    bob.recv_message("still fine").await;
+    server.stop().await;
+}
