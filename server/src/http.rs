@@ -158,10 +158,10 @@ fn serve(web: &Web, path: &str) -> Response {
     let cache =
         if path == "index.html" { "no-cache" } else { "public, max-age=31536000, immutable" };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    if path.ends_with(".html") {
-        if let Ok(v) = HeaderValue::from_str(&web.csp) {
-            headers.insert(header::CONTENT_SECURITY_POLICY, v);
-        }
+    if path.ends_with(".html")
+        && let Ok(v) = HeaderValue::from_str(&web.csp)
+    {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     (headers, body).into_response()
 }
