@@ -1,0 +1,22 @@
+//! The Chatterbox browser client: Leptos, client-side rendered, over the server's WebSocket
+//! gateway, speaking the same frames as every other client through the `shared` crate.
+//!
+//! # Layout
+//!
+//! - [`state`]: the page's state and what every event does to it, plain Rust with unit tests.
+//! - `conn` (wasm32): the WebSocket, with reconnects and backoff.
+//! - `components` (wasm32): the views, which only read the state and report what the user did.
+
+pub mod state;
+
+#[cfg(target_arch = "wasm32")]
+pub mod components;
+#[cfg(target_arch = "wasm32")]
+pub mod conn;
+
+/// Mounts the app on the page's body.
+#[cfg(target_arch = "wasm32")]
+pub fn mount() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(components::App);
+}
