@@ -58,7 +58,7 @@ fn main() {
     code.push_str("];\n");
     let _ = writeln!(
         code,
-        "/// Whether the real web client is embedded.\npub const WEB_CLIENT_BUILT: bool = {};",
+        "/// Whether the real web client is embedded.\npub const BUILT: bool = {};",
         !found.is_empty()
     );
     std::fs::write(out_dir.join("assets.rs"), code).expect("write assets.rs");

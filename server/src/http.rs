@@ -29,7 +29,10 @@ mod assets {
     include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 }
 
-pub use assets::WEB_CLIENT_BUILT;
+/// Whether the real web client is embedded (rather than the page saying how to build it).
+pub fn web_client_built() -> bool {
+    assets::BUILT
+}
 
 /// Bytes a WebSocket may buffer for writing before a write waits. One largest server frame
 /// fits; beyond that the session's own outbox (bounded) holds what waits, so nothing here can

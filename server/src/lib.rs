@@ -169,7 +169,7 @@ impl Server {
                 Arc::clone(&ctx),
                 http::Origins { extra: config.allow_origins.clone() },
             );
-            if !http::WEB_CLIENT_BUILT {
+            if !http::web_client_built() {
                 tracing::warn!("built without the web client; the page explains how to build it");
             }
             for l in web_listeners {

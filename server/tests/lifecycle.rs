@@ -249,3 +249,42 @@ async fn the_shared_conformance_suite_passes() {
     assert!(last.ends_with(" 0 failed"), "{last}");
     assert!(!stdout.lines().any(|l| l.starts_with("WARN")), "no warnings either:\n{stdout}");
 }
+
+#[tokio::test]
+async fn one_binary_copied_to_an_empty_directory_serves_the_page_and_native_clients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("chatterbox-server");
+    std::fs::copy(env!("CARGO_BIN_EXE_chatterbox-server"), &bin).expect("copy the binary");
+    let mut cmd = Command::new(&bin);
+    cmd.current_dir(dir.path()).args(["127.0.0.1", "-p", "0", "--web-port", "0"]);
+    let server = BinServer::spawn_command(cmd);
+    // first run: certificates and database created beside it
+    let ca = dir.path().join("certs/ca.pem");
+    assert!(ca.exists() && dir.path().join("data/chatterbox.db").exists());
+    let mut ann = Client::connect(server.addr, &ca).await;
+    assert_eq!(ann.login("ann").await.username_accepted, Some(true));
+    let web = server.web.expect("the web gateway is on by default");
+    let mut tls = tls_connect(web, &ca).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req =
+        format!("GET / HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n", web.port());
+    tls.write_all(req.as_bytes()).await.expect("request");
+    let mut page = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut page)).await;
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    if chatterbox_server::http::web_client_built() {
+        // the page loads the embedded wasm module, which is served too
+        let wasm =
+            page.split('\'').find(|s| s.ends_with("_bg.wasm")).expect("wasm reference").to_owned();
+        let mut tls = tls_connect(web, &ca).await;
+        let req = format!("GET {wasm} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tls.write_all(req.as_bytes()).await.expect("request");
+        let mut body = Vec::new();
+        let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut body)).await;
+        let head = String::from_utf8_lossy(&body[..body.len().min(300)]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200") && head.contains("application/wasm"), "{head}");
+    } else {
+        assert!(page.contains("built without the web client"), "{page}");
+    }
+}

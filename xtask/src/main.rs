@@ -1,11 +1,16 @@
 //! `cargo xtask …`: the project's automation, in Rust so it runs wherever cargo does.
 //!
-//! - `cargo xtask run [SERVER ARGS…]`: build the release server and run it (certificates and the
-//!   database are created on first run).
-//! - `cargo xtask test`: everything CI checks: formatting, clippy with warnings denied, every
-//!   test (the integration tests start real servers and run the shared conformance suite
-//!   against the real binary), and the wasm32 build of the protocol crate. Installs the
-//!   toolchain parts it needs when they are missing.
+//! - `cargo xtask setup`: installs what is missing, each only if absent: the wasm32 target,
+//!   Trunk, wasm-bindgen-cli at exactly the version in Cargo.lock, a working wasm-opt (npm's
+//!   binaryen; Debian's crashes browsers), Chromium and chromedriver (apt) for the browser tests.
+//! - `cargo xtask run [SERVER ARGS…]`: build the browser client (`trunk build --release`), then
+//!   the release server that embeds it, and run it (certificates and the database are created
+//!   on first run).
+//! - `cargo xtask test`: everything CI checks: formatting, clippy with warnings denied (native,
+//!   and wasm32 for the browser client), the wasm32 build of the protocol crate, the browser
+//!   client's build, and every test: the integration tests start real servers, run the shared
+//!   conformance suite against the real binary, drive the TUI in a pseudo-terminal and the
+//!   browser client in headless Chromium.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,14 +24,16 @@ fn main() -> Result<()> {
     let root = workspace_root();
     std::env::set_current_dir(&root).context("entering the workspace root")?;
     match task.as_str() {
+        "setup" => setup(true),
         "run" => run(&rest),
         "test" => test(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 run [ARGS…]   build the release server and run it (ARGS go to chatterbox-server)\n  \
-                 test          fmt check, clippy -D warnings, all tests, wasm32 check of shared"
+                 setup         install the tools that are missing (wasm target, trunk, wasm-bindgen, wasm-opt, chromium)\n  \
+                 run [ARGS…]   build the web client and the release server, and run it (ARGS go to chatterbox-server)\n  \
+                 test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included)"
             );
             if task.is_empty() || task == "help" || task == "--help" {
                 Ok(())
@@ -61,36 +68,120 @@ fn output(cmd: &mut Command) -> Option<String> {
 }
 
 fn run(args: &[String]) -> Result<()> {
+    setup(false)?;
+    build_web()?;
     step(
-        "build the release server",
+        "build the release server (the web client embedded)",
         cargo().args(["build", "--release", "--package", "chatterbox-server"]),
     )?;
     let bin = Path::new("target/release/chatterbox-server");
     step("run chatterbox-server", Command::new(bin).args(args))
 }
 
-/// Adds rustup components and targets that are missing (each only if absent, so repeated runs
-/// touch nothing).
-fn ensure_toolchain() -> Result<()> {
-    let Some(installed) = output(Command::new("rustup").args(["component", "list", "--installed"]))
-    else {
-        eprintln!("==> rustup not found; assuming the toolchain has rustfmt, clippy and wasm32");
-        return Ok(());
-    };
-    for component in ["rustfmt", "clippy"] {
-        if !installed.lines().any(|l| l.starts_with(component)) {
+/// Trunk's version: 0.22 needs a newer rustc than this toolchain.
+const TRUNK_VERSION: &str = "0.21.14";
+/// npm's binaryen: Debian's wasm-opt (108) produces wasm that crashes in the browser.
+const BINARYEN_VERSION: &str = "132";
+
+/// Where npm installs binaryen (outside the repository, shared by clones).
+fn tools_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    home.join(".cache/chatterbox-tools")
+}
+
+/// PATH with the tools first.
+fn tool_path() -> std::ffi::OsString {
+    let mut paths = vec![tools_dir().join("node_modules/.bin")];
+    if let Some(cargo_home) = std::env::var_os("CARGO_HOME") {
+        paths.push(PathBuf::from(cargo_home).join("bin"));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        paths.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
+fn tool(name: &str) -> Command {
+    let mut c = Command::new(name);
+    c.env("PATH", tool_path());
+    c
+}
+
+/// The first line a tool prints for `--version`, if it runs.
+fn version_of(name: &str) -> Option<String> {
+    output(tool(name).arg("--version")).map(|v| v.lines().next().unwrap_or_default().to_owned())
+}
+
+/// The wasm-bindgen version Cargo.lock pins.
+fn locked_wasm_bindgen() -> Result<String> {
+    let lock = std::fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\""
+            && let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(v.trim_end_matches('"').to_owned());
+        }
+    }
+    bail!("wasm-bindgen is not in Cargo.lock")
+}
+
+/// Installs what is missing, each only if absent, so repeated runs touch nothing. With
+/// `browser`, Chromium and chromedriver too (for the browser tests).
+fn setup(browser: bool) -> Result<()> {
+    if let Some(installed) =
+        output(Command::new("rustup").args(["component", "list", "--installed"]))
+    {
+        for component in ["rustfmt", "clippy"] {
+            if !installed.lines().any(|l| l.starts_with(component)) {
+                step(
+                    &format!("install {component}"),
+                    Command::new("rustup").args(["component", "add", component]),
+                )?;
+            }
+        }
+        let targets = output(Command::new("rustup").args(["target", "list", "--installed"]))
+            .unwrap_or_default();
+        if !targets.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
             step(
-                &format!("install {component}"),
-                Command::new("rustup").args(["component", "add", component]),
+                "install the wasm32 target",
+                Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]),
             )?;
         }
     }
-    let targets =
-        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if !targets.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    if !version_of("trunk").is_some_and(|v| v.ends_with(TRUNK_VERSION)) {
         step(
-            "install the wasm32 target",
-            Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]),
+            &format!("install trunk {TRUNK_VERSION} (several minutes, once)"),
+            cargo().args(["install", "trunk", "--version", TRUNK_VERSION, "--locked"]),
+        )?;
+    }
+    let wb = locked_wasm_bindgen()?;
+    if !version_of("wasm-bindgen").is_some_and(|v| v.ends_with(&wb)) {
+        // Not --locked: its lockfile wants a crate version the registry no longer has.
+        step(
+            &format!("install wasm-bindgen-cli {wb} (the version in Cargo.lock)"),
+            cargo().args(["install", "wasm-bindgen-cli", "--version", &wb, "--force"]),
+        )?;
+    }
+    if !version_of("wasm-opt").is_some_and(|v| v.contains(&format!("version {BINARYEN_VERSION}"))) {
+        let dir = tools_dir();
+        std::fs::create_dir_all(&dir).context("creating the tools directory")?;
+        step(
+            &format!("install wasm-opt (npm binaryen@{BINARYEN_VERSION})"),
+            Command::new("npm")
+                .arg("install")
+                .arg("--prefix")
+                .arg(&dir)
+                .arg(format!("binaryen@{BINARYEN_VERSION}")),
+        )?;
+    }
+    if browser && (version_of("chromium").is_none() || version_of("chromedriver").is_none()) {
+        step("apt-get update", Command::new("apt-get").arg("update"))?;
+        step(
+            "install chromium and chromedriver",
+            Command::new("apt-get")
+                .args(["install", "-y", "chromium", "chromium-driver"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
         )?;
     }
     if output(Command::new("python3").arg("--version")).is_none() {
@@ -99,8 +190,13 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// Builds the browser client into dist/ (which the server embeds when it is compiled).
+fn build_web() -> Result<()> {
+    step("build the web client (trunk build --release)", tool("trunk").args(["build", "--release"]))
+}
+
 fn test() -> Result<()> {
-    ensure_toolchain()?;
+    setup(true)?;
     step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step(
         "cargo clippy -D warnings",
@@ -109,6 +205,19 @@ fn test() -> Result<()> {
             "--workspace",
             "--all-targets",
             "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step(
+        "cargo clippy -D warnings (browser client, wasm32)",
+        cargo().args([
+            "clippy",
+            "--package",
+            "chatterbox-web",
+            "--target",
+            "wasm32-unknown-unknown",
             "--",
             "-D",
             "warnings",
@@ -124,7 +233,13 @@ fn test() -> Result<()> {
             "wasm32-unknown-unknown",
         ]),
     )?;
-    let (passed, failed) = run_tests(cargo().args(["test", "--workspace", "--all-features"]))?;
+    // The server embeds dist/ when it is compiled, so the web client is built first.
+    build_web()?;
+    let (passed, failed) = run_tests(
+        cargo()
+            .args(["test", "--workspace", "--all-features", "--", "--include-ignored"])
+            .env("PATH", tool_path()),
+    )?;
     eprintln!("==> all checks passed");
     // The closing line sums every test binary's results (cargo's own last line is the doc
     // tests' count).

@@ -317,18 +317,25 @@ pub fn contents(frames: &[Frame]) -> Vec<String> {
 pub struct BinServer {
     pub child: Child,
     pub addr: SocketAddr,
+    pub web: Option<SocketAddr>,
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl BinServer {
     pub fn spawn(dirs: &Dirs, extra: &[&str]) -> BinServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatterbox-server"))
-            .arg("127.0.0.1")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox-server"));
+        cmd.arg("127.0.0.1")
             .args(["-p", "0", "--web-port", "0", "--data-dir"])
             .arg(dirs.data())
             .arg("--certs-dir")
             .arg(dirs.certs())
-            .args(extra)
+            .args(extra);
+        Self::spawn_command(cmd)
+    }
+
+    /// Runs `cmd` (the server binary with its arguments) and waits for its addresses.
+    pub fn spawn_command(mut cmd: Command) -> BinServer {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -337,21 +344,29 @@ impl BinServer {
             .expect("start chatterbox-server");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel::<(bool, SocketAddr)>();
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
-            let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1)
-                    && let (Some(addr), Some(tx)) = (rest.split_whitespace().next(), tx.take())
+                    && let Some(addr) = rest.split_whitespace().next()
                 {
-                    let _ = tx.send(addr.parse::<SocketAddr>().expect("address in log"));
+                    let web = line.contains("(web");
+                    let _ = tx.send((web, addr.parse::<SocketAddr>().expect("address in log")));
                 }
                 sink.lock().expect("log").push(line);
             }
         });
-        let addr = rx.recv_timeout(PATIENCE).expect("server reports its address");
-        BinServer { child, addr, log }
+        let (mut addr, mut web) = (None, None);
+        while addr.is_none() || web.is_none() {
+            match rx.recv_timeout(PATIENCE) {
+                Ok((true, a)) => web = web.or(Some(a)),
+                Ok((false, a)) => addr = addr.or(Some(a)),
+                Err(_) if addr.is_some() => break, // started without the gateway
+                Err(_) => panic!("the server did not report its address"),
+            }
+        }
+        BinServer { child, addr: addr.expect("native address"), web, log }
     }
 
     /// Sends a signal by name ("TERM", "KILL", "INT") with the system's kill(1).
