@@ -212,6 +212,12 @@ async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
     let pwned = b2.execute("return window.pwned === undefined;", vec![]).await.expect("script");
     assert_eq!(pwned, json!(true));
     screenshot(&b2, "02-chat").await;
+    // phone width: the user list moves below the conversation, the composer stays usable
+    b2.set_window_size(390, 800).await.expect("resize");
+    let composer = b2.find(Locator::Css("[data-test=composer]")).await.expect("composer");
+    assert!(composer.is_displayed().await.expect("displayed"));
+    screenshot(&b2, "02b-phone-width").await;
+    b2.set_window_size(1000, 700).await.expect("resize");
 
     // web1 blocks term: nothing passes either way, web2 still sees both
     let rows = b1.find_all(Locator::Css(".users li")).await.expect("users");
