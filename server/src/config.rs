@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::throttle::Rate;
+
 /// Default port of the native TLS protocol.
 pub const DEFAULT_PORT: u16 = 9443;
 
@@ -33,6 +35,28 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a connection may stay without a login, counted from the connection or from its
 /// latest refused attempt, so that a person retyping a refused name is not cut off.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default flood control per connection: bursts of 30 messages (a pasted paragraph), then 10
+/// a second. Faster senders are slowed down (told once with an ERROR), never cut off or lost.
+pub const DEFAULT_FLOOD: Rate = Rate { burst: 30, per_second: 10.0 };
+
+/// Default login attempts per client address: 60 at once (an office behind one NAT coming
+/// back together after a restart), then 10 a second. Slows down name guessing and connection
+/// storms from one address while the shared conformance suite passes at the defaults.
+pub const DEFAULT_LOGIN_RATE: Rate = Rate { burst: 60, per_second: 10.0 };
+
+/// Default connections per client address. Enough for a household or an office behind one
+/// address; one host cannot take all of `--max-connections`.
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 256;
+
+/// Default time a logged-in connection may send nothing before it is closed. Idle people are
+/// normal in a chat, so this is long; it frees what dead peers hold. The terminal client
+/// reconnects by itself if it happens.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Time a frame may stay incomplete once its first bytes have arrived: a peer trickling a
+/// frame byte by byte (slowloris) is cut off after this, however long the idle timeout.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Time one write to a peer may take before the peer is considered gone.
 ///
@@ -107,6 +131,17 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Time allowed to log in ([`LOGIN_TIMEOUT`] by default).
     pub login_timeout: Duration,
+    /// Time a logged-in connection may send nothing; zero: no limit.
+    pub idle_timeout: Duration,
+    /// Flood control per connection (`None`: off, for benchmarks).
+    pub flood: Option<Rate>,
+    /// Login attempts per client address (`None`: no limit).
+    pub login_rate: Option<Rate>,
+    /// Connections per client address.
+    pub max_per_address: usize,
+    /// A plain-TCP port for the native protocol, for debugging only (`None`: none, the
+    /// default). Messages on it travel unencrypted; the server warns when it is on.
+    pub plaintext_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -124,6 +159,11 @@ impl Default for Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             login_timeout: LOGIN_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            flood: Some(DEFAULT_FLOOD),
+            login_rate: Some(DEFAULT_LOGIN_RATE),
+            max_per_address: DEFAULT_MAX_PER_ADDRESS,
+            plaintext_port: None,
         }
     }
 }

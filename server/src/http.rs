@@ -169,7 +169,16 @@ fn serve(web: &Web, path: &str) -> Response {
     (headers, body).into_response()
 }
 
-async fn websocket(State(web): State<Web>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+/// The client's address, added to each request of its connection.
+#[derive(Debug, Clone, Copy)]
+struct PeerIp(std::net::IpAddr);
+
+async fn websocket(
+    State(web): State<Web>,
+    axum::Extension(PeerIp(ip)): axum::Extension<PeerIp>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if !web.origins.allows(origin, host) {
@@ -182,7 +191,7 @@ async fn websocket(State(web): State<Web>, headers: HeaderMap, ws: WebSocketUpgr
         .read_buffer_size(4 * 1024)
         .write_buffer_size(WS_WRITE_BUFFER)
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| session::serve(Ws::new(socket), ctx))
+        .on_upgrade(move |socket| session::serve(Ws::new(socket), ctx, ip))
 }
 
 /// Accepts HTTPS connections until shutdown, sharing the connection limit with the native
@@ -213,12 +222,16 @@ pub async fn accept_loop(
             tracing::warn!(%peer, "connection limit reached; refusing");
             continue;
         };
+        let Some(slot) = ctx.per_address.connect(peer.ip()) else {
+            tracing::info!(%peer, "too many connections from this address; refusing");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let router = router.clone();
+        let router = router.clone().layer(axum::Extension(PeerIp(peer.ip())));
         let shutdown = ctx.shutdown.clone();
         tracker.spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, slot);
             let tls = tokio::select! {
                 () = shutdown.cancelled() => return,
                 r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => match r {

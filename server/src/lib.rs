@@ -17,6 +17,7 @@
 //!   endpoint, whose connections run through the same sessions as native ones.
 //! - [`hub`]: who is online, message order, routing, and fan-out of bytes encoded once.
 //! - [`outbox`]: a connection's queued output and the merging of messages into frames.
+//! - [`throttle`]: flood control (token buckets) and the limits per client address.
 //! - [`store`]: SQLite history with one group-committing writer thread and pooled readers.
 
 pub mod config;
@@ -26,6 +27,7 @@ pub mod listener;
 pub mod outbox;
 pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod tls;
 pub mod transport;
 
@@ -71,6 +73,7 @@ pub struct Server {
     config: Config,
     listeners: Vec<TcpListener>,
     web_listeners: Vec<TcpListener>,
+    plain_listeners: Vec<TcpListener>,
     acceptor: TlsAcceptor,
     ca: Option<PathBuf>,
     writer: store::Writer,
@@ -106,12 +109,32 @@ impl Server {
             Some(port) => listener::bind(&listener::resolve(&config.host, port).await?)?,
             None => Vec::new(),
         };
-        Ok(Server { config, listeners, web_listeners, acceptor, ca, writer, reader, loaded, stop })
+        let plain_listeners = match config.plaintext_port {
+            Some(port) => listener::bind(&listener::resolve(&config.host, port).await?)?,
+            None => Vec::new(),
+        };
+        Ok(Server {
+            config,
+            listeners,
+            web_listeners,
+            plain_listeners,
+            acceptor,
+            ca,
+            writer,
+            reader,
+            loaded,
+            stop,
+        })
     }
 
     /// The addresses the server listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// The addresses of the plaintext debugging listener, if one was asked for.
+    pub fn plaintext_addrs(&self) -> Vec<SocketAddr> {
+        self.plain_listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// The addresses of the web gateway (HTTPS and WebSocket).
@@ -131,6 +154,7 @@ impl Server {
             config,
             listeners,
             web_listeners,
+            plain_listeners,
             acceptor,
             ca: _,
             writer,
@@ -146,6 +170,9 @@ impl Server {
             committed,
             history: config.history,
             login_timeout: config.login_timeout,
+            idle_timeout: config.idle_timeout,
+            flood: config.flood,
+            per_address: throttle::PerAddress::new(config.max_per_address, config.login_rate),
             shutdown: stop.clone(),
         });
         let limit = Arc::new(Semaphore::new(config.max_connections));
@@ -156,7 +183,24 @@ impl Server {
             }
             tokio::spawn(listener::accept_loop(
                 l,
-                acceptor.clone(),
+                Some(acceptor.clone()),
+                Arc::clone(&ctx),
+                Arc::clone(&limit),
+                tracker.clone(),
+                MAX_CLIENT_FRAME_LEN,
+                config.handshake_timeout,
+            ));
+        }
+        for l in plain_listeners {
+            if let Ok(addr) = l.local_addr() {
+                tracing::warn!(
+                    "listening on {addr} (native protocol, PLAINTEXT: for debugging only; \
+                     messages and names travel unencrypted)"
+                );
+            }
+            tokio::spawn(listener::accept_loop(
+                l,
+                None,
                 Arc::clone(&ctx),
                 Arc::clone(&limit),
                 tracker.clone(),

@@ -116,11 +116,12 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Accepts connections until shutdown. Each holds a permit of `limit` for its whole life; a
-/// connection over the limit is closed at once.
+/// Accepts connections until shutdown. Each holds a permit of `limit` and a place among its
+/// address's connections for its whole life; a connection over either limit is closed at once.
+/// Without an acceptor the connections are plain TCP (the debugging listener).
 pub async fn accept_loop(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     ctx: Arc<Context>,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -144,11 +145,21 @@ pub async fn accept_loop(
             tracing::warn!(%peer, "connection limit reached; refusing");
             continue;
         };
+        let Some(slot) = ctx.per_address.connect(peer.ip()) else {
+            tracing::info!(%peer, "too many connections from this address; refusing");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
         let ctx = Arc::clone(&ctx);
+        let Some(acceptor) = acceptor.clone() else {
+            tracker.spawn(async move {
+                let _permit = (permit, slot);
+                session::serve(Native::new(tcp, max_frame), ctx, peer.ip()).await;
+            });
+            continue;
+        };
         tracker.spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, slot);
             let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
             let tls = tokio::select! {
                 () = ctx.shutdown.cancelled() => return,
@@ -164,7 +175,7 @@ pub async fn accept_loop(
                     }
                 },
             };
-            session::serve(Native::new(tls, max_frame), ctx).await;
+            session::serve(Native::new(tls, max_frame), ctx, peer.ip()).await;
         });
     }
 }

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use chatterbox_server::config::{
-    DEFAULT_HISTORY, DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_WEB_PORT, HANDSHAKE_TIMEOUT,
+    DEFAULT_FLOOD, DEFAULT_HISTORY, DEFAULT_LOGIN_RATE, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PER_ADDRESS, DEFAULT_PORT, DEFAULT_WEB_PORT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT,
     LOGIN_TIMEOUT,
 };
+use chatterbox_server::throttle::Rate;
 use chatterbox_server::{Config, Server};
 use clap::Parser;
 use std::time::Duration;
@@ -61,6 +63,31 @@ struct Args {
     /// Seconds a connection may stay without logging in (counted again after a refused name).
     #[arg(long, value_name = "SECS", default_value_t = LOGIN_TIMEOUT.as_secs())]
     login_timeout: u64,
+    /// Seconds a logged-in connection may send nothing before it is closed (0: never). A frame
+    /// left incomplete is cut off after 30 s regardless.
+    #[arg(long, value_name = "SECS", default_value_t = IDLE_TIMEOUT.as_secs())]
+    idle_timeout: u64,
+    /// Flood control: messages one connection may send at once before it is slowed down
+    /// (0 turns flood control off, e.g. for benchmarks).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FLOOD.burst)]
+    flood_burst: u32,
+    /// Flood control: messages a second one connection may send in the long run; faster
+    /// senders are delayed (and told so), never cut off.
+    #[arg(long, value_name = "PER_SEC", default_value_t = DEFAULT_FLOOD.per_second)]
+    flood_rate: f64,
+    /// Login attempts one client address may make at once (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LOGIN_RATE.burst)]
+    login_burst: u32,
+    /// Login attempts a second one client address may make in the long run.
+    #[arg(long, value_name = "PER_SEC", default_value_t = DEFAULT_LOGIN_RATE.per_second)]
+    login_rate: f64,
+    /// Connections one client address may hold at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_ADDRESS)]
+    max_per_address: usize,
+    /// DEBUGGING ONLY: also serve the native protocol without TLS on this port. Messages and
+    /// names travel unencrypted; the server logs a warning.
+    #[arg(long, value_name = "PORT")]
+    insecure_plaintext_port: Option<u16>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,6 +113,13 @@ fn main() -> anyhow::Result<()> {
         max_connections: args.max_connections,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
         login_timeout: Duration::from_secs(args.login_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        flood: (args.flood_burst > 0)
+            .then_some(Rate { burst: args.flood_burst, per_second: args.flood_rate }),
+        login_rate: (args.login_burst > 0)
+            .then_some(Rate { burst: args.login_burst, per_second: args.login_rate }),
+        max_per_address: args.max_per_address,
+        plaintext_port: args.insecure_plaintext_port,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

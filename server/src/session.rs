@@ -19,10 +19,11 @@ use shared::{DecodeError, Frame, Message, decode, encode_message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{GOODBYE_TIMEOUT, OUTBOX_BATCH, OUTBOX_CAPACITY, WRITE_TIMEOUT};
+use crate::config::{FRAME_TIMEOUT, GOODBYE_TIMEOUT, OUTBOX_BATCH, OUTBOX_CAPACITY, WRITE_TIMEOUT};
 use crate::hub::{Command, ConnId, HubHandle, LoginAnswer, Peer, TOO_SLOW};
 use crate::outbox::{self, Out};
 use crate::store::Reader;
+use crate::throttle::{Bucket, PerAddress, Rate};
 use crate::transport::Transport;
 
 /// The INFO of an accepted login.
@@ -51,6 +52,12 @@ pub struct Context {
     pub history: usize,
     /// Time a connection may stay without a login.
     pub login_timeout: std::time::Duration,
+    /// Time a logged-in connection may send nothing (zero: no limit).
+    pub idle_timeout: std::time::Duration,
+    /// Flood control per connection (`None`: off).
+    pub flood: Option<Rate>,
+    /// Limits per client address (connections, login attempts).
+    pub per_address: Arc<PerAddress>,
     /// Cancelled when the server stops.
     pub shutdown: CancellationToken,
 }
@@ -115,6 +122,8 @@ struct Step {
     all_users: bool,
     /// Set by a login; the loop waits for it before reading further frames.
     wait: Option<WaitFuture>,
+    /// Flood control: how long to hold the hub commands (and further reading) back.
+    delay: std::time::Duration,
 }
 
 impl Step {
@@ -131,18 +140,39 @@ impl Step {
 
 struct Session {
     conn: ConnId,
+    ip: std::net::IpAddr,
     state: State,
     ctx: Arc<Context>,
     outbox: mpsc::Sender<Out>,
     kick: CancellationToken,
+    /// Flood control for this connection's messages.
+    flood: Option<Bucket>,
+    /// The sender has been told it is being slowed down (told once per episode).
+    throttled: bool,
 }
 
-/// Serves one connection until it closes, the hub drops it, or the server stops.
-pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
+/// Serves one connection from `ip` until it closes, the hub drops it, or the server stops.
+pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAddr) {
     let conn = ConnId::next();
     let (outbox, mut inbox) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
     let kick = CancellationToken::new();
-    let mut s = Session { conn, state: State::Anonymous, ctx: Arc::clone(&ctx), outbox, kick };
+    let flood = ctx.flood.map(|rate| Bucket::new(rate, std::time::Instant::now()));
+    let mut s = Session {
+        conn,
+        ip,
+        state: State::Anonymous,
+        ctx: Arc::clone(&ctx),
+        outbox,
+        kick,
+        flood,
+        throttled: false,
+    };
+    // Checked every half FRAME_TIMEOUT: a frame still incomplete at two checks in a row, or
+    // no frame for the idle timeout, ends the connection.
+    let check = tokio::time::sleep(FRAME_TIMEOUT / 2);
+    tokio::pin!(check);
+    let mut last_frame = tokio::time::Instant::now();
+    let mut was_partial = false;
     let mut wait: Option<WaitFuture> = None;
     let mut live = false;
     let login_timer = tokio::time::sleep(ctx.login_timeout);
@@ -211,11 +241,28 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>) {
             () = &mut login_timer, if !live && wait.is_none() => {
                 break Some("No login within the time allowed; closing the connection.".to_owned());
             }
+            () = &mut check, if live => {
+                let partial = t.partial();
+                if partial && was_partial {
+                    break Some("A frame stayed incomplete for too long; closing the connection.".to_owned());
+                }
+                was_partial = partial;
+                let idle = ctx.idle_timeout;
+                if !idle.is_zero() && last_frame.elapsed() >= idle {
+                    break Some(format!(
+                        "Closing the connection after {} minutes without a message.",
+                        idle.as_secs() / 60
+                    ));
+                }
+                check.as_mut().reset(tokio::time::Instant::now() + FRAME_TIMEOUT / 2);
+            }
             frame = t.recv(), if wait.is_none() => match frame {
                 None => break None,
                 Some(Err(FrameError::Io(_))) => break None,
                 Some(Err(e @ FrameError::TooLong { .. })) => break Some(e.to_string()),
                 Some(Ok(payload)) => {
+                    last_frame = tokio::time::Instant::now();
+                    was_partial = false;
                     let step = s.on_frame(&payload);
                     if flush_step(&mut t, step, &mut wait, &s.kick).await.is_err() {
                         break None;
@@ -383,8 +430,9 @@ impl Session {
     /// loop waits for) and starts the `ALL_USERS` read.
     fn dispatch(&self, mut step: Step) -> Step {
         let mut rest = Vec::new();
+        let delay = step.delay;
         for cmd in std::mem::take(&mut step.hub) {
-            if !rest.is_empty() {
+            if !rest.is_empty() || !delay.is_zero() {
                 rest.push(cmd);
                 continue;
             }
@@ -401,6 +449,9 @@ impl Session {
         let reader = self.ctx.reader.clone();
         let all_users = step.all_users;
         step.wait = Some(Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             for cmd in rest {
                 if hub.send(cmd).await.is_err() {
                     return Wait::Queued;
@@ -442,10 +493,18 @@ impl Session {
         step: &mut Step,
     ) {
         let then = then_send.as_ref().is_some_and(|m| !m.is_empty());
-        if let Err(why) = validate_username(&name) {
+        let refused = if !self.ctx.per_address.login(self.ip) {
+            Some(
+                "Too many login attempts from your address; wait a moment and try again."
+                    .to_owned(),
+            )
+        } else {
+            validate_username(&name).err().map(|why| why.to_string())
+        };
+        if let Some(info) = refused {
             step.reply(&Frame {
                 username_accepted: Some(false),
-                info: Some(why.to_string()),
+                info: Some(info),
                 ..Frame::default()
             });
             if then {
@@ -510,6 +569,24 @@ impl Session {
         }
         if ok.is_empty() {
             return;
+        }
+        if let Some(bucket) = &mut self.flood {
+            let wait =
+                bucket.take(u32::try_from(ok.len()).unwrap_or(u32::MAX), std::time::Instant::now());
+            if wait.is_zero() {
+                self.throttled = false;
+            } else {
+                if !self.throttled {
+                    let rate = self.ctx.flood.unwrap_or(crate::config::DEFAULT_FLOOD);
+                    step.error(format!(
+                        "You are sending too fast (the limit is {} messages a second, {} at once); \
+                         your messages are delayed, not lost.",
+                        rate.per_second, rate.burst
+                    ));
+                }
+                self.throttled = true;
+                step.delay = step.delay.max(wait);
+            }
         }
         step.hub.push(Command::Route { conn: self.conn, messages: ok });
     }

@@ -13,7 +13,9 @@ use shared::{Frame, Message};
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
     let dirs = Dirs::new();
-    let server = TestServer::start(dirs.config()).await;
+    let mut config = dirs.config();
+    config.flood = None; // the sender here must be as fast as the healthy reader, no faster
+    let server = TestServer::start(config).await;
     // a tiny receive window makes the never-reader back up the server quickly
     let sock = tokio::net::TcpSocket::new_v4().expect("socket");
     sock.set_recv_buffer_size(4096).expect("rcvbuf");
@@ -139,7 +141,8 @@ fn db_messages(dirs: &Dirs) -> Vec<String> {
 #[tokio::test]
 async fn sigterm_tells_clients_commits_and_exits_within_two_seconds() {
     let dirs = Dirs::new();
-    let mut server = BinServer::spawn(&dirs, &[]);
+    // flood control off: the point is many messages in flight when the signal comes
+    let mut server = BinServer::spawn(&dirs, &["--flood-burst", "0"]);
     let ca = dirs.ca();
     let mut ann = Client::connect(server.addr, &ca).await;
     ann.login("ann").await;
@@ -169,7 +172,7 @@ async fn sigterm_tells_clients_commits_and_exits_within_two_seconds() {
 #[tokio::test]
 async fn kill_9_loses_no_message_that_a_client_has_seen() {
     let dirs = Dirs::new();
-    let server = BinServer::spawn(&dirs, &[]);
+    let server = BinServer::spawn(&dirs, &["--flood-burst", "0"]);
     let ca = dirs.ca();
     let mut ann = Client::connect(server.addr, &ca).await;
     ann.login("ann").await;

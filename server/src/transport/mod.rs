@@ -22,4 +22,9 @@ pub trait Transport: Send {
 
     /// Closes the connection in an orderly way.
     fn close(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// True while part of a frame has arrived and the rest has not.
+    fn partial(&self) -> bool {
+        false
+    }
 }

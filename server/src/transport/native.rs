@@ -50,4 +50,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
     async fn close(&mut self) {
         let _ = self.framed.get_mut().shutdown().await;
     }
+
+    fn partial(&self) -> bool {
+        !self.framed.read_buffer().is_empty()
+    }
 }
