@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use shared::limits::MAX_CLOCK_SKEW_SECS;
+use shared::rules::{Route, route};
 use shared::validate::validate_username;
 use shared::{Frame, Message, encode, encode_message};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -376,25 +377,29 @@ impl Hub {
             (!h.is_empty()).then(|| Arc::new(h))
         };
         for mut m in messages {
-            let kind_to = if m.is_broadcast() {
-                None
-            } else if !self.users.contains_key(&m.dest) {
-                offline.push(m.dest);
-                continue;
-            } else if self.blocks(&me, &m.dest) {
-                refused.push(format!(
-                    "You have blocked {}; unblock them to write to them. The message was not delivered.",
-                    m.dest
-                ));
-                continue;
-            } else if self.blocks(&m.dest, &me) {
-                refused.push(format!(
-                    "{} does not accept your messages; the message was not delivered.",
-                    m.dest
-                ));
-                continue;
-            } else {
-                Some(m.dest.clone())
+            let decision =
+                route(&me, &m.dest, |n| self.users.contains_key(n), |a, b| self.blocks(a, b));
+            let kind_to = match decision {
+                Route::Broadcast => None,
+                Route::Direct => Some(m.dest.clone()),
+                Route::NotOnline => {
+                    offline.push(m.dest);
+                    continue;
+                }
+                Route::SenderBlocks => {
+                    refused.push(format!(
+                        "You have blocked {}; unblock them to write to them. The message was not delivered.",
+                        m.dest
+                    ));
+                    continue;
+                }
+                Route::RecipientBlocks => {
+                    refused.push(format!(
+                        "{} does not accept your messages; the message was not delivered.",
+                        m.dest
+                    ));
+                    continue;
+                }
             };
             // Clients stamp their messages; a stamp far from the server's clock is replaced.
             if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {

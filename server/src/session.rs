@@ -14,7 +14,7 @@ use std::sync::Arc;
 use shared::codec::{FrameError, PREFIX_LEN};
 use shared::frame::{features, keys};
 use shared::limits::{MAX_FEATURES, MAX_SERVER_FRAME_LEN};
-use shared::validate::{validate_content, validate_username};
+use shared::validate::validate_username;
 use shared::{DecodeError, Frame, Message, decode, encode_message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -534,32 +534,8 @@ impl Session {
         let State::LoggedIn { name, .. } = &self.state else {
             return;
         };
-        let mut problems = Vec::new();
-        let mut refused = 0usize;
-        let mut ok = Vec::with_capacity(messages.len());
-        for m in messages {
-            let problem = if m.src != *name {
-                Some(format!(
-                    "SRC \"{}\" is not your username \"{name}\"; the message was not delivered.",
-                    m.src
-                ))
-            } else if let Err(e) = validate_content(&m.content) {
-                Some(format!("{e} The message was not delivered."))
-            } else if m.dest.is_empty() {
-                Some("DEST is empty; use \"ALL\" or a username.".to_owned())
-            } else {
-                None
-            };
-            match problem {
-                Some(p) => {
-                    refused += 1;
-                    if problems.len() < MAX_LISTED_PROBLEMS && !problems.contains(&p) {
-                        problems.push(p);
-                    }
-                }
-                None => ok.push(m),
-            }
-        }
+        let shared::rules::Screened { ok, refused, problems } =
+            shared::rules::screen(name, messages, MAX_LISTED_PROBLEMS);
         if refused > 0 {
             let mut text = problems.join(" ");
             if refused > 1 {

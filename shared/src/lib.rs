@@ -9,6 +9,8 @@
 //! - [`frame`]: [`Frame`], the one JSON object a frame carries (every key, both directions), and
 //!   [`Message`], the `[SRC, DEST, TIMESTAMP, CONTENT]` entry. Decoding is strict about types and
 //!   reports unknown keys by name instead of dropping them.
+//! - [`rules`]: what a server accepts from a sender and where each message goes, as pure
+//!   functions (the server applies them; the fuzz targets exercise them).
 //! - [`validate`]: usernames and message content, with refusal reasons fit to show a person.
 //! - [`chat`] and [`input`]: what clients share above the wire: the view of the chat a frame
 //!   updates (entries, who is online, blocks) and what a typed line means (`@name text`,
@@ -26,6 +28,7 @@ pub mod input;
 pub mod json;
 pub mod lenient;
 pub mod limits;
+pub mod rules;
 pub mod validate;
 
 #[cfg(feature = "codec")]

@@ -25,6 +25,11 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root).context("entering the workspace root")?;
     match task.as_str() {
         "setup" => setup(true),
+        "fuzz" => {
+            let secs =
+                rest.first().map(String::as_str).unwrap_or("600").parse().context("seconds")?;
+            fuzz(secs)
+        }
         "run" => run(&rest),
         "test" => test(),
         _ => {
@@ -33,7 +38,8 @@ fn main() -> Result<()> {
                  tasks:\n  \
                  setup         install the tools that are missing (wasm target, trunk, wasm-bindgen, wasm-opt, chromium)\n  \
                  run [ARGS…]   build the web client and the release server, and run it (ARGS go to chatterbox-server)\n  \
-                 test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included)"
+                 test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included), fuzz smoke\n  \
+                 fuzz [SECS]   run each fuzz target for SECS seconds (default 600; needs nightly)"
             );
             if task.is_empty() || task == "help" || task == "--help" {
                 Ok(())
@@ -187,6 +193,36 @@ fn setup(browser: bool) -> Result<()> {
     if output(Command::new("python3").arg("--version")).is_none() {
         bail!("python3 is needed for the conformance suite (../shared/conformance)");
     }
+    if has_nightly() && version_of("cargo-fuzz").is_none() {
+        step("install cargo-fuzz", cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// The fuzz targets (fuzz/fuzz_targets/*.rs).
+const FUZZ_TARGETS: [&str; 2] = ["frame_decoder", "routing"];
+
+fn has_nightly() -> bool {
+    output(Command::new("rustup").args(["toolchain", "list"]))
+        .is_some_and(|t| t.contains("nightly"))
+}
+
+/// Runs each fuzz target for `secs` seconds from its corpus (cargo-fuzz, nightly).
+fn fuzz(secs: u64) -> Result<()> {
+    if !has_nightly() {
+        bail!("fuzzing needs the nightly toolchain (rustup toolchain install nightly)");
+    }
+    for target in FUZZ_TARGETS {
+        let corpus = format!("corpus/{target}");
+        step(
+            &format!("fuzz {target} for {secs} s"),
+            tool("cargo")
+                .current_dir("fuzz")
+                .args(["+nightly", "fuzz", "run", target, &corpus, "--"])
+                .arg(format!("-max_total_time={secs}"))
+                .arg("-rss_limit_mb=2048"),
+        )?;
+    }
     Ok(())
 }
 
@@ -263,6 +299,11 @@ fn test() -> Result<()> {
             .args(["test", "--workspace", "--all-features", "--", "--include-ignored"])
             .env("PATH", tool_path()),
     )?;
+    if has_nightly() {
+        fuzz(20)?;
+    } else {
+        eprintln!("==> no nightly toolchain: fuzz smoke skipped");
+    }
     eprintln!("==> all checks passed");
     // The closing line sums every test binary's results (cargo's own last line is the doc
     // tests' count).
