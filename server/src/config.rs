@@ -49,14 +49,23 @@ pub const DEFAULT_LOGIN_RATE: Rate = Rate { burst: 60, per_second: 10.0 };
 /// address; one host cannot take all of `--max-connections`.
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 256;
 
-/// Default time a logged-in connection may send nothing before it is closed. Idle people are
-/// normal in a chat, so this is long; it frees what dead peers hold. The terminal client
-/// reconnects by itself if it happens.
+/// Default time a logged-in connection may go without any traffic, either way, before it is
+/// closed. Quiet people are normal in a chat and a reader of a busy room is not idle, so this
+/// is long; it frees what forgotten connections hold (TCP keepalive finds dead peers sooner).
+/// The terminal client reconnects by itself if it happens.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Time a frame may stay incomplete once its first bytes have arrived: a peer trickling a
 /// frame byte by byte (slowloris) is cut off after this, however long the idle timeout.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// TCP keepalive: probes start after this much silence and repeat every [`KEEPALIVE_INTERVAL`],
+/// so a peer that vanished (power off, cable out) is found within about two minutes even in a
+/// quiet room.
+pub const KEEPALIVE_TIME: Duration = Duration::from_secs(60);
+
+/// Interval between TCP keepalive probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Time one write to a peer may take before the peer is considered gone.
 ///
@@ -133,6 +142,8 @@ pub struct Config {
     pub login_timeout: Duration,
     /// Time a logged-in connection may send nothing; zero: no limit.
     pub idle_timeout: Duration,
+    /// Time a frame may stay incomplete once begun ([`FRAME_TIMEOUT`] by default).
+    pub frame_timeout: Duration,
     /// Flood control per connection (`None`: off, for benchmarks).
     pub flood: Option<Rate>,
     /// Login attempts per client address (`None`: no limit).
@@ -160,6 +171,7 @@ impl Default for Config {
             handshake_timeout: HANDSHAKE_TIMEOUT,
             login_timeout: LOGIN_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
+            frame_timeout: FRAME_TIMEOUT,
             flood: Some(DEFAULT_FLOOD),
             login_rate: Some(DEFAULT_LOGIN_RATE),
             max_per_address: DEFAULT_MAX_PER_ADDRESS,

@@ -226,7 +226,7 @@ pub async fn accept_loop(
             tracing::info!(%peer, "too many connections from this address; refusing");
             continue;
         };
-        let _ = tcp.set_nodelay(true);
+        crate::listener::tune(&tcp);
         let acceptor = acceptor.clone();
         let router = router.clone().layer(axum::Extension(PeerIp(peer.ip())));
         let shutdown = ctx.shutdown.clone();

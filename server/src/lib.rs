@@ -171,6 +171,7 @@ impl Server {
             history: config.history,
             login_timeout: config.login_timeout,
             idle_timeout: config.idle_timeout,
+            frame_timeout: config.frame_timeout,
             flood: config.flood,
             per_address: throttle::PerAddress::new(config.max_per_address, config.login_rate),
             shutdown: stop.clone(),

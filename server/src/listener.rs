@@ -116,6 +116,16 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// TCP_NODELAY (a chat line should leave at once, not wait for an ACK) and keepalive (to
+/// find peers that vanished) on an accepted socket.
+pub fn tune(tcp: &tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(crate::config::KEEPALIVE_TIME)
+        .with_interval(crate::config::KEEPALIVE_INTERVAL);
+    let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive);
+}
+
 /// Accepts connections until shutdown. Each holds a permit of `limit` and a place among its
 /// address's connections for its whole life; a connection over either limit is closed at once.
 /// Without an acceptor the connections are plain TCP (the debugging listener).
@@ -149,7 +159,7 @@ pub async fn accept_loop(
             tracing::info!(%peer, "too many connections from this address; refusing");
             continue;
         };
-        let _ = tcp.set_nodelay(true);
+        tune(&tcp);
         let ctx = Arc::clone(&ctx);
         let Some(acceptor) = acceptor.clone() else {
             tracker.spawn(async move {

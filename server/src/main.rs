@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use chatterbox_server::config::{
     DEFAULT_FLOOD, DEFAULT_HISTORY, DEFAULT_LOGIN_RATE, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_PER_ADDRESS, DEFAULT_PORT, DEFAULT_WEB_PORT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT,
-    LOGIN_TIMEOUT,
+    DEFAULT_MAX_PER_ADDRESS, DEFAULT_PORT, DEFAULT_WEB_PORT, FRAME_TIMEOUT, HANDSHAKE_TIMEOUT,
+    IDLE_TIMEOUT, LOGIN_TIMEOUT,
 };
 use chatterbox_server::throttle::Rate;
 use chatterbox_server::{Config, Server};
@@ -63,10 +63,13 @@ struct Args {
     /// Seconds a connection may stay without logging in (counted again after a refused name).
     #[arg(long, value_name = "SECS", default_value_t = LOGIN_TIMEOUT.as_secs())]
     login_timeout: u64,
-    /// Seconds a logged-in connection may send nothing before it is closed (0: never). A frame
-    /// left incomplete is cut off after 30 s regardless.
+    /// Seconds a logged-in connection may go without traffic either way before it is closed
+    /// (0: never).
     #[arg(long, value_name = "SECS", default_value_t = IDLE_TIMEOUT.as_secs())]
     idle_timeout: u64,
+    /// Seconds a frame may stay incomplete once its first bytes have arrived (slowloris).
+    #[arg(long, value_name = "SECS", default_value_t = FRAME_TIMEOUT.as_secs())]
+    frame_timeout: u64,
     /// Flood control: messages one connection may send at once before it is slowed down
     /// (0 turns flood control off, e.g. for benchmarks).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_FLOOD.burst)]
@@ -114,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
         login_timeout: Duration::from_secs(args.login_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        frame_timeout: Duration::from_secs(args.frame_timeout).max(Duration::from_secs(1)),
         flood: (args.flood_burst > 0)
             .then_some(Rate { burst: args.flood_burst, per_second: args.flood_rate }),
         login_rate: (args.login_burst > 0)

@@ -19,7 +19,7 @@ use shared::{DecodeError, Frame, Message, decode, encode_message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{FRAME_TIMEOUT, GOODBYE_TIMEOUT, OUTBOX_BATCH, OUTBOX_CAPACITY, WRITE_TIMEOUT};
+use crate::config::{GOODBYE_TIMEOUT, OUTBOX_BATCH, OUTBOX_CAPACITY, WRITE_TIMEOUT};
 use crate::hub::{Command, ConnId, HubHandle, LoginAnswer, Peer, TOO_SLOW};
 use crate::outbox::{self, Out};
 use crate::store::Reader;
@@ -54,6 +54,8 @@ pub struct Context {
     pub login_timeout: std::time::Duration,
     /// Time a logged-in connection may send nothing (zero: no limit).
     pub idle_timeout: std::time::Duration,
+    /// Time a frame may stay incomplete once begun.
+    pub frame_timeout: std::time::Duration,
     /// Flood control per connection (`None`: off).
     pub flood: Option<Rate>,
     /// Limits per client address (connections, login attempts).
@@ -167,10 +169,11 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAd
         flood,
         throttled: false,
     };
-    // Checked every half FRAME_TIMEOUT: a frame still incomplete at two checks in a row, or
+    // Checked every half frame timeout: a frame still incomplete at two checks in a row, or
     // no frame for the idle timeout, ends the connection.
-    let check = tokio::time::sleep(FRAME_TIMEOUT / 2);
+    let check = tokio::time::sleep(ctx.frame_timeout / 2);
     tokio::pin!(check);
+    // The last traffic in either direction (for the idle timeout).
     let mut last_frame = tokio::time::Instant::now();
     let mut was_partial = false;
     let mut wait: Option<WaitFuture> = None;
@@ -237,6 +240,9 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAd
                 if failed {
                     break None;
                 }
+                // Traffic either way keeps a connection from counting as idle: a reader in a
+                // busy room is not idle.
+                last_frame = tokio::time::Instant::now();
             }
             () = &mut login_timer, if !live && wait.is_none() => {
                 break Some("No login within the time allowed; closing the connection.".to_owned());
@@ -254,7 +260,7 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAd
                         idle.as_secs() / 60
                     ));
                 }
-                check.as_mut().reset(tokio::time::Instant::now() + FRAME_TIMEOUT / 2);
+                check.as_mut().reset(tokio::time::Instant::now() + ctx.frame_timeout / 2);
             }
             frame = t.recv(), if wait.is_none() => match frame {
                 None => break None,

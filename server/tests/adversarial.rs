@@ -429,3 +429,28 @@ async fn the_plaintext_debugging_port_is_opt_in_and_warns() {
     tcp.read_exact(&mut body).await.expect("answer");
     assert_eq!(shared::decode(&body).expect("frame").username_accepted, Some(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_frame_and_a_silent_connection_are_closed_by_their_timeouts() {
+    let (dirs, server, mut pair, _rss) =
+        setup(&["--frame-timeout", "2", "--idle-timeout", "4"]).await;
+    // logged in, then half a frame and nothing more (slowloris after the login)
+    let mut trickle = Client::connect(server.addr, &dirs.ca()).await;
+    trickle.login("trickler").await;
+    trickle.send_raw(&[0, 0, 0, 50, b'{']).await;
+    let t0 = Instant::now();
+    let frames = trickle.expect_closed(PATIENCE).await;
+    assert!(frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("incomplete"))));
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "cut off by the frame timeout, not the idle one"
+    );
+    // logged in and silent: closed after the idle timeout, with a reason
+    let mut silent = Client::connect(server.addr, &dirs.ca()).await;
+    silent.login("silent").await;
+    let frames = silent.expect_closed(PATIENCE).await;
+    assert!(
+        frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("without a message")))
+    );
+    pair.probe("after the timeouts").await;
+}
