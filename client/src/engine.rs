@@ -95,6 +95,24 @@ pub struct Config {
     pub username: Option<String>,
 }
 
+/// A running engine: the channel to it, the channel from it, and its task.
+pub type Handle = (mpsc::Sender<ToEngine>, mpsc::Receiver<FromEngine>, tokio::task::JoinHandle<()>);
+
+/// Starts the engine for the command line's server and user: the channel to it, the channel
+/// from it, and its task. Fails if the CA file cannot be used.
+pub fn start(args: &crate::args::Args) -> Result<Handle, net::ConnectError> {
+    let cfg = Config {
+        host: args.server.clone(),
+        port: args.port,
+        tls: net::tls_config(args.ca.as_deref())?,
+        had_ca: args.ca.is_some(),
+        username: args.username.clone(),
+    };
+    let (to_engine, engine_rx) = mpsc::channel(CHANNEL);
+    let (engine_tx, from_engine) = mpsc::channel(CHANNEL);
+    Ok((to_engine, from_engine, tokio::spawn(run(cfg, engine_rx, engine_tx))))
+}
+
 /// Runs until [`ToEngine::Quit`], the front end going away, or a fatal error.
 pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender<FromEngine>) {
     let mut name = cfg.username.clone();

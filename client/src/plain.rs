@@ -15,11 +15,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc;
 
 use crate::args::Args;
 use crate::engine::{self, FromEngine, Status, ToEngine};
-use crate::{fmt, net};
+use crate::fmt;
 use shared::chat::{Chat, Entry};
 use shared::input;
 
@@ -44,23 +43,13 @@ fn print(entries: &[Entry]) {
 
 /// Runs plain mode; returns the process exit status.
 pub async fn run(args: Args) -> u8 {
-    let tls = match net::tls_config(args.ca.as_deref()) {
-        Ok(t) => t,
+    let (to_engine, mut from_engine, engine) = match engine::start(&args) {
+        Ok(parts) => parts,
         Err(e) => {
             eprintln!("chatterbox: {e}");
             return 1;
         }
     };
-    let cfg = engine::Config {
-        host: args.server.clone(),
-        port: args.port,
-        tls,
-        had_ca: args.ca.is_some(),
-        username: args.username.clone(),
-    };
-    let (to_engine, engine_rx) = mpsc::channel(engine::CHANNEL);
-    let (engine_tx, mut from_engine) = mpsc::channel(engine::CHANNEL);
-    let engine = tokio::spawn(engine::run(cfg, engine_rx, engine_tx));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut chat = Chat::default();
     let mut asking = false;

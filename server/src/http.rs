@@ -205,33 +205,14 @@ pub async fn accept_loop(
     tracker: TaskTracker,
     handshake_timeout: Duration,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            () = ctx.shutdown.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; refusing");
-            continue;
-        };
-        let Some(slot) = ctx.per_address.connect(peer.ip()) else {
-            tracing::info!(%peer, "too many connections from this address; refusing");
-            continue;
-        };
-        crate::listener::tune(&tcp);
+    while let Some((tcp, peer, admission)) =
+        crate::listener::next_admitted(&listener, &ctx, &limit).await
+    {
         let acceptor = acceptor.clone();
         let router = router.clone().layer(axum::Extension(PeerIp(peer.ip())));
         let shutdown = ctx.shutdown.clone();
         tracker.spawn(async move {
-            let _permit = (permit, slot);
+            let _admission = admission;
             let tls = tokio::select! {
                 () = shutdown.cancelled() => return,
                 r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => match r {

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::session::{self, Context};
+use crate::throttle::Slot;
 use crate::transport::native::Native;
 
 /// Pending connections the kernel queues per listening socket. Logins arrive in bursts (a
@@ -126,21 +127,20 @@ pub fn tune(tcp: &tokio::net::TcpStream) {
     let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive);
 }
 
-/// Accepts connections until shutdown. Each holds a permit of `limit` and a place among its
-/// address's connections for its whole life; a connection over either limit is closed at once.
-/// Without an acceptor the connections are plain TCP (the debugging listener).
-pub async fn accept_loop(
-    listener: TcpListener,
-    acceptor: Option<TlsAcceptor>,
-    ctx: Arc<Context>,
-    limit: Arc<Semaphore>,
-    tracker: TaskTracker,
-    max_frame: usize,
-    handshake_timeout: Duration,
-) {
+/// What an admitted connection holds for its whole life: a place under the connection limit
+/// and one among its address's connections.
+pub type Admission = (OwnedSemaphorePermit, Slot);
+
+/// Waits for the next connection that fits both limits, tuned (see [`tune`]); connections
+/// over a limit are closed at once. `None` at shutdown.
+pub async fn next_admitted(
+    listener: &TcpListener,
+    ctx: &Context,
+    limit: &Arc<Semaphore>,
+) -> Option<(TcpStream, SocketAddr, Admission)> {
     loop {
         let accepted = tokio::select! {
-            () = ctx.shutdown.cancelled() => return,
+            () = ctx.shutdown.cancelled() => return None,
             a = listener.accept() => a,
         };
         let (tcp, peer) = match accepted {
@@ -151,7 +151,7 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(limit).try_acquire_owned() else {
             tracing::warn!(%peer, "connection limit reached; refusing");
             continue;
         };
@@ -160,16 +160,32 @@ pub async fn accept_loop(
             continue;
         };
         tune(&tcp);
+        return Some((tcp, peer, (permit, slot)));
+    }
+}
+
+/// Accepts connections until shutdown. Without an acceptor the connections are plain TCP (the
+/// debugging listener).
+pub async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    ctx: Arc<Context>,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+    max_frame: usize,
+    handshake_timeout: Duration,
+) {
+    while let Some((tcp, peer, admission)) = next_admitted(&listener, &ctx, &limit).await {
         let ctx = Arc::clone(&ctx);
         let Some(acceptor) = acceptor.clone() else {
             tracker.spawn(async move {
-                let _permit = (permit, slot);
+                let _admission = admission;
                 session::serve(Native::new(tcp, max_frame), ctx, peer.ip()).await;
             });
             continue;
         };
         tracker.spawn(async move {
-            let _permit = (permit, slot);
+            let _admission = admission;
             let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
             let tls = tokio::select! {
                 () = ctx.shutdown.cancelled() => return,

@@ -15,6 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::Instant;
+
 use anyhow::{Context, Result, bail};
 
 fn main() -> Result<()> {
@@ -25,6 +27,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root).context("entering the workspace root")?;
     match task.as_str() {
         "setup" => setup(true),
+        "bench" => bench(),
         "fuzz" => {
             let secs =
                 rest.first().map(String::as_str).unwrap_or("600").parse().context("seconds")?;
@@ -39,7 +42,8 @@ fn main() -> Result<()> {
                  setup         install the tools that are missing (wasm target, trunk, wasm-bindgen, wasm-opt, chromium)\n  \
                  run [ARGS…]   build the web client and the release server, and run it (ARGS go to chatterbox-server)\n  \
                  test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included), fuzz smoke\n  \
-                 fuzz [SECS]   run each fuzz target for SECS seconds (default 600; needs nightly)"
+                 fuzz [SECS]   run each fuzz target for SECS seconds (default 600; needs nightly)\n  \
+                 bench         the standard load scenarios against a fresh release server; writes docs/PERFORMANCE.md"
             );
             if task.is_empty() || task == "help" || task == "--help" {
                 Ok(())
@@ -299,6 +303,7 @@ fn test() -> Result<()> {
             .args(["test", "--workspace", "--all-features", "--", "--include-ignored"])
             .env("PATH", tool_path()),
     )?;
+    bench_smoke()?;
     if has_nightly() {
         fuzz(20)?;
     } else {
@@ -344,4 +349,286 @@ fn count(line: &str, label: &str) -> u64 {
         .map(|n| n.rsplit(' ').next().unwrap_or(n))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// A server started for a benchmark scenario, in its own temporary directory.
+struct BenchServer {
+    child: std::process::Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Starts the release server with flood control and per-address limits out of the way.
+fn bench_server(name: &str, web: bool) -> Result<BenchServer> {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("chatterbox-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let mut cmd = Command::new(std::fs::canonicalize("target/release/chatterbox-server")?);
+    cmd.current_dir(&dir)
+        .args(["127.0.0.1", "-p", &port.to_string()])
+        .args(["--flood-burst", "0", "--login-burst", "0", "--max-per-address", "100000"])
+        .args(["--max-connections", "30000"])
+        .stderr(std::process::Stdio::piped())
+        .env("RUST_LOG", "warn,chatterbox_server=info");
+    if web {
+        cmd.args(["--web-port", &free_port()?.to_string()]);
+    } else {
+        cmd.arg("--no-web");
+    }
+    let mut child = cmd.spawn().context("starting the release server")?;
+    let stderr = child.stderr.take().context("server log")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let mut web_port = None;
+    let mut native = false;
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("listening on") {
+            if line.contains("(web") {
+                web_port = line
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| p.parse().ok());
+            } else {
+                native = true;
+            }
+        }
+        if native && (!web || web_port.is_some()) {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Ok(BenchServer { child, dir, port: if web { web_port.context("web port")? } else { port } })
+}
+
+/// One scenario: its label, the target it is held against, and the bench arguments.
+struct Scenario {
+    label: &'static str,
+    target: &'static str,
+    web: bool,
+    args: &'static [&'static str],
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        label: "fan-out, flood, 1,000 TLS clients, 10 senders, 64 B",
+        target: ">= 3,000,000 deliveries/s, 0 lost",
+        web: false,
+        args: &[
+            "--clients",
+            "1000",
+            "--senders",
+            "10",
+            "--messages",
+            "300",
+            "--size",
+            "64",
+            "--mode",
+            "flood",
+        ],
+    },
+    Scenario {
+        label: "lockstep fan-out to 1,000 TLS clients",
+        target: "p99 <= 2 ms",
+        web: false,
+        args: &[
+            "--clients",
+            "1000",
+            "--senders",
+            "1",
+            "--messages",
+            "300",
+            "--size",
+            "64",
+            "--mode",
+            "lockstep",
+        ],
+    },
+    // 19,000 is the target; every login is announced to everyone already in (USERS_JOINED), so
+    // a crowd of N costs N²/2 presence deliveries, and at 19,000 the login rate decays to a few
+    // dozen a second (observed). 5,000 measures the rest until that is fixed.
+    Scenario {
+        label: "idle: 5,000 logged-in TLS clients (logins/s, RSS per connection)",
+        target: "19,000 held, <= 8 KiB RSS per connection, >= 5,000 logins/s",
+        web: false,
+        args: &[
+            "--clients",
+            "5000",
+            "--senders",
+            "1",
+            "--messages",
+            "1",
+            "--size",
+            "16",
+            "--hold",
+            "2",
+            "--concurrency",
+            "512",
+        ],
+    },
+    Scenario {
+        label: "fan-out, flood, 500 WebSocket clients, 5 senders, 64 B",
+        target: "(no target yet)",
+        web: true,
+        args: &[
+            "--clients",
+            "500",
+            "--senders",
+            "5",
+            "--messages",
+            "200",
+            "--size",
+            "64",
+            "--mode",
+            "flood",
+            "--ws",
+        ],
+    },
+];
+
+fn bench() -> Result<()> {
+    step(
+        "build the release server and the load generator",
+        cargo().args([
+            "build",
+            "--release",
+            "--package",
+            "chatterbox-server",
+            "--package",
+            "chatterbox-bench",
+        ]),
+    )?;
+    let bench_bin = std::fs::canonicalize("target/release/chatterbox-bench")?;
+    let mut rows = Vec::new();
+    for (n, sc) in SCENARIOS.iter().enumerate() {
+        let server = bench_server(&n.to_string(), sc.web)?;
+        let json = server.dir.join("result.json");
+        let ca = server.dir.join("certs/ca.pem");
+        eprintln!("==> {}", sc.label);
+        let status = Command::new(&bench_bin)
+            .args(["--port", &server.port.to_string(), "--ca"])
+            .arg(&ca)
+            .args(["--server-pid", &server.child.id().to_string(), "--json"])
+            .arg(&json)
+            .args(sc.args)
+            .status()?;
+        if !status.success() {
+            bail!("scenario failed: {}", sc.label);
+        }
+        let result = std::fs::read_to_string(&json)?;
+        rows.push((sc, result, format!("chatterbox-bench {}", sc.args.join(" "))));
+    }
+    write_performance(&rows)
+}
+
+fn field(json: &str, key: &str) -> String {
+    let Some(i) = json.find(&format!("\"{key}\":")) else { return "-".into() };
+    let rest = json[i + key.len() + 3..].trim_start();
+    let end = rest.find([',', '\n', '}']).unwrap_or(rest.len());
+    let v = rest[..end].trim();
+    match v.parse::<f64>() {
+        Ok(x) if x.fract() == 0.0 || x >= 100.0 => format!("{x:.0}"),
+        Ok(x) => format!("{x:.2}"),
+        Err(_) => v.to_owned(),
+    }
+}
+
+fn write_performance(rows: &[(&Scenario, String, String)]) -> Result<()> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mut md = String::from(
+        "# Performance\n\nMeasured by `cargo xtask bench`, which builds the release server and `chatterbox-bench`,\n\
+         starts a fresh server for each scenario (flood control and per-address limits off, so\n\
+         that the server, not its policy, is measured) and runs the load generator on the same\n\
+         machine. This file is rewritten by each run.\n\n",
+    );
+    md.push_str(&format!(
+        "Machine: {cores} cores, {cpu}; load generator and server share the cores.\n\n"
+    ));
+    md.push_str("| scenario | target | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost | logins/s | RSS/conn KiB |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (sc, json, _) in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            sc.label,
+            sc.target,
+            field(json, "deliveries_per_sec"),
+            field(json, "p50_ms"),
+            field(json, "p99_ms"),
+            field(json, "p999_ms"),
+            field(json, "lost"),
+            field(json, "logins_per_sec"),
+            field(json, "rss_per_conn_kib"),
+        ));
+    }
+    md.push_str("\nCommands (each against `chatterbox-server 127.0.0.1 -p PORT --flood-burst 0 --login-burst 0 --max-per-address 100000 --max-connections 30000`):\n\n");
+    for (_, _, cmd) in rows {
+        md.push_str(&format!("    {cmd}\n"));
+    }
+    md.push_str(&std::fs::read_to_string("docs/PERFORMANCE-NOTES.md").unwrap_or_default());
+    std::fs::write("docs/PERFORMANCE.md", md)?;
+    eprintln!("==> wrote docs/PERFORMANCE.md");
+    Ok(())
+}
+
+/// The load generator on a tiny scenario against a debug server, so that it cannot rot.
+fn bench_smoke() -> Result<()> {
+    step(
+        "build the load generator",
+        cargo().args(["build", "--package", "chatterbox-bench", "--package", "chatterbox-server"]),
+    )?;
+    let dir = std::env::temp_dir().join(format!("chatterbox-bench-smoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let mut server = Command::new(std::fs::canonicalize("target/debug/chatterbox-server")?)
+        .current_dir(&dir)
+        .args(["127.0.0.1", "-p", &port.to_string(), "--no-web", "--flood-burst", "0"])
+        .env("RUST_LOG", "warn")
+        .spawn()?;
+    let ca = dir.join("certs/ca.pem");
+    let pid = server.id().to_string();
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = Command::new(std::fs::canonicalize("target/debug/chatterbox-bench")?)
+        .args(["--port", &port.to_string(), "--ca"])
+        .arg(&ca)
+        .args(["--clients", "20", "--senders", "2", "--messages", "20", "--server-pid", &pid])
+        .output();
+    let _ = Command::new("kill").arg("-TERM").arg(server.id().to_string()).status();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default().to_owned();
+    eprintln!("==> bench smoke: {last}");
+    if !out.status.success() || !last.starts_with("deliveries/s=") || !last.ends_with(" lost=0") {
+        bail!(
+            "the load generator's smoke run failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }

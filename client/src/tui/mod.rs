@@ -9,32 +9,20 @@ pub mod app;
 pub mod view;
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 use crate::args::Args;
 use crate::engine::{self, ToEngine};
-use crate::net;
 use app::{Action, App};
 
 /// Runs the TUI; returns the process exit status.
 pub async fn run(args: Args) -> u8 {
-    let tls = match net::tls_config(args.ca.as_deref()) {
-        Ok(t) => t,
+    let (to_engine, mut from_engine, engine) = match engine::start(&args) {
+        Ok(parts) => parts,
         Err(e) => {
             eprintln!("chatterbox: {e}");
             return 1;
         }
     };
-    let cfg = engine::Config {
-        host: args.server.clone(),
-        port: args.port,
-        tls,
-        had_ca: args.ca.is_some(),
-        username: args.username.clone(),
-    };
-    let (to_engine, engine_rx) = mpsc::channel(engine::CHANNEL);
-    let (engine_tx, mut from_engine) = mpsc::channel(engine::CHANNEL);
-    let engine = tokio::spawn(engine::run(cfg, engine_rx, engine_tx));
 
     // Installs a panic hook that restores the terminal before the panic is reported.
     let mut terminal = match ratatui::try_init() {

@@ -1,0 +1,467 @@
+//! `chatterbox-bench`: a load generator for Chatterbox servers, in the manner of
+//! redis-benchmark. It opens N clients over TLS (native protocol, or `--ws` for the WebSocket
+//! gateway), logs them in, and lets K of them broadcast:
+//!
+//! - `--mode flood`: every sender sends M messages as fast as it can (or at `--rate R` a
+//!   second each); reports deliveries per second over the window, per-delivery latency
+//!   percentiles and lost deliveries.
+//! - `--mode lockstep`: one broadcast at a time, each waiting until every client has it;
+//!   reports the per-broadcast fan-out latency without queueing.
+//!
+//! It also reports logins per second and, with `--server-pid`, the server's resident memory
+//! per connection. The last line of its output is
+//! `deliveries/s=<n> p50_ms=<x> p99_ms=<y> p999_ms=<z> lost=<k>`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use shared::codec::{FrameCodec, put_frame};
+use shared::{Frame, Message};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_util::codec::FramedRead;
+
+/// Connections from one loopback source address before the next is used (ephemeral ports run
+/// out near 28,000 per source address and destination).
+const PER_SOURCE: usize = 20_000;
+
+/// Time without a single delivery after which the rest counts as lost.
+const STALL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// As fast as possible (or at --rate): throughput and latency under load.
+    Flood,
+    /// One broadcast at a time, each waiting for every client: fan-out latency.
+    Lockstep,
+}
+
+/// Load generator for Chatterbox servers.
+#[derive(Debug, Parser)]
+#[command(name = "chatterbox-bench", version, about, long_about)]
+struct Args {
+    /// Server host (name or address).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Server port (the native TLS port, or the web port with --ws).
+    #[arg(short, long)]
+    port: u16,
+    /// CA certificate (PEM) the server's certificate is signed by (its certs/ca.pem).
+    #[arg(long)]
+    ca: PathBuf,
+    /// Clients to connect and log in.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// How many of them send.
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
+    /// Messages each sender sends.
+    #[arg(long, default_value_t = 1000)]
+    messages: usize,
+    /// Bytes of content per message.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// flood or lockstep.
+    #[arg(long, value_enum, default_value_t = Mode::Flood)]
+    mode: Mode,
+    /// Messages a second per sender in flood mode (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Use the WebSocket gateway (wss://HOST:PORT/ws) instead of the native protocol.
+    #[arg(long)]
+    ws: bool,
+    /// The server's process id, to report its memory per connection (from /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Logins in progress at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Keep the clients connected this many seconds after logging in (for memory readings).
+    #[arg(long, default_value_t = 0.0)]
+    hold: f64,
+}
+
+type Tls = TlsStream<TcpStream>;
+
+/// A logged-in client: its reader task (which returns its latency histogram) and its writer.
+type Client = (tokio::task::JoinHandle<Histogram<u64>>, Writer);
+
+enum Reader {
+    Native(FramedRead<ReadHalf<Tls>, FrameCodec>),
+    Ws(SplitStream<WebSocketStream<Tls>>),
+}
+
+enum Writer {
+    Native(WriteHalf<Tls>),
+    Ws(SplitSink<WebSocketStream<Tls>, WsMessage>),
+}
+
+impl Reader {
+    async fn next(&mut self) -> Option<bytes::Bytes> {
+        match self {
+            Reader::Native(r) => r.next().await?.ok().map(|b| b.freeze()),
+            Reader::Ws(r) => loop {
+                match r.next().await? {
+                    Ok(WsMessage::Text(t)) => {
+                        return Some(bytes::Bytes::copy_from_slice(t.as_bytes()));
+                    }
+                    Ok(WsMessage::Close(_)) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            },
+        }
+    }
+}
+
+impl Writer {
+    async fn send(&mut self, frame: &Frame) -> Result<()> {
+        let json = shared::encode(frame);
+        match self {
+            Writer::Native(w) => {
+                let mut buf = Vec::with_capacity(json.len() + 4);
+                put_frame(&json, &mut buf);
+                w.write_all(&buf).await?;
+                w.flush().await?;
+            }
+            Writer::Ws(w) => w.send(WsMessage::text(String::from_utf8(json)?)).await?,
+        }
+        Ok(())
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
+}
+
+fn tls(ca: &std::path::Path) -> Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?
+    {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+async fn connect(
+    i: usize,
+    addr: SocketAddr,
+    args: &Args,
+    tls: &TlsConnector,
+    name: &str,
+) -> Result<(Reader, Writer)> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if addr.ip().is_loopback() && addr.is_ipv4() && args.clients > PER_SOURCE {
+        let k = u8::try_from(1 + i / PER_SOURCE).unwrap_or(u8::MAX);
+        socket.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, k)), 0))?;
+    }
+    let tcp = socket.connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let server_name = ServerName::try_from(if addr.ip().is_loopback() {
+        "localhost".to_owned()
+    } else {
+        args.host.clone()
+    })?;
+    let stream = tls.connect(server_name, tcp).await?;
+    let (mut reader, mut writer) = if args.ws {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let req = format!("wss://localhost:{}/ws", addr.port()).into_client_request()?;
+        let (ws, _) = tokio_tungstenite::client_async(req, stream).await?;
+        let (w, r) = ws.split();
+        (Reader::Ws(r), Writer::Ws(w))
+    } else {
+        let (r, w) = tokio::io::split(stream);
+        (
+            Reader::Native(FramedRead::new(
+                r,
+                FrameCodec::new(shared::limits::MAX_SERVER_FRAME_LEN),
+            )),
+            Writer::Native(w),
+        )
+    };
+    writer.send(&Frame { username: Some(name.to_owned()), ..Frame::default() }).await?;
+    loop {
+        let payload = reader.next().await.context("closed before the login answer")?;
+        let f = shared::decode(&payload)?;
+        match f.username_accepted {
+            Some(true) => return Ok((reader, writer)),
+            Some(false) => bail!("login refused: {}", f.info.unwrap_or_default()),
+            None => {}
+        }
+    }
+}
+
+/// Shared counters of the measurement.
+struct Tally {
+    /// Deliveries of benchmark messages so far.
+    delivered: AtomicU64,
+    /// Microseconds since the start at the last delivery.
+    last: AtomicU64,
+    /// Lockstep: the delivery count the sender waits for.
+    target: AtomicU64,
+    reached: Notify,
+    epoch: Instant,
+}
+
+async fn read_loop(
+    mut reader: Reader,
+    tally: Arc<Tally>,
+    mut stop: watch::Receiver<bool>,
+) -> Histogram<u64> {
+    let mut hist = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
+    loop {
+        let payload = tokio::select! {
+            p = reader.next() => match p { Some(p) => p, None => break },
+            _ = stop.changed() => break,
+        };
+        let Ok(frame) = shared::decode(&payload) else { continue };
+        let now = tally.epoch.elapsed().as_micros() as u64;
+        let mut n = 0;
+        for m in frame.messages.iter().flatten() {
+            if let Some(sent) = m.content.split(' ').next().and_then(|t| t.parse::<u64>().ok()) {
+                let _ = hist.record(now.saturating_sub(sent).max(1));
+                n += 1;
+            }
+        }
+        if n > 0 {
+            let total = tally.delivered.fetch_add(n, Ordering::Relaxed) + n;
+            tally.last.store(now, Ordering::Relaxed);
+            if total >= tally.target.load(Ordering::Relaxed) {
+                tally.reached.notify_one();
+            }
+        }
+    }
+    hist
+}
+
+fn content(tally: &Tally, size: usize) -> String {
+    let mut c = tally.epoch.elapsed().as_micros().to_string();
+    c.push(' ');
+    while c.len() < size {
+        c.push('x');
+    }
+    c
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.clients < 2 || args.senders == 0 || args.senders > args.clients {
+        bail!("need at least 2 clients and 1..=clients senders");
+    }
+    // Every client is a file descriptor: raise the soft limit to the hard one.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let addr = tokio::net::lookup_host((args.host.as_str(), args.port))
+        .await?
+        .next()
+        .context("no address")?;
+    let connector = tls(&args.ca)?;
+    let run = std::process::id();
+    let rss_before = args.server_pid.and_then(rss_kib);
+    let tally = Arc::new(Tally {
+        delivered: AtomicU64::new(0),
+        last: AtomicU64::new(0),
+        target: AtomicU64::new(u64::MAX),
+        reached: Notify::new(),
+        epoch: Instant::now(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Connect and log in; like a real client, each reads everything from its login on (a
+    // client that stopped reading during a crowd's joins would rightly be dropped as too slow).
+    let t0 = Instant::now();
+    let args_ref = &args;
+    let connector_ref = &connector;
+    let tally_ref = &tally;
+    let stop_ref = &stop_rx;
+    let mut clients: Vec<(usize, Client)> = futures_util::stream::iter(0..args.clients)
+        .map(|i| async move {
+            let name = format!("b{run}x{i}");
+            let conn =
+                connect(i, addr, args_ref, connector_ref, &name).await.map(|(reader, writer)| {
+                    (
+                        tokio::spawn(read_loop(reader, Arc::clone(tally_ref), stop_ref.clone())),
+                        writer,
+                    )
+                });
+            (i, conn)
+        })
+        .buffer_unordered(args.concurrency.max(1))
+        .map(|(i, r)| r.map(|c| (i, c)))
+        .collect::<Vec<Result<_>>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let login_secs = t0.elapsed().as_secs_f64();
+    let logins_per_sec = args.clients as f64 / login_secs;
+    eprintln!("{} clients logged in in {login_secs:.2} s ({logins_per_sec:.0}/s)", args.clients);
+    clients.sort_by_key(|(i, _)| *i);
+    if args.hold > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
+    }
+    let rss_after = args.server_pid.and_then(rss_kib);
+    let rss_per_conn_kib = match (rss_before, rss_after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / args.clients as f64),
+        _ => None,
+    };
+
+    // Writers kept for the senders.
+    let mut writers = Vec::new();
+    let mut readers = Vec::new();
+    for (i, (reader, writer)) in clients {
+        readers.push(reader);
+        if i < args.senders {
+            writers.push(writer);
+        } else {
+            drop(writer); // receivers only read (a half closed for writing stays open)
+        }
+    }
+    // Let the joins of the last clients settle before measuring.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let per_message = (args.clients - 1) as u64;
+    let expected = (args.senders * args.messages) as u64 * per_message;
+    let start = tally.epoch.elapsed().as_micros() as u64;
+    let mut fanout = Histogram::<u64>::new(3)?;
+    match args.mode {
+        Mode::Lockstep => {
+            let mut w = writers.swap_remove(0);
+            let name = format!("b{run}x0");
+            for r in 0..(args.senders * args.messages) as u64 {
+                tally.target.store((r + 1) * per_message, Ordering::Relaxed);
+                let t = Instant::now();
+                let m = Message::new(name.clone(), "ALL", 0, content(&tally, args.size));
+                w.send(&Frame::messages(vec![m])).await?;
+                let waited = tokio::time::timeout(STALL, async {
+                    while tally.delivered.load(Ordering::Relaxed) < (r + 1) * per_message {
+                        tally.reached.notified().await;
+                    }
+                })
+                .await;
+                if waited.is_err() {
+                    eprintln!("broadcast {r} did not reach everyone");
+                    break;
+                }
+                let _ = fanout.record(t.elapsed().as_micros() as u64);
+            }
+        }
+        Mode::Flood => {
+            let mut tasks = Vec::new();
+            for (k, mut w) in writers.into_iter().enumerate() {
+                let tally = Arc::clone(&tally);
+                let (messages, size, rate) = (args.messages, args.size, args.rate);
+                let name = format!("b{run}x{k}");
+                tasks.push(tokio::spawn(async move {
+                    let mut tick =
+                        rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
+                    for _ in 0..messages {
+                        if let Some(t) = tick.as_mut() {
+                            t.tick().await;
+                        }
+                        let m = Message::new(name.clone(), "ALL", 0, content(&tally, size));
+                        if w.send(&Frame::messages(vec![m])).await.is_err() {
+                            break;
+                        }
+                    }
+                    w
+                }));
+            }
+            let mut keep = Vec::new();
+            for t in tasks {
+                keep.push(t.await?);
+            }
+            // Wait for the deliveries, reporting progress, until all arrived or none for a while.
+            let mut seen = 0;
+            let mut quiet_since = Instant::now();
+            loop {
+                let d = tally.delivered.load(Ordering::Relaxed);
+                if d >= expected {
+                    break;
+                }
+                if d != seen {
+                    seen = d;
+                    quiet_since = Instant::now();
+                } else if quiet_since.elapsed() > STALL {
+                    break;
+                }
+                eprint!("\r{d} / {expected} deliveries");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            eprintln!();
+            drop(keep);
+        }
+    }
+    let _ = stop_tx.send(true);
+    let mut latency = Histogram::<u64>::new(3)?;
+    for r in readers {
+        if let Ok(h) = r.await {
+            latency.add(h)?;
+        }
+    }
+    let delivered = tally.delivered.load(Ordering::Relaxed);
+    let window = (tally.last.load(Ordering::Relaxed).saturating_sub(start)) as f64 / 1e6;
+    let rate = if window > 0.0 { delivered as f64 / window } else { 0.0 };
+    let pick = if args.mode == Mode::Lockstep { &fanout } else { &latency };
+    let ms = |q: f64| pick.value_at_quantile(q) as f64 / 1000.0;
+    let lost = expected.saturating_sub(delivered);
+
+    println!("scenario          {:?}{}", args.mode, if args.ws { " over WebSocket" } else { "" });
+    println!(
+        "clients           {} ({} sending {} messages of {} bytes)",
+        args.clients, args.senders, args.messages, args.size
+    );
+    println!("logins/s          {logins_per_sec:.0}");
+    if let Some(kib) = rss_per_conn_kib {
+        println!("server RSS/conn   {kib:.1} KiB");
+    }
+    println!("deliveries        {delivered} of {expected} in {window:.3} s");
+    println!(
+        "latency ms        p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        pick.max() as f64 / 1000.0
+    );
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "mode": format!("{:?}", args.mode).to_lowercase(), "ws": args.ws, "clients": args.clients,
+            "senders": args.senders, "messages": args.messages, "size": args.size,
+            "logins_per_sec": logins_per_sec, "rss_per_conn_kib": rss_per_conn_kib,
+            "deliveries": delivered, "expected": expected, "deliveries_per_sec": rate,
+            "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999), "lost": lost,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
+    }
+    println!(
+        "deliveries/s={rate:.0} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} lost={lost}",
+        ms(0.5),
+        ms(0.99),
+        ms(0.999)
+    );
+    Ok(())
+}
