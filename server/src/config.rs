@@ -124,6 +124,8 @@ pub struct Config {
     pub web_port: Option<u16>,
     /// Origins allowed to open the WebSocket besides the page's own (for development).
     pub allow_origins: Vec<String>,
+    /// How often the gateway pings a WebSocket; one silent for twice this is closed.
+    pub ws_ping: Duration,
     /// Directory of the SQLite database (`chatterbox.db`).
     pub data_dir: PathBuf,
     /// Directory of the generated development certificates.
@@ -162,6 +164,7 @@ impl Default for Config {
             port: DEFAULT_PORT,
             web_port: Some(DEFAULT_WEB_PORT),
             allow_origins: Vec::new(),
+            ws_ping: crate::transport::ws::PING_INTERVAL,
             data_dir: PathBuf::from("data"),
             certs_dir: PathBuf::from("certs"),
             cert: None,

@@ -66,6 +66,7 @@ struct Web {
     ctx: Arc<Context>,
     origins: Arc<Origins>,
     csp: Arc<str>,
+    ping: Duration,
 }
 
 /// The Content-Security-Policy of the page: only its own scripts (Trunk's inline loader by
@@ -132,8 +133,8 @@ fn content_type(path: &str) -> &'static str {
 }
 
 /// The gateway's routes.
-pub fn router(ctx: Arc<Context>, origins: Origins) -> Router {
-    let web = Web { ctx, origins: Arc::new(origins), csp: content_security_policy().into() };
+pub fn router(ctx: Arc<Context>, origins: Origins, ping: Duration) -> Router {
+    let web = Web { ctx, origins: Arc::new(origins), csp: content_security_policy().into(), ping };
     Router::new()
         .route("/ws", get(websocket))
         .route("/", get(index))
@@ -186,12 +187,13 @@ async fn websocket(
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let ctx = Arc::clone(&web.ctx);
+    let ping = web.ping;
     ws.max_message_size(MAX_CLIENT_FRAME_LEN)
         .max_frame_size(MAX_CLIENT_FRAME_LEN)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(WS_WRITE_BUFFER)
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| session::serve(Ws::new(socket), ctx, ip))
+        .on_upgrade(move |socket| session::serve(Ws::new(socket, ping), ctx, ip))
 }
 
 /// Accepts HTTPS connections until shutdown, sharing the connection limit with the native

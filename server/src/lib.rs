@@ -213,6 +213,7 @@ impl Server {
             let router = http::router(
                 Arc::clone(&ctx),
                 http::Origins { extra: config.allow_origins.clone() },
+                config.ws_ping,
             );
             if !http::web_client_built() {
                 tracing::warn!("built without the web client; the page explains how to build it");

@@ -108,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         port: args.port,
         web_port: (!args.no_web).then_some(args.web_port),
         allow_origins: args.allow_origin,
+        ws_ping: chatterbox_server::transport::ws::PING_INTERVAL,
         data_dir: args.data_dir,
         certs_dir: args.certs_dir,
         cert: args.cert,

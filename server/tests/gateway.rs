@@ -158,3 +158,48 @@ async fn an_oversized_websocket_message_closes_only_that_connection() {
     bob.recv_message("still fine").await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_gateway_pings_and_drops_a_browser_that_never_answers() {
+    let dirs = Dirs::new();
+    let mut config = dirs.config();
+    config.ws_ping = std::time::Duration::from_millis(300);
+    let server = TestServer::start(config).await;
+    // a client that reads sees the pings (and answers them, so it stays)
+    let mut ws = ws_connect(&server, None).await.expect("connect");
+    let ping = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Ok(WsMessage::Ping(_))) = ws.next().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ping.is_ok(), "a ping within the interval");
+    // one that never reads never pongs: closed after two intervals, while one that reads
+    // (and so answers the pings) stays
+    let mut mute = ws_connect(&server, None).await.expect("connect");
+    let reading = tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, ws.next()).await {}
+        ws
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut ws = reading.await.expect("reader");
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match mute.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the silent connection was closed");
+    ws_send(&mut ws, &Frame { username: Some("stayer".into()), ..Frame::default() }).await;
+    assert_eq!(
+        ws_recv_where(&mut ws, |f| f.username_accepted.is_some()).await.username_accepted,
+        Some(true)
+    );
+    server.stop().await;
+}

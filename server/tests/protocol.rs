@@ -406,3 +406,17 @@ async fn connections_over_the_limit_are_refused() {
     assert_eq!(c.login("c").await.username_accepted, Some(true));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn connections_over_the_per_address_limit_are_refused() {
+    let dirs = Dirs::new();
+    let mut config = dirs.config();
+    config.max_per_address = 2;
+    let server = TestServer::start(config).await;
+    let _a = server.user("a").await;
+    let _b = server.user("b").await;
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("TCP accepts");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    assert!(tls_connector(&server.ca).connect(name, tcp).await.is_err(), "a third from 127.0.0.1");
+    server.stop().await;
+}

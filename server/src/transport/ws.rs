@@ -1,6 +1,7 @@
 //! The WebSocket transport: each text message carries exactly one protocol JSON object, the
-//! same frames as the native transport without the length prefix. The server pings an idle
-//! browser every [`PING_INTERVAL`] and drops a connection silent for twice that.
+//! same frames as the native transport without the length prefix. The server pings every
+//! [`PING_INTERVAL`] (by default) and drops a connection that sent nothing, not even a pong,
+//! for twice that.
 
 use std::io;
 use std::time::Duration;
@@ -22,13 +23,14 @@ pub struct Ws {
     socket: WebSocket,
     last_heard: Instant,
     next_ping: Instant,
+    ping_every: Duration,
 }
 
 impl Ws {
-    /// Wraps an upgraded WebSocket.
-    pub fn new(socket: WebSocket) -> Self {
+    /// Wraps an upgraded WebSocket, pinging it every `ping_every`.
+    pub fn new(socket: WebSocket, ping_every: Duration) -> Self {
         let now = Instant::now();
-        Ws { socket, last_heard: now, next_ping: now + PING_INTERVAL }
+        Ws { socket, last_heard: now, next_ping: now + ping_every, ping_every }
     }
 }
 
@@ -52,10 +54,10 @@ impl Transport for Ws {
                     }
                 }
                 () = tokio::time::sleep_until(self.next_ping) => {
-                    if self.last_heard.elapsed() > 2 * PING_INTERVAL {
+                    if self.last_heard.elapsed() > 2 * self.ping_every {
                         return None;
                     }
-                    self.next_ping = Instant::now() + PING_INTERVAL;
+                    self.next_ping = Instant::now() + self.ping_every;
                     if let Err(e) = self.socket.send(Message::Ping(Default::default())).await {
                         return Some(Err(io_err(e)));
                     }
