@@ -96,7 +96,8 @@ fn content_security_policy() -> String {
     )
 }
 
-fn base64(bytes: &[u8]) -> String {
+/// Standard base64 (with padding), for CSP hashes and certificate pins.
+pub fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

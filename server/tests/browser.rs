@@ -61,25 +61,7 @@ fn spki_pin(cert_pem: &Path) -> String {
     let cert = webpki::EndEntityCert::try_from(&der).expect("parse certificate");
     let spki = cert.subject_public_key_info();
     let digest = ring::digest::digest(&ring::digest::SHA256, spki.as_ref());
-    base64(digest.as_ref())
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ABC[(n >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
+    chatterbox_server::http::base64(digest.as_ref())
 }
 
 async fn browser(driver: &Driver, pin: &str, profile: &str) -> Browser {
