@@ -167,7 +167,7 @@ enum Kind {
     },
     Presence {
         about: String,
-        frame: Bytes,
+        item: Out,
     },
 }
 
@@ -244,6 +244,13 @@ pub fn spawn(
     (HubHandle { tx }, task)
 }
 
+/// A name as a JSON string literal, encoded once for every recipient of its presence item.
+fn name_json(name: &str) -> Bytes {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    shared::json::encode_str_into(name, &mut out);
+    Bytes::from(out)
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -260,10 +267,7 @@ impl Hub {
                     return;
                 }
                 let upto = self.next_id - 1;
-                self.presence(
-                    name.clone(),
-                    Frame { users_joined: Some(vec![name.clone()]), ..Frame::default() },
-                );
+                self.presence(name.clone(), Out::Joined(name_json(&name)));
                 self.names.insert(peer.conn, name.clone());
                 self.users.insert(name.clone(), Online { peer, since: self.ev });
                 let mut users: Vec<String> = self.users.keys().cloned().collect();
@@ -437,20 +441,19 @@ impl Hub {
         }
     }
 
-    /// Queues a presence frame about `about` for everyone else online.
-    fn presence(&mut self, about: String, frame: Frame) {
+    /// Queues a presence item about `about` for everyone else online.
+    fn presence(&mut self, about: String, item: Out) {
         self.ev += 1;
-        let frame = Bytes::from(encode(&frame));
         self.pending.push_back(Pending {
             ev: self.ev,
             needs: self.next_id - 1,
-            kind: Kind::Presence { about, frame },
+            kind: Kind::Presence { about, item },
         });
     }
 
     fn left(&mut self, name: String) {
-        let frame = Frame { users_left: Some(vec![name.clone()]), ..Frame::default() };
-        self.presence(name, frame);
+        let item = Out::Left(name_json(&name));
+        self.presence(name, item);
     }
 
     /// Pushes onto one user's outbox; a full outbox disconnects the user.
@@ -508,11 +511,10 @@ impl Hub {
                         deliver(u, &Out::Entry(entry.clone()));
                     }
                 }
-                Kind::Presence { about, frame } => {
-                    let item = Out::Frame(frame.clone());
+                Kind::Presence { about, item } => {
                     for (name, u) in &self.users {
                         if name != about {
-                            deliver(u, &item);
+                            deliver(u, item);
                         }
                     }
                 }

@@ -3,7 +3,9 @@
 //! The hub encodes each message entry once and hands every recipient a reference-counted
 //! [`Bytes`] of it ([`Out::Entry`]). When a connection writes, it takes what is queued and
 //! splices consecutive entries into one `{"MESSAGES":[...]}` frame, so a burst of messages
-//! costs one frame, one TLS record train and one system call instead of one each.
+//! costs one frame, one TLS record train and one system call instead of one each. Joins and
+//! leaves are merged the same way into `USERS_JOINED` and `USERS_LEFT` lists, so a crowd
+//! arriving costs each recipient a few frames, not one per newcomer.
 
 use bytes::Bytes;
 use shared::codec::PREFIX_LEN;
@@ -16,7 +18,9 @@ use shared::codec::PREFIX_LEN;
 pub const MAX_MERGED_FRAME: usize = 64 * 1024;
 
 const MESSAGES_OPEN: &[u8] = br#"{"MESSAGES":["#;
-const MESSAGES_CLOSE: &[u8] = b"]}";
+const JOINED_OPEN: &[u8] = br#"{"USERS_JOINED":["#;
+const LEFT_OPEN: &[u8] = br#"{"USERS_LEFT":["#;
+const LIST_CLOSE: &[u8] = b"]}";
 
 /// One item of a connection's outbox.
 #[derive(Debug, Clone)]
@@ -24,8 +28,24 @@ pub enum Out {
     /// The JSON of one message entry, `[SRC,DEST,TIMESTAMP,CONTENT]`, to be spliced into a
     /// `MESSAGES` frame.
     Entry(Bytes),
-    /// A whole frame's JSON object (presence, an ERROR for this connection).
+    /// A whole frame's JSON object (an ERROR for this connection, a list it asked for).
     Frame(Bytes),
+    /// Someone joined: the name as a JSON string, merged into a `USERS_JOINED` list.
+    Joined(Bytes),
+    /// Someone left: the name as a JSON string, merged into a `USERS_LEFT` list.
+    Left(Bytes),
+}
+
+impl Out {
+    /// The list frame an item is merged into, and its JSON.
+    fn list(&self) -> Option<(&'static [u8], &Bytes)> {
+        match self {
+            Out::Entry(b) => Some((MESSAGES_OPEN, b)),
+            Out::Joined(b) => Some((JOINED_OPEN, b)),
+            Out::Left(b) => Some((LEFT_OPEN, b)),
+            Out::Frame(_) => None,
+        }
+    }
 }
 
 /// Writes into `buf` the frame that starts at `items[start]` and returns the index after the
@@ -34,29 +54,31 @@ pub enum Out {
 pub fn next_frame(items: &[Out], start: usize, buf: &mut Vec<u8>) -> usize {
     buf.clear();
     buf.resize(PREFIX_LEN, 0);
-    match &items[start] {
-        Out::Frame(json) => {
+    let Some((open, _)) = items[start].list() else {
+        if let Out::Frame(json) = &items[start] {
             buf.extend_from_slice(json);
-            start + 1
         }
-        Out::Entry(_) => {
-            buf.extend_from_slice(MESSAGES_OPEN);
-            let mut end = start;
-            while let Some(Out::Entry(entry)) = items.get(end) {
-                let first = end == start;
-                if !first && buf.len() + 1 + entry.len() + MESSAGES_CLOSE.len() > MAX_MERGED_FRAME {
-                    break;
-                }
-                if !first {
-                    buf.push(b',');
-                }
-                buf.extend_from_slice(entry);
-                end += 1;
-            }
-            buf.extend_from_slice(MESSAGES_CLOSE);
-            end
+        return start + 1;
+    };
+    // Consecutive items of the same list go into one frame, up to the size cap.
+    buf.extend_from_slice(open);
+    let mut end = start;
+    while let Some((same, json)) = items.get(end).and_then(Out::list) {
+        if same != open {
+            break;
         }
+        let first = end == start;
+        if !first && buf.len() + 1 + json.len() + LIST_CLOSE.len() > MAX_MERGED_FRAME {
+            break;
+        }
+        if !first {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(json);
+        end += 1;
     }
+    buf.extend_from_slice(LIST_CLOSE);
+    end
 }
 
 #[cfg(test)]
@@ -111,5 +133,23 @@ mod tests {
         // one entry bigger than the cap still goes, alone
         let big = [entry(0, MAX_MERGED_FRAME + 10), entry(1, 1)];
         assert_eq!(frames(&big).len(), 2);
+    }
+
+    #[test]
+    fn joins_and_leaves_merge_into_lists_in_order() {
+        let name = |n: &str| Bytes::from(format!("\"{n}\""));
+        let items = vec![
+            Out::Joined(name("a")),
+            Out::Joined(name("b")),
+            Out::Left(name("a")),
+            entry(1, 1),
+            Out::Joined(name("a")),
+        ];
+        let got = frames(&items);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0].users_joined, Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(got[1].users_left, Some(vec!["a".to_owned()]));
+        assert!(got[2].messages.is_some());
+        assert_eq!(got[3].users_joined, Some(vec!["a".to_owned()]));
     }
 }
