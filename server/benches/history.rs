@@ -1,0 +1,69 @@
+//! History benchmark (run by `cargo xtask bench`): how many messages a second the store's
+//! writer commits, and how long a login's history read (1,000 messages) takes from a store of
+//! 1,000,000, which must not depend on the store's size. Prints `key=value` lines.
+
+use std::time::{Duration, Instant};
+
+use chatterbox_server::store::{self, Op};
+use shared::Message;
+use tokio_util::sync::CancellationToken;
+
+const COMMIT_RUN: i64 = 200_000;
+const STORE_SIZE: i64 = 1_000_000;
+const REPLAY: usize = 1000;
+const LOGINS: usize = 300;
+const USERS: i64 = 1000;
+
+fn message(i: i64) -> Message {
+    let src = format!("user{}", i % USERS);
+    // one in ten is private, to a neighbour
+    let dest = if i % 10 == 0 { format!("user{}", (i + 1) % USERS) } else { "ALL".to_owned() };
+    Message::new(src, dest, 1_700_000_000 + i, format!("message {i} {}", "x".repeat(48)))
+}
+
+async fn fill(writer: &store::Writer, from: i64, to: i64) {
+    for id in from..=to {
+        writer.ops.send(Op::Message { id, message: message(id) }).await.expect("writer");
+    }
+    let mut committed = writer.committed.clone();
+    committed.wait_for(|c| *c >= to).await.expect("committed");
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Login history reads of many users from a store of `size` messages, sorted by duration.
+async fn replays(reader: &store::Reader, size: i64) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(LOGINS);
+    for k in 0..LOGINS {
+        let user = format!("user{}", (k as i64 * 37) % USERS);
+        let t = Instant::now();
+        let h = reader.history(&user, size, REPLAY, &[]).await.expect("history");
+        times.push(t.elapsed());
+        assert_eq!(h.len(), REPLAY);
+    }
+    times.sort();
+    times
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (writer, reader, _) = store::open(dir.path(), CancellationToken::new()).expect("store");
+        let t = Instant::now();
+        fill(&writer, 1, COMMIT_RUN).await;
+        let commits = COMMIT_RUN as f64 / t.elapsed().as_secs_f64();
+        let small = replays(&reader, COMMIT_RUN).await;
+        fill(&writer, COMMIT_RUN + 1, STORE_SIZE).await;
+        let large = replays(&reader, STORE_SIZE).await;
+        println!("commits_per_sec={commits:.0}");
+        println!("replay_messages={REPLAY}");
+        println!("replay_p99_ms_at_{COMMIT_RUN}={:.3}", percentile(&small, 0.99));
+        println!("replay_p50_ms={:.3}", percentile(&large, 0.5));
+        println!("replay_p99_ms={:.3}", percentile(&large, 0.99));
+        println!("store_messages={STORE_SIZE}");
+    });
+}
