@@ -26,7 +26,7 @@ pub const RELOGIN_ATTEMPTS: u32 = 5;
 pub const CHANNEL: usize = 256;
 
 /// The extensions this client asks for.
-pub const FEATURES: [&str; 2] = [features::BLOCK, features::USERS];
+pub const FEATURES: [&str; 2] = features::ALL;
 
 /// What a front end tells the engine.
 #[derive(Debug)]

@@ -33,7 +33,7 @@ pub const WELCOME: &str = "Welcome!";
 pub const SHUTTING_DOWN: &str = "The server is shutting down.";
 
 /// Extensions this server supports (see docs/PROTOCOL.md, "Extensions").
-pub const SUPPORTED_FEATURES: &[&str] = &[features::BLOCK, features::USERS];
+pub const SUPPORTED_FEATURES: &[&str] = &features::ALL;
 
 /// Most distinct problems listed in one ERROR about one frame; the rest are counted. Keeps a
 /// frame of many bad messages from turning into as many error frames.

@@ -386,17 +386,13 @@ async fn connections_over_the_limit_are_refused() {
     let server = TestServer::start(config).await;
     let _a = server.user("a").await;
     let _b = server.user("b").await;
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("TCP accepts");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let refused = tls_connector(&server.ca).connect(name, tcp).await;
+    let refused = try_tls(server.addr, &server.ca).await;
     assert!(refused.is_err(), "the third connection is closed before TLS completes");
     drop(_b);
     // a freed slot can be used again
     let mut c = None;
     for _ in 0..50 {
-        let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("TCP");
-        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-        if let Ok(s) = tls_connector(&server.ca).connect(name, tcp).await {
+        if let Ok(s) = try_tls(server.addr, &server.ca).await {
             c = Some(Client::over(s));
             break;
         }
@@ -415,8 +411,6 @@ async fn connections_over_the_per_address_limit_are_refused() {
     let server = TestServer::start(config).await;
     let _a = server.user("a").await;
     let _b = server.user("b").await;
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.expect("TCP accepts");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    assert!(tls_connector(&server.ca).connect(name, tcp).await.is_err(), "a third from 127.0.0.1");
+    assert!(try_tls(server.addr, &server.ca).await.is_err(), "a third from 127.0.0.1");
     server.stop().await;
 }

@@ -57,6 +57,8 @@ pub mod features {
     pub const BLOCK: &str = "block";
     /// The list of every user ever seen: `LIST_ALL_USERS` → `ALL_USERS`.
     pub const USERS: &str = "users";
+    /// Every extension of this implementation: what its server grants and its clients ask for.
+    pub const ALL: [&str; 2] = [BLOCK, USERS];
 }
 
 /// One frame's JSON object. Absent keys are `None`; keys are serialised in field order.

@@ -102,7 +102,7 @@ impl Default for Model {
 pub fn login_frame(name: &str) -> Frame {
     Frame {
         username: Some(name.to_owned()),
-        features: Some(vec![features::BLOCK.into(), features::USERS.into()]),
+        features: Some(features::ALL.iter().map(|f| (*f).to_owned()).collect()),
         ..Frame::default()
     }
 }

@@ -131,6 +131,14 @@ pub fn tls_connector(ca: &Path) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
+/// A TLS handshake as `localhost` that may fail (a server refusing the connection closes it
+/// before the handshake completes).
+pub async fn try_tls(addr: SocketAddr, ca: &Path) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("name");
+    tls_connector(ca).connect(name, tcp).await
+}
+
 /// A TLS connection to the server, verified as `localhost`.
 pub async fn tls_connect(addr: SocketAddr, ca: &Path) -> TlsStream<TcpStream> {
     tls_connect_as(addr, ca, "localhost").await
