@@ -10,7 +10,8 @@
 //!   and wasm32 for the browser client), the wasm32 build of the protocol crate, the browser
 //!   client's build, and every test: the integration tests start real servers, run the shared
 //!   conformance suite against the real binary, drive the TUI in a pseudo-terminal and the
-//!   browser client in headless Chromium.
+//!   browser client in headless Chromium; the load generator and the criterion
+//!   micro-benchmarks run once each so that they cannot rot.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +44,7 @@ fn main() -> Result<()> {
                  run [ARGS…]   build the web client and the release server, and run it (ARGS go to chatterbox-server)\n  \
                  test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included), fuzz smoke\n  \
                  fuzz [SECS]   run each fuzz target for SECS seconds (default 600; needs nightly)\n  \
-                 bench         the standard load scenarios against a fresh release server; writes docs/PERFORMANCE.md"
+                 bench         the standard load scenarios against a fresh release server, the history and criterion benchmarks; writes docs/PERFORMANCE.md"
             );
             if task.is_empty() || task == "help" || task == "--help" {
                 Ok(())
@@ -304,6 +305,7 @@ fn test() -> Result<()> {
             .env("PATH", tool_path()),
     )?;
     bench_smoke()?;
+    micro_bench_smoke()?;
     if has_nightly() {
         fuzz(20)?;
     } else {
@@ -542,7 +544,8 @@ fn bench() -> Result<()> {
         bail!("the history benchmark failed");
     }
     let history = String::from_utf8_lossy(&out.stdout).into_owned();
-    write_performance(&rows, &history)
+    let micro = micro_benches()?;
+    write_performance(&rows, &history, &micro)
 }
 
 fn field(json: &str, key: &str) -> String {
@@ -562,7 +565,11 @@ fn kv(text: &str, key: &str) -> String {
     text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or("-").to_owned()
 }
 
-fn write_performance(rows: &[(&Scenario, String, String)], history: &str) -> Result<()> {
+fn write_performance(
+    rows: &[(&Scenario, String, String)],
+    history: &str,
+    micro: &str,
+) -> Result<()> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -608,15 +615,129 @@ fn write_performance(rows: &[(&Scenario, String, String)], history: &str) -> Res
         kv(history, "replay_p99_ms"),
         kv(history, "replay_p99_ms_at_200000"),
     ));
+    md.push_str(micro);
     md.push_str("\nCommands (each against `chatterbox-server 127.0.0.1 -p PORT --flood-burst 0 --login-burst 0 --max-per-address 100000 --max-connections 30000`):\n\n");
     for (_, _, cmd) in rows {
         md.push_str(&format!("    {cmd}\n"));
     }
     md.push_str("    cargo bench -p chatterbox-server --bench history\n");
+    for (_, args) in MICRO_BENCHES {
+        md.push_str(&format!("    cargo {}\n", args.join(" ")));
+    }
     md.push_str(&std::fs::read_to_string("docs/PERFORMANCE-NOTES.md").unwrap_or_default());
     std::fs::write("docs/PERFORMANCE.md", md)?;
     eprintln!("==> wrote docs/PERFORMANCE.md");
     Ok(())
+}
+
+/// The criterion micro-benchmarks: a label and the `cargo` arguments that run each in full.
+const MICRO_BENCHES: [(&str, &[&str]); 2] = [
+    (
+        "frames",
+        &["bench", "--package", "chatterbox-shared", "--features", "codec", "--bench", "frames"],
+    ),
+    ("query", &["bench", "--package", "chatterbox-server", "--bench", "query"]),
+];
+
+/// The criterion micro-benchmarks in criterion's test mode (each benchmark once, debug build
+/// with the test run's features), so that they cannot rot.
+fn micro_bench_smoke() -> Result<()> {
+    step(
+        "criterion micro-benchmarks, test mode",
+        cargo().args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--bench",
+            "frames",
+            "--bench",
+            "query",
+        ]),
+    )
+}
+
+/// Runs the criterion micro-benchmarks in full and returns the section of
+/// docs/PERFORMANCE.md listing their medians, read from criterion's
+/// `target/criterion/<id>/new/{benchmark,estimates}.json` of this run.
+fn micro_benches() -> Result<String> {
+    let mut md = String::from(
+        "\n## Micro-benchmarks (criterion)\n\n\
+         Median time of one iteration: one call, or one pass over the batch whose size ends the\n\
+         name (`codec/frame_codec/1000` splits a buffer of 1,000 frames). The history queries\n\
+         read 1,000 messages from a store of 200,000 (SQLite's pages cached).\n\n\
+         | bench | benchmark | median |\n|---|---|---|\n",
+    );
+    for (label, args) in MICRO_BENCHES {
+        let since = std::time::SystemTime::now();
+        step(&format!("micro-benchmarks: cargo {}", args.join(" ")), cargo().args(args))?;
+        let mut found = Vec::new();
+        criterion_medians(Path::new("target/criterion"), since, &mut found)?;
+        if found.is_empty() {
+            bail!("no criterion results from the {label} benchmark");
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        for (id, ns) in found {
+            md.push_str(&format!("| {label} | {id} | {} |\n", duration_text(ns)));
+        }
+    }
+    Ok(md)
+}
+
+/// Every `(full id, median ns)` under `dir` whose `new/estimates.json` was written after `since`.
+fn criterion_medians(
+    dir: &Path,
+    since: std::time::SystemTime,
+    out: &mut Vec<(String, f64)>,
+) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "new") {
+            let estimates = path.join("estimates.json");
+            let fresh = std::fs::metadata(&estimates).and_then(|m| m.modified());
+            if !fresh.is_ok_and(|t| t >= since) {
+                continue;
+            }
+            let meta = std::fs::read_to_string(path.join("benchmark.json"))?;
+            let est = std::fs::read_to_string(&estimates)?;
+            let id = json_after(&meta, &["\"full_id\":"]).trim_matches('"').to_owned();
+            let median = json_after(&est, &["\"median\":", "\"point_estimate\":"]);
+            let ns =
+                median.parse().with_context(|| format!("median in {}", estimates.display()))?;
+            out.push((id, ns));
+        } else {
+            criterion_medians(&path, since, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The scalar value that follows the last of `keys`, each looked for after the one before
+/// (enough for criterion's flat JSON; strings keep their quotes).
+fn json_after<'a>(json: &'a str, keys: &[&str]) -> &'a str {
+    let mut rest = json;
+    for key in keys {
+        rest = rest.find(key).map_or("", |i| &rest[i + key.len()..]);
+    }
+    let rest = rest.trim_start();
+    let end = if let Some(string) = rest.strip_prefix('"') {
+        string.find('"').map_or(rest.len(), |i| i + 2)
+    } else {
+        rest.find([',', '}']).unwrap_or(rest.len())
+    };
+    rest[..end].trim()
+}
+
+/// Nanoseconds in the unit that suits them.
+fn duration_text(ns: f64) -> String {
+    match ns {
+        x if x < 1e3 => format!("{x:.1} ns"),
+        x if x < 1e6 => format!("{:.2} µs", x / 1e3),
+        x => format!("{:.3} ms", x / 1e6),
+    }
 }
 
 /// The load generator on a tiny scenario against a debug server, so that it cannot rot.
@@ -659,4 +780,44 @@ fn bench_smoke() -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn criterion_medians_are_read_from_this_runs_results() {
+        let root = std::env::temp_dir().join(format!("xtask-criterion-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let since = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for (dir, id, median) in [("g/f/1", "g/f/1", 1234.5), ("g/f_2", "g/f/2", 12.0)] {
+            let new = root.join(dir).join("new");
+            std::fs::create_dir_all(&new).expect("dir");
+            std::fs::write(
+                new.join("benchmark.json"),
+                format!(r#"{{"group_id":"g","value_str":"1","full_id":"{id}","title":"{id}"}}"#),
+            )
+            .expect("write");
+            std::fs::write(
+                new.join("estimates.json"),
+                format!(
+                    r#"{{"mean":{{"confidence_interval":{{"lower_bound":1.0}},"point_estimate":9.0}},"median":{{"confidence_interval":{{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0}},"point_estimate":{median},"standard_error":3.0}}}}"#
+                ),
+            )
+            .expect("write");
+        }
+        let mut found = Vec::new();
+        criterion_medians(&root, since, &mut found).expect("read");
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(found, [("g/f/1".to_owned(), 1234.5), ("g/f/2".to_owned(), 12.0)]);
+        let mut later = Vec::new();
+        let future = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        criterion_medians(&root, future, &mut later).expect("read");
+        assert!(later.is_empty(), "older results are left out");
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(duration_text(12.0), "12.0 ns");
+        assert_eq!(duration_text(1234.5), "1.23 µs");
+        assert_eq!(duration_text(1_185_400.0), "1.185 ms");
+    }
 }
