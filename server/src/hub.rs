@@ -27,7 +27,7 @@ use shared::{Frame, Message, encode, encode_message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::outbox::Out;
+use crate::outbox::{self, Out};
 use crate::store::Op;
 
 /// Identifies one connection for the life of the process.
@@ -55,7 +55,7 @@ pub struct Peer {
     /// The connection.
     pub conn: ConnId,
     /// Its bounded outbox.
-    pub outbox: mpsc::Sender<Out>,
+    pub outbox: outbox::Sender,
     /// Cancelled by the hub to disconnect a peer that fell behind.
     pub kick: CancellationToken,
 }
@@ -459,9 +459,7 @@ impl Hub {
     /// Pushes onto one user's outbox; a full outbox disconnects the user.
     fn push(&mut self, name: &str, item: Out) {
         let full = match self.users.get(name) {
-            Some(u) => {
-                matches!(u.peer.outbox.try_send(item), Err(mpsc::error::TrySendError::Full(_)))
-            }
+            Some(u) => u.peer.outbox.try_send(item).is_err(),
             None => false,
         };
         if full {
@@ -486,12 +484,7 @@ impl Hub {
                 break;
             };
             let mut deliver = |u: &Online, item: &Out| {
-                if u.since < p.ev
-                    && matches!(
-                        u.peer.outbox.try_send(item.clone()),
-                        Err(mpsc::error::TrySendError::Full(_))
-                    )
-                {
+                if u.since < p.ev && u.peer.outbox.try_send(item.clone()).is_err() {
                     slow.push(u.peer.conn);
                 }
             };

@@ -13,6 +13,12 @@ use chatterbox_server::{Config, Server};
 use clap::Parser;
 use std::time::Duration;
 
+/// mimalloc gives freed pages back to the system soon after a burst (a crowd logging in, a
+/// flood of messages) and keeps per-thread heaps small; with the system allocator the same
+/// idle server held about twice the memory per connection (docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Chatterbox chat server: the native protocol over TLS, history in SQLite.
 ///
 /// On first run it creates a development CA and a certificate for localhost, 127.0.0.1 and ::1

@@ -7,8 +7,17 @@
 //! leaves are merged the same way into `USERS_JOINED` and `USERS_LEFT` lists, so a crowd
 //! arriving costs each recipient a few frames, not one per newcomer.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use bytes::Bytes;
 use shared::codec::PREFIX_LEN;
+use tokio::sync::Notify;
+
+/// Room an empty outbox keeps for items. An outbox that held a burst (a crowd joining, a
+/// busy room) gives the rest back once it is drained: every idle connection has one, and
+/// the room for a burst would cost more than everything else the connection holds.
+const KEEP_ROOM: usize = 8;
 
 /// Most bytes of message entries merged into one frame.
 ///
@@ -44,6 +53,77 @@ impl Out {
             Out::Joined(b) => Some((JOINED_OPEN, b)),
             Out::Left(b) => Some((LEFT_OPEN, b)),
             Out::Frame(_) => None,
+        }
+    }
+}
+
+/// The hub's side of one connection's outbox: bounded, never waits.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    shared: Arc<Shared>,
+}
+
+/// The connection's side of its outbox.
+#[derive(Debug)]
+pub struct Receiver {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Held only to push or drain, never across an `.await`.
+    queue: Mutex<VecDeque<Out>>,
+    capacity: usize,
+    ready: Notify,
+}
+
+/// The outbox holds `capacity` items already; the connection is not keeping up.
+#[derive(Debug, thiserror::Error)]
+#[error("the outbox is full")]
+pub struct Full;
+
+/// A bounded outbox of up to `capacity` items.
+///
+/// Unlike a channel that keeps its blocks for reuse, the queue gives its room back when it
+/// is drained (see [`KEEP_ROOM`]), so an idle connection costs a few dozen bytes here.
+pub fn channel(capacity: usize) -> (Sender, Receiver) {
+    let shared =
+        Arc::new(Shared { queue: Mutex::new(VecDeque::new()), capacity, ready: Notify::new() });
+    (Sender { shared: Arc::clone(&shared) }, Receiver { shared })
+}
+
+impl Sender {
+    /// Queues `item`, or reports that the outbox is full.
+    pub fn try_send(&self, item: Out) -> Result<(), Full> {
+        {
+            let mut q = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if q.len() >= self.shared.capacity {
+                return Err(Full);
+            }
+            q.push_back(item);
+        }
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+}
+
+impl Receiver {
+    /// Waits until something is queued, then moves up to `limit` items into `buf` and
+    /// returns how many. Cancel-safe: nothing is taken before it returns.
+    pub async fn recv_many(&mut self, buf: &mut Vec<Out>, limit: usize) -> usize {
+        loop {
+            {
+                let mut q = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                if !q.is_empty() {
+                    let n = q.len().min(limit);
+                    buf.extend(q.drain(..n));
+                    if q.is_empty() && q.capacity() > KEEP_ROOM {
+                        *q = VecDeque::new();
+                    }
+                    return n;
+                }
+            }
+            self.shared.ready.notified().await;
         }
     }
 }
@@ -101,6 +181,35 @@ mod tests {
             out.push(decode(&buf[PREFIX_LEN..]).expect("valid JSON"));
         }
         out
+    }
+
+    #[tokio::test]
+    async fn outbox_is_bounded_keeps_order_and_gives_room_back() {
+        let (tx, mut rx) = channel(3);
+        for i in 0..3 {
+            tx.try_send(entry(i, 1)).expect("room");
+        }
+        assert!(tx.try_send(entry(9, 1)).is_err(), "a fourth item is refused");
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_many(&mut got, 2).await, 2);
+        assert_eq!(rx.recv_many(&mut got, 10).await, 1);
+        assert_eq!(frames(&got)[0].messages.as_ref().map(Vec::len), Some(3));
+        // a burst grows the queue; draining it gives the room back
+        let (tx, mut rx) = channel(1000);
+        for i in 0..500 {
+            tx.try_send(entry(i, 1)).expect("room");
+        }
+        got.clear();
+        assert_eq!(rx.recv_many(&mut got, 1000).await, 500);
+        assert!(rx.shared.queue.lock().expect("lock").capacity() <= KEEP_ROOM);
+        // a receiver waiting is woken by the next item
+        let waiter = tokio::spawn(async move {
+            let mut got = Vec::new();
+            rx.recv_many(&mut got, 10).await
+        });
+        tokio::task::yield_now().await;
+        tx.try_send(entry(1, 1)).expect("room");
+        assert_eq!(waiter.await.expect("joined"), 1);
     }
 
     #[test]

@@ -39,6 +39,15 @@ pub const SUPPORTED_FEATURES: &[&str] = &features::ALL;
 /// frame of many bad messages from turning into as many error frames.
 const MAX_LISTED_PROBLEMS: usize = 3;
 
+/// Most outbox items whose room a connection keeps between wake-ups. A burst (a crowd
+/// joining, a busy room) grows the list up to [`OUTBOX_BATCH`] items; keeping that room on
+/// every idle connection would cost 10 KiB each, so a larger list is given back.
+const KEEP_ITEMS: usize = 16;
+
+/// Most bytes of write buffer a connection keeps between wake-ups, for the same reason: a
+/// merged frame grows it up to 64 KiB, and an idle connection should hold none of that.
+const KEEP_WRITE_BUFFER: usize = 1024;
+
 /// What every session shares.
 #[derive(Debug)]
 pub struct Context {
@@ -145,7 +154,7 @@ struct Session {
     ip: std::net::IpAddr,
     state: State,
     ctx: Arc<Context>,
-    outbox: mpsc::Sender<Out>,
+    outbox: outbox::Sender,
     kick: CancellationToken,
     /// Flood control for this connection's messages.
     flood: Option<Bucket>,
@@ -156,7 +165,7 @@ struct Session {
 /// Serves one connection from `ip` until it closes, the hub drops it, or the server stops.
 pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAddr) {
     let conn = ConnId::next();
-    let (outbox, mut inbox) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
+    let (outbox, mut inbox) = outbox::channel(OUTBOX_CAPACITY);
     let kick = CancellationToken::new();
     let flood = ctx.flood.map(|rate| Bucket::new(rate, std::time::Instant::now()));
     let mut s = Session {
@@ -180,8 +189,10 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAd
     let mut live = false;
     let login_timer = tokio::time::sleep(ctx.login_timeout);
     tokio::pin!(login_timer);
-    let mut items = Vec::with_capacity(OUTBOX_BATCH);
-    let mut buf = Vec::new();
+    // Both grow while a burst is written and are given back afterwards (see
+    // [`KEEP_WRITE_BUFFER`]): an idle connection holds no write buffer.
+    let mut items: Vec<Out> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
 
     let goodbye: Option<String> = loop {
         tokio::select! {
@@ -223,10 +234,7 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAd
                     break None;
                 }
             }
-            n = inbox.recv_many(&mut items, OUTBOX_BATCH), if live => {
-                if n == 0 {
-                    break None;
-                }
+            _ = inbox.recv_many(&mut items, OUTBOX_BATCH), if live => {
                 let mut i = 0;
                 let mut failed = false;
                 while i < items.len() {
@@ -239,6 +247,12 @@ pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAd
                 items.clear();
                 if failed {
                     break None;
+                }
+                if items.capacity() > KEEP_ITEMS {
+                    items = Vec::new();
+                }
+                if buf.capacity() > KEEP_WRITE_BUFFER {
+                    buf = Vec::new();
                 }
                 // Traffic either way keeps a connection from counting as idle: a reader in a
                 // busy room is not idle.

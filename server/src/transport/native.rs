@@ -14,9 +14,10 @@ use tokio_util::codec::FramedRead;
 
 use super::Transport;
 
-/// Initial read buffer of a connection. Most frames are small; the buffer grows up to the
-/// frame limit only while a large frame is being read.
-const READ_BUFFER: usize = 2048;
+/// Initial read buffer of a connection. Most frames a client sends are small (a login, a
+/// line of chat); the buffer grows up to the frame limit only while a large frame is being
+/// read. Kept small because every idle connection holds it.
+const READ_BUFFER: usize = 256;
 
 /// A byte stream speaking the native protocol.
 #[derive(Debug)]
