@@ -52,7 +52,7 @@ enum Mode {
 }
 
 /// Load generator for Chatterbox servers.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "chatterbox-bench", version, about, long_about)]
 struct Args {
     /// Server host (name or address).
@@ -239,15 +239,26 @@ async fn read_loop(
             p = reader.next() => match p { Some(p) => p, None => break },
             _ = stop.changed() => break,
         };
-        let Ok(frame) = shared::decode(&payload) else { continue };
         let now = tally.epoch.elapsed().as_micros() as u64;
-        let mut n = 0;
-        for m in frame.messages.iter().flatten() {
-            if let Some(sent) = m.content.split(' ').next().and_then(|t| t.parse::<u64>().ok()) {
-                let _ = hist.record(now.saturating_sub(sent).max(1));
-                n += 1;
+        let n = match scan(&payload, |sent| {
+            let _ = hist.record(now.saturating_sub(sent).max(1));
+        }) {
+            Some(n) => n,
+            None => {
+                // Not in the shape this server writes: decode it whole.
+                let Ok(frame) = shared::decode(&payload) else { continue };
+                let mut n = 0;
+                for m in frame.messages.iter().flatten() {
+                    if let Some(sent) =
+                        m.content.split(' ').next().and_then(|t| t.parse::<u64>().ok())
+                    {
+                        let _ = hist.record(now.saturating_sub(sent).max(1));
+                        n += 1;
+                    }
+                }
+                n
             }
-        }
+        };
         if n > 0 {
             let total = tally.delivered.fetch_add(n, Ordering::Relaxed) + n;
             tally.last.store(now, Ordering::Relaxed);
@@ -257,6 +268,57 @@ async fn read_loop(
         }
     }
     hist
+}
+
+/// Reads a frame without building it, calling `sent` with the send time at the start of each
+/// message's content, and returns how many there were. Presence lists are skipped unread: in
+/// a crowd they are most of the bytes, and decoding them would make the load generator, not
+/// the server, the bottleneck on a shared machine. `None`: not the compact shape
+/// `{"MESSAGES":[[SRC,DEST,TIMESTAMP,CONTENT],...]}` (the caller decodes it whole).
+fn scan(payload: &[u8], mut sent: impl FnMut(u64)) -> Option<u64> {
+    if payload.starts_with(br#"{"USERS_JOINED":"#) || payload.starts_with(br#"{"USERS_LEFT":"#) {
+        return Some(0);
+    }
+    let mut rest = payload.strip_prefix(br#"{"MESSAGES":["#)?;
+    let mut n = 0;
+    loop {
+        rest = rest.strip_prefix(b"[")?;
+        rest = skip_string(rest)?.strip_prefix(b",")?;
+        rest = skip_string(rest)?.strip_prefix(b",")?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit() || **b == b'-').count();
+        rest = rest[digits..].strip_prefix(b",")?;
+        let content = rest.strip_prefix(b"\"")?;
+        let len = content.iter().take_while(|b| b.is_ascii_digit()).count();
+        let stamp = std::str::from_utf8(&content[..len]).ok().and_then(|t| t.parse().ok());
+        if let Some(t) = stamp
+            && content.get(len) == Some(&b' ')
+        {
+            sent(t);
+            n += 1;
+        }
+        rest = skip_string(rest)?.strip_prefix(b"]")?;
+        match rest.first()? {
+            b',' => rest = &rest[1..],
+            b']' => return (rest == b"]}").then_some(n),
+            _ => return None,
+        }
+    }
+}
+
+/// The bytes after the JSON string at the start of `s`.
+fn skip_string(s: &[u8]) -> Option<&[u8]> {
+    let mut i = 1;
+    if s.first() != Some(&b'"') {
+        return None;
+    }
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(&s[i + 1..]),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 fn content(tally: &Tally, size: usize) -> String {
@@ -270,7 +332,7 @@ fn content(tally: &Tally, size: usize) -> String {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
+    let args = Arc::new(Args::parse());
     if args.clients < 2 || args.senders == 0 || args.senders > args.clients {
         bail!("need at least 2 clients and 1..=clients senders");
     }
@@ -294,25 +356,23 @@ async fn main() -> Result<()> {
 
     // Connect and log in; like a real client, each reads everything from its login on (a
     // client that stopped reading during a crowd's joins would rightly be dropped as too slow).
+    // Each login is a task of its own, so that the client side of the TLS handshakes uses
+    // every core (in one task they would all run on one thread and be the bottleneck).
     let t0 = Instant::now();
-    let args_ref = &args;
-    let connector_ref = &connector;
-    let tally_ref = &tally;
-    let stop_ref = &stop_rx;
     let mut clients: Vec<(usize, Client)> = futures_util::stream::iter(0..args.clients)
-        .map(|i| async move {
-            let name = format!("b{run}x{i}");
-            let conn =
-                connect(i, addr, args_ref, connector_ref, &name).await.map(|(reader, writer)| {
-                    (
-                        tokio::spawn(read_loop(reader, Arc::clone(tally_ref), stop_ref.clone())),
-                        writer,
-                    )
-                });
-            (i, conn)
+        .map(|i| {
+            let (args, connector) = (Arc::clone(&args), connector.clone());
+            let (tally, stop) = (Arc::clone(&tally), stop_rx.clone());
+            tokio::spawn(async move {
+                let name = format!("b{run}x{i}");
+                let conn = connect(i, addr, &args, &connector, &name)
+                    .await
+                    .map(|(reader, writer)| (tokio::spawn(read_loop(reader, tally, stop)), writer));
+                (i, conn)
+            })
         })
         .buffer_unordered(args.concurrency.max(1))
-        .map(|(i, r)| r.map(|c| (i, c)))
+        .map(|joined| joined.map_err(anyhow::Error::from).and_then(|(i, r)| r.map(|c| (i, c))))
         .collect::<Vec<Result<_>>>()
         .await
         .into_iter()
@@ -464,4 +524,30 @@ async fn main() -> Result<()> {
         ms(0.999)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(entries: &[Message]) -> Vec<u8> {
+        shared::encode(&Frame::messages(entries.to_vec()))
+    }
+
+    #[test]
+    fn scan_reads_the_send_times_the_full_decoder_would() {
+        let ms = [
+            Message::new("b1x0", "ALL", 5, "123 xxxx"),
+            Message::new("we\"ird", "ALL", -1, "not a stamp"),
+            Message::new("b1x1", "ALL", 7, "456 caf\u{e9} \"quoted\""),
+        ];
+        let mut seen = Vec::new();
+        assert_eq!(scan(&frame(&ms), |t| seen.push(t)), Some(2));
+        assert_eq!(seen, [123, 456]);
+        // presence is skipped unread; anything else is left to the full decoder
+        let joined = Frame { users_joined: Some(vec!["a".into()]), ..Frame::default() };
+        assert_eq!(scan(&shared::encode(&joined), |_| {}), Some(0));
+        assert_eq!(scan(&shared::encode(&Frame::error("x")), |_| {}), None);
+        assert_eq!(scan(br#"{"MESSAGES":[["a","ALL",1,"2 x"]],"INFO":"y"}"#, |_| {}), None);
+    }
 }

@@ -15,7 +15,7 @@
 //! A recipient whose outbox is full is disconnected (its session gets an ERROR and closes);
 //! nobody waits for a slow reader.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -113,8 +113,9 @@ pub enum LoginAnswer {
     Accepted {
         /// The last message id assigned before this login.
         upto: i64,
-        /// Everyone online, this user included, sorted.
-        users: Vec<String>,
+        /// Everyone online, this user included, sorted: the JSON array of `USER_LIST`,
+        /// built from names encoded once at their login.
+        users: Bytes,
         /// The names this user blocks, sorted.
         blocked: Vec<String>,
         /// The names whose messages this user must not see, nor they this user's: its
@@ -152,6 +153,8 @@ struct Online {
     peer: Peer,
     /// The event at which this user logged in; only later events reach it live.
     since: u64,
+    /// The name as a JSON string, encoded once.
+    json: Bytes,
 }
 
 enum Kind {
@@ -165,9 +168,10 @@ enum Kind {
         to: String,
         entry: Bytes,
     },
+    /// Someone joined (or left): the name as a JSON string.
     Presence {
-        about: String,
-        item: Out,
+        joined: bool,
+        json: Bytes,
     },
 }
 
@@ -179,8 +183,21 @@ struct Pending {
     kind: Kind,
 }
 
+/// Most commands the hub takes from its queue before it delivers what they released.
+///
+/// Handling a batch before one flush lets a crowd of logins (or a burst of messages from
+/// many senders) go out as one presence list (one frame) per recipient instead of one each.
+/// 256 keeps the first command's wait short.
+const HUB_BATCH: usize = 256;
+
+/// Most bytes of names merged into one presence item for all recipients. A crowd of joins
+/// becomes one shared `USERS_JOINED` list per 16 KiB, encoded once; the connection's merging
+/// (up to [`crate::outbox::MAX_MERGED_FRAME`]) joins such items further.
+const PRESENCE_RUN_BYTES: usize = 16 * 1024;
+
 struct Hub {
-    users: HashMap<String, Online>,
+    /// Sorted, so that `USER_LIST` is built by walking it.
+    users: BTreeMap<String, Online>,
     names: HashMap<ConnId, String>,
     next_id: i64,
     ev: u64,
@@ -207,7 +224,7 @@ pub fn spawn(
     let (tx, mut rx) = mpsc::channel(queue);
     let task = tokio::spawn(async move {
         let mut hub = Hub {
-            users: HashMap::new(),
+            users: BTreeMap::new(),
             names: HashMap::new(),
             next_id: loaded.last_id + 1,
             ev: 0,
@@ -220,6 +237,7 @@ pub fn spawn(
         for (blocker, blocked) in loaded.blocks {
             hub.set_block(blocker, blocked, true);
         }
+        let mut cmds = Vec::with_capacity(HUB_BATCH);
         loop {
             tokio::select! {
                 biased;
@@ -231,17 +249,36 @@ pub fn spawn(
                     hub.committed = *committed.borrow_and_update();
                     hub.flush();
                 }
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => {
-                        hub.handle(cmd).await;
-                        hub.flush();
+                n = rx.recv_many(&mut cmds, HUB_BATCH) => {
+                    if n == 0 {
+                        break;
                     }
-                    None => break,
+                    for cmd in cmds.drain(..) {
+                        hub.handle(cmd).await;
+                    }
+                    hub.flush();
                 }
             }
         }
     });
     (HubHandle { tx }, task)
+}
+
+/// JSON strings joined with commas: the inside of a JSON array, spliced by the outbox.
+fn join_json<'a>(items: impl Iterator<Item = &'a Bytes>) -> Bytes {
+    let mut items = items.peekable();
+    let Some(first) = items.next() else {
+        return Bytes::new();
+    };
+    if items.peek().is_none() {
+        return first.clone();
+    }
+    let mut out = first.to_vec();
+    for j in items {
+        out.push(b',');
+        out.extend_from_slice(j);
+    }
+    Bytes::from(out)
 }
 
 /// A name as a JSON string literal, encoded once for every recipient of its presence item.
@@ -267,11 +304,11 @@ impl Hub {
                     return;
                 }
                 let upto = self.next_id - 1;
-                self.presence(name.clone(), Out::Joined(name_json(&name)));
+                let json = name_json(&name);
+                self.presence(true, json.clone());
                 self.names.insert(peer.conn, name.clone());
-                self.users.insert(name.clone(), Online { peer, since: self.ev });
-                let mut users: Vec<String> = self.users.keys().cloned().collect();
-                users.sort_unstable();
+                self.users.insert(name.clone(), Online { peer, since: self.ev, json });
+                let users = self.user_list();
                 let blocked = self.blocked_list(&name);
                 let mut hidden: Vec<String> = self.hidden_from(&name).into_iter().collect();
                 hidden.sort_unstable();
@@ -280,8 +317,8 @@ impl Hub {
             }
             Command::Logout { conn } => {
                 if let Some(name) = self.names.remove(&conn) {
+                    self.left(&name);
                     self.users.remove(&name);
-                    self.left(name);
                 }
             }
             Command::Route { conn, messages } => self.route(conn, messages).await,
@@ -441,19 +478,35 @@ impl Hub {
         }
     }
 
-    /// Queues a presence item about `about` for everyone else online.
-    fn presence(&mut self, about: String, item: Out) {
+    /// `USER_LIST`: everyone online as a JSON array, from the names encoded at login.
+    fn user_list(&self) -> Bytes {
+        let len: usize = self.users.values().map(|u| u.json.len() + 1).sum();
+        let mut out = Vec::with_capacity(len + 2);
+        out.push(b'[');
+        for (i, u) in self.users.values().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&u.json);
+        }
+        out.push(b']');
+        Bytes::from(out)
+    }
+
+    /// Queues a join or leave (`json`: the name as a JSON string) for everyone else online.
+    fn presence(&mut self, joined: bool, json: Bytes) {
         self.ev += 1;
         self.pending.push_back(Pending {
             ev: self.ev,
             needs: self.next_id - 1,
-            kind: Kind::Presence { about, item },
+            kind: Kind::Presence { joined, json },
         });
     }
 
-    fn left(&mut self, name: String) {
-        let item = Out::Left(name_json(&name));
-        self.presence(name, item);
+    /// Announces that `name`, still in `users`, leaves.
+    fn left(&mut self, name: &str) {
+        let json = self.users.get(name).map_or_else(|| name_json(name), |u| u.json.clone());
+        self.presence(false, json);
     }
 
     /// Pushes onto one user's outbox; a full outbox disconnects the user.
@@ -468,11 +521,14 @@ impl Hub {
     }
 
     fn kick(&mut self, name: &str) {
+        if !self.users.contains_key(name) {
+            return;
+        }
+        self.left(name);
         if let Some(u) = self.users.remove(name) {
             tracing::info!(user = name, "disconnecting a client that does not keep up");
             self.names.remove(&u.peer.conn);
             u.peer.kick.cancel();
-            self.left(name.to_owned());
         }
     }
 
@@ -504,10 +560,41 @@ impl Hub {
                         deliver(u, &Out::Entry(entry.clone()));
                     }
                 }
-                Kind::Presence { about, item } => {
-                    for (name, u) in &self.users {
-                        if name != about {
-                            deliver(u, item);
+                Kind::Presence { joined, json } => {
+                    // Consecutive joins (or leaves) already released go out as one list,
+                    // encoded once for everyone who was online before the first of them.
+                    let joined = *joined;
+                    let mut run = vec![(p.ev, json.clone())];
+                    let mut bytes = json.len();
+                    while bytes < PRESENCE_RUN_BYTES {
+                        let Some(q) = self.pending.front() else { break };
+                        let Kind::Presence { joined: j, json } = &q.kind else { break };
+                        if *j != joined || q.needs > self.committed {
+                            break;
+                        }
+                        bytes += json.len() + 1;
+                        run.push((q.ev, json.clone()));
+                        self.pending.pop_front();
+                    }
+                    let first = p.ev;
+                    let wrap = |b: Bytes| if joined { Out::Joined(b) } else { Out::Left(b) };
+                    let all = wrap(join_json(run.iter().map(|(_, j)| j)));
+                    for u in self.users.values() {
+                        if u.since < first {
+                            if u.peer.outbox.try_send(all.clone()).is_err() {
+                                slow.push(u.peer.conn);
+                            }
+                            continue;
+                        }
+                        // Logged in during the run: only what came after its own login.
+                        let mut later = run.iter().filter(|(ev, _)| *ev > u.since).peekable();
+                        if later.peek().is_some()
+                            && u.peer
+                                .outbox
+                                .try_send(wrap(join_json(later.map(|(_, j)| j))))
+                                .is_err()
+                        {
+                            slow.push(u.peer.conn);
                         }
                     }
                 }

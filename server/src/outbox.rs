@@ -95,14 +95,19 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
 impl Sender {
     /// Queues `item`, or reports that the outbox is full.
     pub fn try_send(&self, item: Out) -> Result<(), Full> {
-        {
+        let was_empty = {
             let mut q = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
             if q.len() >= self.shared.capacity {
                 return Err(Full);
             }
             q.push_back(item);
+            q.len() == 1
+        };
+        // A queue that was not empty has woken its reader already, and the reader looks at
+        // the queue before it waits again: one wake-up per burst, not per item.
+        if was_empty {
+            self.shared.ready.notify_one();
         }
-        self.shared.ready.notify_one();
         Ok(())
     }
 }
@@ -115,16 +120,33 @@ impl Receiver {
             {
                 let mut q = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
                 if !q.is_empty() {
-                    let n = q.len().min(limit);
-                    buf.extend(q.drain(..n));
-                    if q.is_empty() && q.capacity() > KEEP_ROOM {
-                        *q = VecDeque::new();
-                    }
-                    return n;
+                    return take(&mut q, buf, limit);
                 }
             }
             self.shared.ready.notified().await;
         }
+    }
+
+    /// Moves up to `limit` items already queued into `buf`, without waiting.
+    pub fn try_recv_many(&mut self, buf: &mut Vec<Out>, limit: usize) -> usize {
+        take(&mut self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner), buf, limit)
+    }
+}
+
+/// Moves up to `limit` items from `q` to `buf`; an emptied queue gives its room back.
+fn take(q: &mut VecDeque<Out>, buf: &mut Vec<Out>, limit: usize) -> usize {
+    let n = q.len().min(limit);
+    buf.extend(q.drain(..n));
+    if q.is_empty() && q.capacity() > KEEP_ROOM {
+        *q = VecDeque::new();
+    }
+    n
+}
+
+impl Out {
+    /// A join or leave (not a message, not a reply).
+    pub fn is_presence(&self) -> bool {
+        matches!(self, Out::Joined(_) | Out::Left(_))
     }
 }
 

@@ -174,7 +174,10 @@ async fn join_history_has_public_and_own_private_messages_only_oldest_first() {
     ann.say("ALL", "public 1").await;
     ann.say("joe", "ann to joe").await;
     ann.say("bob", "ann to bob").await;
+    // each sender waits until the last one's message arrived: the order is then known
+    joe.recv_message("ann to joe").await;
     joe.say("ann", "joe to ann").await;
+    ann.recv_message("joe to ann").await;
     bob.say("ALL", "public 2").await;
     ann.recv_message("public 2").await;
     joe.recv_message("public 2").await;
@@ -412,5 +415,56 @@ async fn connections_over_the_per_address_limit_are_refused() {
     let _a = server.user("a").await;
     let _b = server.user("b").await;
     assert!(try_tls(server.addr, &server.ca).await.is_err(), "a third from 127.0.0.1");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_crowd_logging_in_at_once_is_announced_to_everyone_exactly_once() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let mut watcher = server.user("watcher").await;
+    // 30 logins at once: the hub merges their joins into shared lists
+    let crowd: Vec<String> = (0..30).map(|i| format!("c{i:02}")).collect();
+    let mut logins = Vec::new();
+    for name in &crowd {
+        let mut c = server.client().await;
+        let name = name.clone();
+        logins.push(tokio::spawn(async move {
+            let reply = c.login(&name).await;
+            (c, name, reply.user_list.expect("USER_LIST"))
+        }));
+    }
+    let mut clients = Vec::new();
+    for l in logins {
+        clients.push(l.await.expect("login"));
+    }
+    // the watcher hears of each newcomer once
+    let mut heard = Vec::new();
+    while heard.len() < crowd.len() {
+        let f = watcher.recv_where(|f| f.users_joined.is_some()).await;
+        heard.extend(f.users_joined.expect("joined"));
+    }
+    heard.sort();
+    assert_eq!(heard, crowd);
+    // each newcomer: its USER_LIST plus the joins it is told of make everyone, with no name
+    // twice and never itself announced
+    let mut everyone: Vec<String> =
+        std::iter::once("watcher".to_owned()).chain(crowd.iter().cloned()).collect();
+    everyone.sort();
+    tokio::time::sleep(QUIET).await;
+    for (c, me, list) in &mut clients {
+        let me = me.clone();
+        let mut known = list.clone();
+        for f in c.drain(Duration::from_millis(20)).await {
+            for n in f.users_joined.into_iter().flatten() {
+                assert_ne!(n, me, "{me} was told of its own join");
+                assert!(!known.contains(&n), "{me} was told of {n} twice");
+                known.push(n);
+            }
+        }
+        known.sort();
+        assert_eq!(known, everyone, "{me}");
+    }
+    drop(clients);
     server.stop().await;
 }
