@@ -14,11 +14,6 @@ use bytes::Bytes;
 use shared::codec::PREFIX_LEN;
 use tokio::sync::Notify;
 
-/// Room an empty outbox keeps for items. An outbox that held a burst (a crowd joining, a
-/// busy room) gives the rest back once it is drained: every idle connection has one, and
-/// the room for a burst would cost more than everything else the connection holds.
-const KEEP_ROOM: usize = 8;
-
 /// Most bytes of message entries merged into one frame.
 ///
 /// 64 KiB is four full TLS records: large enough that a busy room costs few frames, small
@@ -84,8 +79,9 @@ pub struct Full;
 
 /// A bounded outbox of up to `capacity` items.
 ///
-/// Unlike a channel that keeps its blocks for reuse, the queue gives its room back when it
-/// is drained (see [`KEEP_ROOM`]), so an idle connection costs a few dozen bytes here.
+/// Unlike a channel that keeps its blocks for reuse, the queue gives its room back whenever
+/// it is drained, so an idle connection costs a few dozen bytes here. (In the heap profile of
+/// idle connections, tokio's channel kept 3.8 KB each, and even 8 kept slots 0.3 KB.)
 pub fn channel(capacity: usize) -> (Sender, Receiver) {
     let shared =
         Arc::new(Shared { queue: Mutex::new(VecDeque::new()), capacity, ready: Notify::new() });
@@ -126,28 +122,16 @@ impl Receiver {
             self.shared.ready.notified().await;
         }
     }
-
-    /// Moves up to `limit` items already queued into `buf`, without waiting.
-    pub fn try_recv_many(&mut self, buf: &mut Vec<Out>, limit: usize) -> usize {
-        take(&mut self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner), buf, limit)
-    }
 }
 
 /// Moves up to `limit` items from `q` to `buf`; an emptied queue gives its room back.
 fn take(q: &mut VecDeque<Out>, buf: &mut Vec<Out>, limit: usize) -> usize {
     let n = q.len().min(limit);
     buf.extend(q.drain(..n));
-    if q.is_empty() && q.capacity() > KEEP_ROOM {
+    if q.is_empty() {
         *q = VecDeque::new();
     }
     n
-}
-
-impl Out {
-    /// A join or leave (not a message, not a reply).
-    pub fn is_presence(&self) -> bool {
-        matches!(self, Out::Joined(_) | Out::Left(_))
-    }
 }
 
 /// Writes into `buf` the frame that starts at `items[start]` and returns the index after the
@@ -223,7 +207,7 @@ mod tests {
         }
         got.clear();
         assert_eq!(rx.recv_many(&mut got, 1000).await, 500);
-        assert!(rx.shared.queue.lock().expect("lock").capacity() <= KEEP_ROOM);
+        assert_eq!(rx.shared.queue.lock().expect("lock").capacity(), 0);
         // a receiver waiting is woken by the next item
         let waiter = tokio::spawn(async move {
             let mut got = Vec::new();

@@ -39,24 +39,6 @@ pub const SUPPORTED_FEATURES: &[&str] = &features::ALL;
 /// frame of many bad messages from turning into as many error frames.
 const MAX_LISTED_PROBLEMS: usize = 3;
 
-/// Most outbox items whose room a connection keeps between wake-ups. A burst (a crowd
-/// joining, a busy room) grows the list up to [`OUTBOX_BATCH`] items; keeping that room on
-/// every idle connection would cost 10 KiB each, so a larger list is given back.
-const KEEP_ITEMS: usize = 16;
-
-/// Most bytes of write buffer a connection keeps between wake-ups, for the same reason: a
-/// merged frame grows it up to 64 KiB, and an idle connection should hold none of that.
-const KEEP_WRITE_BUFFER: usize = 1024;
-
-/// How long a connection holds back joins and leaves to merge them with the ones that follow.
-///
-/// During a login storm every login is announced to everyone online: written at once, that
-/// is a frame and a system call per name per recipient, and the profile of a 2,000-client
-/// login run was dominated by those writes. 10 ms is imperceptible in a user list and lets
-/// a crowd of names share one frame; messages never wait for it unless a join is ahead of
-/// them.
-const PRESENCE_HOLD: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// What every session shares.
 #[derive(Debug)]
 pub struct Context {
@@ -172,155 +154,155 @@ struct Session {
 }
 
 /// Serves one connection from `ip` until it closes, the hub drops it, or the server stops.
-pub async fn serve<T: Transport>(mut t: T, ctx: Arc<Context>, ip: std::net::IpAddr) {
-    let conn = ConnId::next();
-    let (outbox, mut inbox) = outbox::channel(OUTBOX_CAPACITY);
-    let kick = CancellationToken::new();
-    let flood = ctx.flood.map(|rate| Bucket::new(rate, std::time::Instant::now()));
-    let mut s = Session {
-        conn,
-        ip,
-        state: State::Anonymous,
-        ctx: Arc::clone(&ctx),
-        outbox,
-        kick,
-        flood,
-        throttled: false,
-    };
-    // Checked every half frame timeout: a frame still incomplete at two checks in a row, or
-    // no frame for the idle timeout, ends the connection.
-    let check = tokio::time::sleep(ctx.frame_timeout / 2);
-    tokio::pin!(check);
-    // The last traffic in either direction (for the idle timeout).
-    let mut last_frame = tokio::time::Instant::now();
-    let mut was_partial = false;
-    let mut wait: Option<WaitFuture> = None;
-    let mut live = false;
-    let login_timer = tokio::time::sleep(ctx.login_timeout);
-    tokio::pin!(login_timer);
-    // Both grow while a burst is written and are given back afterwards (see
-    // [`KEEP_WRITE_BUFFER`]): an idle connection holds no write buffer.
-    let mut items: Vec<Out> = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
+///
+/// A plain function returning an `async move` block rather than an `async fn`: an async fn
+/// keeps its arguments twice in its state (the argument and the moved-in local), and the
+/// transport with its TLS state is 1.3 KB of every connection's memory.
+#[allow(clippy::manual_async_fn, reason = "an async fn would hold the transport twice")]
+pub fn serve<T: Transport>(
+    mut t: T,
+    ctx: Arc<Context>,
+    ip: std::net::IpAddr,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let conn = ConnId::next();
+        let (outbox, mut inbox) = outbox::channel(OUTBOX_CAPACITY);
+        let kick = CancellationToken::new();
+        let flood = ctx.flood.map(|rate| Bucket::new(rate, std::time::Instant::now()));
+        let mut s = Session {
+            conn,
+            ip,
+            state: State::Anonymous,
+            ctx: Arc::clone(&ctx),
+            outbox,
+            kick,
+            flood,
+            throttled: false,
+        };
+        // One timer for the connection (each one costs every connection 112 bytes): until the
+        // login, the login deadline; then a check every half frame timeout: a frame still
+        // incomplete at two checks in a row, or no frame for the idle timeout, ends it.
+        let timer = tokio::time::sleep(ctx.login_timeout);
+        tokio::pin!(timer);
+        // The last traffic in either direction (for the idle timeout).
+        let mut last_frame = tokio::time::Instant::now();
+        let mut was_partial = false;
+        let mut wait: Option<WaitFuture> = None;
+        let mut live = false;
+        // What the outbox gave at the last wake-up. It and the write buffer grow with a burst
+        // (up to OUTBOX_BATCH items, 64 KiB of frame) and are given back after each wake-up:
+        // the heap profile of idle connections showed even small kept buffers (about 1 KB
+        // each), while allocating them again costs far less than the write they come with.
+        let mut items: Vec<Out> = Vec::new();
 
-    let goodbye: Option<String> = loop {
-        tokio::select! {
-            biased;
-            () = ctx.shutdown.cancelled() => break Some(SHUTTING_DOWN.to_owned()),
-            () = s.kick.cancelled() => break Some(TOO_SLOW.to_owned()),
-            done = async { wait.as_mut().expect("guarded by is_some").await }, if wait.is_some() => {
-                wait = None;
-                let mut step = Step::default();
-                match done {
-                    Wait::Queued => {}
-                    Wait::Reply(frame) => step.replies.push(frame),
-                    Wait::Login(Ok(mut reply)) => {
-                        if send(&mut t, &mut reply.frame, &s.kick).await.is_err() {
-                            break None;
+        let goodbye: Option<String> = loop {
+            tokio::select! {
+                biased;
+                () = ctx.shutdown.cancelled() => break Some(SHUTTING_DOWN.to_owned()),
+                () = s.kick.cancelled() => break Some(TOO_SLOW.to_owned()),
+                done = async { wait.as_mut().expect("guarded by is_some").await }, if wait.is_some() => {
+                    wait = None;
+                    let mut step = Step::default();
+                    match done {
+                        Wait::Queued => {}
+                        Wait::Reply(frame) => step.replies.push(frame),
+                        Wait::Login(Ok(mut reply)) => {
+                            if send(&mut t, &mut reply.frame, &s.kick).await.is_err() {
+                                break None;
+                            }
+                            tracing::debug!(user = %reply.name, "logged in");
+                            s.state = State::LoggedIn { name: reply.name, granted: reply.granted };
+                            live = true;
+                            timer.as_mut().reset(tokio::time::Instant::now() + ctx.frame_timeout / 2);
+                            if !reply.then_send.is_empty() {
+                                s.route(reply.then_send, &mut step);
+                                step = s.dispatch(step);
+                            }
                         }
-                        tracing::debug!(user = %reply.name, "logged in");
-                        s.state = State::LoggedIn { name: reply.name, granted: reply.granted };
-                        live = true;
-                        if !reply.then_send.is_empty() {
-                            s.route(reply.then_send, &mut step);
-                            step = s.dispatch(step);
+                        Wait::Login(Err(LoginFailed::Refused { info, then_send })) => {
+                            step.reply(&Frame {
+                                username_accepted: Some(false),
+                                info: Some(info),
+                                ..Frame::default()
+                            });
+                            if then_send {
+                                step.error("Log in (USERNAME) before sending messages; they were not delivered.");
+                            }
+                            timer.as_mut().reset(tokio::time::Instant::now() + ctx.login_timeout);
                         }
+                        Wait::Login(Err(LoginFailed::Unavailable(why))) => break Some(why),
                     }
-                    Wait::Login(Err(LoginFailed::Refused { info, then_send })) => {
-                        step.reply(&Frame {
-                            username_accepted: Some(false),
-                            info: Some(info),
-                            ..Frame::default()
-                        });
-                        if then_send {
-                            step.error("Log in (USERNAME) before sending messages; they were not delivered.");
-                        }
-                        login_timer.as_mut().reset(tokio::time::Instant::now() + ctx.login_timeout);
-                    }
-                    Wait::Login(Err(LoginFailed::Unavailable(why))) => break Some(why),
-                }
-                if flush_step(&mut t, step, &mut wait, &s.kick).await.is_err() {
-                    break None;
-                }
-            }
-            _ = inbox.recv_many(&mut items, OUTBOX_BATCH), if live => {
-                if items.iter().all(Out::is_presence) {
-                    // A crowd joining or leaving: wait a moment, so that its names go out
-                    // in one frame instead of one frame (and one system call) per name.
-                    tokio::time::sleep(PRESENCE_HOLD).await;
-                    let room = OUTBOX_BATCH.saturating_sub(items.len());
-                    inbox.try_recv_many(&mut items, room);
-                }
-                let mut i = 0;
-                let mut failed = false;
-                while i < items.len() {
-                    i = outbox::next_frame(&items, i, &mut buf);
-                    if send(&mut t, &mut buf, &s.kick).await.is_err() {
-                        failed = true;
-                        break;
-                    }
-                }
-                items.clear();
-                if failed {
-                    break None;
-                }
-                if items.capacity() > KEEP_ITEMS {
-                    items = Vec::new();
-                }
-                if buf.capacity() > KEEP_WRITE_BUFFER {
-                    buf = Vec::new();
-                }
-                // Traffic either way keeps a connection from counting as idle: a reader in a
-                // busy room is not idle.
-                last_frame = tokio::time::Instant::now();
-            }
-            () = &mut login_timer, if !live && wait.is_none() => {
-                break Some("No login within the time allowed; closing the connection.".to_owned());
-            }
-            () = &mut check, if live => {
-                let partial = t.partial();
-                if partial && was_partial {
-                    break Some("A frame stayed incomplete for too long; closing the connection.".to_owned());
-                }
-                was_partial = partial;
-                let idle = ctx.idle_timeout;
-                if !idle.is_zero() && last_frame.elapsed() >= idle {
-                    break Some(format!(
-                        "Closing the connection after {} minutes without a message.",
-                        idle.as_secs() / 60
-                    ));
-                }
-                check.as_mut().reset(tokio::time::Instant::now() + ctx.frame_timeout / 2);
-            }
-            frame = t.recv(), if wait.is_none() => match frame {
-                None => break None,
-                Some(Err(FrameError::Io(_))) => break None,
-                Some(Err(e @ FrameError::TooLong { .. })) => break Some(e.to_string()),
-                Some(Ok(payload)) => {
-                    last_frame = tokio::time::Instant::now();
-                    was_partial = false;
-                    let step = s.on_frame(&payload);
                     if flush_step(&mut t, step, &mut wait, &s.kick).await.is_err() {
                         break None;
                     }
                 }
-            },
-        }
-    };
+                _ = inbox.recv_many(&mut items, OUTBOX_BATCH), if live => {
+                    let mut i = 0;
+                    let mut failed = false;
+                    let mut buf = Vec::new();
+                    while i < items.len() {
+                        i = outbox::next_frame(&items, i, &mut buf);
+                        if send(&mut t, &mut buf, &s.kick).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    items = Vec::new();
+                    if failed {
+                        break None;
+                    }
+                    // Traffic either way keeps a connection from counting as idle: a reader in a
+                    // busy room is not idle.
+                    last_frame = tokio::time::Instant::now();
+                }
+                () = &mut timer, if live || wait.is_none() => {
+                    if !live {
+                        break Some("No login within the time allowed; closing the connection.".to_owned());
+                    }
+                    let partial = t.partial();
+                    if partial && was_partial {
+                        break Some("A frame stayed incomplete for too long; closing the connection.".to_owned());
+                    }
+                    was_partial = partial;
+                    let idle = ctx.idle_timeout;
+                    if !idle.is_zero() && last_frame.elapsed() >= idle {
+                        break Some(format!(
+                            "Closing the connection after {} minutes without a message.",
+                            idle.as_secs() / 60
+                        ));
+                    }
+                    timer.as_mut().reset(tokio::time::Instant::now() + ctx.frame_timeout / 2);
+                }
+                frame = t.recv(), if wait.is_none() => match frame {
+                    None => break None,
+                    Some(Err(FrameError::Io(_))) => break None,
+                    Some(Err(e @ FrameError::TooLong { .. })) => break Some(e.to_string()),
+                    Some(Ok(payload)) => {
+                        last_frame = tokio::time::Instant::now();
+                        was_partial = false;
+                        let step = s.on_frame(&payload);
+                        if flush_step(&mut t, step, &mut wait, &s.kick).await.is_err() {
+                            break None;
+                        }
+                    }
+                },
+            }
+        };
 
-    if let Some(text) = goodbye {
-        let mut frame = vec![0; PREFIX_LEN];
-        shared::json::encode_into(&Frame::error(text), &mut frame);
-        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.send(&mut frame)).await;
-    }
-    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.close()).await;
-    // Every connection says goodbye to the hub, logged in or not: a login still in flight
-    // would otherwise leave a ghost user behind.
-    let logout = Command::Logout { conn: s.conn };
-    if ctx.shutdown.is_cancelled() {
-        let _ = ctx.hub.try_send(logout);
-    } else {
-        let _ = ctx.hub.send(logout).await;
+        if let Some(text) = goodbye {
+            let mut frame = vec![0; PREFIX_LEN];
+            shared::json::encode_into(&Frame::error(text), &mut frame);
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.send(&mut frame)).await;
+        }
+        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.close()).await;
+        // Every connection says goodbye to the hub, logged in or not: a login still in flight
+        // would otherwise leave a ghost user behind.
+        let logout = Command::Logout { conn: s.conn };
+        if ctx.shutdown.is_cancelled() {
+            let _ = ctx.hub.try_send(logout);
+        } else {
+            let _ = ctx.hub.send(logout).await;
+        }
     }
 }
 
