@@ -109,6 +109,16 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    // Every connection is a file descriptor: use all the system allows (the soft limit is
+    // often 1,024, far below --max-connections).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < args.max_connections as u64 + 64 => tracing::warn!(
+            limit = n,
+            "the open-file limit is below --max-connections; connections beyond it will fail"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let config = Config {
         host: args.host,
         port: args.port,
