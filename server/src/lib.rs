@@ -74,7 +74,8 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     web_listeners: Vec<TcpListener>,
     plain_listeners: Vec<TcpListener>,
-    acceptor: TlsAcceptor,
+    /// The TLS configuration of both the native and the web listeners.
+    tls_config: Arc<rustls::ServerConfig>,
     ca: Option<PathBuf>,
     writer: store::Writer,
     reader: store::Reader,
@@ -100,7 +101,7 @@ impl Server {
             }
             _ => return Err(ServerError::CertWithoutKey),
         };
-        let acceptor = TlsAcceptor::from(tls::server_config(&cert, &key)?);
+        let tls_config = tls::server_config(&cert, &key)?;
         let stop = CancellationToken::new();
         let (writer, reader, loaded) = store::open(&config.data_dir, stop.clone())?;
         let addrs = listener::resolve(&config.host, config.port).await?;
@@ -118,7 +119,7 @@ impl Server {
             listeners,
             web_listeners,
             plain_listeners,
-            acceptor,
+            tls_config,
             ca,
             writer,
             reader,
@@ -155,7 +156,7 @@ impl Server {
             listeners,
             web_listeners,
             plain_listeners,
-            acceptor,
+            tls_config,
             ca: _,
             writer,
             reader,
@@ -184,7 +185,7 @@ impl Server {
             }
             tokio::spawn(listener::accept_loop(
                 l,
-                Some(acceptor.clone()),
+                Some(Arc::clone(&tls_config)),
                 Arc::clone(&ctx),
                 Arc::clone(&limit),
                 tracker.clone(),
@@ -218,6 +219,7 @@ impl Server {
             if !http::web_client_built() {
                 tracing::warn!("built without the web client; the page explains how to build it");
             }
+            let acceptor = TlsAcceptor::from(Arc::clone(&tls_config));
             for l in web_listeners {
                 if let Ok(addr) = l.local_addr() {
                     tracing::info!("listening on {addr} (web client and WebSocket, HTTPS)");

@@ -8,15 +8,16 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ServerConfig;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::session::{self, Context};
 use crate::throttle::Slot;
 use crate::transport::native::Native;
+use crate::transport::tls::Tls;
 
 /// Pending connections the kernel queues per listening socket. Logins arrive in bursts (a
 /// restart reconnects everyone at once); a deep backlog lets the accept loop catch up.
@@ -164,11 +165,11 @@ pub async fn next_admitted(
     }
 }
 
-/// Accepts connections until shutdown. Without an acceptor the connections are plain TCP (the
-/// debugging listener).
+/// Accepts connections until shutdown. Without a TLS configuration the connections are plain
+/// TCP (the debugging listener).
 pub async fn accept_loop(
     listener: TcpListener,
-    acceptor: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerConfig>>,
     ctx: Arc<Context>,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -177,7 +178,7 @@ pub async fn accept_loop(
 ) {
     while let Some((tcp, peer, admission)) = next_admitted(&listener, &ctx, &limit).await {
         let ctx = Arc::clone(&ctx);
-        let Some(acceptor) = acceptor.clone() else {
+        let Some(config) = tls.clone() else {
             tracker.spawn(async move {
                 let _admission = admission;
                 session::serve(Native::new(tcp, max_frame), ctx, peer.ip()).await;
@@ -186,7 +187,8 @@ pub async fn accept_loop(
         };
         tracker.spawn(async move {
             let _admission = admission;
-            let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
+            let handshake =
+                tokio::time::timeout(handshake_timeout, Tls::accept(tcp, config, max_frame));
             let tls = tokio::select! {
                 () = ctx.shutdown.cancelled() => return,
                 r = handshake => match r {
@@ -201,7 +203,7 @@ pub async fn accept_loop(
                     }
                 },
             };
-            session::serve(Native::new(tls, max_frame), ctx, peer.ip()).await;
+            session::serve(tls, ctx, peer.ip()).await;
         });
     }
 }

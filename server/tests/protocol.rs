@@ -351,6 +351,34 @@ async fn frames_split_across_writes_and_several_in_one_write_are_read() {
     server.stop().await;
 }
 
+/// Two users writing at once, each frame in its own write (so its own TLS records): when the
+/// server writes to a connection, records of that connection's next frames are often still
+/// waiting to be read. Every frame both ways arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_queued_behind_a_write_are_neither_lost_nor_reordered() {
+    const N: usize = 300;
+    let dirs = Dirs::new();
+    let mut config = dirs.config();
+    config.flood = None; // both send as fast as they can
+    let server = TestServer::start(config).await;
+    let mut ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    ann.recv_where(|f| f.users_joined.is_some()).await;
+    let talk = |mut c: Client, from: &'static str, to: &'static str| async move {
+        for i in 0..N {
+            c.say("ALL", &format!("{from} {i}")).await;
+        }
+        let got = c.recv_messages(N).await;
+        let want: Vec<String> = (0..N).map(|i| format!("{to} {i}")).collect();
+        assert_eq!(got.iter().map(|m| m.content.clone()).collect::<Vec<_>>(), want);
+        c
+    };
+    let (ann, bob) =
+        tokio::join!(tokio::spawn(talk(ann, "ann", "bob")), tokio::spawn(talk(bob, "bob", "ann")));
+    drop((ann.expect("ann"), bob.expect("bob")));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_4_gib_length_prefix_closes_only_that_connection() {
     let dirs = Dirs::new();

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use shared::codec::FrameError;
 
 pub mod native;
+pub mod tls;
 pub mod ws;
 
 /// One connection's framing.

@@ -1,4 +1,5 @@
-//! The native transport: length-prefixed JSON frames on a (TLS) byte stream.
+//! The native transport: length-prefixed JSON frames on a byte stream (the plaintext debugging
+//! port; TLS connections use [`super::tls`], which owns its buffers).
 //!
 //! Writes follow what older clients of this protocol need: each frame goes out in one write
 //! (so one TLS record train, never a prefix in one record and the body in another), and the
