@@ -284,37 +284,42 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
     Ok(last)
 }
 
-/// Newest `limit` messages user ?1 may see with id at most ?2, oldest first: broadcasts, and
-/// private messages to or from the user, leaving out everything from or to the names in the
-/// JSON array ?4 (the user's blocks, both ways).
+/// The join history is read in three parts, each a range scan of an index from the newest
+/// end, and merged: the newest broadcasts (?1: up to id, ?2: limit, ?3: JSON array of hidden
+/// names), then the private messages to and from the user (?1: user, ?2: up to id, ?3:
+/// lower bound, ?4: limit, ?5: hidden names).
 ///
-/// Each part is a range scan of an index from the newest end. The private parts are also
-/// bounded below by the oldest of the newest `limit` broadcasts (`lo`): anything older cannot
-/// be among the newest `limit` overall. Without that bound every private message a user ever
-/// got was read at each login, so the cost grew with the store (the history benchmark: p99
-/// 2.1 ms at 200,000 messages, 4.6 ms at 1,000,000); with it, the rows read depend on
-/// `limit` alone.
-const HISTORY_SQL: &str = "
-    WITH pub AS MATERIALIZED (
-        SELECT id, src, dest, ts, content FROM messages
-        WHERE dest = 'ALL' AND id <= ?2 AND src NOT IN (SELECT value FROM json_each(?4))
-        ORDER BY id DESC LIMIT ?3),
-    bound AS (SELECT CASE WHEN count(*) < ?3 THEN 0 ELSE min(id) END AS lo FROM pub)
-    SELECT src, dest, ts, content FROM (
-        SELECT * FROM pub
-        UNION ALL
-        SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
-                       WHERE dest = ?1 AND id <= ?2 AND id >= (SELECT lo FROM bound)
-                         AND src NOT IN (SELECT value FROM json_each(?4))
-                       ORDER BY id DESC LIMIT ?3)
-        UNION ALL
-        SELECT * FROM (SELECT id, src, dest, ts, content FROM messages
-                       WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1
-                         AND id <= ?2 AND id >= (SELECT lo FROM bound)
-                         AND dest NOT IN (SELECT value FROM json_each(?4))
-                       ORDER BY id DESC LIMIT ?3)
-        ORDER BY id DESC LIMIT ?3
-    ) ORDER BY id ASC";
+/// The private parts are bounded below by the oldest of the broadcasts kept: anything older
+/// cannot be among the newest `limit` overall. Without that bound every private message a
+/// user ever got was read at each login, so the cost grew with the store (the history
+/// benchmark: p99 2.1 ms at 200,000 messages, 4.6 ms at 1,000,000); with it, the rows read
+/// depend on the limit alone. (One statement with a materialized common table expression
+/// did the same, but its temporary table cost a fifth of a login's CPU in a fresh store.)
+const HISTORY_PUBLIC_SQL: &str = "
+    SELECT id, src, dest, ts, content FROM messages
+    WHERE dest = 'ALL' AND id <= ?1 AND src NOT IN (SELECT value FROM json_each(?3))
+    ORDER BY id DESC LIMIT ?2";
+
+/// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
+const HISTORY_TO_SQL: &str = "
+    SELECT id, src, dest, ts, content FROM messages
+    WHERE dest = ?1 AND id <= ?2 AND id >= ?3 AND src NOT IN (SELECT value FROM json_each(?5))
+    ORDER BY id DESC LIMIT ?4";
+
+/// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
+const HISTORY_FROM_SQL: &str = "
+    SELECT id, src, dest, ts, content FROM messages
+    WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2 AND id >= ?3
+      AND dest NOT IN (SELECT value FROM json_each(?5))
+    ORDER BY id DESC LIMIT ?4";
+
+/// A stored message with its id.
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Message)> {
+    Ok((
+        r.get(0)?,
+        Message { src: r.get(1)?, dest: r.get(2)?, timestamp: r.get(3)?, content: r.get(4)? },
+    ))
+}
 
 /// Most names `ALL_USERS` lists: the most recently seen ones. Keeps the answer far below the
 /// frame limit however many people have ever visited.
@@ -337,16 +342,22 @@ impl Reader {
         let user = user.to_owned();
         let hidden = serde_json::to_string(hidden).unwrap_or_else(|_| "[]".to_owned());
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(HISTORY_SQL)?;
-            let rows = stmt.query_map(params![user, upto, limit, hidden], |r| {
-                Ok(Message {
-                    src: r.get(0)?,
-                    dest: r.get(1)?,
-                    timestamp: r.get(2)?,
-                    content: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut rows: Vec<(i64, Message)> = conn
+                .prepare_cached(HISTORY_PUBLIC_SQL)?
+                .query_map(params![upto, limit, hidden], message_row)?
+                .collect::<Result<_, _>>()?;
+            let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+            let lo = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
+            for sql in [HISTORY_TO_SQL, HISTORY_FROM_SQL] {
+                let mut stmt = conn.prepare_cached(sql)?;
+                for row in stmt.query_map(params![user, upto, lo, limit, hidden], message_row)? {
+                    rows.push(row?);
+                }
+            }
+            // Newest `limit` of the three parts, oldest first.
+            rows.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            Ok(rows.into_iter().rev().map(|(_, m)| m).collect())
         })
         .await
     }
