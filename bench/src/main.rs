@@ -40,6 +40,9 @@ use tokio_util::codec::FramedRead;
 /// out near 28,000 per source address and destination).
 const PER_SOURCE: usize = 20_000;
 
+/// Logins between two progress reports.
+const LOGIN_PROGRESS: usize = 1000;
+
 /// Time without a single delivery after which the rest counts as lost.
 const STALL: Duration = Duration::from_secs(5);
 
@@ -378,10 +381,21 @@ async fn main() -> Result<()> {
         })
         .buffer_unordered(args.concurrency.max(1))
         .map(|joined| joined.map_err(anyhow::Error::from).and_then(|(i, r)| r.map(|c| (i, c))))
+        .enumerate()
+        .map(|(n, r)| {
+            // Progress on long runs (a crowd of thousands takes a while to log in).
+            if (n + 1) % LOGIN_PROGRESS == 0 {
+                eprint!("\r{} / {} logged in", n + 1, args.clients);
+            }
+            r
+        })
         .collect::<Vec<Result<_>>>()
         .await
         .into_iter()
         .collect::<Result<_>>()?;
+    if args.clients >= LOGIN_PROGRESS {
+        eprintln!();
+    }
     let login_secs = t0.elapsed().as_secs_f64();
     let logins_per_sec = args.clients as f64 / login_secs;
     eprintln!("{} clients logged in in {login_secs:.2} s ({logins_per_sec:.0}/s)", args.clients);
