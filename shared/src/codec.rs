@@ -32,6 +32,16 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
+/// The payload length a frame's prefix announces, refused if over `max`: checked before any
+/// room is made for the payload (every reader of frames goes through here).
+pub fn payload_len(prefix: [u8; PREFIX_LEN], max: usize) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(prefix);
+    match usize::try_from(len) {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(FrameError::TooLong { len: u64::from(len), max }),
+    }
+}
+
 /// Splits a byte stream into frame payloads of at most `max` bytes.
 #[derive(Debug)]
 pub struct FrameCodec {
@@ -60,11 +70,10 @@ impl Decoder for FrameCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
         let has_head = src.len() >= PREFIX_LEN;
-        if !self.in_body && has_head {
-            let len = u64::from(u32::from_be_bytes([src[0], src[1], src[2], src[3]]));
-            if len > self.max as u64 {
-                return Err(FrameError::TooLong { len, max: self.max });
-            }
+        if !self.in_body
+            && let Some(prefix) = src.first_chunk::<PREFIX_LEN>()
+        {
+            payload_len(*prefix, self.max)?;
         }
         let out = self.inner.decode(src)?;
         // Without a whole frame, the inner codec keeps a header it has seen and waits for

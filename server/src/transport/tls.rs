@@ -18,7 +18,7 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
-use shared::codec::{FrameError, PREFIX_LEN};
+use shared::codec::{FrameError, PREFIX_LEN, payload_len};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -315,12 +315,7 @@ impl Tls {
         let Some(prefix) = self.plain.first_chunk::<PREFIX_LEN>() else {
             return Ok(None);
         };
-        let len = u64::from(u32::from_be_bytes(*prefix));
-        if len > self.max_frame as u64 {
-            return Err(FrameError::TooLong { len, max: self.max_frame });
-        }
-        // At most max_frame: fits.
-        let end = PREFIX_LEN + len as usize;
+        let end = PREFIX_LEN + payload_len(*prefix, self.max_frame)?;
         if self.plain.len() < end {
             // Room for the rest of the frame at once rather than by doubling.
             self.plain.reserve(end - self.plain.len());
