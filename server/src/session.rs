@@ -292,7 +292,7 @@ pub fn serve<T: Transport>(
         if let Some(text) = goodbye {
             let mut frame = vec![0; PREFIX_LEN];
             shared::json::encode_into(&Frame::error(text), &mut frame);
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.send(&mut frame)).await;
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.send(&frame[PREFIX_LEN..])).await;
         }
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.close()).await;
         // Every connection says goodbye to the hub, logged in or not: a login still in flight
@@ -314,7 +314,7 @@ async fn send<T: Transport>(
     kick: &CancellationToken,
 ) -> Result<(), ()> {
     tokio::select! {
-        r = tokio::time::timeout(WRITE_TIMEOUT, t.send(frame)) => match r {
+        r = tokio::time::timeout(WRITE_TIMEOUT, t.send(&frame[PREFIX_LEN..])) => match r {
             Ok(Ok(())) => Ok(()),
             _ => Err(()),
         },

@@ -17,9 +17,8 @@ pub trait Transport: Send {
     /// The next frame's JSON payload; `None` when the peer has closed the connection.
     fn recv(&mut self) -> impl Future<Output = Option<Result<BytesMut, FrameError>>> + Send;
 
-    /// Sends one frame in one write. `buf[..PREFIX_LEN]` is free room for a length prefix;
-    /// the frame's JSON follows it.
-    fn send(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Sends one frame whose JSON is `json`, in one write; the transport adds its own framing.
+    fn send(&mut self, json: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Closes the connection in an orderly way.
     fn close(&mut self) -> impl Future<Output = ()> + Send;

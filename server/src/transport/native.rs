@@ -40,12 +40,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
         self.framed.next().await
     }
 
-    async fn send(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let len = u32::try_from(buf.len() - PREFIX_LEN)
+    async fn send(&mut self, json: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(json.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
-        buf[..PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
+        // Prefix and JSON in one write, from a buffer given back right after.
+        let mut frame = Vec::with_capacity(PREFIX_LEN + json.len());
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(json);
         let stream = self.framed.get_mut();
-        stream.write_all(buf).await?;
+        stream.write_all(&frame).await?;
         stream.flush().await
     }
 
