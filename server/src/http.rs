@@ -25,6 +25,7 @@ use hyper_util::service::TowerToHyperService;
 use shared::limits::MAX_CLIENT_FRAME_LEN;
 use tokio::net::TcpStream;
 
+use crate::config::GOODBYE_TIMEOUT;
 use crate::listener::{Entry, handshake_within};
 use crate::session::Context;
 use crate::transport::tls::{TlsConn, TlsStream};
@@ -197,12 +198,13 @@ impl Gateway {
                 _ = http.as_mut() => {}
                 () = shutdown.cancelled() => {
                     http.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_millis(500), http).await;
+                    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, http).await;
                     return;
                 }
             }
         }
         let pending = upgrade.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(upgrade);
         let Some(pending) = pending else { return };
         let Ok(upgraded) = pending.await else { return };
         let Ok(parts) = upgraded.downcast::<TokioIo<TlsStream>>() else {

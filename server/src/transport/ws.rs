@@ -361,25 +361,20 @@ impl Transport for Ws {
 mod tests {
     use super::*;
 
-    /// A masked client frame.
-    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
-        match payload.len() {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n if n <= 0xFFFF => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    /// A masked client frame: a server header with the mask bit and key added.
+    fn client_frame(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
+        let (head, n) = server_header(op, payload.len());
+        let mut f = head[..n].to_vec();
+        if !fin {
+            f[0] &= 0x7F;
         }
-        f.extend_from_slice(&mask);
-        let mut body = payload.to_vec();
-        unmask(&mut body, mask);
-        f.extend_from_slice(&body);
+        f[1] |= 0x80;
+        f.extend_from_slice(&MASK);
+        let start = f.len();
+        f.extend_from_slice(payload);
+        unmask(&mut f[start..], MASK);
         f
     }
 
