@@ -188,12 +188,15 @@ impl Gateway {
         {
             let service =
                 TowerToHyperService::new(self.router.clone().layer(axum::Extension(info)));
-            let http = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(self.handshake_timeout)
-                .serve_connection(TokioIo::new(TlsStream::new(conn)), service)
-                .with_upgrades();
-            tokio::pin!(http);
+            // On the heap while HTTP lasts: in place, hyper's connection (larger than the
+            // session) would set the size of the task for the WebSocket's whole life.
+            let mut http = Box::pin(
+                hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(self.handshake_timeout)
+                    .serve_connection(TokioIo::new(TlsStream::new(conn)), service)
+                    .with_upgrades(),
+            );
             tokio::select! {
                 _ = http.as_mut() => {}
                 () = shutdown.cancelled() => {

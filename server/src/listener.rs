@@ -306,15 +306,18 @@ impl Acceptor {
                     let t = Native::new(tcp, MAX_CLIENT_FRAME_LEN);
                     self.tracker.spawn(entry.serve(t, ctx, peer.ip()));
                 }
-                // The handshake's future is made inside the task: one made outside would be
-                // held, at its full size, for the connection's whole life.
+                // The handshake's future is made inside the task (one made outside would be
+                // held, at its full size, for the connection's whole life) and awaited in a
+                // `let` statement, whose temporaries end with it: the scrutinee of an `if let`
+                // would stay in the task's state beside the session.
                 Port::Native(config) => {
                     let config = Arc::clone(config);
                     self.tracker.spawn(async move {
                         let handshake = Tls::accept(tcp, config, MAX_CLIENT_FRAME_LEN);
-                        if let Some(t) = handshake_within(handshake, timeout, &ctx, peer).await {
-                            entry.serve(t, ctx, peer.ip()).await;
-                        }
+                        let Some(t) = handshake_within(handshake, timeout, &ctx, peer).await else {
+                            return;
+                        };
+                        entry.serve(t, ctx, peer.ip()).await;
                     });
                 }
                 Port::Web(gateway) => {
