@@ -21,6 +21,8 @@
 //! - `codec` (feature `codec`): the length-prefixed framing for tokio transports, built on
 //!   tokio-util's `LengthDelimitedCodec` (u32 big-endian, the length checked before any
 //!   allocation). Without the feature the crate has no tokio dependency and builds for wasm32.
+//!   Its `JsonCodec` (decoded frames in, frames out) serves tests and benchmarks only, behind
+//!   the further feature `json-codec`, so that no production build carries it.
 
 pub mod chat;
 pub mod frame;
