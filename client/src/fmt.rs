@@ -2,8 +2,7 @@
 //! styles).
 
 use chrono::{DateTime, Local, TimeZone};
-
-use shared::chat::Entry;
+use client_core::chat::Entry;
 
 /// `HH:MM:SS` in local time, with the date in front when it is not today.
 pub fn clock(ts: i64) -> String {

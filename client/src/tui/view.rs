@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthChar;
 
 use super::app::{App, Mode};
 use crate::fmt;
-use shared::chat::Entry;
+use client_core::chat::Entry;
 
 /// Below this width the user pane is left out, so the conversation keeps its room.
 pub const USER_PANE_MIN_WIDTH: u16 = 60;

@@ -2,9 +2,9 @@
 //! errors inline. Text is always text (never HTML from users). New messages scroll into view
 //! unless the user has scrolled up to read; then a marker counts them.
 
+use client_core::chat::Entry;
 use leptos::html::Div;
 use leptos::prelude::*;
-use shared::chat::Entry;
 
 use super::{clock, color_class};
 use crate::state::{Item, Model};
