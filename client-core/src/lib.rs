@@ -12,8 +12,11 @@
 //!   of every client.
 //! - [`input`]: what a typed line means (`@name text`, `/commands` and the seed's spellings of
 //!   them), and the help text.
+//! - [`fmt`]: the text of a message's time (from a broken-down local time each client reads
+//!   from its own clock), of a titled list of names, and a name's colour.
 //!
 //! The protocol itself (frames, limits, validation, the codec) is the `shared` crate.
 
 pub mod chat;
+pub mod fmt;
 pub mod input;

@@ -46,8 +46,7 @@ fn line(item: Item, me: Option<String>, first_unseen: Option<u64>) -> impl IntoV
         Entry::Info(t) => view! { <div class="event info">{t}</div> }.into_any(),
         Entry::Error(t) => view! { <div class="event error" role="alert">{t}</div> }.into_any(),
         Entry::List { title, names } => {
-            let list = if names.is_empty() { "(none)".to_owned() } else { names.join(", ") };
-            view! { <div class="event info">{format!("{title} ({}): {list}", names.len())}</div> }
+            view! { <div class="event info">{client_core::fmt::list(&title, &names)}</div> }
                 .into_any()
         }
     };
