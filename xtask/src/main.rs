@@ -288,11 +288,13 @@ fn test() -> Result<()> {
         ]),
     )?;
     step(
-        "wasm32 build of the protocol crate (no tokio)",
+        "wasm32 build of the protocol and client-core crates (no tokio)",
         cargo().args([
             "check",
             "--package",
             "chatterbox-shared",
+            "--package",
+            "chatterbox-client-core",
             "--target",
             "wasm32-unknown-unknown",
         ]),
@@ -594,7 +596,15 @@ fn write_performance(
 const MICRO_BENCHES: [(&str, &[&str]); 2] = [
     (
         "frames",
-        &["bench", "--package", "chatterbox-shared", "--features", "codec", "--bench", "frames"],
+        &[
+            "bench",
+            "--package",
+            "chatterbox-shared",
+            "--features",
+            "json-codec",
+            "--bench",
+            "frames",
+        ],
     ),
     ("query", &["bench", "--package", "chatterbox-server", "--bench", "query"]),
 ];
