@@ -9,10 +9,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
 use shared::{Frame, Message};
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
+use test_support::now;
 
 fn app() -> App {
     let mut app = App::new("localhost:9443");
