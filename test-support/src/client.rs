@@ -175,10 +175,8 @@ impl Client {
         let mut before = Vec::new();
         let mut read = Frame::messages(self.pending.drain(..).collect());
         loop {
-            let live = read.username_accepted.is_none();
-            let at = read.messages.iter().flatten().position(|m| m.content == probe);
-            if let (true, Some(at), Some(messages)) = (live, at, read.messages.as_mut()) {
-                self.pending.extend(messages.drain(at..).skip(1));
+            if let Some(after) = cut_at_probe(&mut read, probe) {
+                self.pending.extend(after);
                 before.push(read);
                 return before;
             }
@@ -222,7 +220,41 @@ impl Client {
     }
 }
 
+/// If `frame` carries the live message `probe`, cuts it there: `frame` keeps the messages
+/// before the probe, and those after it are returned. Join history is not live.
+fn cut_at_probe(frame: &mut Frame, probe: &str) -> Option<Vec<Message>> {
+    if frame.username_accepted.is_some() {
+        return None;
+    }
+    let messages = frame.messages.as_mut()?;
+    let at = messages.iter().position(|m| m.content == probe)?;
+    Some(messages.drain(at..).skip(1).collect())
+}
+
 /// Contents of all messages in `frames`.
 pub fn contents(frames: &[Frame]) -> Vec<String> {
     frames.iter().flat_map(|f| f.messages.iter().flatten().map(|m| m.content.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(contents: &[&str]) -> Frame {
+        Frame::messages(contents.iter().map(|c| Message::new("ann", "ALL", 1, *c)).collect())
+    }
+
+    #[test]
+    fn a_frame_is_cut_at_the_probe_and_join_history_is_not() {
+        let mut f = frame(&["a", "probe", "b", "probe"]);
+        let after = cut_at_probe(&mut f, "probe").expect("the probe");
+        assert_eq!(contents(&[f]), ["a"]);
+        assert_eq!(contents(&[Frame::messages(after)]), ["b", "probe"]);
+        let mut f = frame(&["a", "b"]);
+        assert_eq!(cut_at_probe(&mut f, "probe"), None);
+        assert_eq!(f, frame(&["a", "b"]));
+        let mut history = Frame { username_accepted: Some(true), ..frame(&["probe"]) };
+        assert_eq!(cut_at_probe(&mut history, "probe"), None);
+        assert_eq!(cut_at_probe(&mut Frame::default(), "probe"), None);
+    }
 }
