@@ -130,7 +130,7 @@ async fn the_gateway_pings_and_drops_a_browser_that_never_answers() {
             }
         }
     });
-    // its bytes are read under the WebSocket layer, which would answer the pings
+    // the mute connection is read beneath the WebSocket layer, which would answer the pings
     assert!(stream_closed(mute.get_mut()).await, "the silent connection was closed");
     stop.send(()).expect("the reader is still reading");
     let mut ws = reading.await.expect("reader");
