@@ -10,10 +10,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
 use shared::frame::features;
 use shared::{Frame, Message};
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
+use test_support::now;
 
 fn app() -> App {
     let mut app = App::new("localhost:9443");
