@@ -51,6 +51,24 @@ impl Pair {
         let got = tokio::time::timeout(PROMPT, self.b.recv_message(&tag)).await;
         assert!(got.is_ok(), "healthy pair not served {when} (waited {:?})", t0.elapsed());
     }
+
+    /// Waits for `fut` while the pair keeps talking privately once a second, as active users
+    /// do: their own idle timeout must not run out while the test waits for someone else's.
+    /// (Private, so the one waited for sees none of it.)
+    async fn chatting_until<F: std::future::Future>(&mut self, fut: F) -> F::Output {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return out,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    self.n += 1;
+                    let tag = format!("keep-alive {}", self.n);
+                    self.a.say("healthy_b", &tag).await;
+                    self.b.recv_message(&tag).await;
+                }
+            }
+        }
+    }
 }
 
 /// Starts the server binary with `flags`, a healthy pair, and returns the memory baseline.
@@ -408,7 +426,7 @@ async fn a_trickled_frame_and_a_silent_connection_are_closed_by_their_timeouts()
     trickle.login("trickler").await;
     trickle.send_raw(&[0, 0, 0, 50, b'{']).await;
     let t0 = Instant::now();
-    let frames = trickle.expect_closed(PATIENCE).await;
+    let frames = pair.chatting_until(trickle.expect_closed(PATIENCE)).await;
     assert!(frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("incomplete"))));
     assert!(
         t0.elapsed() < Duration::from_secs(4),
@@ -417,7 +435,7 @@ async fn a_trickled_frame_and_a_silent_connection_are_closed_by_their_timeouts()
     // logged in and silent: closed after the idle timeout, with a reason
     let mut silent = Client::connect(server.addr, &dirs.ca()).await;
     silent.login("silent").await;
-    let frames = silent.expect_closed(PATIENCE).await;
+    let frames = pair.chatting_until(silent.expect_closed(PATIENCE)).await;
     assert!(
         frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("without a message")))
     );
