@@ -88,6 +88,20 @@ pub const SCENARIOS: &[Scenario] = &[
         web: true,
         args: "--clients 500 --senders 5 --messages 200 --size 64 --mode flood",
     },
+    Scenario {
+        label: "lockstep fan-out to 1,000 WebSocket clients",
+        target: "none set (native: p99 <= 2 ms)",
+        web: true,
+        args: "--clients 1000 --senders 1 --messages 300 --size 64 --mode lockstep",
+    },
+    // Held like the native idle scenario; the target is a Rust push server's (Mozilla's
+    // autopush: 10.27 kB per WebSocket).
+    Scenario {
+        label: "idle: 10,000 logged-in WebSocket clients (RSS per connection)",
+        target: "10,000 held, <= 10 KiB RSS per connection",
+        web: true,
+        args: "--clients 10000 --senders 1 --messages 1 --size 16 --hold 3 --concurrency 512",
+    },
 ];
 
 /// The criterion micro-benchmarks: each one's bench target, and the `cargo` arguments that

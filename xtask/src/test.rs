@@ -15,13 +15,21 @@ use crate::web::build_web;
 /// Seconds each fuzz target runs in the smoke run.
 const FUZZ_SMOKE_SECS: u64 = 20;
 
-/// The load generator's smoke run: a tiny crowd.
-const BENCH_SMOKE: [Scenario; 1] = [Scenario {
-    label: "bench smoke, TLS",
-    target: "0 lost",
-    web: false,
-    args: "--clients 20 --senders 2 --messages 20",
-}];
+/// The load generator's smoke runs: a tiny crowd over each protocol.
+const BENCH_SMOKE: [Scenario; 2] = [
+    Scenario {
+        label: "bench smoke, TLS",
+        target: "0 lost",
+        web: false,
+        args: "--clients 20 --senders 2 --messages 20",
+    },
+    Scenario {
+        label: "bench smoke, WebSocket",
+        target: "0 lost",
+        web: true,
+        args: "--clients 20 --senders 2 --messages 20",
+    },
+];
 
 /// Formatting, clippy, the wasm32 builds, every test, and smoke runs of the load generator,
 /// the micro-benchmarks and (with nightly) the fuzz targets.
