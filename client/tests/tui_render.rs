@@ -8,6 +8,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
+use shared::frame::features;
 use shared::{Frame, Message};
 
 fn now() -> i64 {
@@ -21,7 +22,7 @@ fn app() -> App {
         reply: Box::new(Frame {
             username_accepted: Some(true),
             info: Some("Welcome!".into()),
-            features: Some(vec!["block".into(), "users".into()]),
+            features: Some(features::ALL.map(String::from).to_vec()),
             user_list: Some(vec!["ann".into(), "bob".into(), "cat".into()]),
             blocked: Some(vec!["eve".into()]),
             messages: Some(vec![

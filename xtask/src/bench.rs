@@ -109,7 +109,15 @@ pub const SCENARIOS: &[Scenario] = &[
 pub const MICRO_BENCHES: [(&str, &[&str]); 2] = [
     (
         "frames",
-        &["bench", "--package", "chatterbox-shared", "--features", "codec", "--bench", "frames"],
+        &[
+            "bench",
+            "--package",
+            "chatterbox-shared",
+            "--features",
+            "json-codec",
+            "--bench",
+            "frames",
+        ],
     ),
     ("query", &["bench", "--package", "chatterbox-server", "--bench", "query"]),
 ];

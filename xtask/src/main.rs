@@ -7,11 +7,11 @@
 //!   the release server that embeds it, and run it (certificates and the database are created
 //!   on first run).
 //! - `cargo xtask test`: everything CI checks: formatting, clippy with warnings denied (native,
-//!   and wasm32 for the browser client), the wasm32 build of the protocol crate, the browser
-//!   client's build, and every test: the integration tests start real servers, run the shared
-//!   conformance suite against the real binary, drive the TUI in a pseudo-terminal and the
-//!   browser client in headless Chromium; the load generator and the criterion
-//!   micro-benchmarks run once each so that they cannot rot.
+//!   and wasm32 for the browser client), the wasm32 builds of the protocol and client-core
+//!   crates, the browser client's build, and every test: the integration tests start real
+//!   servers, run the shared conformance suite against the real binary, drive the TUI in a
+//!   pseudo-terminal and the browser client in headless Chromium; the load generator and the
+//!   criterion micro-benchmarks run once each so that they cannot rot.
 //! - `cargo xtask fuzz [SECS]`: each fuzz target for a while (nightly).
 //! - `cargo xtask bench`: the load scenarios, the history and criterion benchmarks, written
 //!   to docs/PERFORMANCE.md.

@@ -62,11 +62,13 @@ pub fn test() -> Result<()> {
         ]),
     )?;
     step(
-        "wasm32 build of the protocol crate (no tokio)",
+        "wasm32 build of the protocol and client-core crates (no tokio)",
         cargo().args([
             "check",
             "--package",
             "chatterbox-shared",
+            "--package",
+            "chatterbox-client-core",
             "--target",
             "wasm32-unknown-unknown",
         ]),
