@@ -70,7 +70,7 @@ pub struct Model {
     pub unread: BTreeMap<String, usize>,
     /// The view follows new messages (the user has not scrolled up).
     pub following: bool,
-    /// Index into `items` of the first message that arrived while scrolled up.
+    /// The id ([`Item::id`]) of the first entry that arrived while scrolled up.
     pub first_unseen: Option<u64>,
     /// Entries that arrived while scrolled up.
     pub unseen: usize,
