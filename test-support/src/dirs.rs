@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "in-process")]
 use chatterbox_server::Config;
 
 /// A temporary directory holding a server's `data/` and `certs/`; removed when dropped.
@@ -36,6 +37,7 @@ impl Dirs {
     }
 
     /// The default configuration on these directories, both ports on `127.0.0.1:0`.
+    #[cfg(feature = "in-process")]
     pub fn config(&self) -> Config {
         Config {
             host: "127.0.0.1".into(),

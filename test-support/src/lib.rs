@@ -14,23 +14,36 @@
 //!   did not arrive by waiting for a probe sent after it.
 //! - [`ws`]: the web gateway from a test: HTTPS requests and WebSocket sessions.
 //! - [`cli`]: the terminal client binary, read line by line ([`Cli`]).
+//!
+//! Without the default feature `in-process`, only [`dirs`] and [`process`] remain (what
+//! xtask needs to run server binaries for its benchmarks).
 
+#[cfg(feature = "in-process")]
 pub mod cli;
+#[cfg(feature = "in-process")]
 pub mod client;
 pub mod dirs;
 pub mod process;
+#[cfg(feature = "in-process")]
 pub mod server;
+#[cfg(feature = "in-process")]
 pub mod tls;
+#[cfg(feature = "in-process")]
 pub mod ws;
 
 use std::time::Duration;
 
+#[cfg(feature = "in-process")]
 pub use cli::{Cli, CliLauncher};
+#[cfg(feature = "in-process")]
 pub use client::{Client, Next, contents};
 pub use dirs::Dirs;
 pub use process::{BinServer, Listener, SpawnError, listening};
+#[cfg(feature = "in-process")]
 pub use server::TestServer;
+#[cfg(feature = "in-process")]
 pub use tls::{stream_closed, tls_connect, tls_connect_as, tls_connector, try_tls};
+#[cfg(feature = "in-process")]
 pub use ws::{WsStream, https_get, ws_closed, ws_connect, ws_recv, ws_recv_where, ws_send};
 
 /// How long a test waits for something that should happen at once: a frame, a line of

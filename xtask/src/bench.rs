@@ -156,10 +156,9 @@ pub fn bench() -> Result<()> {
         ]),
     )?;
     let mut rows = Vec::new();
-    for (n, sc) in SCENARIOS.iter().enumerate() {
-        let server =
-            start_server(Path::new("target/release/chatterbox-server"), sc, &n.to_string())?;
-        let json = server.dir.join("result.json");
+    for sc in SCENARIOS {
+        let server = start_server(Path::new("target/release/chatterbox-server"), sc)?;
+        let json = server.dirs.root.path().join("result.json");
         eprintln!("==> {}", sc.label);
         let status = generator(Path::new("target/release/chatterbox-bench"), sc, &server)?
             .arg("--json")
@@ -180,8 +179,8 @@ pub fn bench() -> Result<()> {
 }
 
 /// Starts the server binary `server_bin` as scenario `sc` needs it.
-pub fn start_server(server_bin: &Path, sc: &Scenario, name: &str) -> Result<ServerProcess> {
-    server::start(server_bin, name, &SERVER_ARGS, sc.web)
+pub fn start_server(server_bin: &Path, sc: &Scenario) -> Result<ServerProcess> {
+    server::start(server_bin, &SERVER_ARGS, sc.web)
 }
 
 /// The load generator `bench_bin`, ready to run scenario `sc` against `server`.

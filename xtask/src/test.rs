@@ -1,12 +1,11 @@
 //! `cargo xtask test`: everything CI checks, and a closing line that sums the tests run.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{self, MICRO_BENCHES, Scenario};
+use crate::bench::MICRO_BENCHES;
 use crate::cmd::{cargo, step};
 use crate::fuzz::fuzz;
 use crate::setup::{has_nightly, setup, tool_path};
@@ -15,24 +14,8 @@ use crate::web::build_web;
 /// Seconds each fuzz target runs in the smoke run.
 const FUZZ_SMOKE_SECS: u64 = 20;
 
-/// The load generator's smoke runs: a tiny crowd over each protocol.
-const BENCH_SMOKE: [Scenario; 2] = [
-    Scenario {
-        label: "bench smoke, TLS",
-        target: "0 lost",
-        web: false,
-        args: "--clients 20 --senders 2 --messages 20",
-    },
-    Scenario {
-        label: "bench smoke, WebSocket",
-        target: "0 lost",
-        web: true,
-        args: "--clients 20 --senders 2 --messages 20",
-    },
-];
-
-/// Formatting, clippy, the wasm32 builds, every test, and smoke runs of the load generator,
-/// the micro-benchmarks and (with nightly) the fuzz targets.
+/// Formatting, clippy, the wasm32 builds, every test (the load generator's smoke run, in
+/// bench/tests, among them), and smoke runs of the micro-benchmarks and (with nightly) the fuzz targets.
 pub fn test() -> Result<()> {
     setup(true)?;
     step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -80,7 +63,6 @@ pub fn test() -> Result<()> {
             .args(["test", "--workspace", "--all-features", "--", "--include-ignored"])
             .env("PATH", tool_path()),
     )?;
-    bench_smoke()?;
     micro_bench_smoke()?;
     if has_nightly() {
         fuzz(FUZZ_SMOKE_SECS)?;
@@ -125,34 +107,6 @@ fn count(line: &str, label: &str) -> u64 {
         .map(|n| n.rsplit(' ').next().unwrap_or(n))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
-}
-
-/// The load generator on tiny scenarios against a debug server, so that it cannot rot.
-pub fn bench_smoke() -> Result<()> {
-    step(
-        "build the load generator",
-        cargo().args(["build", "--package", "chatterbox-bench", "--package", "chatterbox-server"]),
-    )?;
-    for (n, sc) in BENCH_SMOKE.iter().enumerate() {
-        let name = format!("smoke-{n}");
-        let server = bench::start_server(Path::new("target/debug/chatterbox-server"), sc, &name)?;
-        let out = bench::generator(Path::new("target/debug/chatterbox-bench"), sc, &server)?
-            .output()
-            .context("running the load generator")?;
-        drop(server);
-        let text = String::from_utf8_lossy(&out.stdout);
-        let last = text.lines().last().unwrap_or_default();
-        eprintln!("==> {}: {last}", sc.label);
-        if !out.status.success() || !last.starts_with("deliveries/s=") || !last.ends_with(" lost=0")
-        {
-            bail!(
-                "the load generator's smoke run failed ({}):\n{text}{}",
-                sc.label,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-    Ok(())
 }
 
 /// The criterion micro-benchmarks in criterion's test mode (each benchmark once, debug build
