@@ -1,14 +1,11 @@
 //! Admission by address: a connection over its address's limit is told why (on every port),
 //! and addresses exempted with `--exempt-address` are under no per-address limit.
 
-mod common;
-
-use common::*;
 use futures_util::StreamExt;
 use shared::Frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::*;
+use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// What the refusal says, whatever the limit.
 const OVER_THE_LIMIT: &str = "Too many connections from your address";
@@ -53,9 +50,7 @@ async fn a_connection_over_the_address_limit_is_told_why() {
     assert!(is_refusal(&frame, 1), "{frame:?}");
 
     // the WebSocket gets the ERROR, then a close
-    let tls = tls_connect(web, &ca).await;
-    let req = format!("wss://localhost:{}/ws", web.port()).into_client_request().expect("req");
-    let (mut ws, _) = tokio_tungstenite::client_async(req, tls).await.expect("upgrade");
+    let mut ws = ws_connect(web, &ca, None).await.expect("upgrade");
     let got = tokio::time::timeout(PATIENCE, ws.next()).await.expect("in time");
     let Some(Ok(WsMessage::Text(text))) = got else { panic!("a text message: {got:?}") };
     assert!(is_refusal(&shared::decode(text.as_bytes()).expect("frame"), 1), "{text}");
@@ -63,12 +58,7 @@ async fn a_connection_over_the_address_limit_is_told_why() {
     assert!(matches!(got, Some(Ok(WsMessage::Close(_)))), "{got:?}");
 
     // the page over HTTPS: 429 with the reason
-    let mut tls = tls_connect(web, &ca).await;
-    let req = format!("GET / HTTP/1.1\r\nHost: localhost:{}\r\n\r\n", web.port());
-    tls.write_all(req.as_bytes()).await.expect("request");
-    let mut page = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut page)).await;
-    let page = String::from_utf8_lossy(&page);
+    let page = https_get(web, &ca, "/").await;
     assert!(page.starts_with("HTTP/1.1 429"), "{page}");
     assert!(page.contains(OVER_THE_LIMIT), "{page}");
 
@@ -121,7 +111,7 @@ async fn an_exempt_address_is_under_no_per_address_limit() {
 
 #[test]
 fn a_malformed_exempt_address_stops_the_server_with_the_reason() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chatterbox-server"))
+    let out = std::process::Command::new(bin!("chatterbox-server"))
         .args(["--exempt-address", "10.1.2.3/8"])
         .output()
         .expect("runs");

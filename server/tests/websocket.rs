@@ -2,10 +2,8 @@
 //! sends fragmented messages, pings, closes, frames over the limit, and frames cut across TLS
 //! records or packed into one, and reads the server's frames as they are on the wire.
 
-mod common;
-
-use common::*;
 use shared::{Frame, Message};
+use test_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;

@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use shared::chat::{Chat, Entry};
-use shared::frame::features;
-use shared::input::{self, Input};
+use client_core::chat::{Chat, Entry, login_frame};
+use client_core::input::{self, Input};
 use shared::{BROADCAST, Frame};
 
 /// Entries kept; older ones are dropped so a long-open tab stays small.
@@ -71,7 +70,7 @@ pub struct Model {
     pub unread: BTreeMap<String, usize>,
     /// The view follows new messages (the user has not scrolled up).
     pub following: bool,
-    /// Index into `items` of the first message that arrived while scrolled up.
+    /// The id ([`Item::id`]) of the first entry that arrived while scrolled up.
     pub first_unseen: Option<u64>,
     /// Entries that arrived while scrolled up.
     pub unseen: usize,
@@ -95,15 +94,6 @@ impl Default for Model {
             unseen: 0,
             tab: Tab::Online,
         }
-    }
-}
-
-/// The login frame for `name`, asking for the extensions this client uses.
-pub fn login_frame(name: &str) -> Frame {
-    Frame {
-        username: Some(name.to_owned()),
-        features: Some(features::ALL.iter().map(|f| (*f).to_owned()).collect()),
-        ..Frame::default()
     }
 }
 
@@ -271,7 +261,7 @@ mod tests {
         Frame {
             username_accepted: Some(true),
             info: Some("Welcome!".into()),
-            features: Some(vec!["block".into(), "users".into()]),
+            features: Some(shared::frame::features::ALL.map(String::from).to_vec()),
             user_list: Some(users.iter().map(|u| (*u).to_owned()).collect()),
             blocked: Some(vec![]),
             messages: Some(vec![Message::new("bob", "ALL", 1, "earlier")]),

@@ -2,9 +2,9 @@
 //! errors inline. Text is always text (never HTML from users). New messages scroll into view
 //! unless the user has scrolled up to read; then a marker counts them.
 
+use client_core::chat::Entry;
 use leptos::html::Div;
 use leptos::prelude::*;
-use shared::chat::Entry;
 
 use super::{clock, color_class};
 use crate::state::{Item, Model};
@@ -46,8 +46,7 @@ fn line(item: Item, me: Option<String>, first_unseen: Option<u64>) -> impl IntoV
         Entry::Info(t) => view! { <div class="event info">{t}</div> }.into_any(),
         Entry::Error(t) => view! { <div class="event error" role="alert">{t}</div> }.into_any(),
         Entry::List { title, names } => {
-            let list = if names.is_empty() { "(none)".to_owned() } else { names.join(", ") };
-            view! { <div class="event info">{format!("{title} ({}): {list}", names.len())}</div> }
+            view! { <div class="event info">{client_core::fmt::list(&title, &names)}</div> }
                 .into_any()
         }
     };

@@ -23,12 +23,18 @@ pub(crate) fn send(tx: &StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, 
 /// The local time of a Unix timestamp, `HH:MM:SS` (with the date if not today).
 pub(crate) fn clock(ts: i64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen_value(ts as f64 * 1000.0));
-    let today = js_sys::Date::new_0();
-    let time = format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds());
-    if d.to_date_string() == today.to_date_string() {
-        time
-    } else {
-        format!("{}-{:02}-{:02} {time}", d.get_full_year(), d.get_month() + 1, d.get_date())
+    client_core::fmt::clock(local(&d), local(&js_sys::Date::new_0()))
+}
+
+/// A browser date in local time, broken down for `client_core::fmt::clock`.
+fn local(d: &js_sys::Date) -> client_core::fmt::LocalTime {
+    client_core::fmt::LocalTime {
+        year: d.get_full_year() as i32,
+        month: d.get_month() + 1,
+        day: d.get_date(),
+        hour: d.get_hours(),
+        minute: d.get_minutes(),
+        second: d.get_seconds(),
     }
 }
 
@@ -36,11 +42,12 @@ fn wasm_bindgen_value(v: f64) -> js_sys::wasm_bindgen::JsValue {
     js_sys::wasm_bindgen::JsValue::from_f64(v)
 }
 
+/// Nickname colour classes in style.css (`.c0` to `.c7`).
+const NAME_COLOURS: usize = 8;
+
 /// A CSS class for a user's colour: the same for a name everywhere.
 pub(crate) fn color_class(name: &str) -> String {
-    let hash =
-        name.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("c{}", hash % 8)
+    format!("c{}", client_core::fmt::colour_index(name, NAME_COLOURS))
 }
 
 /// The whole page.
