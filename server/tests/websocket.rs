@@ -243,6 +243,18 @@ async fn a_close_is_answered_and_ends_the_connection() {
 }
 
 #[tokio::test]
+async fn a_close_with_a_status_that_may_not_travel_is_answered_with_a_protocol_error() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let mut ws = RawWs::open(&server).await;
+    // 1005 is reserved for "no status received" and never sent (RFC 6455 7.4.1)
+    ws.write(&frame(true, CLOSE, &1005u16.to_be_bytes())).await;
+    assert_eq!(ws.next().await.expect("the server's close").close_status(), 1002);
+    assert!(ws.next().await.is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_unmasked_frame_is_a_protocol_error() {
     let dirs = Dirs::new();
     let server = TestServer::start(dirs.config()).await;

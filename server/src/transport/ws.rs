@@ -246,11 +246,13 @@ impl Ws {
             (opcode::PING, _) => return Ok(Some(Got::Ping(payload))),
             (opcode::PONG, _) => return Ok(Some(Got::Nothing)),
             (opcode::CLOSE, _) => {
+                // The client's status is echoed if it may travel on the wire (RFC 6455 7.4).
                 let code = match payload.first_chunk::<2>() {
                     Some(c) => u16::from_be_bytes(*c),
                     None => status::NORMAL,
                 };
-                return Ok(Some(Got::Close(code)));
+                let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+                return Ok(Some(Got::Close(if sendable { code } else { status::PROTOCOL_ERROR })));
             }
             (opcode::TEXT | opcode::BINARY, None) if h.fin => payload,
             (opcode::TEXT | opcode::BINARY, None) => {
