@@ -175,7 +175,7 @@ impl Gateway {
     ///
     /// The TLS connection is made here, not passed in: an argument would stay in this
     /// future's state, at its full size, beside the copy the session uses.
-    pub async fn serve(&self, tcp: TcpStream, peer: SocketAddr, entry: Entry) {
+    pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, entry: Entry) {
         let plain = ws_plain_limit(MAX_CLIENT_FRAME_LEN);
         let handshake = TlsConn::accept(tcp, Arc::clone(&self.tls), plain);
         let timeout = self.handshake_timeout;
@@ -210,17 +210,16 @@ impl Gateway {
         drop(upgrade);
         let Some(pending) = pending else { return };
         let Ok(upgraded) = pending.await else { return };
-        let Ok(parts) = upgraded.downcast::<TokioIo<TlsStream>>() else {
-            tracing::error!("an upgraded connection of an unexpected type");
-            return;
+        // The upgrade's parts end with this block: a partly moved value would stay in the
+        // task's state, a whole TLS connection's size, beside the session.
+        let ws = {
+            let Ok(parts) = upgraded.downcast::<TokioIo<TlsStream>>() else {
+                tracing::error!("an upgraded connection of an unexpected type");
+                return;
+            };
+            let conn = parts.io.into_inner().into_inner();
+            Ws::new(conn, &parts.read_buf, MAX_CLIENT_FRAME_LEN, self.ping)
         };
-        let ws = Ws::new(
-            parts.io.into_inner().into_inner(),
-            &parts.read_buf,
-            MAX_CLIENT_FRAME_LEN,
-            self.ping,
-        );
-        drop(parts.read_buf);
         entry.serve(ws, Arc::clone(&self.ctx), peer.ip()).await;
     }
 }

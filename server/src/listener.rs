@@ -321,8 +321,7 @@ impl Acceptor {
                     });
                 }
                 Port::Web(gateway) => {
-                    let gateway = Arc::clone(gateway);
-                    self.tracker.spawn(async move { gateway.serve(tcp, peer, entry).await });
+                    self.tracker.spawn(Arc::clone(gateway).serve(tcp, peer, entry));
                 }
             }
         }

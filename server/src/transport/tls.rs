@@ -410,14 +410,20 @@ impl TlsConn {
         poll_fn(|cx| self.poll_fill(cx)).await
     }
 
-    /// Sends `head` and `body` as one piece: the records of both in one write, behind
-    /// anything still unwritten. The two are joined in a buffer given back right after.
-    pub async fn send(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
+    /// Encrypts `head` and `body` as one piece behind anything still unwritten, for the next
+    /// write (a [`TlsConn::send`], or the one [`TlsConn::fill`] makes before it reads). The
+    /// two are joined in a buffer given back right after.
+    pub fn queue(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
         let mut joined = Vec::with_capacity(head.len() + body.len());
         joined.extend_from_slice(head);
         joined.extend_from_slice(body);
-        self.drive(Job::Encrypt(&joined))?;
-        drop(joined);
+        self.drive(Job::Encrypt(&joined)).map(drop)
+    }
+
+    /// Sends `head` and `body` as one piece: the records of both in one write, behind
+    /// anything still unwritten.
+    pub async fn send(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        self.queue(head, body)?;
         self.flush().await
     }
 

@@ -279,35 +279,37 @@ impl Ws {
         Ok(Some(Got::Message(whole)))
     }
 
-    /// Sends one unmasked frame: its header and payload in one write.
-    async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+    /// Queues one unmasked frame, its header and payload together, for the next write.
+    fn queue_frame(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
         let (head, len) = server_header(opcode, payload.len());
-        self.conn.send(&head[..len], payload).await
+        self.conn.queue(&head[..len], payload)
     }
 
-    /// Answers a close (or starts one) with `status`, once.
-    async fn send_close(&mut self, status: u16) {
+    /// Queues our close frame with `status`, once.
+    fn queue_close(&mut self, status: u16) {
         if !self.close_sent {
             self.close_sent = true;
-            let _ = self.send_frame(opcode::CLOSE, &status.to_be_bytes()).await;
+            let _ = self.queue_frame(opcode::CLOSE, &status.to_be_bytes());
         }
     }
 
     /// Handles complete frames until a message is in; `None` for a close. What it cannot
-    /// read is an error, whose close status [`Transport::close`] sends.
+    /// read is an error, whose close status [`Transport::close`] sends. Pongs and the close
+    /// reply are queued and go out with the next write: the one made before reading more,
+    /// or the close.
     async fn next_message(&mut self) -> Option<Result<BytesMut, FrameError>> {
         loop {
             match self.take_frame() {
                 Ok(Some(Got::Message(m))) => return Some(Ok(m)),
                 Ok(Some(Got::Nothing)) => continue,
                 Ok(Some(Got::Ping(payload))) => {
-                    if let Err(e) = self.send_frame(opcode::PONG, &payload).await {
+                    if let Err(e) = self.queue_frame(opcode::PONG, &payload) {
                         return Some(Err(e.into()));
                     }
                     continue;
                 }
                 Ok(Some(Got::Close(code))) => {
-                    self.send_close(code).await;
+                    self.queue_close(code);
                     return None;
                 }
                 Ok(None) => {}
@@ -336,7 +338,8 @@ impl Transport for Ws {
                         return None;
                     }
                     self.next_ping = Instant::now() + self.ping_every;
-                    if let Err(e) = self.send_frame(opcode::PING, &[]).await {
+                    // Written by the read that follows.
+                    if let Err(e) = self.queue_frame(opcode::PING, &[]) {
                         return Some(Err(e.into()));
                     }
                 }
@@ -346,11 +349,12 @@ impl Transport for Ws {
 
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
         // Frames are ASCII JSON (the encoder escapes everything else).
-        self.send_frame(opcode::TEXT, json).await
+        let (head, len) = server_header(opcode::TEXT, json.len());
+        self.conn.send(&head[..len], json).await
     }
 
     async fn close(&mut self) {
-        self.send_close(self.close_status).await;
+        self.queue_close(self.close_status);
         self.conn.close().await;
     }
 
