@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use shared::codec::PREFIX_LEN;
 use tokio::sync::Notify;
 
 /// Most bytes of message entries merged into one frame.
@@ -135,11 +134,9 @@ fn take(q: &mut VecDeque<Out>, buf: &mut Vec<Out>, limit: usize) -> usize {
 }
 
 /// Writes into `buf` the frame that starts at `items[start]` and returns the index after the
-/// last item it used. `buf` is cleared and starts with [`PREFIX_LEN`] bytes of room for the
-/// length prefix, followed by the frame's JSON.
+/// last item it used. `buf` is cleared first and then holds the frame's JSON.
 pub fn next_frame(items: &[Out], start: usize, buf: &mut Vec<u8>) -> usize {
     buf.clear();
-    buf.resize(PREFIX_LEN, 0);
     let Some((open, _)) = items[start].list() else {
         if let Out::Frame(json) = &items[start] {
             buf.extend_from_slice(json);
@@ -183,8 +180,7 @@ mod tests {
         let mut i = 0;
         while i < items.len() {
             i = next_frame(items, i, &mut buf);
-            assert_eq!(&buf[..PREFIX_LEN], &[0; PREFIX_LEN]);
-            out.push(decode(&buf[PREFIX_LEN..]).expect("valid JSON"));
+            out.push(decode(&buf).expect("valid JSON"));
         }
         out
     }
@@ -241,7 +237,7 @@ mod tests {
         while i < items.len() {
             let next = next_frame(&items, i, &mut buf);
             assert!(buf.len() <= MAX_MERGED_FRAME, "{}", buf.len());
-            seen += decode(&buf[PREFIX_LEN..]).expect("json").messages.expect("m").len();
+            seen += decode(&buf).expect("json").messages.expect("m").len();
             i = next;
         }
         assert_eq!(seen, 40);

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use shared::codec::{FrameError, PREFIX_LEN};
+use shared::codec::FrameError;
 use shared::frame::{features, keys};
 use shared::limits::{MAX_FEATURES, MAX_SERVER_FRAME_LEN};
 use shared::validate::validate_username;
@@ -89,7 +89,7 @@ enum Wait {
     Login(Result<LoginReply, LoginFailed>),
     /// Commands were queued at the hub.
     Queued,
-    /// A frame to send back (its `PREFIX_LEN` bytes of room first).
+    /// A frame's JSON to send back.
     Reply(Vec<u8>),
 }
 
@@ -98,7 +98,7 @@ type WaitFuture = Pin<Box<dyn Future<Output = Wait> + Send>>;
 struct LoginReply {
     name: String,
     granted: Granted,
-    /// The whole reply frame, `PREFIX_LEN` bytes of room first.
+    /// The whole reply frame's JSON.
     frame: Vec<u8>,
     /// Messages that rode in the same frame as the USERNAME, sent once logged in.
     then_send: Vec<Message>,
@@ -116,7 +116,7 @@ enum LoginFailed {
 /// What handling one frame asks the loop to do.
 #[derive(Default)]
 struct Step {
-    /// Frames to send back at once, each with `PREFIX_LEN` bytes of room first.
+    /// The JSON of frames to send back at once.
     replies: Vec<Vec<u8>>,
     /// Commands for the hub, in order.
     hub: Vec<Command>,
@@ -130,9 +130,7 @@ struct Step {
 
 impl Step {
     fn reply(&mut self, frame: &Frame) {
-        let mut buf = vec![0; PREFIX_LEN];
-        shared::json::encode_into(frame, &mut buf);
-        self.replies.push(buf);
+        self.replies.push(shared::encode(frame));
     }
 
     fn error(&mut self, text: impl Into<String>) {
@@ -206,8 +204,8 @@ pub fn serve<T: Transport>(
                     match done {
                         Wait::Queued => {}
                         Wait::Reply(frame) => step.replies.push(frame),
-                        Wait::Login(Ok(mut reply)) => {
-                            if send(&mut t, &mut reply.frame, &s.kick).await.is_err() {
+                        Wait::Login(Ok(reply)) => {
+                            if send(&mut t, &reply.frame, &s.kick).await.is_err() {
                                 break None;
                             }
                             tracing::debug!(user = %reply.name, "logged in");
@@ -242,7 +240,7 @@ pub fn serve<T: Transport>(
                     let mut buf = Vec::new();
                     while i < items.len() {
                         i = outbox::next_frame(&items, i, &mut buf);
-                        if send(&mut t, &mut buf, &s.kick).await.is_err() {
+                        if send(&mut t, &buf, &s.kick).await.is_err() {
                             failed = true;
                             break;
                         }
@@ -290,9 +288,8 @@ pub fn serve<T: Transport>(
         };
 
         if let Some(text) = goodbye {
-            let mut frame = vec![0; PREFIX_LEN];
-            shared::json::encode_into(&Frame::error(text), &mut frame);
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.send(&mut frame)).await;
+            let frame = shared::encode(&Frame::error(text));
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.send(&frame)).await;
         }
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, t.close()).await;
         // Every connection says goodbye to the hub, logged in or not: a login still in flight
@@ -308,11 +305,7 @@ pub fn serve<T: Transport>(
 
 /// Writes one frame, giving up when the peer stops reading for [`WRITE_TIMEOUT`] or the hub
 /// disconnects it.
-async fn send<T: Transport>(
-    t: &mut T,
-    frame: &mut [u8],
-    kick: &CancellationToken,
-) -> Result<(), ()> {
+async fn send<T: Transport>(t: &mut T, frame: &[u8], kick: &CancellationToken) -> Result<(), ()> {
     tokio::select! {
         r = tokio::time::timeout(WRITE_TIMEOUT, t.send(frame)) => match r {
             Ok(Ok(())) => Ok(()),
@@ -328,8 +321,8 @@ async fn flush_step<T: Transport>(
     wait: &mut Option<WaitFuture>,
     kick: &CancellationToken,
 ) -> Result<(), ()> {
-    for mut frame in step.replies {
-        send(t, &mut frame, kick).await?;
+    for frame in step.replies {
+        send(t, &frame, kick).await?;
     }
     if step.wait.is_some() {
         *wait = step.wait;
@@ -496,9 +489,7 @@ impl Session {
                     Frame::error("The list of users cannot be read right now.")
                 }
             };
-            let mut buf = vec![0; PREFIX_LEN];
-            shared::json::encode_into(&frame, &mut buf);
-            Wait::Reply(buf)
+            Wait::Reply(shared::encode(&frame))
         }));
         step
     }
@@ -618,7 +609,7 @@ async fn login(
     Ok(LoginReply { name, granted, frame, then_send })
 }
 
-/// The accepted-login frame (with `PREFIX_LEN` bytes of room first). `users` is the JSON
+/// The accepted-login frame's JSON. `users` is the JSON
 /// array of `USER_LIST` as the hub built it. History entries are encoded once and spliced in; if they would not fit in [`MAX_SERVER_FRAME_LEN`], the oldest
 /// are left out.
 fn login_frame(
@@ -634,8 +625,7 @@ fn login_frame(
         blocked,
         ..Frame::default()
     };
-    let mut buf = vec![0; PREFIX_LEN];
-    shared::json::encode_into(&head, &mut buf);
+    let mut buf = shared::encode(&head);
     buf.pop(); // the closing brace; USER_LIST (built by the hub) and MESSAGES follow
     buf.extend_from_slice(br#","USER_LIST":"#);
     buf.extend_from_slice(users);
