@@ -15,7 +15,7 @@ use shared::codec::FrameError;
 use shared::frame::{features, keys};
 use shared::limits::{MAX_FEATURES, MAX_SERVER_FRAME_LEN};
 use shared::validate::validate_username;
-use shared::{DecodeError, Frame, Message, decode, encode_message};
+use shared::{DecodeError, Frame, Message, decode};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +25,7 @@ use crate::outbox::{self, Out};
 use crate::store::Reader;
 use crate::throttle::{Bucket, PerAddress, Rate};
 use crate::transport::Transport;
+use crate::wire;
 
 /// The INFO of an accepted login.
 pub const WELCOME: &str = "Welcome!";
@@ -239,11 +240,12 @@ pub fn serve<T: Transport>(
                     let mut failed = false;
                     let mut buf = Vec::new();
                     while i < items.len() {
-                        i = outbox::next_frame(&items, i, &mut buf);
-                        if send(&mut t, &buf, &s.kick).await.is_err() {
+                        let (frame, next) = outbox::next_frame(&items, i, &mut buf);
+                        if send(&mut t, frame, &s.kick).await.is_err() {
                             failed = true;
                             break;
                         }
+                        i = next;
                     }
                     items = Vec::new();
                     if failed {
@@ -604,51 +606,15 @@ async fn login(
         tracing::error!(error = %e, "reading history");
         LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())
     })?;
-    let blocked = granted.block.then_some(blocked);
-    let frame = login_frame(&users, features, blocked, &history);
-    Ok(LoginReply { name, granted, frame, then_send })
-}
-
-/// The accepted-login frame's JSON. `users` is the JSON
-/// array of `USER_LIST` as the hub built it. History entries are encoded once and spliced in; if they would not fit in [`MAX_SERVER_FRAME_LEN`], the oldest
-/// are left out.
-fn login_frame(
-    users: &[u8],
-    features: Option<Vec<String>>,
-    blocked: Option<Vec<String>>,
-    history: &[Message],
-) -> Vec<u8> {
     let head = Frame {
         username_accepted: Some(true),
         info: Some(WELCOME.to_owned()),
         features,
-        blocked,
+        blocked: granted.block.then_some(blocked),
         ..Frame::default()
     };
-    let mut buf = shared::encode(&head);
-    buf.pop(); // the closing brace; USER_LIST (built by the hub) and MESSAGES follow
-    buf.extend_from_slice(br#","USER_LIST":"#);
-    buf.extend_from_slice(users);
-    buf.extend_from_slice(br#","MESSAGES":"#);
-    let budget = MAX_SERVER_FRAME_LEN.saturating_sub(buf.len() + 4);
-    let mut entries: Vec<Vec<u8>> = Vec::with_capacity(history.len());
-    let mut used = 0;
-    for m in history.iter().rev() {
-        let e = encode_message(m);
-        if used + e.len() + 1 > budget {
-            break;
-        }
-        used += e.len() + 1;
-        entries.push(e);
-    }
-    buf.reserve(used + 2);
-    buf.push(b'[');
-    for (i, e) in entries.iter().rev().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(e);
-    }
-    buf.extend_from_slice(b"]}");
-    buf
+    // USER_LIST is the JSON array the hub built; the history is spliced in entry by entry,
+    // the oldest left out if the frame would be too long.
+    let frame = wire::login_frame(&head, &users, &history, MAX_SERVER_FRAME_LEN);
+    Ok(LoginReply { name, granted, frame, then_send })
 }
