@@ -170,15 +170,15 @@ impl<T: Transport> Connection<'_, T> {
 
     /// A frame arrived, or the connection ended.
     async fn on_recv(&mut self, frame: Option<Result<BytesMut, FrameError>>) -> Flow {
-        let payload = match frame {
+        let step = match frame {
             None | Some(Err(FrameError::Io(_))) => return Flow::Break(None),
             Some(Err(e @ FrameError::TooLong { .. })) => return Flow::Break(Some(e.to_string())),
-            Some(Ok(payload)) => payload,
+            Some(Ok(payload)) => {
+                self.last_frame = Instant::now();
+                self.was_partial = false;
+                self.session.on_frame(&payload)
+            }
         };
-        self.last_frame = Instant::now();
-        self.was_partial = false;
-        let step = self.session.on_frame(&payload);
-        drop(payload);
         self.flush(step).await
     }
 

@@ -438,10 +438,12 @@ impl Transport for Tls {
 
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
         // Prefix and JSON sealed together: all of the frame's records (behind anything still
-        // unwritten) go out in one write. The plaintext copy is dropped before the write.
-        let frame = length_prefixed(json)?;
-        self.drive(Job::Encrypt(&frame))?;
-        drop(frame);
+        // unwritten) go out in one write. The plaintext copy is gone before the write (its
+        // scope ends there, so the future does not keep room for it).
+        {
+            let frame = length_prefixed(json)?;
+            self.drive(Job::Encrypt(&frame))?;
+        }
         self.flush().await
     }
 
