@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 
 use bytes::BytesMut;
-use shared::codec::FrameError;
+use shared::codec::{FrameError, PREFIX_LEN};
 
 pub mod native;
 pub mod tls;
@@ -17,9 +17,8 @@ pub trait Transport: Send {
     /// The next frame's JSON payload; `None` when the peer has closed the connection.
     fn recv(&mut self) -> impl Future<Output = Option<Result<BytesMut, FrameError>>> + Send;
 
-    /// Sends one frame in one write. `buf[..PREFIX_LEN]` is free room for a length prefix;
-    /// the frame's JSON follows it.
-    fn send(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Sends one frame whose JSON is `json`, in one write; the transport adds its own framing.
+    fn send(&mut self, json: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Closes the connection in an orderly way.
     fn close(&mut self) -> impl Future<Output = ()> + Send;
@@ -28,4 +27,16 @@ pub trait Transport: Send {
     fn partial(&self) -> bool {
         false
     }
+}
+
+/// `json` behind its length prefix, in a buffer of its own: the byte-stream transports write a
+/// frame with one write (older clients read one frame per read), and the buffer is dropped
+/// once written, so no connection keeps one.
+fn length_prefixed(json: &[u8]) -> io::Result<Vec<u8>> {
+    let len = u32::try_from(json.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    let mut frame = Vec::with_capacity(PREFIX_LEN + json.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(json);
+    Ok(frame)
 }

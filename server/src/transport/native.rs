@@ -9,11 +9,11 @@ use std::io;
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use shared::codec::{FrameCodec, FrameError, PREFIX_LEN};
+use shared::codec::{FrameCodec, FrameError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 
-use super::Transport;
+use super::{Transport, length_prefixed};
 
 /// Initial read buffer of a connection. Most frames a client sends are small (a login, a
 /// line of chat); the buffer grows up to the frame limit only while a large frame is being
@@ -40,12 +40,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
         self.framed.next().await
     }
 
-    async fn send(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let len = u32::try_from(buf.len() - PREFIX_LEN)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
-        buf[..PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
+    async fn send(&mut self, json: &[u8]) -> io::Result<()> {
+        let frame = length_prefixed(json)?;
         let stream = self.framed.get_mut();
-        stream.write_all(buf).await?;
+        stream.write_all(&frame).await?;
         stream.flush().await
     }
 

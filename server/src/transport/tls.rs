@@ -22,7 +22,7 @@ use shared::codec::{FrameError, PREFIX_LEN, payload_len};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::Transport;
+use super::{Transport, length_prefixed};
 
 /// Bytes of a TLS record header (type, version, length).
 const RECORD_HEADER_LEN: usize = 5;
@@ -436,12 +436,14 @@ impl Transport for Tls {
         }
     }
 
-    async fn send(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let len = u32::try_from(buf.len() - PREFIX_LEN)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
-        buf[..PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
-        // All of the frame's records (behind anything still unwritten) in one write.
-        self.drive(Job::Encrypt(buf))?;
+    async fn send(&mut self, json: &[u8]) -> io::Result<()> {
+        // Prefix and JSON sealed together: all of the frame's records (behind anything still
+        // unwritten) go out in one write. The plaintext copy is gone before the write (its
+        // scope ends there, so the future does not keep room for it).
+        {
+            let frame = length_prefixed(json)?;
+            self.drive(Job::Encrypt(&frame))?;
+        }
         self.flush().await
     }
 

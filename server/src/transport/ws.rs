@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::BytesMut;
-use shared::codec::{FrameError, PREFIX_LEN};
+use shared::codec::FrameError;
 use tokio::time::Instant;
 
 use super::Transport;
@@ -66,9 +66,9 @@ impl Transport for Ws {
         }
     }
 
-    async fn send(&mut self, buf: &mut [u8]) -> io::Result<()> {
+    async fn send(&mut self, json: &[u8]) -> io::Result<()> {
         // Frames are ASCII JSON (the encoder escapes everything else).
-        let text = String::from_utf8(buf[PREFIX_LEN..].to_vec()).map_err(io::Error::other)?;
+        let text = String::from_utf8(json.to_vec()).map_err(io::Error::other)?;
         self.socket.send(Message::Text(Utf8Bytes::from(text))).await.map_err(io::Error::other)
     }
 
