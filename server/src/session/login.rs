@@ -7,7 +7,9 @@ use shared::limits::MAX_SERVER_FRAME_LEN;
 use shared::{Frame, Message};
 use tokio::sync::oneshot;
 
-use super::{Context, Granted, SHUTTING_DOWN, WELCOME};
+use shared::frame::features::Granted;
+
+use super::{Context, SHUTTING_DOWN, WELCOME};
 use crate::hub::{Command, LoginAnswer, Peer};
 use crate::wire;
 

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use shared::frame::features::Granted;
 use shared::frame::keys;
 use shared::limits::MAX_FEATURES;
 use shared::validate::validate_username;
@@ -13,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::login::{self, LoginFailed, LoginReply};
-use super::{Context, Granted, SUPPORTED_FEATURES};
+use super::{Context, SUPPORTED_FEATURES};
 use crate::hub::{Command, ConnId, HubHandle, Peer};
 use crate::outbox;
 use crate::store::Reader;

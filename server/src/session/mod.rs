@@ -61,17 +61,3 @@ pub struct Context {
     /// Cancelled when the server stops.
     pub shutdown: CancellationToken,
 }
-
-/// The extensions granted at login.
-#[derive(Debug, Clone, Copy, Default)]
-struct Granted {
-    block: bool,
-    users: bool,
-}
-
-impl Granted {
-    fn from_list(list: &[String]) -> Self {
-        let has = |f: &str| list.iter().any(|g| g == f);
-        Granted { block: has(features::BLOCK), users: has(features::USERS) }
-    }
-}
