@@ -1,5 +1,6 @@
-//! The views. Each reads the [`Model`] signal and reports what the user did; none holds state
-//! of its own beyond what the DOM needs.
+//! The views. Each reads the [`Model`] signal through memos of the part it shows, so that an
+//! event re-renders only what it changed, and reports what the user did; none holds state of
+//! its own beyond what the DOM needs.
 
 mod composer;
 mod login;
@@ -7,22 +8,23 @@ mod messages;
 mod users;
 
 use futures_channel::mpsc;
+use leptos::html::Input;
 use leptos::prelude::*;
 
-use crate::conn::{self, Out};
-use crate::state::{Link, Model, Phase};
+use crate::conn;
+use crate::outbox::{self, Out};
+use crate::state::{Model, Phase};
 
-/// Sends a frame, showing an error if the connection's queue is full.
-pub(crate) fn send(tx: &StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, out: Out) {
-    let full = tx.with_value(|tx| tx.clone().try_send(out).is_err());
-    if full {
-        model.update(|m| m.unreadable("too much to send at once; please wait a moment"));
+/// Sends a frame; when the connection's queue is full, the page says it was not sent.
+pub(crate) fn send(tx: StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, out: Out) {
+    if let Some(Err(out)) = tx.try_update_value(|tx| outbox::send(tx, out)) {
+        model.update(|m| m.not_sent(out.frame()));
     }
 }
 
 /// The local time of a Unix timestamp, `HH:MM:SS` (with the date if not today).
 pub(crate) fn clock(ts: i64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen_value(ts as f64 * 1000.0));
+    let d = date(ts);
     let today = js_sys::Date::new_0();
     let time = format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds());
     if d.to_date_string() == today.to_date_string() {
@@ -32,15 +34,13 @@ pub(crate) fn clock(ts: i64) -> String {
     }
 }
 
-fn wasm_bindgen_value(v: f64) -> js_sys::wasm_bindgen::JsValue {
-    js_sys::wasm_bindgen::JsValue::from_f64(v)
+/// A Unix timestamp in ISO 8601 (UTC), for `<time datetime>`.
+pub(crate) fn iso8601(ts: i64) -> String {
+    date(ts).to_iso_string().into()
 }
 
-/// A CSS class for a user's colour: the same for a name everywhere.
-pub(crate) fn color_class(name: &str) -> String {
-    let hash =
-        name.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("c{}", hash % 8)
+fn date(ts: i64) -> js_sys::Date {
+    js_sys::Date::new(&js_sys::wasm_bindgen::JsValue::from_f64(ts as f64 * 1000.0))
 }
 
 /// The whole page.
@@ -48,31 +48,25 @@ pub(crate) fn color_class(name: &str) -> String {
 pub fn App() -> impl IntoView {
     let model = RwSignal::new(Model::default());
     let tx = StoredValue::new(conn::start(model));
-    let status = move || {
-        model.with(|m| match &m.link {
-            Link::Connecting => ("connecting", "Connecting…".to_owned()),
-            Link::Open if m.phase == Phase::Chat => {
-                ("online", format!("Connected as {}", m.chat.me.clone().unwrap_or_default()))
-            }
-            Link::Open => ("online", "Connected".to_owned()),
-            Link::Retrying(s) => ("offline", format!("Offline — reconnecting in {s:.0} s")),
-        })
-    };
+    let status = Memo::new(move |_| model.with(Model::status));
+    let in_chat = Memo::new(move |_| model.with(|m| m.phase == Phase::Chat));
+    // the composer's input, which picking a name in the side panel focuses
+    let composer: NodeRef<Input> = NodeRef::new();
     view! {
         <header class="top">
             <h1>"Chatterbox"</h1>
-            <span class=move || format!("status {}", status().0) role="status" aria-live="polite" data-test="status">
-                {move || status().1}
+            <span class=move || format!("status {}", status.with(|s| s.class)) role="status" aria-live="polite" data-test="status">
+                {move || status.with(|s| s.text.clone())}
             </span>
         </header>
         <Show
-            when=move || model.with(|m| m.phase == Phase::Chat)
+            when=move || in_chat.get()
             fallback=move || view! { <login::Login model tx /> }
         >
             <main class="chat">
                 <messages::Messages model />
-                <users::Users model tx />
-                <composer::Composer model tx />
+                <users::Users model tx composer />
+                <composer::Composer model tx composer />
             </main>
         </Show>
     }
