@@ -83,7 +83,8 @@ pub fn Messages(
     let first_unseen = Selector::new(move || model.with(|m| m.first_unseen));
     // Follow new messages while the user is at the bottom.
     Effect::new(move |_| {
-        ids.track();
+        // read, not only tracked: a memo computes (and follows the model) once read
+        ids.with(|_| ());
         if following.get()
             && let Some(el) = pane.get()
         {

@@ -86,8 +86,7 @@ pub fn Users(
         let is_me = me.as_deref() == Some(name.as_str());
         let n = name.clone();
         let blocked = Memo::new(move |_| {
-            people.track();
-            model.with_untracked(|m| m.chat.blocked.contains(&n))
+            people.with(|_| model.with_untracked(|m| m.chat.blocked.contains(&n)))
         });
         let n = name.clone();
         let unread_here = Memo::new(move |_| unread.with(|u| u.get(&n).copied().unwrap_or(0)));
@@ -122,13 +121,11 @@ pub fn Users(
             </li>
         }
     };
-    let listed = move || {
-        people.track();
-        model.with_untracked(Model::listed)
-    };
+    // Reading the revision (not only tracking it) keeps its memo computed and so current.
+    let listed = move || people.with(|_| model.with_untracked(Model::listed));
     let blocked_names = move || {
-        people.track();
-        model.with_untracked(|m| m.chat.blocked.iter().cloned().collect::<Vec<_>>())
+        people
+            .with(|_| model.with_untracked(|m| m.chat.blocked.iter().cloned().collect::<Vec<_>>()))
     };
     view! {
         <aside class="users" aria-label="People">
