@@ -64,22 +64,42 @@ mod tests {
         assert_eq!(contrast([9, 9, 9], [9, 9, 9]), 1.0);
     }
 
+    /// The colour pairs the page draws text in besides the nicknames: (text, background).
+    const PAIRS: &[(&str, &str)] = &[
+        ("--fg", "--bg"),
+        ("--fg", "--own"),
+        ("--muted", "--bg"),
+        ("--accent", "--bg"),
+        ("--private", "--own"),
+        ("--private", "--bg"),
+        ("--error", "--bg"),
+        ("--ok", "--bg"),
+        ("--warn", "--bg"),
+        ("--on-fill", "--accent"),
+        ("--on-fill", "--private"),
+    ];
+
+    fn check(scheme: &str, colours: &[(String, [u8; 3])], text: &str, background: &str) {
+        let ratio = contrast(colour(colours, text), colour(colours, background));
+        assert!(
+            ratio >= AA,
+            "{scheme} scheme: {text} on {background} is {ratio:.2}:1, under {AA}:1"
+        );
+    }
+
     #[test]
-    fn every_nickname_colour_is_readable_in_both_schemes() {
+    fn every_nickname_colour_and_text_colour_is_readable_in_both_schemes() {
         let light = root_colours(0);
         let dark_media = STYLE.find("@media (prefers-color-scheme: dark)").expect("a dark scheme");
         let dark = root_colours(dark_media);
         for (scheme, colours) in [("light", &light), ("dark", &dark)] {
             for background in ["--bg", "--own"] {
-                let bg = colour(colours, background);
                 for i in 0..NICK_COLOURS {
-                    let nick = format!("--nick{i}");
-                    let ratio = contrast(colour(colours, &nick), bg);
-                    assert!(
-                        ratio >= AA,
-                        "{scheme} scheme: {nick} on {background} is {ratio:.2}:1, under {AA}:1"
-                    );
+                    check(scheme, colours, &format!("--nick{i}"), background);
                 }
+            }
+            for (text, background) in PAIRS {
+                check(scheme, colours, text, background);
             }
             let nicks = colours.iter().filter(|(n, _)| n.starts_with("--nick")).count();
             assert_eq!(nicks, NICK_COLOURS as usize, "{scheme} scheme: one colour per class");
