@@ -236,6 +236,13 @@ struct Tally {
     epoch: Instant,
 }
 
+impl Tally {
+    /// Microseconds since the start.
+    fn micros(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+}
+
 async fn read_loop(
     mut reader: Reader,
     tally: Arc<Tally>,
@@ -247,7 +254,7 @@ async fn read_loop(
             p = reader.next() => match p { Some(p) => p, None => break },
             _ = stop.changed() => break,
         };
-        let now = tally.epoch.elapsed().as_micros() as u64;
+        let now = tally.micros();
         let n = match scan(&payload, |sent| {
             let _ = hist.record(now.saturating_sub(sent).max(1));
         }) {
@@ -330,7 +337,7 @@ fn skip_string(s: &[u8]) -> Option<&[u8]> {
 }
 
 fn content(tally: &Tally, size: usize) -> String {
-    let mut c = tally.epoch.elapsed().as_micros().to_string();
+    let mut c = tally.micros().to_string();
     c.push(' ');
     while c.len() < size {
         c.push('x');
@@ -351,7 +358,6 @@ async fn main() -> Result<()> {
         .next()
         .context("no address")?;
     let connector = tls(&args.ca)?;
-    let run = std::process::id();
     let rss_before = args.server_pid.and_then(rss_kib);
     let tally = Arc::new(Tally {
         delivered: AtomicU64::new(0),
@@ -362,18 +368,72 @@ async fn main() -> Result<()> {
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    // Connect and log in; like a real client, each reads everything from its login on (a
-    // client that stopped reading during a crowd's joins would rightly be dropped as too slow).
-    // Each login is a task of its own, so that the client side of the TLS handshakes uses
-    // every core (in one task they would all run on one thread and be the bottleneck).
+    let (clients, logins_per_sec) = login_crowd(&args, addr, &connector, &tally, &stop_rx).await?;
+    if args.hold > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
+    }
+    let rss_after = args.server_pid.and_then(rss_kib);
+    let rss_per_conn_kib = match (rss_before, rss_after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / args.clients as f64),
+        _ => None,
+    };
+    let (readers, writers) = split_senders(clients, args.senders);
+    // Let the joins of the last clients settle before measuring.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let expected = (args.senders * args.messages) as u64 * (args.clients - 1) as u64;
+    let start = tally.micros();
+    let fanout = run_mode(&args, &tally, writers, expected).await?;
+    let _ = stop_tx.send(true);
+    let mut latency = Histogram::<u64>::new(3)?;
+    for r in readers {
+        if let Ok(h) = r.await {
+            latency.add(h)?;
+        }
+    }
+    let delivered = tally.delivered.load(Ordering::Relaxed);
+    let window = (tally.last.load(Ordering::Relaxed).saturating_sub(start)) as f64 / 1e6;
+    let report = Report {
+        logins_per_sec,
+        rss_per_conn_kib,
+        delivered,
+        expected,
+        window,
+        // Lockstep measures each broadcast's fan-out; flood each delivery's latency.
+        latency: if args.mode == Mode::Lockstep { fanout } else { latency },
+    };
+    report.print(&args);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report.json(&args))?)?;
+    }
+    println!("{}", report.last_line());
+    Ok(())
+}
+
+/// The name of client `i` of this run (one run's names never meet another's).
+fn client_name(i: usize) -> String {
+    format!("b{}x{i}", std::process::id())
+}
+
+/// Connects and logs in every client, `--concurrency` at a time, and returns them in order
+/// with the logins per second. Like a real client, each reads everything from its login on (a
+/// client that stopped reading during a crowd's joins would rightly be dropped as too slow).
+/// Each login is a task of its own, so that the client side of the TLS handshakes uses every
+/// core (in one task they would all run on one thread and be the bottleneck).
+async fn login_crowd(
+    args: &Arc<Args>,
+    addr: SocketAddr,
+    connector: &TlsConnector,
+    tally: &Arc<Tally>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(Vec<(usize, Client)>, f64)> {
     let t0 = Instant::now();
     let mut clients: Vec<(usize, Client)> = futures_util::stream::iter(0..args.clients)
         .map(|i| {
-            let (args, connector) = (Arc::clone(&args), connector.clone());
-            let (tally, stop) = (Arc::clone(&tally), stop_rx.clone());
+            let (args, connector) = (Arc::clone(args), connector.clone());
+            let (tally, stop) = (Arc::clone(tally), stop.clone());
             tokio::spawn(async move {
-                let name = format!("b{run}x{i}");
-                let conn = connect(i, addr, &args, &connector, &name)
+                let conn = connect(i, addr, &args, &connector, &client_name(i))
                     .await
                     .map(|(reader, writer)| (tokio::spawn(read_loop(reader, tally, stop)), writer));
                 (i, conn)
@@ -400,149 +460,207 @@ async fn main() -> Result<()> {
     let logins_per_sec = args.clients as f64 / login_secs;
     eprintln!("{} clients logged in in {login_secs:.2} s ({logins_per_sec:.0}/s)", args.clients);
     clients.sort_by_key(|(i, _)| *i);
-    if args.hold > 0.0 {
-        tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
-    }
-    let rss_after = args.server_pid.and_then(rss_kib);
-    let rss_per_conn_kib = match (rss_before, rss_after) {
-        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / args.clients as f64),
-        _ => None,
-    };
+    Ok((clients, logins_per_sec))
+}
 
-    // Writers kept for the senders.
+/// Every client's reader task, and the writers of the first `senders` (the others are
+/// dropped: receivers only read, and a half closed for writing stays open).
+fn split_senders(
+    clients: Vec<(usize, Client)>,
+    senders: usize,
+) -> (Vec<tokio::task::JoinHandle<Histogram<u64>>>, Vec<Writer>) {
     let mut writers = Vec::new();
     let mut readers = Vec::new();
     for (i, (reader, writer)) in clients {
         readers.push(reader);
-        if i < args.senders {
+        if i < senders {
             writers.push(writer);
-        } else {
-            drop(writer); // receivers only read (a half closed for writing stays open)
         }
     }
-    // Let the joins of the last clients settle before measuring.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    (readers, writers)
+}
 
-    let per_message = (args.clients - 1) as u64;
-    let expected = (args.senders * args.messages) as u64 * per_message;
-    let start = tally.epoch.elapsed().as_micros() as u64;
+/// Sends the benchmark's messages in the chosen mode and waits for their deliveries (or a
+/// stall); returns the per-broadcast fan-out times (lockstep only).
+async fn run_mode(
+    args: &Args,
+    tally: &Arc<Tally>,
+    writers: Vec<Writer>,
+    expected: u64,
+) -> Result<Histogram<u64>> {
     let mut fanout = Histogram::<u64>::new(3)?;
     match args.mode {
-        Mode::Lockstep => {
-            let mut w = writers.swap_remove(0);
-            let name = format!("b{run}x0");
-            for r in 0..(args.senders * args.messages) as u64 {
-                tally.target.store((r + 1) * per_message, Ordering::Relaxed);
-                let t = Instant::now();
-                let m = Message::new(name.clone(), "ALL", 0, content(&tally, args.size));
-                w.send(&Frame::messages(vec![m])).await?;
-                let waited = tokio::time::timeout(STALL, async {
-                    while tally.delivered.load(Ordering::Relaxed) < (r + 1) * per_message {
-                        tally.reached.notified().await;
-                    }
-                })
-                .await;
-                if waited.is_err() {
-                    eprintln!("broadcast {r} did not reach everyone");
-                    break;
-                }
-                let _ = fanout.record(t.elapsed().as_micros() as u64);
-            }
-        }
+        Mode::Lockstep => lockstep(args, tally, writers, &mut fanout).await?,
         Mode::Flood => {
-            let mut tasks = Vec::new();
-            for (k, mut w) in writers.into_iter().enumerate() {
-                let tally = Arc::clone(&tally);
-                let (messages, size, rate) = (args.messages, args.size, args.rate);
-                let name = format!("b{run}x{k}");
-                tasks.push(tokio::spawn(async move {
-                    let mut tick =
-                        rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
-                    for _ in 0..messages {
-                        if let Some(t) = tick.as_mut() {
-                            t.tick().await;
-                        }
-                        let m = Message::new(name.clone(), "ALL", 0, content(&tally, size));
-                        if w.send(&Frame::messages(vec![m])).await.is_err() {
-                            break;
-                        }
-                    }
-                    w
-                }));
-            }
-            let mut keep = Vec::new();
-            for t in tasks {
-                keep.push(t.await?);
-            }
-            // Wait for the deliveries, reporting progress, until all arrived or none for a while.
-            let mut seen = 0;
-            let mut quiet_since = Instant::now();
-            loop {
-                let d = tally.delivered.load(Ordering::Relaxed);
-                if d >= expected {
-                    break;
-                }
-                if d != seen {
-                    seen = d;
-                    quiet_since = Instant::now();
-                } else if quiet_since.elapsed() > STALL {
-                    break;
-                }
-                eprint!("\r{d} / {expected} deliveries");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            eprintln!();
+            let keep = flood(args, tally, writers).await?;
+            await_deliveries(tally, expected).await;
             drop(keep);
         }
     }
-    let _ = stop_tx.send(true);
-    let mut latency = Histogram::<u64>::new(3)?;
-    for r in readers {
-        if let Ok(h) = r.await {
-            latency.add(h)?;
-        }
-    }
-    let delivered = tally.delivered.load(Ordering::Relaxed);
-    let window = (tally.last.load(Ordering::Relaxed).saturating_sub(start)) as f64 / 1e6;
-    let rate = if window > 0.0 { delivered as f64 / window } else { 0.0 };
-    let pick = if args.mode == Mode::Lockstep { &fanout } else { &latency };
-    let ms = |q: f64| pick.value_at_quantile(q) as f64 / 1000.0;
-    let lost = expected.saturating_sub(delivered);
+    Ok(fanout)
+}
 
-    println!("scenario          {:?}{}", args.mode, if args.ws { " over WebSocket" } else { "" });
-    println!(
-        "clients           {} ({} sending {} messages of {} bytes)",
-        args.clients, args.senders, args.messages, args.size
-    );
-    println!("logins/s          {logins_per_sec:.0}");
-    if let Some(kib) = rss_per_conn_kib {
-        println!("server RSS/conn   {kib:.1} KiB");
+/// One broadcast at a time from the first sender, each waiting until every other client has
+/// it; records each broadcast's fan-out time.
+async fn lockstep(
+    args: &Args,
+    tally: &Tally,
+    mut writers: Vec<Writer>,
+    fanout: &mut Histogram<u64>,
+) -> Result<()> {
+    let mut w = writers.swap_remove(0);
+    let name = client_name(0);
+    let per_message = (args.clients - 1) as u64;
+    for r in 0..(args.senders * args.messages) as u64 {
+        tally.target.store((r + 1) * per_message, Ordering::Relaxed);
+        let t = Instant::now();
+        let m = Message::new(name.clone(), "ALL", 0, content(tally, args.size));
+        w.send(&Frame::messages(vec![m])).await?;
+        let waited = tokio::time::timeout(STALL, async {
+            while tally.delivered.load(Ordering::Relaxed) < (r + 1) * per_message {
+                tally.reached.notified().await;
+            }
+        })
+        .await;
+        if waited.is_err() {
+            eprintln!("broadcast {r} did not reach everyone");
+            break;
+        }
+        let _ = fanout.record(t.elapsed().as_micros() as u64);
     }
-    println!("deliveries        {delivered} of {expected} in {window:.3} s");
-    println!(
-        "latency ms        p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-        ms(0.5),
-        ms(0.99),
-        ms(0.999),
-        pick.max() as f64 / 1000.0
-    );
-    if let Some(path) = &args.json {
-        let json = serde_json::json!({
+    Ok(())
+}
+
+/// Every sender sends its messages as fast as it can (or at `--rate`), each in a task of its
+/// own; returns the writers once all is sent (closing them would end the connections).
+async fn flood(args: &Args, tally: &Arc<Tally>, writers: Vec<Writer>) -> Result<Vec<Writer>> {
+    let mut tasks = Vec::new();
+    for (k, mut w) in writers.into_iter().enumerate() {
+        let tally = Arc::clone(tally);
+        let (messages, size, rate) = (args.messages, args.size, args.rate);
+        let name = client_name(k);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
+            for _ in 0..messages {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
+                let m = Message::new(name.clone(), "ALL", 0, content(&tally, size));
+                if w.send(&Frame::messages(vec![m])).await.is_err() {
+                    break;
+                }
+            }
+            w
+        }));
+    }
+    let mut keep = Vec::new();
+    for t in tasks {
+        keep.push(t.await?);
+    }
+    Ok(keep)
+}
+
+/// Waits for the deliveries, reporting progress, until all arrived or none for [`STALL`].
+async fn await_deliveries(tally: &Tally, expected: u64) {
+    let mut seen = 0;
+    let mut quiet_since = Instant::now();
+    loop {
+        let d = tally.delivered.load(Ordering::Relaxed);
+        if d >= expected {
+            break;
+        }
+        if d != seen {
+            seen = d;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > STALL {
+            break;
+        }
+        eprint!("\r{d} / {expected} deliveries");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!();
+}
+
+/// What a run measured.
+struct Report {
+    /// Logins per second while the crowd logged in.
+    logins_per_sec: f64,
+    /// The server's resident memory per connection (with `--server-pid`).
+    rss_per_conn_kib: Option<f64>,
+    /// Deliveries of benchmark messages.
+    delivered: u64,
+    /// Deliveries there should have been.
+    expected: u64,
+    /// Seconds from the first send to the last delivery.
+    window: f64,
+    /// The latency the mode measures (see `main`).
+    latency: Histogram<u64>,
+}
+
+impl Report {
+    fn rate(&self) -> f64 {
+        if self.window > 0.0 { self.delivered as f64 / self.window } else { 0.0 }
+    }
+
+    fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.delivered)
+    }
+
+    /// The latency at quantile `q`, in milliseconds.
+    fn ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// The human-readable summary.
+    fn print(&self, args: &Args) {
+        println!(
+            "scenario          {:?}{}",
+            args.mode,
+            if args.ws { " over WebSocket" } else { "" }
+        );
+        println!(
+            "clients           {} ({} sending {} messages of {} bytes)",
+            args.clients, args.senders, args.messages, args.size
+        );
+        println!("logins/s          {:.0}", self.logins_per_sec);
+        if let Some(kib) = self.rss_per_conn_kib {
+            println!("server RSS/conn   {kib:.1} KiB");
+        }
+        println!(
+            "deliveries        {} of {} in {:.3} s",
+            self.delivered, self.expected, self.window
+        );
+        println!(
+            "latency ms        p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+            self.ms(0.5),
+            self.ms(0.99),
+            self.ms(0.999),
+            self.latency.max() as f64 / 1000.0
+        );
+    }
+
+    /// The results as `--json` writes them.
+    fn json(&self, args: &Args) -> serde_json::Value {
+        serde_json::json!({
             "mode": format!("{:?}", args.mode).to_lowercase(), "ws": args.ws, "clients": args.clients,
             "senders": args.senders, "messages": args.messages, "size": args.size,
-            "logins_per_sec": logins_per_sec, "rss_per_conn_kib": rss_per_conn_kib,
-            "deliveries": delivered, "expected": expected, "deliveries_per_sec": rate,
-            "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999), "lost": lost,
-        });
-        std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
+            "logins_per_sec": self.logins_per_sec, "rss_per_conn_kib": self.rss_per_conn_kib,
+            "deliveries": self.delivered, "expected": self.expected, "deliveries_per_sec": self.rate(),
+            "p50_ms": self.ms(0.5), "p99_ms": self.ms(0.99), "p999_ms": self.ms(0.999), "lost": self.lost(),
+        })
     }
-    println!(
-        "deliveries/s={rate:.0} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} lost={lost}",
-        ms(0.5),
-        ms(0.99),
-        ms(0.999)
-    );
-    Ok(())
+
+    /// The last line of the output, for scripts.
+    fn last_line(&self) -> String {
+        format!(
+            "deliveries/s={:.0} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} lost={}",
+            self.rate(),
+            self.ms(0.5),
+            self.ms(0.99),
+            self.ms(0.999),
+            self.lost()
+        )
+    }
 }
 
 #[cfg(test)]

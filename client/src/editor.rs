@@ -1,7 +1,7 @@
 //! The input line: editing at a cursor, a history of sent lines (Up/Down), and Tab completion
 //! of names after `@` and after `/block` and `/unblock`.
 
-use shared::input::NAME_COMMANDS;
+use client_core::input::NAME_COMMANDS;
 
 /// Lines kept in the input history.
 pub const HISTORY: usize = 500;

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use client_core::chat::login_frame;
 use shared::Frame;
-use shared::frame::features;
 use tokio::sync::mpsc;
 
 use crate::net::{self, Conn, Incoming};
@@ -24,9 +24,6 @@ pub const RELOGIN_ATTEMPTS: u32 = 5;
 
 /// Capacity of each channel between a front end and the engine.
 pub const CHANNEL: usize = 256;
-
-/// The extensions this client asks for.
-pub const FEATURES: [&str; 2] = features::ALL;
 
 /// What a front end tells the engine.
 #[derive(Debug)]
@@ -203,12 +200,7 @@ async fn session(
                 }
             }
         };
-        let login = Frame {
-            username: Some(candidate.clone()),
-            features: Some(FEATURES.iter().map(|f| (*f).to_owned()).collect()),
-            ..Frame::default()
-        };
-        if let Err(e) = conn.send(&login).await {
+        if let Err(e) = conn.send(&login_frame(&candidate)).await {
             return lost(e.to_string(), false);
         }
         let reply = loop {

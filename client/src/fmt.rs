@@ -1,21 +1,26 @@
 //! Local-time timestamps and the one-line form of an entry (plain mode, and the text the TUI
-//! styles).
+//! styles). The words and numbers are `client_core::fmt`'s, shared with the browser client;
+//! this module reads the local clock for them.
 
-use chrono::{DateTime, Local, TimeZone};
-
-use shared::chat::Entry;
+use chrono::{DateTime, Datelike, Local, TimeZone, Timelike};
+use client_core::chat::Entry;
+use client_core::fmt::{self as text, LocalTime, NO_TIME};
 
 /// `HH:MM:SS` in local time, with the date in front when it is not today.
 pub fn clock(ts: i64) -> String {
-    let Some(t) = Local.timestamp_opt(ts, 0).single() else { return "??:??:??".into() };
-    clock_at(t, Local::now())
+    let Some(t) = Local.timestamp_opt(ts, 0).single() else { return NO_TIME.into() };
+    text::clock(local(t), local(Local::now()))
 }
 
-fn clock_at(t: DateTime<Local>, now: DateTime<Local>) -> String {
-    if t.date_naive() == now.date_naive() {
-        t.format("%H:%M:%S").to_string()
-    } else {
-        t.format("%Y-%m-%d %H:%M:%S").to_string()
+/// A local time broken down for `client_core::fmt::clock`.
+fn local(t: DateTime<Local>) -> LocalTime {
+    LocalTime {
+        year: t.year(),
+        month: t.month(),
+        day: t.day(),
+        hour: t.hour(),
+        minute: t.minute(),
+        second: t.second(),
     }
 }
 
@@ -34,10 +39,7 @@ pub fn line(entry: &Entry) -> String {
         Entry::Left(n) => format!("-- {n} left"),
         Entry::Info(t) => format!("-- {t}"),
         Entry::Error(t) => format!("!! {t}"),
-        Entry::List { title, names } => {
-            let list = if names.is_empty() { "(none)".to_owned() } else { names.join(", ") };
-            format!("-- {title} ({}): {list}", names.len())
-        }
+        Entry::List { title, names } => format!("-- {}", text::list(title, names)),
     }
 }
 
@@ -67,10 +69,10 @@ mod tests {
     }
 
     #[test]
-    fn an_older_day_shows_its_date() {
-        let now = Local.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).single().expect("time");
-        let then = Local.with_ymd_and_hms(2026, 3, 1, 23, 59, 58).single().expect("time");
-        assert_eq!(clock_at(then, now), "2026-03-01 23:59:58");
-        assert_eq!(clock_at(now, now), "10:00:00");
+    fn the_local_clock_is_read_field_by_field() {
+        let t = Local.with_ymd_and_hms(2026, 3, 1, 23, 59, 58).single().expect("time");
+        let want = LocalTime { year: 2026, month: 3, day: 1, hour: 23, minute: 59, second: 58 };
+        assert_eq!(local(t), want);
+        assert_eq!(clock(t.timestamp()), text::clock(want, local(Local::now())));
     }
 }

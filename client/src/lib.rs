@@ -7,10 +7,11 @@
 //!   and failures explained with their fix.
 //! - [`engine`]: the connection's life: connect, log in, pass frames both ways, reconnect with
 //!   backoff and log in again under the same name. It knows nothing of screens.
-//! - `shared::chat` and `shared::input` (in the protocol crate, shared with the browser
-//!   client): the chat as plain data, and what a typed line means.
+//! - `client_core` (the crate shared with the browser client): the chat as plain data, what a
+//!   typed line means, the login frame, and the text of times and lists.
 //! - [`editor`]: the input line: editing, history and Tab completion of names.
-//! - [`fmt`]: local-time timestamps and the one-line form of an entry.
+//! - [`fmt`]: local-time timestamps (the local clock read for `client_core::fmt`) and the
+//!   one-line form of an entry.
 //! - [`plain`]: the line mode for pipes and scripts.
 //! - [`tui`]: the ratatui full-screen mode.
 

@@ -34,6 +34,9 @@ pub enum ConnectError {
         /// What is wrong.
         what: String,
     },
+    /// rustls refused the TLS configuration itself (no CA file involved).
+    #[error("cannot set up TLS: {0} (this build's TLS provider is unusable; please report it)")]
+    TlsSetup(rustls::Error),
     /// The name did not resolve.
     #[error("cannot resolve {host}: {source} (check the server name)")]
     Resolve {
@@ -67,7 +70,10 @@ pub enum ConnectError {
 impl ConnectError {
     /// True when trying again later cannot help (a certificate or CA problem).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ConnectError::CaFile { .. } | ConnectError::Tls { .. })
+        matches!(
+            self,
+            ConnectError::CaFile { .. } | ConnectError::TlsSetup(_) | ConnectError::Tls { .. }
+        )
     }
 }
 
@@ -92,7 +98,7 @@ pub fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Connec
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectError::CaFile { path: PathBuf::new(), what: e.to_string() })?
+        .map_err(ConnectError::TlsSetup)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))

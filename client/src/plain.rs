@@ -19,8 +19,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::args::Args;
 use crate::engine::{self, FromEngine, Status, ToEngine};
 use crate::fmt;
-use shared::chat::{Chat, Entry};
-use shared::input;
+use client_core::chat::{Chat, Entry};
+use client_core::input;
 
 /// Longest wait at the end for answers to requests already sent.
 pub const LINGER: Duration = Duration::from_secs(2);

@@ -1,12 +1,10 @@
 //! Another server of this protocol, spelling things its own way: the client reads what is
 //! unambiguous and shows the rest as error lines, without crashing or losing the connection.
 
-mod common;
-
 use chatterbox_server::tls;
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::FrameCodec;
+use test_support::{Cli, bin};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
@@ -38,16 +36,11 @@ async fn variations_are_understood_and_nonsense_is_shown_as_an_error() {
         while io.next().await.is_some() {}
     });
     let ca = certs.ca.expect("CA").display().to_string();
-    let mut cli = Cli::spawn(&[
-        "localhost".into(),
-        "-p".into(),
-        port.to_string(),
-        "--ca".into(),
-        ca,
-        "--username".into(),
-        "ann".into(),
-        "--plain".into(),
-    ]);
+    let port = port.to_string();
+    let mut cli = Cli::spawn(
+        bin!("chatterbox"),
+        &["localhost", "-p", &port, "--ca", &ca, "--username", "ann", "--plain"],
+    );
     cli.expect("-- hello from elsewhere You are ann.");
     cli.expect("<zed> old news");
     cli.expect("-- online (2): ann, zed");

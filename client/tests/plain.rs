@@ -1,19 +1,21 @@
 //! Plain mode against a real server: two (or three) scripted clients through login, refusal and
 //! retry, broadcast, private messages, every command, blocking both ways, reconnects.
 
-mod common;
+use test_support::*;
 
-use std::time::Duration;
-
-use common::*;
-
-const QUIET: Duration = Duration::from_millis(400);
+/// A server in this process and a launcher of plain-mode clients for it.
+async fn start(dirs: &Dirs) -> (TestServer, CliLauncher) {
+    let server = TestServer::start(dirs.config()).await;
+    let clients = CliLauncher::new(bin!("chatterbox"), &server);
+    (server, clients)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_name_is_explained_and_another_is_tried_on_the_same_connection() {
-    let server = TestServer::start().await;
-    let mut ann = server.client(Some("ann"));
-    let mut other = server.client(None);
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let mut ann = clients.client(Some("ann"));
+    let mut other = clients.client(None);
     other.expect("Username:");
     other.send("ann");
     other.expect("username refused: The provided username is already in use.");
@@ -23,7 +25,7 @@ async fn a_refused_name_is_explained_and_another_is_tried_on_the_same_connection
     other.expect("online (2): ann, ann2");
     ann.expect("-- ann2 joined");
     // with --username, a refusal ends the program with status 2
-    let mut dup = server.client_raw(Some("ann"));
+    let mut dup = clients.client_raw(Some("ann"));
     dup.expect("username refused");
     assert_eq!(dup.wait(), 2);
     server.stop().await;
@@ -31,10 +33,11 @@ async fn a_refused_name_is_explained_and_another_is_tried_on_the_same_connection
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasts_reach_everyone_and_private_messages_only_their_target() {
-    let server = TestServer::start().await;
-    let mut ann = server.client(Some("ann"));
-    let mut bob = server.client(Some("bob"));
-    let mut cat = server.client(Some("cat"));
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let mut ann = clients.client(Some("ann"));
+    let mut bob = clients.client(Some("bob"));
+    let mut cat = clients.client(Some("cat"));
     ann.send("hello everyone");
     assert!(bob.expect("hello everyone").ends_with("] <ann> hello everyone"));
     cat.expect("<ann> hello everyone");
@@ -42,7 +45,7 @@ async fn broadcasts_reach_everyone_and_private_messages_only_their_target() {
     assert!(bob.expect("just for you").ends_with("<ann -> bob> just for you"));
     ann.send("after");
     cat.expect("<ann> after");
-    assert!(!cat.seen.iter().any(|l| l.contains("just for you")), "{:?}", cat.seen);
+    assert!(!cat.saw("just for you"), "{}", cat.seen_text());
     // own messages are shown too, marked as private where they are
     ann.expect("<ann -> bob> just for you");
     // a private message to someone offline is an error
@@ -53,9 +56,10 @@ async fn broadcasts_reach_everyone_and_private_messages_only_their_target() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_works_in_any_case_with_the_seed_spellings() {
-    let server = TestServer::start().await;
-    let mut ann = server.client(Some("ann"));
-    let _bob = server.client(Some("bob"));
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let mut ann = clients.client(Some("ann"));
+    let _bob = clients.client(Some("bob"));
     ann.expect("bob joined");
     ann.send("/help");
     ann.expect("/block name");
@@ -86,10 +90,11 @@ async fn every_command_works_in_any_case_with_the_seed_spellings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_works_both_ways_and_in_join_history() {
-    let server = TestServer::start().await;
-    let mut ann = server.client(Some("ann"));
-    let mut bob = server.client(Some("bob"));
-    let mut cat = server.client(Some("cat"));
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let mut ann = clients.client(Some("ann"));
+    let mut bob = clients.client(Some("bob"));
+    let mut cat = clients.client(Some("cat"));
     ann.send("/block bob");
     ann.expect("now blocked (1): bob");
     bob.send("bob speaking");
@@ -103,15 +108,15 @@ async fn a_block_works_both_ways_and_in_join_history() {
     cat.send("cat sentinel");
     ann.expect("<cat> cat sentinel");
     bob.expect("<cat> cat sentinel");
-    assert!(!ann.seen.iter().any(|l| l.contains("bob speaking")), "{:?}", ann.seen);
-    assert!(!bob.seen.iter().any(|l| l.contains("ann speaking")), "{:?}", bob.seen);
+    assert!(!ann.saw("bob speaking"), "{}", ann.seen_text());
+    assert!(!bob.saw("ann speaking"), "{}", bob.seen_text());
     // join history: bob comes back and still does not see ann
     bob.send("/quit");
     assert_eq!(bob.wait(), 0);
     ann.expect("-- bob left");
-    let mut bob = server.client(Some("bob"));
+    let mut bob = clients.client(Some("bob"));
     bob.expect("online (");
-    let history = bob.seen.join("\n");
+    let history = bob.seen_text();
     assert!(
         history.contains("<bob> bob speaking") && history.contains("<cat> cat sentinel"),
         "{history}"
@@ -127,9 +132,10 @@ async fn a_block_works_both_ways_and_in_join_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_session_sends_everything_before_leaving_at_end_of_input() {
-    let server = TestServer::start().await;
-    let mut bob = server.client(Some("bob"));
-    let mut ann = server.client_raw(Some("ann"));
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let mut bob = clients.client(Some("bob"));
+    let mut ann = clients.client_raw(Some("ann"));
     ann.send("hi");
     ann.send("@bob psst");
     ann.send("/allusers");
@@ -144,52 +150,47 @@ async fn a_scripted_session_sends_everything_before_leaving_at_end_of_input() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_reconnects_and_logs_in_again_after_the_server_restarts() {
-    let server = TestServer::start().await;
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
     let port = server.addr.port();
-    let mut ann = server.client(Some("ann"));
-    let mut witness = server.client(Some("witness"));
+    let mut ann = clients.client(Some("ann"));
+    let mut witness = clients.client(Some("witness"));
     ann.send("before");
     witness.expect("<ann> before");
     drop(witness);
-    let dir = server.stop().await;
+    server.stop().await;
     ann.expect("connection lost");
-    let server = TestServer::start_in(dir, port).await;
+    let mut config = dirs.config();
+    config.port = port;
+    let server = TestServer::start(config).await;
     ann.expect("connected to");
     ann.expect("Welcome! You are ann.");
-    let mut bob = server.client(Some("bob"));
+    let mut bob = clients.client(Some("bob"));
     ann.expect("bob joined");
     ann.send("after");
     bob.expect("<ann> after");
-    assert!(bob.seen.iter().any(|l| l.contains("<ann> before")), "history kept: {:?}", bob.seen);
-    let _ = bob.drain(QUIET);
+    assert!(bob.saw("<ann> before"), "history kept: {}", bob.seen_text());
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_and_connection_failures_say_how_to_fix_them() {
-    let server = TestServer::start().await;
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
     let port = server.addr.port().to_string();
-    let mut no_ca = Cli::spawn(&["localhost".into(), "-p".into(), port.clone(), "--plain".into()]);
+    let mut no_ca = Cli::spawn(bin!("chatterbox"), &["localhost", "-p", &port, "--plain"]);
     no_ca.expect("pass --ca certs/ca.pem");
     assert_eq!(no_ca.wait(), 1);
     let ca = server.ca.display().to_string();
-    let mut seed_spelling = Cli::spawn(&[
-        "localhost".into(),
-        "-p".into(),
-        port,
-        "-ca".into(),
-        ca,
-        "--username".into(),
-        "ann".into(),
-    ]);
+    let mut seed_spelling = Cli::spawn(
+        bin!("chatterbox"),
+        &["localhost", "-p", &port, "-ca", &ca, "--username", "ann"],
+    );
     seed_spelling.expect("Welcome! You are ann.");
     drop(seed_spelling);
-    let dir = server.stop().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    let free = closed.local_addr().expect("addr").port().to_string();
-    drop(closed);
-    let mut refused = Cli::spawn(&["127.0.0.1".into(), "-p".into(), free, "--plain".into()]);
+    server.stop().await;
+    let free = free_port().to_string();
+    let mut refused = Cli::spawn(bin!("chatterbox"), &["127.0.0.1", "-p", &free, "--plain"]);
     refused.expect("is the server running there?");
     assert_eq!(refused.wait(), 1);
-    drop(dir);
 }

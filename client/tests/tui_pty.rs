@@ -1,25 +1,23 @@
 //! The real TUI binary in a pseudo-terminal: log in, send, receive, quit.
 
-mod common;
-
 use std::process::Command;
-use std::time::Duration;
 
-use common::*;
 use expectrl::{Eof, Expect, Session};
+use test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_logs_in_sends_receives_and_quits_in_a_real_terminal() {
-    let server = TestServer::start().await;
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
     let port = server.addr.port().to_string();
     let ca = server.ca.display().to_string();
-    let mut observer = server.client(Some("observer"));
+    let mut observer = CliLauncher::new(bin!("chatterbox"), &server).client(Some("observer"));
     let status = tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatterbox"));
+        let mut cmd = Command::new(bin!("chatterbox"));
         cmd.args(["localhost", "-p", &port, "--ca", &ca]).env("TERM", "xterm-256color");
         let mut tui = Session::spawn(cmd).expect("spawn in a pty");
         tui.get_process_mut().set_window_size(100, 30).expect("window size");
-        tui.set_expect_timeout(Some(Duration::from_secs(15)));
+        tui.set_expect_timeout(Some(PATIENCE));
         tui.expect("Username (Enter to log in)").expect("the login screen");
         tui.send("ann\r").expect("type the name");
         tui.expect("Welcome!").expect("logged in");

@@ -8,11 +8,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
+use shared::frame::features;
 use shared::{Frame, Message};
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
+use test_support::now;
 
 fn app() -> App {
     let mut app = App::new("localhost:9443");
@@ -21,7 +19,7 @@ fn app() -> App {
         reply: Box::new(Frame {
             username_accepted: Some(true),
             info: Some("Welcome!".into()),
-            features: Some(vec!["block".into(), "users".into()]),
+            features: Some(features::ALL.map(String::from).to_vec()),
             user_list: Some(vec!["ann".into(), "bob".into(), "cat".into()]),
             blocked: Some(vec!["eve".into()]),
             messages: Some(vec![

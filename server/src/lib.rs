@@ -10,7 +10,7 @@
 //! - [`tls`]: the development CA and server certificate, and the rustls configuration.
 //! - [`listener`]: resolving the host, binding every address, accepting with a connection limit
 //!   and a handshake timeout.
-//! - [`transport`]: how frames get on and off a connection ([`transport::native`]: the
+//! - [`transport`]: how frames get on and off a connection ([`transport::tls`]: the
 //!   length-prefixed TLS stream). The only part that differs between transports.
 //! - [`session`]: one connection's protocol state machine and its read/write loop.
 //! - [`http`]: the web gateway: HTTPS for the embedded browser client and the WebSocket

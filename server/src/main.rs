@@ -13,9 +13,10 @@ use chatterbox_server::{Config, Server};
 use clap::Parser;
 use std::time::Duration;
 
-/// mimalloc gives freed pages back to the system soon after a burst (a crowd logging in, a
-/// flood of messages) and keeps per-thread heaps small; with the system allocator the same
-/// idle server held about twice the memory per connection (docs/PERFORMANCE.md).
+/// jemalloc, with a background thread (configured at build time in .cargo/config.toml) that
+/// gives the pages freed after a burst (a crowd logging in, a flood of messages) back to the
+/// system within about a second; with glibc's allocator the same idle server held about 1.6
+/// times the memory per connection, and mimalloc did no better (docs/PERFORMANCE-NOTES.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

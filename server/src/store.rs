@@ -50,6 +50,9 @@ pub enum StoreError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The writer thread could not be started.
+    #[error("starting the store's writer thread: {0}")]
+    Spawn(std::io::Error),
     /// The database was written by a newer version of Chatterbox.
     #[error("the database has schema version {0}, newer than this server's {SCHEMA_VERSION}")]
     TooNew(i64),
@@ -159,7 +162,7 @@ pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, Loa
                 fatal.cancel();
             }
         })
-        .map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
+        .map_err(StoreError::Spawn)?;
     let reader = Reader {
         inner: Arc::new(ReaderPool {
             path,

@@ -18,7 +18,8 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// File names in the certificates directory.
+/// The development CA's certificate (PEM), which clients trust. This and the two below are
+/// file names in the certificates directory.
 pub const CA_FILE: &str = "ca.pem";
 /// The server certificate (PEM).
 pub const SERVER_CERT_FILE: &str = "server.pem";

@@ -2,13 +2,11 @@
 //! chatting: the pair must still be served, the attacker must not grow the server's memory
 //! beyond a bound, and nobody else's messages may be lost.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use shared::{Frame, Message};
+use test_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -53,12 +51,30 @@ impl Pair {
         let got = tokio::time::timeout(PROMPT, self.b.recv_message(&tag)).await;
         assert!(got.is_ok(), "healthy pair not served {when} (waited {:?})", t0.elapsed());
     }
+
+    /// Waits for `fut` while the pair keeps talking privately once a second, as active users
+    /// do: their own idle timeout must not run out while the test waits for someone else's.
+    /// (Private, so the one waited for sees none of it.)
+    async fn chatting_until<F: std::future::Future>(&mut self, fut: F) -> F::Output {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return out,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    self.n += 1;
+                    let tag = format!("keep-alive {}", self.n);
+                    self.a.say("healthy_b", &tag).await;
+                    self.b.recv_message(&tag).await;
+                }
+            }
+        }
+    }
 }
 
 /// Starts the server binary with `flags`, a healthy pair, and returns the memory baseline.
 async fn setup(flags: &[&str]) -> (Dirs, BinServer, Pair, u64) {
     let dirs = Dirs::new();
-    let server = BinServer::spawn(&dirs, flags);
+    let server = BinServer::spawn(bin!("chatterbox-server"), &dirs, flags);
     let mut pair = Pair::new(&server, &dirs.ca()).await;
     pair.probe("before the attack").await;
     let rss = rss_kib(server.child.id());
@@ -120,17 +136,7 @@ async fn a_thousand_stalled_connections_are_cut_off_by_their_timeouts() {
     pair.probe("with 1000 stalled connections").await;
     // every one of them is closed by the server
     for mut tcp in stalled {
-        let mut buf = [0u8; 64];
-        let closed = tokio::time::timeout(PATIENCE, async {
-            loop {
-                match tcp.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await;
-        assert!(closed.is_ok(), "a stalled handshake was closed");
+        assert!(stream_closed(&mut tcp).await, "a stalled handshake was closed");
     }
     for mut c in mid_frame {
         let frames = c.expect_closed(PATIENCE).await;
@@ -273,25 +279,11 @@ async fn the_gateway_withstands_the_same() {
         setup(&["--handshake-timeout", "2", "--login-timeout", "3"]).await;
     let web = server.web.expect("gateway");
     use tokio_tungstenite::tungstenite::Message as Ws;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let open = || async {
-        let tls = tls_connect(web, &dirs.ca()).await;
-        let req =
-            format!("wss://localhost:{}/ws", web.port()).into_client_request().expect("request");
-        tokio_tungstenite::client_async(req, tls).await.expect("upgrade").0
-    };
+    let open = || async { ws_connect(web, &dirs.ca(), None).await.expect("upgrade") };
     // oversized message: closed
     let mut big = open().await;
     let _ = big.send(Ws::text("x".repeat(2 << 20))).await;
-    let closed = tokio::time::timeout(PATIENCE, async {
-        while let Some(Ok(m)) = big.next().await {
-            if m.is_close() {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok());
+    assert!(ws_closed(&mut big).await, "the gateway closed the connection");
     pair.probe("after an oversized WebSocket message").await;
     // a flood over the WebSocket: slowed, with a notice
     let mut ws = open().await;
@@ -326,9 +318,7 @@ async fn the_gateway_withstands_the_same() {
     }
     pair.probe("with 200 silent HTTPS connections").await;
     for mut s in quiet {
-        let mut buf = [0u8; 16];
-        let r = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await;
-        assert!(r.is_ok(), "a silent HTTPS connection was closed");
+        assert!(stream_closed(&mut s).await, "a silent HTTPS connection was closed");
     }
     pair.probe("after the gateway attacks").await;
     assert_memory(&server, rss, "gateway");
@@ -406,18 +396,15 @@ async fn tls_older_than_1_2_is_refused_and_there_is_no_plaintext_port_by_default
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plaintext_debugging_port_is_opt_in_and_warns() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        l.local_addr().expect("addr").port()
-    };
+    let port = free_port();
     let dirs = Dirs::new();
-    let server = BinServer::spawn(&dirs, &["--insecure-plaintext-port", &port.to_string()]);
-    let deadline = Instant::now() + PATIENCE;
-    while !server.log_text().contains("PLAINTEXT") {
-        assert!(Instant::now() < deadline, "a warning is logged:\n{}", server.log_text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(server.log_text().contains("WARN"));
+    let server = BinServer::spawn(
+        bin!("chatterbox-server"),
+        &dirs,
+        &["--insecure-plaintext-port", &port.to_string()],
+    );
+    assert!(server.wait_for_log("PLAINTEXT").contains("WARN"), "a warning is logged");
+    assert_eq!(server.plaintext.map(|a| a.port()), Some(port));
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.expect("plaintext port");
     let json = br#"{"USERNAME":"plain"}"#;
     let mut frame = (json.len() as u32).to_be_bytes().to_vec();
@@ -439,7 +426,7 @@ async fn a_trickled_frame_and_a_silent_connection_are_closed_by_their_timeouts()
     trickle.login("trickler").await;
     trickle.send_raw(&[0, 0, 0, 50, b'{']).await;
     let t0 = Instant::now();
-    let frames = trickle.expect_closed(PATIENCE).await;
+    let frames = pair.chatting_until(trickle.expect_closed(PATIENCE)).await;
     assert!(frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("incomplete"))));
     assert!(
         t0.elapsed() < Duration::from_secs(4),
@@ -448,7 +435,7 @@ async fn a_trickled_frame_and_a_silent_connection_are_closed_by_their_timeouts()
     // logged in and silent: closed after the idle timeout, with a reason
     let mut silent = Client::connect(server.addr, &dirs.ca()).await;
     silent.login("silent").await;
-    let frames = silent.expect_closed(PATIENCE).await;
+    let frames = pair.chatting_until(silent.expect_closed(PATIENCE)).await;
     assert!(
         frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("without a message")))
     );

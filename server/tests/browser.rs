@@ -4,21 +4,20 @@
 //! does both and runs these with `--include-ignored`. Screenshots go to
 //! `target/browser-screenshots/`.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use fantoccini::key::Key;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
+use test_support::*;
 
-const WAIT: Duration = Duration::from_secs(20);
+/// How often a page is looked at again while waiting for it to change.
+const POLL: Duration = Duration::from_millis(100);
 
 struct Driver {
     child: Child,
@@ -33,11 +32,6 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    l.local_addr().expect("addr").port()
-}
-
 async fn chromedriver() -> Driver {
     let port = free_port();
     let child =
@@ -47,10 +41,10 @@ async fn chromedriver() -> Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver (apt-get install chromium-driver, or cargo xtask setup)");
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + PATIENCE;
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(POLL).await;
     }
     Driver { child, port, _profiles: tempfile::tempdir().expect("profiles") }
 }
@@ -90,14 +84,14 @@ async fn browser(driver: &Driver, pin: &str, profile: &str) -> Browser {
 
 /// Waits until what `script` returns satisfies `ok`; returns it.
 async fn wait_js(b: &Browser, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let value = b.execute(script, vec![]).await.expect("script");
         if ok(&value) {
             return value;
         }
         assert!(Instant::now() < deadline, "never as expected: {script}\nlast: {value}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -125,7 +119,7 @@ async fn login(b: &Browser, web: SocketAddr, name: &str) {
 
 async fn type_name(b: &Browser, name: &str) {
     let input =
-        b.wait().at_most(WAIT).for_element(Locator::Id("username")).await.expect("login form");
+        b.wait().at_most(PATIENCE).for_element(Locator::Id("username")).await.expect("login form");
     input.clear().await.expect("clear");
     input.send_keys(&format!("{name}\n")).await.expect("type the name");
 }
@@ -133,7 +127,7 @@ async fn type_name(b: &Browser, name: &str) {
 async fn say(b: &Browser, text: &str) {
     let input = b
         .wait()
-        .at_most(WAIT)
+        .at_most(PATIENCE)
         .for_element(Locator::Css("[data-test=composer]"))
         .await
         .expect("composer");
@@ -241,11 +235,10 @@ async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
     })
     .await;
     say(&b2, "sentinel two").await;
-    term.recv_message("sentinel two").await;
+    let got = term.until_probe("sentinel two").await;
+    assert!(!contents(&got).iter().any(|c| c.contains("web1 after the block")), "{got:?}");
     wait_text(&b1, "[data-test=messages]", |t| t.contains("sentinel two")).await;
     assert!(!messages(&b1).await.contains("term after the block"));
-    let got = term.drain(Duration::from_millis(300)).await;
-    assert!(!contents(&got).iter().any(|c| c.contains("web1 after the block")), "{got:?}");
     screenshot(&b1, "03-blocked").await;
 
     // the server restarts: the browsers reconnect and log in again by themselves

@@ -1,14 +1,9 @@
 //! The negotiated extensions: `block` (BLOCK, UNBLOCK, LIST_BLOCKED → BLOCKED) and `users`
 //! (LIST_ALL_USERS → ALL_USERS), and that a plain client never meets them.
 
-mod common;
-
-use std::time::Duration;
-
-use common::*;
 use shared::Frame;
+use test_support::*;
 
-const QUIET: Duration = Duration::from_millis(300);
 const ALL: &[&str] = &["block", "users"];
 
 async fn ext_user(server: &TestServer, name: &str) -> Client {
@@ -51,6 +46,7 @@ async fn a_plain_client_never_receives_extension_keys() {
     let dirs = Dirs::new();
     let server = TestServer::start(dirs.config()).await;
     let mut plain = server.user("plain").await;
+    let mut cat = server.user("cat").await;
     let mut ann = ext_user(&server, "ann").await;
     block(&mut ann, "plain").await;
     ann.send(&Frame { list_all_users: Some(true), ..Frame::default() }).await;
@@ -59,9 +55,12 @@ async fn a_plain_client_never_receives_extension_keys() {
     assert!(plain.recv_error().await.contains("Unknown"));
     plain.send(&Frame { list_all_users: Some(true), ..Frame::default() }).await;
     assert!(plain.recv_error().await.contains("LIST_ALL_USERS"));
-    for f in plain.drain(QUIET).await {
-        assert!(f.blocked.is_none() && f.all_users.is_none() && f.features.is_none(), "{f:?}");
-    }
+    cat.say("plain", "probe").await;
+    plain
+        .expect_none_before_probe("probe", "an extension key", |f| {
+            f.blocked.is_some() || f.all_users.is_some() || f.features.is_some()
+        })
+        .await;
     server.stop().await;
 }
 
@@ -88,10 +87,8 @@ async fn a_block_stops_messages_both_ways_and_leaves_others_alone() {
     assert!(bob.recv_error().await.contains("ann does not accept your messages"));
     // a sentinel from cat shows that everything earlier has been delivered
     cat.say("ALL", "sentinel").await;
-    let seen_by_ann = contents(&[ann.drain(QUIET).await, vec![]].concat());
-    let seen_by_bob = contents(&bob.drain(QUIET).await);
-    assert!(seen_by_ann.contains(&"sentinel".to_owned()), "{seen_by_ann:?}");
-    assert!(seen_by_bob.contains(&"sentinel".to_owned()), "{seen_by_bob:?}");
+    let seen_by_ann = contents(&ann.until_probe("sentinel").await);
+    let seen_by_bob = contents(&bob.until_probe("sentinel").await);
     assert!(!seen_by_ann.iter().any(|c| c.contains("bob")), "{seen_by_ann:?}");
     assert!(!seen_by_bob.iter().any(|c| c.contains("ann")), "{seen_by_bob:?}");
 
@@ -124,9 +121,10 @@ async fn unblocking_one_name_keeps_the_other_blocks_and_blocks_persist() {
     assert_eq!(ann.recv_where(|f| f.blocked.is_some()).await.blocked, Some(vec!["cat".into()]));
     bob.say("ALL", "bob again").await;
     cat.say("ALL", "cat still blocked").await;
+    // once bob has cat's message, the server has passed it on to whoever gets it
+    bob.recv_message("cat still blocked").await;
     bob.say("ALL", "bob sentinel").await;
-    let seen = contents(&ann.drain(QUIET).await);
-    assert_eq!(seen, ["bob again", "bob sentinel"]);
+    assert_eq!(contents(&ann.until_probe("bob sentinel").await), ["bob again"]);
     drop((ann, bob, cat));
     server.stop().await;
 

@@ -1,67 +1,17 @@
 //! The web gateway: the page over HTTPS with its security headers, and WebSocket sessions that
 //! follow exactly the same protocol as native ones and meet native users in one chat.
 
-mod common;
-
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use shared::{Frame, Message};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::*;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
-
-async fn https_get(server: &TestServer, path: &str) -> String {
-    let web = server.web.expect("gateway");
-    let mut tls = tls_connect(web, &server.ca).await;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
-        web.port()
-    );
-    tls.write_all(req.as_bytes()).await.expect("request");
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
+async fn get(server: &TestServer, path: &str) -> String {
+    https_get(server.web.expect("gateway"), &server.ca, path).await
 }
 
-async fn ws_connect(server: &TestServer, origin: Option<&str>) -> Result<WsStream, String> {
-    let web = server.web.expect("gateway");
-    let tls = tls_connect(web, &server.ca).await;
-    let mut req =
-        format!("wss://localhost:{}/ws", web.port()).into_client_request().expect("request");
-    if let Some(o) = origin {
-        req.headers_mut().insert("origin", o.parse().expect("header"));
-    }
-    tokio_tungstenite::client_async(req, tls).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
-}
-
-async fn ws_send(ws: &mut WsStream, frame: &Frame) {
-    let text = String::from_utf8(shared::encode(frame)).expect("ascii");
-    ws.send(WsMessage::text(text)).await.expect("send");
-}
-
-async fn ws_recv(ws: &mut WsStream) -> Frame {
-    loop {
-        let msg = tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("in time")
-            .expect("open")
-            .expect("ok");
-        if let WsMessage::Text(t) = msg {
-            return shared::decode(t.as_bytes()).expect("one protocol object per message");
-        }
-    }
-}
-
-async fn ws_recv_where(ws: &mut WsStream, pred: impl Fn(&Frame) -> bool) -> Frame {
-    loop {
-        let f = ws_recv(ws).await;
-        if pred(&f) {
-            return f;
-        }
-    }
+async fn open(server: &TestServer, origin: Option<&str>) -> Result<WsStream, String> {
+    ws_connect(server.web.expect("gateway"), &server.ca, origin).await
 }
 
 fn own_origin(server: &TestServer) -> String {
@@ -72,7 +22,7 @@ fn own_origin(server: &TestServer) -> String {
 async fn the_page_is_served_with_a_content_security_policy() {
     let dirs = Dirs::new();
     let server = TestServer::start(dirs.config()).await;
-    let page = https_get(&server, "/").await;
+    let page = get(&server, "/").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     let lower = page.to_ascii_lowercase();
     assert!(lower.contains("content-type: text/html"), "{page}");
@@ -82,7 +32,7 @@ async fn the_page_is_served_with_a_content_security_policy() {
     );
     assert!(lower.contains("x-content-type-options: nosniff"));
     assert!(page.contains("Chatterbox"));
-    assert!(https_get(&server, "/no-such-file").await.starts_with("HTTP/1.1 404"));
+    assert!(get(&server, "/no-such-file").await.starts_with("HTTP/1.1 404"));
     server.stop().await;
 }
 
@@ -91,8 +41,7 @@ async fn browser_and_native_users_share_one_chat() {
     let dirs = Dirs::new();
     let server = TestServer::start(dirs.config()).await;
     let mut native = server.user("native").await;
-    let mut ws =
-        ws_connect(&server, Some(&own_origin(&server))).await.expect("same origin allowed");
+    let mut ws = open(&server, Some(&own_origin(&server))).await.expect("same origin allowed");
     ws_send(&mut ws, &Frame { username: Some("native".into()), ..Frame::default() }).await;
     let refused = ws_recv(&mut ws).await;
     assert_eq!(refused.username_accepted, Some(false), "names are unique across transports");
@@ -125,13 +74,13 @@ async fn browser_and_native_users_share_one_chat() {
 async fn a_foreign_origin_is_refused_unless_allowed() {
     let dirs = Dirs::new();
     let server = TestServer::start(dirs.config()).await;
-    let err = ws_connect(&server, Some("https://evil.example")).await.expect_err("refused");
+    let err = open(&server, Some("https://evil.example")).await.expect_err("refused");
     assert!(err.contains("403"), "{err}");
     server.stop().await;
     let mut config = dirs.config();
     config.allow_origins = vec!["http://localhost:8080".into()];
     let server = TestServer::start(config).await;
-    ws_connect(&server, Some("http://localhost:8080")).await.expect("allowed for development");
+    open(&server, Some("http://localhost:8080")).await.expect("allowed for development");
     server.stop().await;
 }
 
@@ -141,19 +90,10 @@ async fn an_oversized_websocket_message_closes_only_that_connection() {
     let server = TestServer::start(dirs.config()).await;
     let mut ann = server.user("ann").await;
     let mut bob = server.user("bob").await;
-    let mut ws = ws_connect(&server, Some(&own_origin(&server))).await.expect("connect");
+    let mut ws = open(&server, Some(&own_origin(&server))).await.expect("connect");
     let huge = "x".repeat(shared::limits::MAX_CLIENT_FRAME_LEN + 1);
     let _ = ws.send(WsMessage::text(huge)).await;
-    let closed = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the gateway closed the connection");
+    assert!(ws_closed(&mut ws).await, "the gateway closed the connection");
     ann.say("ALL", "still fine").await;
     bob.recv_message("still fine").await;
     server.stop().await;
@@ -166,7 +106,7 @@ async fn the_gateway_pings_and_drops_a_browser_that_never_answers() {
     config.ws_ping = std::time::Duration::from_millis(300);
     let server = TestServer::start(config).await;
     // a client that reads sees the pings (and answers them, so it stays)
-    let mut ws = ws_connect(&server, None).await.expect("connect");
+    let mut ws = open(&server, None).await.expect("connect");
     let ping = tokio::time::timeout(PATIENCE, async {
         loop {
             if let Some(Ok(WsMessage::Ping(_))) = ws.next().await {
@@ -177,25 +117,23 @@ async fn the_gateway_pings_and_drops_a_browser_that_never_answers() {
     .await;
     assert!(ping.is_ok(), "a ping within the interval");
     // one that never reads never pongs: closed after two intervals, while one that reads
-    // (and so answers the pings) stays
-    let mut mute = ws_connect(&server, None).await.expect("connect");
+    // (and so answers the pings) stays. The reader, older than the mute one, has been
+    // through at least as many intervals when the mute one is closed.
+    let mut mute = open(&server, None).await.expect("connect");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let reading = tokio::spawn(async move {
-        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
-        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, ws.next()).await {}
-        ws
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let mut ws = reading.await.expect("reader");
-    let closed = tokio::time::timeout(PATIENCE, async {
+        tokio::pin!(stopped);
         loop {
-            match mute.next().await {
-                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return,
-                Some(Ok(_)) => {}
+            tokio::select! {
+                _ = &mut stopped => return ws,
+                m = ws.next() => assert!(matches!(m, Some(Ok(_))), "the reader stays: {m:?}"),
             }
         }
-    })
-    .await;
-    assert!(closed.is_ok(), "the silent connection was closed");
+    });
+    // the mute connection is read beneath the WebSocket layer, which would answer the pings
+    assert!(stream_closed(mute.get_mut()).await, "the silent connection was closed");
+    stop.send(()).expect("the reader is still reading");
+    let mut ws = reading.await.expect("reader");
     ws_send(&mut ws, &Frame { username: Some("stayer".into()), ..Frame::default() }).await;
     assert_eq!(
         ws_recv_where(&mut ws, |f| f.username_accepted.is_some()).await.username_accepted,

@@ -1,14 +1,13 @@
 //! The server under pressure and across its life: slow readers, restarts, SIGTERM, kill -9,
 //! every resolved address, and the shared conformance suite against the real binary.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::*;
 use shared::{Frame, Message};
+use test_support::cli::wait_exit;
+use test_support::*;
 
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped_while_others_keep_receiving() {
@@ -142,7 +141,7 @@ fn db_messages(dirs: &Dirs) -> Vec<String> {
 async fn sigterm_during_traffic_tells_clients_commits_and_exits_within_two_seconds() {
     let dirs = Dirs::new();
     // flood control off: the point is many messages in flight when the signal comes
-    let mut server = BinServer::spawn(&dirs, &["--flood-burst", "0"]);
+    let mut server = BinServer::spawn(bin!("chatterbox-server"), &dirs, &["--flood-burst", "0"]);
     let ca = dirs.ca();
     let mut ann = Client::connect(server.addr, &ca).await;
     ann.login("ann").await;
@@ -166,15 +165,8 @@ async fn sigterm_during_traffic_tells_clients_commits_and_exits_within_two_secon
     while seen.len() < 200 {
         seen.push(bob.next_message().await.content);
     }
-    let t0 = Instant::now();
     server.signal("TERM");
-    let status = loop {
-        if let Some(s) = server.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(2), "still running 2 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_exit(&mut server.child, Duration::from_secs(2));
     assert!(status.success(), "clean exit: {status:?}\n{}", server.log_text());
     seen.extend(bob.take_pending().into_iter().map(|m| m.content));
     let frames = bob.expect_closed(PATIENCE).await;
@@ -187,7 +179,7 @@ async fn sigterm_during_traffic_tells_clients_commits_and_exits_within_two_secon
     assert!(stored.len() >= seen.len());
     assert_eq!(&stored[..seen.len()], &seen[..]);
     // and a restart on the same data serves the same history
-    let server = BinServer::spawn(&dirs, &["--history", "1000000"]);
+    let server = BinServer::spawn(bin!("chatterbox-server"), &dirs, &["--history", "1000000"]);
     let mut cat = Client::connect(server.addr, &ca).await;
     assert_eq!(contents(&[cat.login("cat").await]), stored);
 }
@@ -195,7 +187,7 @@ async fn sigterm_during_traffic_tells_clients_commits_and_exits_within_two_secon
 #[tokio::test]
 async fn kill_9_loses_no_message_that_a_client_has_seen() {
     let dirs = Dirs::new();
-    let server = BinServer::spawn(&dirs, &["--flood-burst", "0"]);
+    let server = BinServer::spawn(bin!("chatterbox-server"), &dirs, &["--flood-burst", "0"]);
     let ca = dirs.ca();
     let mut ann = Client::connect(server.addr, &ca).await;
     ann.login("ann").await;
@@ -215,12 +207,12 @@ async fn kill_9_loses_no_message_that_a_client_has_seen() {
     }
     server.signal("KILL");
     sender.abort();
+    // everything that reached the clients before the connections died with the process
     seen.extend(bob.take_pending().into_iter().map(|m| m.content));
-    let frames = bob.drain(Duration::from_millis(500)).await;
-    seen.extend(contents(&frames));
+    seen.extend(contents(&bob.expect_closed(PATIENCE).await));
     // a second receiver, which may have got further than bob before the crash
     let mut seen_by_dan = dan.take_pending().into_iter().map(|m| m.content).collect::<Vec<_>>();
-    seen_by_dan.extend(contents(&dan.drain(Duration::from_millis(500)).await));
+    seen_by_dan.extend(contents(&dan.expect_closed(PATIENCE).await));
     if seen_by_dan.len() > seen.len() {
         seen = seen_by_dan;
     }
@@ -230,7 +222,7 @@ async fn kill_9_loses_no_message_that_a_client_has_seen() {
     assert!(stored.len() >= seen.len(), "{} stored, {} seen", stored.len(), seen.len());
     assert_eq!(&stored[..seen.len()], &seen[..], "everything seen is stored, in order");
 
-    let server = BinServer::spawn(&dirs, &["--history", "1000000"]);
+    let server = BinServer::spawn(bin!("chatterbox-server"), &dirs, &["--history", "1000000"]);
     let mut cat = Client::connect(server.addr, &ca).await;
     let history = contents(&[cat.login("cat").await]);
     assert!(history.len() >= seen.len(), "{} stored, {} seen", history.len(), seen.len());
@@ -257,7 +249,7 @@ async fn the_shared_conformance_suite_passes() {
         script.display()
     );
     let dirs = Dirs::new();
-    let server = BinServer::spawn(&dirs, &[]);
+    let server = BinServer::spawn(bin!("chatterbox-server"), &dirs, &[]);
     let out = tokio::task::spawn_blocking({
         let ca = dirs.ca();
         let port = server.addr.port().to_string();
@@ -298,25 +290,14 @@ async fn one_binary_copied_to_an_empty_directory_serves_the_page_and_native_clie
     let mut ann = Client::connect(server.addr, &ca).await;
     assert_eq!(ann.login("ann").await.username_accepted, Some(true));
     let web = server.web.expect("the web gateway is on by default");
-    let mut tls = tls_connect(web, &ca).await;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let req =
-        format!("GET / HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n", web.port());
-    tls.write_all(req.as_bytes()).await.expect("request");
-    let mut page = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut page)).await;
-    let page = String::from_utf8_lossy(&page);
+    let page = https_get(web, &ca, "/").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     if chatterbox_server::http::web_client_built() {
         // the page loads the embedded wasm module, which is served too
         let wasm =
             page.split('\'').find(|s| s.ends_with("_bg.wasm")).expect("wasm reference").to_owned();
-        let mut tls = tls_connect(web, &ca).await;
-        let req = format!("GET {wasm} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        tls.write_all(req.as_bytes()).await.expect("request");
-        let mut body = Vec::new();
-        let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut body)).await;
-        let head = String::from_utf8_lossy(&body[..body.len().min(300)]).to_ascii_lowercase();
+        let body = https_get(web, &ca, &wasm).await;
+        let head = body.chars().take(300).collect::<String>().to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 200") && head.contains("application/wasm"), "{head}");
     } else {
         assert!(page.contains("built without the web client"), "{page}");

@@ -1,14 +1,10 @@
 //! Every rule of PROTOCOL.md, shown against a real server over real TLS.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use shared::limits::MAX_CLOCK_SKEW_SECS;
 use shared::{Frame, Message};
-
-const QUIET: Duration = Duration::from_millis(300);
+use test_support::*;
 
 #[tokio::test]
 async fn login_is_accepted_with_user_list_and_others_see_the_join() {
@@ -24,8 +20,10 @@ async fn login_is_accepted_with_user_list_and_others_see_the_join() {
     assert_eq!(reply.features, None, "no FEATURES for a client that did not ask");
     let joined = ann.recv().await;
     assert_eq!(joined.users_joined, Some(vec!["bob".to_owned()]));
-    // the newcomer is not told about itself
-    assert!(bob.drain(QUIET).await.iter().all(|f| f.users_joined.is_none()));
+    // the newcomer is not told about itself: ann writes to bob once she has seen him join,
+    // so an announcement of his own join would reach him first
+    ann.say("bob", "probe").await;
+    bob.expect_none_before_probe("probe", "a USERS_JOINED", |f| f.users_joined.is_some()).await;
     server.stop().await;
 }
 
@@ -84,10 +82,14 @@ async fn a_broadcast_reaches_everyone_else_and_a_private_message_only_its_target
     ann.say("ALL", "after").await;
     let seen = cat.recv_message("after").await;
     assert_eq!(seen.src, "ann");
-    let rest = [cat.drain(QUIET).await, ann.drain(QUIET).await].concat();
-    let all = contents(&rest);
-    assert!(!all.iter().any(|c| c == "just for bob"), "nobody else got the DM: {all:?}");
-    assert!(!all.iter().any(|c| c == "hello all"), "no echo to the sender: {all:?}");
+    // bob's probe comes after all of ann's messages: nobody else got the DM, and the sender
+    // no echo
+    bob.say("ALL", "probe").await;
+    for c in [&mut cat, &mut ann] {
+        let all = contents(&c.until_probe("probe").await);
+        assert!(!all.iter().any(|c| c == "just for bob"), "nobody else got the DM: {all:?}");
+        assert!(!all.iter().any(|c| c == "hello all"), "no echo to the sender: {all:?}");
+    }
     server.stop().await;
 }
 
@@ -97,14 +99,15 @@ async fn a_batch_is_delivered_whole_and_in_order() {
     let server = TestServer::start(dirs.config()).await;
     let mut ann = server.user("ann").await;
     let mut bob = server.user("bob").await;
-    let _ = ann.drain(QUIET).await;
     let batch: Vec<Message> =
         (0..20).map(|i| Message::new("ann", "ALL", now(), format!("m{i}"))).collect();
     ann.send(&Frame::messages(batch.clone())).await;
     // How many frames carry them depends on the group commits (outbox.rs tests the merging);
     // what a client sees is all twenty, in order, each once.
     assert_eq!(bob.recv_messages(20).await, batch);
-    assert!(contents(&bob.drain(QUIET).await).is_empty(), "no duplicates");
+    ann.say("ALL", "probe").await;
+    let rest = contents(&bob.until_probe("probe").await);
+    assert!(rest.is_empty(), "no duplicates: {rest:?}");
     server.stop().await;
 }
 
@@ -114,7 +117,6 @@ async fn a_spoofed_src_gets_an_error_and_is_not_delivered() {
     let server = TestServer::start(dirs.config()).await;
     let mut ann = server.user("ann").await;
     let mut bob = server.user("bob").await;
-    let _ = ann.drain(QUIET).await;
     let fake = Message::new("bob", "ALL", now(), "pretending");
     ann.send(&Frame::messages(vec![fake])).await;
     let e = ann.recv_error().await;
@@ -126,9 +128,12 @@ async fn a_spoofed_src_gets_an_error_and_is_not_delivered() {
     ];
     ann.send(&Frame::messages(batch)).await;
     assert!(ann.recv_error().await.contains("SRC"));
-    bob.recv_message("genuine").await;
-    let all = contents(&bob.drain(QUIET).await);
-    assert!(all.is_empty(), "{all:?}");
+    // nothing before the genuine message, nor after it up to a probe
+    let before = contents(&bob.until_probe("genuine").await);
+    assert!(before.is_empty(), "{before:?}");
+    ann.say("ALL", "probe").await;
+    let after = contents(&bob.until_probe("probe").await);
+    assert!(after.is_empty(), "{after:?}");
     server.stop().await;
 }
 
@@ -251,8 +256,9 @@ async fn chat_before_login_and_wrongly_typed_logins_get_errors() {
     c.send_json(br#"{"USERNAME":["x"]}"#).await;
     assert!(c.recv_error().await.contains("USERNAME"));
     assert_eq!(c.login("late").await.username_accepted, Some(true));
-    let frames = bob.drain(QUIET).await;
-    assert!(!contents(&frames).contains(&"early".to_owned()));
+    c.say("ALL", "probe").await;
+    let before = contents(&bob.until_probe("probe").await);
+    assert!(!before.contains(&"early".to_owned()), "{before:?}");
     server.stop().await;
 }
 
@@ -304,7 +310,6 @@ async fn non_ascii_goes_out_escaped_and_arrives_intact() {
     let bob_tls = tls_connect(server.addr, &server.ca).await;
     let mut bob = Client::over(bob_tls);
     bob.login("bob").await;
-    let _ = ann.drain(QUIET).await;
     let text = "grüße 😀 שלום";
     ann.say("ALL", text).await;
     // read bob's next frame as raw bytes
@@ -338,11 +343,11 @@ async fn frames_split_across_writes_and_several_in_one_write_are_read() {
         wire.extend_from_slice(&(json.len() as u32).to_be_bytes());
         wire.extend_from_slice(&json);
     }
-    // the first frame a byte at a time, the rest in one write
+    // the first frame a byte at a time (each flushed: a TLS record of its own), the rest in
+    // one write
     let first_len = 4 + br#"{"USERNAME":"ann"}"#.len();
     for b in &wire[..first_len] {
         ann.send_raw(&[*b]).await;
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     ann.send_raw(&wire[first_len..]).await;
     assert_eq!(ann.recv().await.username_accepted, Some(true));
@@ -415,21 +420,22 @@ async fn connections_over_the_limit_are_refused() {
     let mut config = dirs.config();
     config.max_connections = 2;
     let server = TestServer::start(config).await;
-    let _a = server.user("a").await;
+    let mut a = server.user("a").await;
     let _b = server.user("b").await;
     let refused = try_tls(server.addr, &server.ca).await;
     assert!(refused.is_err(), "the third connection is closed before TLS completes");
     drop(_b);
-    // a freed slot can be used again
-    let mut c = None;
-    for _ in 0..50 {
+    // a freed slot can be used again: once a has seen b leave, b's session has ended and its
+    // slot is released as its task finishes (a connection in that instant is refused at once,
+    // and the next is tried)
+    a.recv_where(|f| f.users_left == Some(vec!["b".to_owned()])).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut c = loop {
         if let Ok(s) = try_tls(server.addr, &server.ca).await {
-            c = Some(Client::over(s));
-            break;
+            break Client::over(s);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut c = c.expect("a slot frees up when a client leaves");
+        assert!(tokio::time::Instant::now() < deadline, "a slot frees up when a client leaves");
+    };
     assert_eq!(c.login("c").await.username_accepted, Some(true));
     server.stop().await;
 }
@@ -479,11 +485,12 @@ async fn a_crowd_logging_in_at_once_is_announced_to_everyone_exactly_once() {
     let mut everyone: Vec<String> =
         std::iter::once("watcher".to_owned()).chain(crowd.iter().cloned()).collect();
     everyone.sort();
-    tokio::time::sleep(QUIET).await;
+    // the watcher has heard every join, so the server announced all of them before this
+    watcher.say("ALL", "probe").await;
     for (c, me, list) in &mut clients {
         let me = me.clone();
         let mut known = list.clone();
-        for f in c.drain(Duration::from_millis(20)).await {
+        for f in c.until_probe("probe").await {
             for n in f.users_joined.into_iter().flatten() {
                 assert_ne!(n, me, "{me} was told of its own join");
                 assert!(!known.contains(&n), "{me} was told of {n} twice");

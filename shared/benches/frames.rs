@@ -2,7 +2,7 @@
 //! frames, the length-prefixed codec splitting a buffer of many frames, and the checks the
 //! server applies to what a client sends (usernames, `rules::screen`).
 //!
-//!     cargo bench -p chatterbox-shared --features codec --bench frames
+//!     cargo bench -p chatterbox-shared --features json-codec --bench frames
 //!
 //! `cargo xtask test` runs it in criterion's test mode (each benchmark once) so that it cannot
 //! rot; `cargo xtask bench` runs it in full and lists the medians in docs/PERFORMANCE.md.

@@ -1,15 +1,17 @@
 //! Length-prefixed framing for tokio transports: a 4-byte unsigned big-endian length, then that
 //! many bytes of JSON.
 //!
-//! [`FrameCodec`] yields raw payloads (the server decodes JSON itself, so that both of its
-//! transports share one decoder); [`JsonCodec`] yields decoded [`Frame`]s and encodes them (for
-//! clients). Both refuse a length above their limit as soon as the 4 header bytes are in,
-//! before anything is allocated for the body.
+//! [`FrameCodec`] yields raw payloads (the server and the clients decode JSON themselves, each
+//! with its own decoder); `JsonCodec` (feature `json-codec`, for tests and benchmarks) yields
+//! decoded [`Frame`](crate::Frame)s and encodes them. Both refuse a length above their limit as
+//! soon as the 4 header bytes are in, before anything is allocated for the body.
 
 use bytes::{BufMut, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
+#[cfg(feature = "json-codec")]
 use crate::frame::Frame;
+#[cfg(feature = "json-codec")]
 use crate::json::{self, DecodeError};
 
 /// Bytes of the length prefix.
@@ -100,13 +102,16 @@ pub fn put_frame(payload: &[u8], dst: &mut impl BufMut) {
     dst.put_slice(payload);
 }
 
-/// Frames as [`Frame`] values: what a client reads and writes. A payload that is not a
-/// protocol object is yielded as `Err(DecodeError)`, since the stream itself is still in sync.
+/// Frames as [`Frame`] values, for tests and benchmarks that play a client (feature
+/// `json-codec`). A payload that is not a protocol object is yielded as `Err(DecodeError)`,
+/// since the stream itself is still in sync.
+#[cfg(feature = "json-codec")]
 #[derive(Debug)]
 pub struct JsonCodec {
     frames: FrameCodec,
 }
 
+#[cfg(feature = "json-codec")]
 impl JsonCodec {
     /// A codec accepting frames of up to `max` bytes.
     pub fn new(max: usize) -> Self {
@@ -114,6 +119,7 @@ impl JsonCodec {
     }
 }
 
+#[cfg(feature = "json-codec")]
 impl Decoder for JsonCodec {
     type Item = Result<Frame, DecodeError>;
     type Error = FrameError;
@@ -123,6 +129,7 @@ impl Decoder for JsonCodec {
     }
 }
 
+#[cfg(feature = "json-codec")]
 impl Encoder<&Frame> for JsonCodec {
     type Error = FrameError;
 

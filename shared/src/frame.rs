@@ -59,6 +59,25 @@ pub mod features {
     pub const USERS: &str = "users";
     /// Every extension of this implementation: what its server grants and its clients ask for.
     pub const ALL: [&str; 2] = [BLOCK, USERS];
+
+    /// The extensions granted at login (the server's `FEATURES` answer), one flag each: what
+    /// the server allows a session and what a client may offer its user.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Granted {
+        /// [`BLOCK`]: blocking.
+        pub block: bool,
+        /// [`USERS`]: the list of everyone ever seen.
+        pub users: bool,
+    }
+
+    impl Granted {
+        /// The flags of the extensions named in `list`; names this implementation does not
+        /// know are left out.
+        pub fn from_list(list: &[String]) -> Self {
+            let has = |f: &str| list.iter().any(|g| g == f);
+            Granted { block: has(BLOCK), users: has(USERS) }
+        }
+    }
 }
 
 /// One frame's JSON object. Absent keys are `None`; keys are serialised in field order.
@@ -311,6 +330,21 @@ impl<'de> Visitor<'de> for FrameVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn granted_reads_each_known_extension_and_ignores_others() {
+        use features::{BLOCK, Granted, USERS};
+        let list = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert_eq!(Granted::from_list(&[]), Granted::default());
+        assert_eq!(
+            Granted::from_list(&list(&["teleport", BLOCK])),
+            Granted { block: true, users: false }
+        );
+        assert_eq!(
+            Granted::from_list(&list(&[USERS, BLOCK])),
+            Granted { block: true, users: true }
+        );
+    }
 
     #[test]
     fn strip_position_only_removes_a_real_position() {

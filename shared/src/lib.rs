@@ -8,23 +8,24 @@
 //! - [`limits`]: every size limit of the protocol, each with the reason for its number.
 //! - [`frame`]: [`Frame`], the one JSON object a frame carries (every key, both directions), and
 //!   [`Message`], the `[SRC, DEST, TIMESTAMP, CONTENT]` entry. Decoding is strict about types and
-//!   reports unknown keys by name instead of dropping them.
+//!   reports unknown keys by name instead of dropping them. [`frame::features`] names the
+//!   extensions once, with [`frame::features::Granted`], the set a login was granted.
 //! - [`rules`]: what a server accepts from a sender and where each message goes, as pure
 //!   functions (the server applies them; the fuzz targets exercise them).
 //! - [`validate`]: usernames and message content, with refusal reasons fit to show a person.
-//! - [`chat`] and [`input`]: what clients share above the wire: the view of the chat a frame
-//!   updates (entries, who is online, blocks) and what a typed line means (`@name text`,
-//!   `/commands`). The terminal and browser clients both use them.
 //! - [`lenient`]: liberal decoding for clients (other servers' spelling variations).
 //! - [`json`]: encoding (non-ASCII escaped as `\uXXXX`, for older clients that decode ASCII) and
 //!   decoding with typed errors.
 //! - `codec` (feature `codec`): the length-prefixed framing for tokio transports, built on
 //!   tokio-util's `LengthDelimitedCodec` (u32 big-endian, the length checked before any
 //!   allocation). Without the feature the crate has no tokio dependency and builds for wasm32.
+//!   Its `JsonCodec` (decoded frames in, frames out) serves tests and benchmarks only, behind
+//!   the further feature `json-codec`, so that no production build carries it.
+//!
+//! What a client makes of the frames (the chat it shows, what a typed line means) is not
+//! protocol; it lives in the client-core crate, shared by the terminal and browser clients.
 
-pub mod chat;
 pub mod frame;
-pub mod input;
 pub mod json;
 pub mod lenient;
 pub mod limits;

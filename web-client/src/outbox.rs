@@ -43,8 +43,8 @@ pub fn send(tx: &mut mpsc::Sender<Out>, out: Out) -> Result<(), Out> {
 mod tests {
     use super::*;
     use crate::state::Model;
+    use client_core::chat::Entry;
     use shared::Message;
-    use shared::chat::Entry;
 
     fn message(i: usize) -> Out {
         Out::Frame(Box::new(Frame::messages(vec![Message::new("ann", "ALL", 1, format!("m{i}"))])))

@@ -3,13 +3,11 @@
 
 /// Colours in the palette, classes `c0`… in `style.css`: enough that names next to each
 /// other rarely share one, few enough that each stays readable in both schemes.
-pub const NICK_COLOURS: u32 = 8;
+pub const NICK_COLOURS: usize = 8;
 
-/// The CSS class of `name`'s colour (FNV-1a of the name, so it is stable across pages).
+/// The CSS class of `name`'s colour, the same for a name everywhere.
 pub fn nick_class(name: &str) -> String {
-    let hash =
-        name.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("c{}", hash % NICK_COLOURS)
+    format!("c{}", client_core::fmt::colour_index(name, NICK_COLOURS))
 }
 
 #[cfg(test)]
@@ -102,7 +100,7 @@ mod tests {
                 check(scheme, colours, text, background);
             }
             let nicks = colours.iter().filter(|(n, _)| n.starts_with("--nick")).count();
-            assert_eq!(nicks, NICK_COLOURS as usize, "{scheme} scheme: one colour per class");
+            assert_eq!(nicks, NICK_COLOURS, "{scheme} scheme: one colour per class");
         }
         for i in 0..NICK_COLOURS {
             assert!(STYLE.contains(&format!(".c{i} {{ color: var(--nick{i}); }}")), "class c{i}");
@@ -114,6 +112,6 @@ mod tests {
         assert_eq!(nick_class("ann"), nick_class("ann"));
         let classes: std::collections::BTreeSet<String> =
             (0..200).map(|i| nick_class(&format!("user{i}"))).collect();
-        assert_eq!(classes.len(), NICK_COLOURS as usize, "{classes:?}");
+        assert_eq!(classes.len(), NICK_COLOURS, "{classes:?}");
     }
 }

@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
-use shared::chat::{Chat, Entry};
-use shared::frame::features;
-use shared::input::{self, Input};
+use client_core::chat::{Chat, Entry, login_frame};
+use client_core::input::{self, Input};
 use shared::{BROADCAST, Frame, Message};
 
 /// Entries kept; older ones are dropped so a long-open tab stays small.
@@ -86,8 +85,8 @@ pub struct Model {
     pub unread: BTreeMap<String, usize>,
     /// The view follows new messages (the user has not scrolled up).
     pub following: bool,
-    /// Id of the first entry that arrived while scrolled up (where the "new messages" marker
-    /// goes).
+    /// The id ([`Item::id`]) of the first entry that arrived while scrolled up, where the
+    /// "new messages" marker goes.
     pub first_unseen: Option<u64>,
     /// Entries that arrived while scrolled up.
     pub unseen: usize,
@@ -118,15 +117,6 @@ impl Default for Model {
             people: 0,
             draft: String::new(),
         }
-    }
-}
-
-/// The login frame for `name`, asking for the extensions this client uses.
-pub fn login_frame(name: &str) -> Frame {
-    Frame {
-        username: Some(name.to_owned()),
-        features: Some(features::ALL.iter().map(|f| (*f).to_owned()).collect()),
-        ..Frame::default()
     }
 }
 
@@ -423,7 +413,7 @@ mod tests {
         Frame {
             username_accepted: Some(true),
             info: Some("Welcome!".into()),
-            features: Some(vec!["block".into(), "users".into()]),
+            features: Some(shared::frame::features::ALL.map(String::from).to_vec()),
             user_list: Some(users.iter().map(|u| (*u).to_owned()).collect()),
             blocked: Some(vec![]),
             messages: Some(vec![Message::new("bob", "ALL", 1, "earlier")]),

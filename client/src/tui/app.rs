@@ -8,8 +8,8 @@ use shared::Frame;
 
 use crate::editor::Editor;
 use crate::engine::{FromEngine, Status, ToEngine};
-use shared::chat::{Chat, Entry};
-use shared::input;
+use client_core::chat::{Chat, Entry};
+use client_core::input;
 
 /// Entries kept for scrolling back; older ones are dropped.
 pub const SCROLLBACK: usize = 5000;
@@ -209,6 +209,7 @@ impl App {
 mod tests {
     use super::*;
     use shared::Message;
+    use shared::frame::features;
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
@@ -227,7 +228,7 @@ mod tests {
             reply: Box::new(Frame {
                 username_accepted: Some(true),
                 info: Some("Welcome!".into()),
-                features: Some(vec!["block".into(), "users".into()]),
+                features: Some(features::ALL.map(String::from).to_vec()),
                 user_list: Some(vec!["ann".into(), "bob".into()]),
                 messages: Some(vec![]),
                 ..Frame::default()

@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthChar;
 
 use super::app::{App, Mode};
 use crate::fmt;
-use shared::chat::Entry;
+use client_core::chat::Entry;
 
 /// Below this width the user pane is left out, so the conversation keeps its room.
 pub const USER_PANE_MIN_WIDTH: u16 = 60;
@@ -31,10 +31,7 @@ const PALETTE: [Color; 8] = [
 
 /// The colour of a user's name: the same on every screen and every run.
 pub fn user_color(name: &str) -> Color {
-    // FNV-1a: stable across runs and platforms, unlike the std hasher.
-    let hash =
-        name.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    PALETTE[(hash % PALETTE.len() as u32) as usize]
+    PALETTE[client_core::fmt::colour_index(name, PALETTE.len())]
 }
 
 /// Style of private messages.

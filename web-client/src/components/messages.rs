@@ -6,10 +6,10 @@
 //! Rows are keyed on the entries' ids: a new entry builds one row, and the rows never read the
 //! conversation again.
 
+use client_core::chat::Entry;
 use leptos::html::Div;
 use leptos::prelude::*;
 use leptos::reactive::computed::Selector;
-use shared::chat::Entry;
 
 use super::{clock, iso8601};
 use crate::palette::nick_class;
@@ -61,8 +61,7 @@ fn line(item: Item, me: Option<String>, first_unseen: Selector<Option<u64>>) -> 
         Entry::Info(t) => view! { <div class="event info">{t}</div> }.into_any(),
         Entry::Error(t) => view! { <div class="event error" role="alert">{t}</div> }.into_any(),
         Entry::List { title, names } => {
-            let list = if names.is_empty() { "(none)".to_owned() } else { names.join(", ") };
-            view! { <div class="event info">{format!("{title} ({}): {list}", names.len())}</div> }
+            view! { <div class="event info">{client_core::fmt::list(&title, &names)}</div> }
                 .into_any()
         }
     };

@@ -25,12 +25,18 @@ pub(crate) fn send(tx: StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, o
 /// The local time of a Unix timestamp, `HH:MM:SS` (with the date if not today).
 pub(crate) fn clock(ts: i64) -> String {
     let d = date(ts);
-    let today = js_sys::Date::new_0();
-    let time = format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds());
-    if d.to_date_string() == today.to_date_string() {
-        time
-    } else {
-        format!("{}-{:02}-{:02} {time}", d.get_full_year(), d.get_month() + 1, d.get_date())
+    client_core::fmt::clock(local(&d), local(&js_sys::Date::new_0()))
+}
+
+/// A browser date in local time, broken down for `client_core::fmt::clock`.
+fn local(d: &js_sys::Date) -> client_core::fmt::LocalTime {
+    client_core::fmt::LocalTime {
+        year: d.get_full_year() as i32,
+        month: d.get_month() + 1,
+        day: d.get_date(),
+        hour: d.get_hours(),
+        minute: d.get_minutes(),
+        second: d.get_seconds(),
     }
 }
 

@@ -1,11 +1,13 @@
-//! A client's view of the chat, as plain data: the state a front end shows and the entries
-//! each frame adds to the conversation. The terminal and the browser client both build on it;
-//! no screen here, so all of it is tested directly.
+//! A client's view of the chat, as plain data: the state a front end shows, the entries each
+//! frame adds to the conversation, and the login frame. The terminal and the browser client
+//! both build on it; no screen here, so all of it is tested directly.
 
 use std::collections::BTreeSet;
 
+use shared::frame::features::{self, Granted};
+use shared::{Frame, Message};
+
 use crate::input::{Command, HELP, Input};
-use crate::{Frame, Message};
 
 /// One line of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,13 +44,13 @@ pub enum Entry {
     },
 }
 
-/// The extensions the server granted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Granted {
-    /// Blocking.
-    pub block: bool,
-    /// The list of everyone ever seen.
-    pub users: bool,
+/// The login frame for `name`, asking for every extension the clients implement.
+pub fn login_frame(name: &str) -> Frame {
+    Frame {
+        username: Some(name.to_owned()),
+        features: Some(features::ALL.iter().map(|f| (*f).to_owned()).collect()),
+        ..Frame::default()
+    }
 }
 
 /// The client's view of the chat.
@@ -72,11 +74,7 @@ impl Chat {
     /// Takes in an accepted login answer; returns the entries it adds (history, who is online).
     pub fn logged_in(&mut self, name: &str, reply: Frame) -> Vec<Entry> {
         self.me = Some(name.to_owned());
-        let granted = reply.features.clone().unwrap_or_default();
-        self.granted = Granted {
-            block: granted.iter().any(|f| f == "block"),
-            users: granted.iter().any(|f| f == "users"),
-        };
+        self.granted = Granted::from_list(reply.features.as_deref().unwrap_or_default());
         self.online = reply.user_list.clone().unwrap_or_default().into_iter().collect();
         self.online.insert(name.to_owned());
         self.blocked = reply.blocked.clone().unwrap_or_default().into_iter().collect();
@@ -249,7 +247,7 @@ mod tests {
         Frame {
             username_accepted: Some(true),
             info: Some("Welcome!".into()),
-            features: Some(vec!["block".into()]),
+            features: Some(vec![features::BLOCK.into()]),
             user_list: Some(vec!["ann".into(), "bob".into()]),
             blocked: Some(vec!["eve".into()]),
             messages: Some(vec![
@@ -274,6 +272,14 @@ mod tests {
         assert_eq!(
             entries[4],
             Entry::List { title: "online".into(), names: vec!["ann".into(), "bob".into()] }
+        );
+    }
+
+    #[test]
+    fn the_login_frame_names_the_user_and_asks_for_every_extension() {
+        assert_eq!(
+            shared::encode(&login_frame("ann")),
+            br#"{"USERNAME":"ann","FEATURES":["block","users"]}"#
         );
     }
 

@@ -65,7 +65,7 @@ pub fn parse(line: &str) -> Input {
         return Input::Nothing;
     }
     if let Some(rest) = line.strip_prefix("//") {
-        return Input::Say { dest: crate::BROADCAST.into(), text: format!("/{rest}") };
+        return Input::Say { dest: shared::BROADCAST.into(), text: format!("/{rest}") };
     }
     if let Some(rest) = line.strip_prefix('/') {
         return command(rest);
@@ -80,7 +80,7 @@ pub fn parse(line: &str) -> Input {
         }
         return Input::Say { dest: name.into(), text: text.into() };
     }
-    Input::Say { dest: crate::BROADCAST.into(), text: line.into() }
+    Input::Say { dest: shared::BROADCAST.into(), text: line.into() }
 }
 
 fn command(rest: &str) -> Input {

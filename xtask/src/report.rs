@@ -1,0 +1,150 @@
+//! docs/PERFORMANCE.md, written from the results of `cargo xtask bench`.
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::bench::{MICRO_BENCHES, Median, Row, SERVER_ARGS};
+
+/// Writes docs/PERFORMANCE.md: the machine, one row per load scenario, the history
+/// benchmark's `key=value` output, the criterion medians, the commands that produced them,
+/// and docs/PERFORMANCE-NOTES.md after them.
+pub fn write_performance(rows: &[Row], history: &str, micro: &[Median]) -> Result<()> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mut md = String::from(
+        "# Performance\n\nMeasured by `cargo xtask bench`, which builds the release server and `chatterbox-bench`,\n\
+         starts a fresh server for each scenario (flood control and per-address limits off, so\n\
+         that the server, not its policy, is measured) and runs the load generator on the same\n\
+         machine. This file is rewritten by each run.\n\n",
+    );
+    md.push_str(&format!(
+        "Machine: {cores} cores, {cpu}; load generator and server share the cores.\n\n"
+    ));
+    md.push_str(&scenario_table(rows));
+    md.push_str(&format!(
+        "\n| history | target | measured |\n|---|---|---|\n\
+         | messages committed to SQLite per second (group commit, 64-byte messages) | >= 100,000 | {} |\n\
+         | login replay of {} messages from a store of {} | p99 <= 5 ms | p50 {} ms, p99 {} ms |\n\
+         | the same from a store of 200,000 (independence of the store's size) | | p99 {} ms |\n",
+        kv(history, "commits_per_sec"),
+        kv(history, "replay_messages"),
+        kv(history, "store_messages"),
+        kv(history, "replay_p50_ms"),
+        kv(history, "replay_p99_ms"),
+        kv(history, "replay_p99_ms_at_200000"),
+    ));
+    md.push_str(&micro_table(micro));
+    md.push_str(&format!(
+        "\nCommands (each against `chatterbox-server 127.0.0.1 -p PORT {} --no-web`; the \
+         WebSocket ones with `--web-port PORT` instead of `--no-web`, and the load generator \
+         on that port):\n\n",
+        SERVER_ARGS.join(" ")
+    ));
+    for row in rows {
+        md.push_str(&format!("    chatterbox-bench {}\n", row.scenario.flags().join(" ")));
+    }
+    md.push_str("    cargo bench -p chatterbox-server --bench history\n");
+    for (_, args) in MICRO_BENCHES {
+        md.push_str(&format!("    cargo {}\n", args.join(" ")));
+    }
+    md.push_str(&std::fs::read_to_string("docs/PERFORMANCE-NOTES.md").unwrap_or_default());
+    std::fs::write("docs/PERFORMANCE.md", md)?;
+    eprintln!("==> wrote docs/PERFORMANCE.md");
+    Ok(())
+}
+
+/// The load scenarios' table.
+fn scenario_table(rows: &[Row]) -> String {
+    let mut md = String::from(
+        "| scenario | target | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost | logins/s | RSS/conn KiB |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for Row { scenario, result } in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            scenario.label,
+            scenario.target,
+            field(result, "deliveries_per_sec"),
+            field(result, "p50_ms"),
+            field(result, "p99_ms"),
+            field(result, "p999_ms"),
+            field(result, "lost"),
+            field(result, "logins_per_sec"),
+            field(result, "rss_per_conn_kib"),
+        ));
+    }
+    md
+}
+
+/// The criterion medians' section.
+fn micro_table(micro: &[Median]) -> String {
+    let mut md = String::from(
+        "\n## Micro-benchmarks (criterion)\n\n\
+         Median time of one iteration: one call, or one pass over the batch whose size ends the\n\
+         name (`codec/frame_codec/1000` splits a buffer of 1,000 frames). The history queries\n\
+         read 1,000 messages from a store of 200,000 (SQLite's pages cached).\n\n\
+         | bench | benchmark | median |\n|---|---|---|\n",
+    );
+    for Median { bench, id, ns } in micro {
+        md.push_str(&format!("| {bench} | {id} | {} |\n", duration_text(*ns)));
+    }
+    md
+}
+
+/// A number of the load generator's results as the table shows it: whole numbers and large
+/// ones without decimals, the rest with two; "-" when it has none.
+fn field(result: &Value, key: &str) -> String {
+    match &result[key] {
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.fract() == 0.0 || x >= 100.0 => format!("{x:.0}"),
+            Some(x) => format!("{x:.2}"),
+            None => n.to_string(),
+        },
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `key=value` from the history benchmark's output.
+fn kv(text: &str, key: &str) -> String {
+    text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or("-").to_owned()
+}
+
+/// Nanoseconds in the unit that suits them.
+fn duration_text(ns: f64) -> String {
+    match ns {
+        x if x < 1e3 => format!("{x:.1} ns"),
+        x if x < 1e6 => format!("{:.2} µs", x / 1e3),
+        x => format!("{:.3} ms", x / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_shown_with_the_precision_they_need() {
+        let result = serde_json::json!({
+            "deliveries_per_sec": 3341995.4, "p50_ms": 0.987, "lost": 0,
+            "rss_per_conn_kib": null, "logins_per_sec": 1768.0,
+        });
+        assert_eq!(field(&result, "deliveries_per_sec"), "3341995");
+        assert_eq!(field(&result, "p50_ms"), "0.99");
+        assert_eq!(field(&result, "lost"), "0");
+        assert_eq!(field(&result, "logins_per_sec"), "1768");
+        assert_eq!(field(&result, "rss_per_conn_kib"), "-");
+        assert_eq!(field(&result, "p999_ms"), "-");
+        assert_eq!(duration_text(12.0), "12.0 ns");
+        assert_eq!(duration_text(1234.5), "1.23 µs");
+        assert_eq!(duration_text(1_185_400.0), "1.185 ms");
+    }
+}
