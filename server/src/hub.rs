@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::outbox::{self, Out};
 use crate::store::Op;
+use crate::wire;
 
 /// Identifies one connection for the life of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -296,30 +297,6 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
     }
 }
 
-/// JSON strings joined with commas: the inside of a JSON array, spliced by the outbox.
-fn join_json<'a>(items: impl Iterator<Item = &'a Bytes>) -> Bytes {
-    let mut items = items.peekable();
-    let Some(first) = items.next() else {
-        return Bytes::new();
-    };
-    if items.peek().is_none() {
-        return first.clone();
-    }
-    let mut out = first.to_vec();
-    for j in items {
-        out.push(b',');
-        out.extend_from_slice(j);
-    }
-    Bytes::from(out)
-}
-
-/// A name as a JSON string literal, encoded once for every recipient of its presence item.
-fn name_json(name: &str) -> Bytes {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    shared::json::encode_str_into(name, &mut out);
-    Bytes::from(out)
-}
-
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -336,7 +313,8 @@ impl Hub {
                     return;
                 }
                 let upto = self.next_id - 1;
-                let json = name_json(&name);
+                // Encoded once, for every recipient of its presence items and user lists.
+                let json = wire::string(&name);
                 self.presence(true, json.clone());
                 self.names.insert(peer.conn, name.clone());
                 self.users.insert(name.clone(), Online { peer, since: self.ev, json });
@@ -512,17 +490,7 @@ impl Hub {
 
     /// `USER_LIST`: everyone online as a JSON array, from the names encoded at login.
     fn user_list(&self) -> Bytes {
-        let len: usize = self.users.values().map(|u| u.json.len() + 1).sum();
-        let mut out = Vec::with_capacity(len + 2);
-        out.push(b'[');
-        for (i, u) in self.users.values().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&u.json);
-        }
-        out.push(b']');
-        Bytes::from(out)
+        wire::array(self.users.values().map(|u| &u.json))
     }
 
     /// Queues a join or leave (`json`: the name as a JSON string) for everyone else online.
@@ -537,7 +505,7 @@ impl Hub {
 
     /// Announces that `name`, still in `users`, leaves.
     fn left(&mut self, name: &str) {
-        let json = self.users.get(name).map_or_else(|| name_json(name), |u| u.json.clone());
+        let json = self.users.get(name).map_or_else(|| wire::string(name), |u| u.json.clone());
         self.presence(false, json);
     }
 
@@ -625,7 +593,7 @@ impl Hub {
                     }
                     let first = p.ev;
                     let wrap = |b: Bytes| if joined { Out::Joined(b) } else { Out::Left(b) };
-                    let all = wrap(join_json(run.iter().map(|(_, j)| j)));
+                    let all = wrap(wire::join(run.iter().map(|(_, j)| j)));
                     for u in self.users.values() {
                         if u.since < first {
                             if u.peer.outbox.try_send(all.clone()).is_err() {
@@ -638,7 +606,7 @@ impl Hub {
                         if later.peek().is_some()
                             && u.peer
                                 .outbox
-                                .try_send(wrap(join_json(later.map(|(_, j)| j))))
+                                .try_send(wrap(wire::join(later.map(|(_, j)| j))))
                                 .is_err()
                         {
                             slow.push(u.peer.conn);

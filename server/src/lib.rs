@@ -19,6 +19,7 @@
 //!   handshake, whose connections run through the same sessions as native ones.
 //! - [`hub`]: who is online, message order, routing, and fan-out of bytes encoded once.
 //! - [`outbox`]: a connection's queued output and the merging of messages into frames.
+//! - [`wire`]: the frames spliced from JSON pieces encoded once (lists, the login answer).
 //! - [`throttle`]: flood control (token buckets) and the limits per client address.
 //! - [`store`]: SQLite history with one group-committing writer thread and pooled readers.
 
@@ -32,6 +33,7 @@ pub mod store;
 pub mod throttle;
 pub mod tls;
 pub mod transport;
+pub mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;

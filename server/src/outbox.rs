@@ -11,8 +11,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use shared::codec::PREFIX_LEN;
 use tokio::sync::Notify;
+
+use crate::wire::{self, List};
 
 /// Most bytes of message entries merged into one frame.
 ///
@@ -20,11 +21,6 @@ use tokio::sync::Notify;
 /// enough that a merged frame never delays the next one noticeably. An entry larger than
 /// this (up to the content limit) still goes, alone in its frame.
 pub const MAX_MERGED_FRAME: usize = 64 * 1024;
-
-const MESSAGES_OPEN: &[u8] = br#"{"MESSAGES":["#;
-const JOINED_OPEN: &[u8] = br#"{"USERS_JOINED":["#;
-const LEFT_OPEN: &[u8] = br#"{"USERS_LEFT":["#;
-const LIST_CLOSE: &[u8] = b"]}";
 
 /// One item of a connection's outbox.
 #[derive(Debug, Clone)]
@@ -41,13 +37,20 @@ pub enum Out {
 }
 
 impl Out {
-    /// The list frame an item is merged into, and its JSON.
-    fn list(&self) -> Option<(&'static [u8], &Bytes)> {
+    /// The list an item is merged into (none for a whole frame).
+    fn list(&self) -> Option<List> {
         match self {
-            Out::Entry(b) => Some((MESSAGES_OPEN, b)),
-            Out::Joined(b) => Some((JOINED_OPEN, b)),
-            Out::Left(b) => Some((LEFT_OPEN, b)),
+            Out::Entry(_) => Some(List::Messages),
+            Out::Joined(_) => Some(List::UsersJoined),
+            Out::Left(_) => Some(List::UsersLeft),
             Out::Frame(_) => None,
+        }
+    }
+
+    /// The item's JSON.
+    fn json(&self) -> &[u8] {
+        match self {
+            Out::Entry(json) | Out::Frame(json) | Out::Joined(json) | Out::Left(json) => json,
         }
     }
 }
@@ -134,37 +137,17 @@ fn take(q: &mut VecDeque<Out>, buf: &mut Vec<Out>, limit: usize) -> usize {
     n
 }
 
-/// Writes into `buf` the frame that starts at `items[start]` and returns the index after the
-/// last item it used. `buf` is cleared and starts with [`PREFIX_LEN`] bytes of room for the
-/// length prefix, followed by the frame's JSON.
-pub fn next_frame(items: &[Out], start: usize, buf: &mut Vec<u8>) -> usize {
-    buf.clear();
-    buf.resize(PREFIX_LEN, 0);
-    let Some((open, _)) = items[start].list() else {
-        if let Out::Frame(json) = &items[start] {
-            buf.extend_from_slice(json);
-        }
-        return start + 1;
+/// The JSON of the frame that starts at `items[start]`, and the index after the last item it
+/// holds. A whole frame is its item's own bytes; consecutive items of one list are merged into
+/// one frame (up to [`MAX_MERGED_FRAME`]) written into `buf`.
+pub fn next_frame<'a>(items: &'a [Out], start: usize, buf: &'a mut Vec<u8>) -> (&'a [u8], usize) {
+    let first = &items[start];
+    let Some(list) = first.list() else {
+        return (first.json(), start + 1);
     };
-    // Consecutive items of the same list go into one frame, up to the size cap.
-    buf.extend_from_slice(open);
-    let mut end = start;
-    while let Some((same, json)) = items.get(end).and_then(Out::list) {
-        if same != open {
-            break;
-        }
-        let first = end == start;
-        if !first && buf.len() + 1 + json.len() + LIST_CLOSE.len() > MAX_MERGED_FRAME {
-            break;
-        }
-        if !first {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(json);
-        end += 1;
-    }
-    buf.extend_from_slice(LIST_CLOSE);
-    end
+    let run = items[start..].iter().take_while(|item| item.list() == Some(list)).map(Out::json);
+    let used = wire::list_frame(list, run, MAX_MERGED_FRAME, buf);
+    (buf, start + used)
 }
 
 #[cfg(test)]
@@ -182,9 +165,9 @@ mod tests {
         let mut buf = Vec::new();
         let mut i = 0;
         while i < items.len() {
-            i = next_frame(items, i, &mut buf);
-            assert_eq!(&buf[..PREFIX_LEN], &[0; PREFIX_LEN]);
-            out.push(decode(&buf[PREFIX_LEN..]).expect("valid JSON"));
+            let (frame, next) = next_frame(items, i, &mut buf);
+            out.push(decode(frame).expect("valid JSON"));
+            i = next;
         }
         out
     }
@@ -239,9 +222,9 @@ mod tests {
         let mut i = 0;
         let mut seen = 0;
         while i < items.len() {
-            let next = next_frame(&items, i, &mut buf);
-            assert!(buf.len() <= MAX_MERGED_FRAME, "{}", buf.len());
-            seen += decode(&buf[PREFIX_LEN..]).expect("json").messages.expect("m").len();
+            let (frame, next) = next_frame(&items, i, &mut buf);
+            assert!(frame.len() <= MAX_MERGED_FRAME, "{}", frame.len());
+            seen += decode(frame).expect("json").messages.expect("m").len();
             i = next;
         }
         assert_eq!(seen, 40);

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use serde_json::json;
+use serde_json::{Value, json};
 use test_support::*;
 
 /// How often a page is looked at again while waiting for it to change.
@@ -81,22 +82,25 @@ async fn browser(driver: &Driver, pin: &str, profile: &str) -> Browser {
         .expect("a browser session")
 }
 
-/// Waits until the element's text satisfies `ok`; returns the text.
-async fn wait_text(b: &Browser, css: &str, ok: impl Fn(&str) -> bool) -> String {
+/// Waits until what `script` returns satisfies `ok`; returns it.
+async fn wait_js(b: &Browser, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
     loop {
-        if let Ok(el) = b.find(Locator::Css(css)).await
-            && let Ok(text) = el.text().await
-        {
-            if ok(&text) {
-                return text;
-            }
-            last = text;
+        let value = b.execute(script, vec![]).await.expect("script");
+        if ok(&value) {
+            return value;
         }
-        assert!(Instant::now() < deadline, "{css}: text never as expected; last:\n{last}");
+        assert!(Instant::now() < deadline, "never as expected: {script}\nlast: {value}");
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Waits until the element's text satisfies `ok`; returns the text.
+async fn wait_text(b: &Browser, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let script =
+        format!("const e = document.querySelector({}); return e ? e.innerText : null;", json!(css));
+    let text = wait_js(b, &script, |v| v.as_str().is_some_and(&ok)).await;
+    text.as_str().unwrap_or_default().to_owned()
 }
 
 async fn messages(b: &Browser) -> String {
@@ -138,9 +142,18 @@ async fn screenshot(b: &Browser, name: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
-async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
+/// What every test here starts with: a server with the web client built in, and chromedriver.
+struct Setup {
+    dirs: Dirs,
+    server: TestServer,
+    /// The web gateway's address.
+    web: SocketAddr,
+    /// The pin of the server's certificate, for the browsers.
+    pin: String,
+    driver: Driver,
+}
+
+async fn setup() -> Setup {
     assert!(
         chatterbox_server::http::web_client_built(),
         "the server was compiled without the web client: run `trunk build --release` first"
@@ -150,6 +163,13 @@ async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
     let web = server.web.expect("gateway");
     let pin = spki_pin(&dirs.certs().join("server.pem"));
     let driver = chromedriver().await;
+    Setup { dirs, server, web, pin, driver }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
+async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
+    let Setup { dirs, server, web, pin, driver } = setup().await;
     let b1 = browser(&driver, &pin, "one").await;
     let b2 = browser(&driver, &pin, "two").await;
 
@@ -240,5 +260,177 @@ async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
 
     let _ = b1.close().await;
     let _ = b2.close().await;
+    server.stop().await;
+}
+
+/// The "new messages" markers, each as the text of the row it stands above, and the jump
+/// button's text.
+const MARKERS: &str = "return { markers: [...document.querySelectorAll('.new-marker')]
+        .map(m => m.nextElementSibling ? m.nextElementSibling.innerText : ''),
+    jump: document.querySelector('[data-test=jump]')?.innerText ?? null };";
+
+/// Scrolls the conversation to the top (`up`) or the bottom, as the user would.
+async fn scroll(b: &Browser, up: bool) {
+    let script = format!(
+        "const p = document.querySelector('[data-test=messages]');
+         p.scrollTop = {}; p.dispatchEvent(new Event('scroll'));
+         return p.scrollHeight - p.clientHeight;",
+        if up { "0" } else { "p.scrollHeight" }
+    );
+    let overflow = b.execute(&script, vec![]).await.expect("scroll");
+    assert!(overflow.as_i64().is_some_and(|o| o > 100), "the conversation overflows: {overflow}");
+}
+
+/// The tabs, each as [its container's role, id, aria-selected, tabIndex, role of the element
+/// it controls, what labels that element].
+const TABS: &str = "return [...document.querySelectorAll('[role=tab]')].map(t => {
+        const panel = document.getElementById(t.getAttribute('aria-controls'));
+        return [t.parentElement.getAttribute('role'), t.id, t.getAttribute('aria-selected'),
+            t.tabIndex, panel?.getAttribute('role'), panel?.getAttribute('aria-labelledby')];
+    });";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
+async fn the_page_marks_new_messages_once_and_describes_itself_to_the_browser() {
+    let Setup { dirs: _dirs, server, web, pin, driver } = setup().await;
+    let b = browser(&driver, &pin, "one").await;
+    login(&b, web, "ann").await;
+    wait_text(&b, "[data-test=status]", |t| t.contains("Connected as ann")).await;
+    let mut term = server.user("term").await;
+
+    // the page's icon loads as an image, under the page's Content-Security-Policy
+    let icon = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const link = document.querySelector('link[rel~=icon]');
+             if (!link) { done('no icon link'); return; }
+             const img = new Image();
+             img.onload = () => done('loaded');
+             img.onerror = () => done('not loaded: ' + link.href);
+             img.src = link.href;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(icon, json!("loaded"));
+
+    // a message's time is machine-readable: the same instant as the message's timestamp
+    let sent = term.say("ALL", "what time is it").await;
+    wait_text(&b, "[data-test=messages]", |t| t.contains("term: what time is it")).await;
+    let stamp = b
+        .execute(
+            "const rows = [...document.querySelectorAll('[data-test=message]')];
+             const t = rows[rows.length - 1].querySelector('time');
+             return [t.getAttribute('datetime'), Date.parse(t.getAttribute('datetime')) / 1000];",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let iso = stamp[0].as_str().unwrap_or_default();
+    assert!(iso.len() >= 20 && iso.as_bytes()[10] == b'T' && iso.ends_with('Z'), "{stamp}");
+    assert_eq!(stamp[1].as_f64(), Some(sent.timestamp as f64), "{stamp}");
+
+    // a new message adds one row and leaves the others as they are
+    b.execute(
+        "window.firstRow = document.querySelector('[data-test=message]');
+         window.added = 0;
+         new MutationObserver(ms => ms.forEach(m => window.added +=
+             [...m.addedNodes].filter(n => n.nodeType === 1).length))
+           .observe(document.querySelector('[data-test=messages]'), { childList: true });",
+        vec![],
+    )
+    .await
+    .expect("script");
+    term.say("ALL", "one row").await;
+    wait_text(&b, "[data-test=messages]", |t| t.contains("term: one row")).await;
+    assert_eq!(b.execute("return window.added;", vec![]).await.expect("script"), json!(1));
+
+    // the tabs: a tablist of tabs controlling a tabpanel labelled by the selected one
+    let tab = |id: &str, selected: bool, labelled_by: &str| {
+        json!([
+            "tablist",
+            id,
+            selected.to_string(),
+            if selected { 0 } else { -1 },
+            "tabpanel",
+            labelled_by
+        ])
+    };
+    let tabs = b.execute(TABS, vec![]).await.expect("script");
+    assert_eq!(
+        tabs,
+        json!([tab("tab-online", true, "tab-online"), tab("tab-everyone", false, "tab-online")])
+    );
+    b.find(Locator::Id("tab-everyone")).await.expect("tab").click().await.expect("click");
+    let want = json!([
+        tab("tab-online", false, "tab-everyone"),
+        tab("tab-everyone", true, "tab-everyone")
+    ]);
+    wait_js(&b, TABS, |v| *v == want).await;
+    wait_text(&b, "[data-test=tabpanel]", |t| t.contains("ann") && t.contains("term")).await;
+    let kept = b
+        .execute(
+            "return window.firstRow === document.querySelector('[data-test=message]');",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(kept, json!(true), "a tab click re-renders the panel, not the conversation");
+    // the arrow keys move between the tabs
+    let everyone = b.find(Locator::Id("tab-everyone")).await.expect("tab");
+    everyone.send_keys(&Key::Left.to_string()).await.expect("arrow key");
+    let want =
+        json!([tab("tab-online", true, "tab-online"), tab("tab-everyone", false, "tab-online")]);
+    wait_js(&b, TABS, |v| *v == want).await;
+    let focused = b.execute("return document.activeElement.id;", vec![]).await.expect("script");
+    assert_eq!(focused, json!("tab-online"));
+
+    // picking a name addresses the composer, keeping what is typed, and focuses it
+    let composer = b.find(Locator::Css("[data-test=composer]")).await.expect("composer");
+    composer.send_keys("see you").await.expect("type");
+    let names = b.find_all(Locator::Css("[data-test=user]")).await.expect("users");
+    let mut picked = false;
+    for name in names {
+        if name.text().await.unwrap_or_default() == "term" {
+            name.click().await.expect("pick term");
+            picked = true;
+        }
+    }
+    assert!(picked, "term in the list");
+    let value = composer.prop("value").await.expect("value");
+    assert_eq!(value.as_deref(), Some("@term see you"));
+    let focused = b.execute("return document.activeElement.id;", vec![]).await.expect("script");
+    assert_eq!(focused, json!("composer-input"));
+    b.active_element().await.expect("focus").send_keys("\n").await.expect("send");
+    let private = term.recv_message("see you").await;
+    assert_eq!((private.src.as_str(), private.dest.as_str()), ("ann", "term"));
+
+    // scrolled up, new messages get one marker above the first of them
+    b.set_window_size(1000, 460).await.expect("resize");
+    for i in 0..20 {
+        term.say("ALL", &format!("filler {i}")).await;
+    }
+    wait_text(&b, "[data-test=messages]", |t| t.contains("filler 19")).await;
+    scroll(&b, true).await;
+    term.say("ALL", "away one").await;
+    term.say("ALL", "away two").await;
+    let seen = wait_js(&b, MARKERS, |v| v["jump"] == json!("↓ 2 new")).await;
+    assert_eq!(seen["markers"].as_array().map(Vec::len), Some(1), "{seen}");
+    assert!(seen["markers"][0].as_str().is_some_and(|t| t.ends_with("term: away one")), "{seen}");
+    screenshot(&b, "05-new-messages").await;
+    // the jump button shows the newest: the marker goes
+    b.find(Locator::Css("[data-test=jump]")).await.expect("jump").click().await.expect("click");
+    wait_js(&b, MARKERS, |v| *v == json!({ "markers": [], "jump": null })).await;
+    // scrolled up again: one marker, above the first new message only
+    scroll(&b, true).await;
+    term.say("ALL", "away three").await;
+    let seen = wait_js(&b, MARKERS, |v| v["jump"] == json!("↓ 1 new")).await;
+    assert_eq!(seen["markers"].as_array().map(Vec::len), Some(1), "{seen}");
+    assert!(seen["markers"][0].as_str().is_some_and(|t| t.ends_with("term: away three")), "{seen}");
+    // scrolling down to the newest removes it too
+    scroll(&b, false).await;
+    wait_js(&b, MARKERS, |v| *v == json!({ "markers": [], "jump": null })).await;
+
+    let _ = b.close().await;
     server.stop().await;
 }

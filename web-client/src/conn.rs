@@ -10,23 +10,9 @@ use leptos::prelude::*;
 use shared::Frame;
 use shared::lenient::decode_lenient;
 
-use crate::state::{Model, Phase};
-
-/// Frames the page may queue for sending; the composer reports an error beyond that.
-pub const OUTGOING: usize = 64;
-/// First pause before reconnecting, in milliseconds; doubles up to [`MAX_BACKOFF_MS`].
-pub const FIRST_BACKOFF_MS: u32 = 500;
-/// Longest pause between attempts, in milliseconds.
-pub const MAX_BACKOFF_MS: u32 = 30_000;
-
-/// What the page sends to the connection.
-#[derive(Debug)]
-pub enum Out {
-    /// A frame for the server.
-    Frame(Box<Frame>),
-    /// Close this connection (the user left); the next one opens at once.
-    Reconnect,
-}
+use crate::backoff::{Backoff, Ended};
+use crate::outbox::{self, Out};
+use crate::state::{Model, Phase, SECOND_MS};
 
 /// The gateway's address: `?ws=URL` if given (development), the server's own origin when the
 /// page comes from it, or port 8443 of the same host when the page comes from `trunk serve`.
@@ -48,50 +34,78 @@ pub fn url() -> String {
 
 /// Starts the connection loop; returns where the page sends frames.
 pub fn start(model: RwSignal<Model>) -> mpsc::Sender<Out> {
-    let (tx, rx) = mpsc::channel(OUTGOING);
+    let (tx, rx) = outbox::queue();
     leptos::task::spawn_local(run(model, rx));
     tx
 }
 
 async fn run(model: RwSignal<Model>, mut rx: mpsc::Receiver<Out>) {
     let url = url();
-    let mut backoff = FIRST_BACKOFF_MS;
+    let mut backoff = Backoff::default();
     loop {
-        model.update(|m| m.link = crate::state::Link::Connecting);
-        if let Ok(ws) = WebSocket::open(&url) {
-            let (mut write, mut read) = ws.split();
-            if let Some(login) = model.try_update(Model::opened).flatten()
-                && write.send(Message::Text(encode(&login))).await.is_err()
-            {
-                continue;
-            }
-            loop {
-                match select(read.next(), rx.next()).await {
-                    Either::Left((Some(Ok(Message::Text(text))), _)) => {
-                        received(model, text.as_bytes());
-                        if model.with_untracked(|m| m.phase == Phase::Chat) {
-                            backoff = FIRST_BACKOFF_MS;
-                        }
-                    }
-                    Either::Left((Some(Ok(Message::Bytes(bytes))), _)) => received(model, &bytes),
-                    Either::Left((Some(Err(_)) | None, _)) => break,
-                    Either::Right((Some(Out::Frame(frame)), _)) => {
-                        if write.send(Message::Text(encode(&frame))).await.is_err() {
-                            break;
-                        }
-                    }
-                    Either::Right((Some(Out::Reconnect), _)) => {
-                        let _ = write.close().await;
-                        backoff = 0;
-                        break;
-                    }
-                    Either::Right((None, _)) => return,
+        model.update(Model::connecting);
+        let ended = match WebSocket::open(&url) {
+            Ok(ws) => match connection(ws, model, &mut rx, &mut backoff).await {
+                Some(ended) => ended,
+                // the page is gone
+                None => return,
+            },
+            Err(_) => Ended::Failed,
+        };
+        countdown(model, backoff.after(ended)).await;
+    }
+}
+
+/// Serves one open WebSocket until it ends; `None` when the page is gone.
+async fn connection(
+    ws: WebSocket,
+    model: RwSignal<Model>,
+    rx: &mut mpsc::Receiver<Out>,
+    backoff: &mut Backoff,
+) -> Option<Ended> {
+    let (mut write, mut read) = ws.split();
+    if let Some(login) = model.try_update(Model::opened).flatten()
+        && write.send(Message::Text(encode(&login))).await.is_err()
+    {
+        return Some(Ended::Failed);
+    }
+    loop {
+        match select(read.next(), rx.next()).await {
+            Either::Left((Some(Ok(Message::Text(text))), _)) => {
+                received(model, text.as_bytes());
+                if model.with_untracked(|m| m.phase == Phase::Chat) {
+                    backoff.reset();
                 }
             }
+            Either::Left((Some(Ok(Message::Bytes(bytes))), _)) => received(model, &bytes),
+            Either::Left((Some(Err(_)) | None, _)) => return Some(Ended::Failed),
+            Either::Right((Some(Out::Frame(frame)), _)) => {
+                if write.send(Message::Text(encode(&frame))).await.is_err() {
+                    return Some(Ended::Failed);
+                }
+            }
+            Either::Right((Some(Out::Reconnect), _)) => {
+                let _ = write.close().await;
+                return Some(Ended::Left);
+            }
+            Either::Right((None, _)) => return None,
         }
-        model.update(|m| m.closed(f64::from(backoff) / 1000.0));
-        gloo_timers::future::TimeoutFuture::new(backoff).await;
-        backoff = (backoff * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS);
+    }
+}
+
+/// Waits `wait_ms` before the next attempt, the status counting down each second.
+async fn countdown(model: RwSignal<Model>, wait_ms: u32) {
+    model.update(|m| m.closed(wait_ms));
+    let mut left = wait_ms;
+    while left > 0 {
+        // first the part of a second, then whole seconds: the count changes on the second
+        let step = match left % SECOND_MS {
+            0 => SECOND_MS,
+            part => part,
+        };
+        gloo_timers::future::TimeoutFuture::new(step).await;
+        left -= step;
+        model.update(|m| m.waiting(left));
     }
 }
 

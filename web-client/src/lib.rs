@@ -4,9 +4,15 @@
 //! # Layout
 //!
 //! - [`state`]: the page's state and what every event does to it, plain Rust with unit tests.
+//! - [`outbox`]: the bounded queue from the page to the connection.
+//! - [`backoff`]: how long to wait before reconnecting.
+//! - [`palette`]: nickname colours (the colours are in `style.css`, checked for contrast).
 //! - `conn` (wasm32): the WebSocket, with reconnects and backoff.
 //! - `components` (wasm32): the views, which only read the state and report what the user did.
 
+pub mod backoff;
+pub mod outbox;
+pub mod palette;
 pub mod state;
 
 #[cfg(target_arch = "wasm32")]

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 
 use bytes::BytesMut;
-use shared::codec::FrameError;
+use shared::codec::{FrameError, PREFIX_LEN};
 
 pub mod native;
 pub mod tls;
@@ -27,4 +27,16 @@ pub trait Transport: Send {
     fn partial(&self) -> bool {
         false
     }
+}
+
+/// `json` behind its length prefix, in a buffer of its own: the byte-stream transports write a
+/// frame with one write (older clients read one frame per read), and the buffer is dropped
+/// once written, so no connection keeps one.
+fn length_prefixed(json: &[u8]) -> io::Result<Vec<u8>> {
+    let len = u32::try_from(json.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    let mut frame = Vec::with_capacity(PREFIX_LEN + json.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(json);
+    Ok(frame)
 }

@@ -9,11 +9,11 @@ use std::io;
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use shared::codec::{FrameCodec, FrameError, PREFIX_LEN};
+use shared::codec::{FrameCodec, FrameError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 
-use super::Transport;
+use super::{Transport, length_prefixed};
 
 /// Initial read buffer of a connection. Most frames a client sends are small (a login, a
 /// line of chat); the buffer grows up to the frame limit only while a large frame is being
@@ -41,12 +41,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
     }
 
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(json.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
-        // Prefix and JSON in one write, from a buffer given back right after.
-        let mut frame = Vec::with_capacity(PREFIX_LEN + json.len());
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(json);
+        let frame = length_prefixed(json)?;
         let stream = self.framed.get_mut();
         stream.write_all(&frame).await?;
         stream.flush().await

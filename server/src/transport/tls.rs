@@ -27,7 +27,7 @@ use shared::codec::{FrameError, PREFIX_LEN, payload_len};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::Transport;
+use super::{Transport, length_prefixed};
 
 /// Bytes of a TLS record header (type, version, length).
 const RECORD_HEADER_LEN: usize = 5;
@@ -381,7 +381,7 @@ impl TlsConn {
     }
 
     /// [`TlsConn::poll_flush`] as a future; cancel-safe.
-    async fn flush(&mut self) -> io::Result<()> {
+    pub async fn flush(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.poll_flush(cx)).await
     }
 
@@ -410,21 +410,11 @@ impl TlsConn {
         poll_fn(|cx| self.poll_fill(cx)).await
     }
 
-    /// Encrypts `head` and `body` as one piece behind anything still unwritten, for the next
-    /// write (a [`TlsConn::send`], or the one [`TlsConn::fill`] makes before it reads). The
-    /// two are joined in a buffer given back right after.
-    pub fn queue(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
-        let mut joined = Vec::with_capacity(head.len() + body.len());
-        joined.extend_from_slice(head);
-        joined.extend_from_slice(body);
-        self.drive(Job::Encrypt(&joined)).map(drop)
-    }
-
-    /// Sends `head` and `body` as one piece: the records of both in one write, behind
-    /// anything still unwritten.
-    pub async fn send(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
-        self.queue(head, body)?;
-        self.flush().await
+    /// Encrypts `data` behind anything still unwritten, for the next write (a
+    /// [`TlsConn::flush`], or the one [`TlsConn::fill`] makes before it reads): all of its
+    /// records go out in that one write.
+    pub fn queue(&mut self, data: &[u8]) -> io::Result<()> {
+        self.drive(Job::Encrypt(data)).map(drop)
     }
 
     /// Queues close_notify (once) and writes out what is pending.
@@ -528,10 +518,14 @@ impl Transport for Tls {
     }
 
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(json.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
-        // All of the frame's records (behind anything still unwritten) in one write.
-        self.conn.send(&len.to_be_bytes(), json).await
+        // Prefix and JSON sealed together: all of the frame's records (behind anything still
+        // unwritten) go out in one write. The plaintext copy is gone before the write (its
+        // scope ends there, so the future does not keep room for it).
+        {
+            let frame = length_prefixed(json)?;
+            self.conn.queue(&frame)?;
+        }
+        self.conn.flush().await
     }
 
     async fn close(&mut self) {

@@ -279,10 +279,14 @@ impl Ws {
         Ok(Some(Got::Message(whole)))
     }
 
-    /// Queues one unmasked frame, its header and payload together, for the next write.
+    /// Queues one unmasked frame for the next write: its header and payload sealed
+    /// together, from a buffer given back at once.
     fn queue_frame(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
         let (head, len) = server_header(opcode, payload.len());
-        self.conn.queue(&head[..len], payload)
+        let mut frame = Vec::with_capacity(len + payload.len());
+        frame.extend_from_slice(&head[..len]);
+        frame.extend_from_slice(payload);
+        self.conn.queue(&frame)
     }
 
     /// Queues our close frame with `status`, once.
@@ -348,9 +352,10 @@ impl Transport for Ws {
     }
 
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
-        // Frames are ASCII JSON (the encoder escapes everything else).
-        let (head, len) = server_header(opcode::TEXT, json.len());
-        self.conn.send(&head[..len], json).await
+        // Frames are ASCII JSON (the encoder escapes everything else). The frame's records go
+        // out in one write.
+        self.queue_frame(opcode::TEXT, json)?;
+        self.conn.flush().await
     }
 
     async fn close(&mut self) {

@@ -1,11 +1,12 @@
 //! The input line: Enter sends; `@name text` is private; the slash commands work as in the
-//! terminal client.
+//! terminal client. What is typed is the model's draft.
 
 use futures_channel::mpsc;
+use leptos::html::Input;
 use leptos::prelude::*;
 
 use super::send;
-use crate::conn::Out;
+use crate::outbox::Out;
 use crate::state::Model;
 
 /// Where messages are typed.
@@ -15,19 +16,19 @@ pub fn Composer(
     model: RwSignal<Model>,
     /// Where frames go.
     tx: StoredValue<mpsc::Sender<Out>>,
+    /// The input element, for the side panel to focus.
+    composer: NodeRef<Input>,
 ) -> impl IntoView {
-    let text = RwSignal::new(String::new());
+    let draft = Memo::new(move |_| model.with(|m| m.draft.clone()));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let line = text.get_untracked();
         let now = (js_sys::Date::now() / 1000.0) as i64;
-        let Some((frame, quit)) = model.try_update(|m| m.submit(&line, now)) else { return };
-        text.set(String::new());
+        let Some((frame, quit)) = model.try_update(|m| m.submit_draft(now)) else { return };
         if let Some(frame) = frame {
-            send(&tx, model, Out::Frame(Box::new(frame)));
+            send(tx, model, Out::Frame(Box::new(frame)));
         }
         if quit {
-            send(&tx, model, Out::Reconnect);
+            send(tx, model, Out::Reconnect);
         }
     };
     view! {
@@ -35,11 +36,12 @@ pub fn Composer(
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <input
                 id="composer-input"
+                node_ref=composer
                 autocomplete="off"
                 placeholder="Message everyone, @name to write privately, /help"
                 autofocus
-                prop:value=move || text.get()
-                on:input=move |ev| text.set(event_target_value(&ev))
+                prop:value=move || draft.get()
+                on:input=move |ev| model.update(|m| m.draft = event_target_value(&ev))
                 data-test="composer"
             />
             <button type="submit">"Send"</button>

@@ -4,7 +4,7 @@ use futures_channel::mpsc;
 use leptos::prelude::*;
 
 use super::send;
-use crate::conn::Out;
+use crate::outbox::Out;
 use crate::state::{Model, Phase};
 
 /// Asks for a username.
@@ -19,10 +19,11 @@ pub fn Login(
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if let Some(frame) = model.try_update(|m| m.join(&name.get_untracked())).flatten() {
-            send(&tx, model, Out::Frame(Box::new(frame)));
+            send(tx, model, Out::Frame(Box::new(frame)));
         }
     };
-    let joining = move || model.with(|m| m.phase == Phase::Joining);
+    let joining = Memo::new(move |_| model.with(|m| m.phase == Phase::Joining));
+    let error = Memo::new(move |_| model.with(|m| m.login_error.clone()));
     view! {
         <form class="login" on:submit=submit>
             <h2>"Join the chat"</h2>
@@ -37,10 +38,10 @@ pub fn Login(
                 prop:value=move || name.get()
                 on:input=move |ev| name.set(event_target_value(&ev))
             />
-            <button type="submit" disabled=joining>{move || if joining() { "Joining…" } else { "Join" }}</button>
-            <Show when=move || model.with(|m| m.login_error.is_some())>
+            <button type="submit" disabled=move || joining.get()>{move || if joining.get() { "Joining…" } else { "Join" }}</button>
+            <Show when=move || error.with(Option::is_some)>
                 <p class="error" role="alert" data-test="login-error">
-                    {move || model.with(|m| m.login_error.clone().unwrap_or_default())}
+                    {move || error.get().unwrap_or_default()}
                 </p>
             </Show>
         </form>

@@ -1,20 +1,35 @@
 //! The conversation: local-time stamps, own and private messages marked, joins, leaves and
 //! errors inline. Text is always text (never HTML from users). New messages scroll into view
-//! unless the user has scrolled up to read; then a marker counts them.
+//! unless the user has scrolled up to read; then a marker shows where the new ones start and
+//! a button counts them, both gone once the newest is in view.
+//!
+//! Rows are keyed on the entries' ids: a new entry builds one row, and the rows never read the
+//! conversation again.
 
 use client_core::chat::Entry;
 use leptos::html::Div;
 use leptos::prelude::*;
+use leptos::reactive::computed::Selector;
 
-use super::{clock, color_class};
+use super::{clock, iso8601};
+use crate::palette::nick_class;
 use crate::state::{Item, Model};
 
 /// How close to the bottom (pixels) still counts as following the conversation.
 const BOTTOM_SLACK: i32 = 24;
 
-fn line(item: Item, me: Option<String>, first_unseen: Option<u64>) -> impl IntoView {
-    let marker = (first_unseen == Some(item.id))
-        .then(|| view! { <div class="new-marker" role="separator">"new messages"</div> });
+fn line(item: Item, me: Option<String>, first_unseen: Selector<Option<u64>>) -> impl IntoView {
+    let id = item.id;
+    // the selector keeps a signal per id asked about: the row's goes with the row
+    on_cleanup({
+        let first_unseen = first_unseen.clone();
+        move || first_unseen.remove(&Some(id))
+    });
+    let marker = move || {
+        first_unseen
+            .selected(&Some(id))
+            .then(|| view! { <div class="new-marker" role="separator">"new messages"</div> })
+    };
     let body = match item.entry {
         Entry::Message { time, src, dest, text, own, private } => {
             let mut class = String::from("msg");
@@ -31,9 +46,9 @@ fn line(item: Item, me: Option<String>, first_unseen: Option<u64>) -> impl IntoV
             });
             view! {
                 <div class=class data-test="message">
-                    <time>{clock(time)}</time>
+                    <time datetime=iso8601(time)>{clock(time)}</time>
                     " "
-                    <span class=format!("nick {}", color_class(&src))>{src.clone()}</span>
+                    <span class=format!("nick {}", nick_class(&src))>{src.clone()}</span>
                     {to}
                     ": "
                     <span class="text">{text}</span>
@@ -60,11 +75,16 @@ pub fn Messages(
     model: RwSignal<Model>,
 ) -> impl IntoView {
     let pane: NodeRef<Div> = NodeRef::new();
+    let ids = Memo::new(move |_| model.with(Model::ids));
+    let following = Memo::new(move |_| model.with(|m| m.following));
+    let unseen = Memo::new(move |_| model.with(|m| m.unseen));
+    // tells each row whether the marker is on it, waking only the rows it leaves and joins
+    let first_unseen = Selector::new(move || model.with(|m| m.first_unseen));
     // Follow new messages while the user is at the bottom.
     Effect::new(move |_| {
-        let (count, following) = model.with(|m| (m.items.len(), m.following));
-        if following
-            && count > 0
+        // read, not only tracked: a memo computes (and follows the model) once read
+        ids.with(|_| ());
+        if following.get()
             && let Some(el) = pane.get()
         {
             el.set_scroll_top(el.scroll_height());
@@ -74,7 +94,7 @@ pub fn Messages(
         if let Some(el) = pane.get_untracked() {
             let at_bottom =
                 el.scroll_top() + el.client_height() >= el.scroll_height() - BOTTOM_SLACK;
-            if at_bottom != model.with_untracked(|m| m.following) || at_bottom {
+            if at_bottom != following.get_untracked() {
                 model.update(|m| m.scrolled(at_bottom));
             }
         }
@@ -89,18 +109,19 @@ pub fn Messages(
         <section class="messages-wrap" aria-label="Messages">
             <div class="messages" role="log" aria-live="polite" node_ref=pane on:scroll=on_scroll data-test="messages">
                 <For
-                    each=move || model.with(|m| m.items.clone())
-                    key=|item| item.id
-                    children=move |item| {
-                        let me = model.with_untracked(|m| m.chat.me.clone());
-                        let first = model.with_untracked(|m| m.first_unseen);
-                        line(item, me, first)
+                    each=move || ids.get()
+                    key=|id| *id
+                    children=move |id| {
+                        model.with_untracked(|m| {
+                            let me = m.chat.me.clone();
+                            m.item(id).cloned().map(|item| line(item, me, first_unseen.clone()))
+                        })
                     }
                 />
             </div>
-            <Show when=move || model.with(|m| m.unseen > 0)>
-                <button class="jump" on:click=jump>
-                    {move || model.with(|m| format!("↓ {} new", m.unseen))}
+            <Show when=move || unseen.get() != 0>
+                <button class="jump" on:click=jump data-test="jump">
+                    {move || format!("↓ {} new", unseen.get())}
                 </button>
             </Show>
         </section>

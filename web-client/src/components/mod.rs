@@ -1,5 +1,6 @@
-//! The views. Each reads the [`Model`] signal and reports what the user did; none holds state
-//! of its own beyond what the DOM needs.
+//! The views. Each reads the [`Model`] signal through memos of the part it shows, so that an
+//! event re-renders only what it changed, and reports what the user did; none holds state of
+//! its own beyond what the DOM needs.
 
 mod composer;
 mod login;
@@ -7,22 +8,23 @@ mod messages;
 mod users;
 
 use futures_channel::mpsc;
+use leptos::html::Input;
 use leptos::prelude::*;
 
-use crate::conn::{self, Out};
-use crate::state::{Link, Model, Phase};
+use crate::conn;
+use crate::outbox::{self, Out};
+use crate::state::{Model, Phase};
 
-/// Sends a frame, showing an error if the connection's queue is full.
-pub(crate) fn send(tx: &StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, out: Out) {
-    let full = tx.with_value(|tx| tx.clone().try_send(out).is_err());
-    if full {
-        model.update(|m| m.unreadable("too much to send at once; please wait a moment"));
+/// Sends a frame; when the connection's queue is full, the page says it was not sent.
+pub(crate) fn send(tx: StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, out: Out) {
+    if let Some(Err(out)) = tx.try_update_value(|tx| outbox::send(tx, out)) {
+        model.update(|m| m.not_sent(out.frame()));
     }
 }
 
 /// The local time of a Unix timestamp, `HH:MM:SS` (with the date if not today).
 pub(crate) fn clock(ts: i64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen_value(ts as f64 * 1000.0));
+    let d = date(ts);
     client_core::fmt::clock(local(&d), local(&js_sys::Date::new_0()))
 }
 
@@ -38,16 +40,13 @@ fn local(d: &js_sys::Date) -> client_core::fmt::LocalTime {
     }
 }
 
-fn wasm_bindgen_value(v: f64) -> js_sys::wasm_bindgen::JsValue {
-    js_sys::wasm_bindgen::JsValue::from_f64(v)
+/// A Unix timestamp in ISO 8601 (UTC), for `<time datetime>`.
+pub(crate) fn iso8601(ts: i64) -> String {
+    date(ts).to_iso_string().into()
 }
 
-/// Nickname colour classes in style.css (`.c0` to `.c7`).
-const NAME_COLOURS: usize = 8;
-
-/// A CSS class for a user's colour: the same for a name everywhere.
-pub(crate) fn color_class(name: &str) -> String {
-    format!("c{}", client_core::fmt::colour_index(name, NAME_COLOURS))
+fn date(ts: i64) -> js_sys::Date {
+    js_sys::Date::new(&js_sys::wasm_bindgen::JsValue::from_f64(ts as f64 * 1000.0))
 }
 
 /// The whole page.
@@ -55,31 +54,25 @@ pub(crate) fn color_class(name: &str) -> String {
 pub fn App() -> impl IntoView {
     let model = RwSignal::new(Model::default());
     let tx = StoredValue::new(conn::start(model));
-    let status = move || {
-        model.with(|m| match &m.link {
-            Link::Connecting => ("connecting", "Connecting…".to_owned()),
-            Link::Open if m.phase == Phase::Chat => {
-                ("online", format!("Connected as {}", m.chat.me.clone().unwrap_or_default()))
-            }
-            Link::Open => ("online", "Connected".to_owned()),
-            Link::Retrying(s) => ("offline", format!("Offline — reconnecting in {s:.0} s")),
-        })
-    };
+    let status = Memo::new(move |_| model.with(Model::status));
+    let in_chat = Memo::new(move |_| model.with(|m| m.phase == Phase::Chat));
+    // the composer's input, which picking a name in the side panel focuses
+    let composer: NodeRef<Input> = NodeRef::new();
     view! {
         <header class="top">
             <h1>"Chatterbox"</h1>
-            <span class=move || format!("status {}", status().0) role="status" aria-live="polite" data-test="status">
-                {move || status().1}
+            <span class=move || format!("status {}", status.with(|s| s.class)) role="status" aria-live="polite" data-test="status">
+                {move || status.with(|s| s.text.clone())}
             </span>
         </header>
         <Show
-            when=move || model.with(|m| m.phase == Phase::Chat)
+            when=move || in_chat.get()
             fallback=move || view! { <login::Login model tx /> }
         >
             <main class="chat">
                 <messages::Messages model />
-                <users::Users model tx />
-                <composer::Composer model tx />
+                <users::Users model tx composer />
+                <composer::Composer model tx composer />
             </main>
         </Show>
     }

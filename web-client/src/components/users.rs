@@ -1,13 +1,28 @@
-//! Who is online (or everyone ever seen): click a name to write to them privately; block and
-//! unblock; the blocked list; unread private-message badges.
+//! Who is online (or everyone ever seen), in two tabs: click a name to write to them
+//! privately; block and unblock; the blocked list; unread private-message badges. The panel
+//! re-renders when its names change (the model's `people` revision), not on every message.
 
 use futures_channel::mpsc;
+use leptos::ev::KeyboardEvent;
+use leptos::html::{Button, Input};
 use leptos::prelude::*;
 use shared::Frame;
 
-use super::{color_class, send};
-use crate::conn::Out;
+use super::send;
+use crate::outbox::Out;
+use crate::palette::nick_class;
 use crate::state::{Model, Tab};
+
+/// The id of the panel the tabs control.
+const PANEL: &str = "people-panel";
+
+/// The id of a tab's button.
+fn tab_id(tab: Tab) -> &'static str {
+    match tab {
+        Tab::Online => "tab-online",
+        Tab::Everyone => "tab-everyone",
+    }
+}
 
 /// The side panel.
 #[component]
@@ -16,89 +31,122 @@ pub fn Users(
     model: RwSignal<Model>,
     /// Where frames go.
     tx: StoredValue<mpsc::Sender<Out>>,
+    /// The composer's input, focused when a name is picked.
+    composer: NodeRef<Input>,
 ) -> impl IntoView {
-    let pick = move |name: String| {
-        model.update(|m| m.read(&name));
-        if let Some(input) = document().get_element_by_id("composer-input") {
-            use js_sys::wasm_bindgen::JsCast;
-            if let Ok(input) = input.dyn_into::<web_sys::HtmlInputElement>() {
-                input.set_value(&format!("@{name} "));
-                let _ = input.focus();
-            }
+    let people = Memo::new(move |_| model.with(Model::people));
+    let tab = Memo::new(move |_| model.with(Model::tab));
+    let online = Memo::new(move |_| model.with(|m| m.chat.online.len()));
+    let unread = Memo::new(move |_| model.with(|m| m.unread.clone()));
+    let total_unread = Memo::new(move |_| model.with(Model::total_unread));
+    let any_blocked = Memo::new(move |_| model.with(|m| !m.chat.blocked.is_empty()));
+    let pick = move |name: &str| {
+        model.update(|m| m.address(name));
+        if let Some(input) = composer.get_untracked() {
+            let _ = input.focus();
         }
     };
-    let show_everyone = move |_| {
-        model.update(|m| m.tab = Tab::Everyone);
-        send(
-            &tx,
-            model,
-            Out::Frame(Box::new(Frame { list_all_users: Some(true), ..Frame::default() })),
-        );
+    let choose = move |chosen: Tab| {
+        model.update(|m| m.set_tab(chosen));
+        if chosen == Tab::Everyone {
+            let list = Frame { list_all_users: Some(true), ..Frame::default() };
+            send(tx, model, Out::Frame(Box::new(list)));
+        }
+    };
+    let buttons = [NodeRef::<Button>::new(), NodeRef::<Button>::new()];
+    // arrow keys, Home and End move between the tabs (the WAI-ARIA tabs pattern)
+    let on_key = move |ev: KeyboardEvent| {
+        let next = match (ev.key().as_str(), tab.get_untracked()) {
+            ("ArrowRight" | "ArrowLeft", Tab::Online) | ("End", _) => Tab::Everyone,
+            ("ArrowRight" | "ArrowLeft", Tab::Everyone) | ("Home", _) => Tab::Online,
+            _ => return,
+        };
+        ev.prevent_default();
+        if next != tab.get_untracked() {
+            choose(next);
+        }
+        if let Some(button) = buttons[usize::from(next == Tab::Everyone)].get_untracked() {
+            let _ = button.focus();
+        }
+    };
+    let tab_button = move |which: Tab, node: NodeRef<Button>, label: Signal<String>| {
+        let selected = move || tab.get() == which;
+        view! {
+            <button role="tab" id=tab_id(which) aria-controls=PANEL node_ref=node
+                    aria-selected=move || selected().to_string()
+                    tabindex=move || if selected() { "0" } else { "-1" }
+                    on:click=move |_| choose(which)
+                    data-test="tab">
+                {move || label.get()}
+            </button>
+        }
     };
     let row = move |name: String| {
         let me = model.with_untracked(|m| m.chat.me.clone());
         let is_me = me.as_deref() == Some(name.as_str());
-        let n1 = name.clone();
-        let n2 = name.clone();
-        let n3 = name.clone();
-        let blocked = Signal::derive(move || model.with(|m| m.chat.blocked.contains(&n2)));
-        let unread =
-            Signal::derive(move || model.with(|m| m.unread.get(&n3).copied().unwrap_or(0)));
+        let n = name.clone();
+        let blocked = Memo::new(move |_| {
+            people.with(|_| model.with_untracked(|m| m.chat.blocked.contains(&n)))
+        });
+        let n = name.clone();
+        let unread_here = Memo::new(move |_| unread.with(|u| u.get(&n).copied().unwrap_or(0)));
         let label = format!("Write privately to {name}");
+        let granted = model.with_untracked(|m| m.chat.granted.block);
+        let block = (!is_me && granted).then(|| {
+            let n = name.clone();
+            let toggle = move |_| {
+                let frame = model.with_untracked(|m| m.toggle_block(&n));
+                send(tx, model, Out::Frame(Box::new(frame)));
+            };
+            let n = name.clone();
+            view! {
+                <button class="block" data-test="block" on:click=toggle
+                    aria-label=move || format!("{} {n}", if blocked.get() { "Unblock" } else { "Block" })>
+                    {move || if blocked.get() { "unblock" } else { "block" }}
+                </button>
+            }
+        });
+        let n = name.clone();
         view! {
-            <li class:blocked=blocked>
-                <button class=format!("name {}", color_class(&name)) title=label.clone() aria-label=label
-                        on:click=move |_| pick(n1.clone()) data-test="user">
+            <li class:blocked=move || blocked.get()>
+                <button class=format!("name {}", nick_class(&name)) title=label.clone() aria-label=label
+                        on:click=move |_| pick(&n) data-test="user">
                     {name.clone()}
                     {is_me.then_some(" (you)")}
                 </button>
-                <Show when=move || unread.get() != 0>
-                    <span class="badge" aria-label="unread private messages">{move || unread.get()}</span>
+                <Show when=move || unread_here.get() != 0>
+                    <span class="badge" aria-label="unread private messages">{move || unread_here.get()}</span>
                 </Show>
-                {(!is_me).then(|| {
-                    let n = name.clone();
-                    let granted = model.with_untracked(|m| m.chat.granted.block);
-                    granted.then(|| view! {
-                        <button class="block" data-test="block"
-                            aria-label=move || format!("{} {}", if blocked.get() { "Unblock" } else { "Block" }, n)
-                            on:click={
-                                let n = name.clone();
-                                move |_| {
-                                    let frame = model.with_untracked(|m| m.toggle_block(&n));
-                                    send(&tx, model, Out::Frame(Box::new(frame)));
-                                }
-                            }>
-                            {move || if blocked.get() { "unblock" } else { "block" }}
-                        </button>
-                    })
-                })}
+                {block}
             </li>
         }
     };
+    // Reading the revision (not only tracking it) keeps its memo computed and so current.
+    let listed = move || people.with(|_| model.with_untracked(Model::listed));
+    let blocked_names = move || {
+        people
+            .with(|_| model.with_untracked(|m| m.chat.blocked.iter().cloned().collect::<Vec<_>>()))
+    };
     view! {
         <aside class="users" aria-label="People">
-            <div class="tabs" role="tablist">
-                <button role="tab" aria-selected=move || model.with(|m| m.tab == Tab::Online).to_string()
-                        on:click=move |_| model.update(|m| m.tab = Tab::Online)>
-                    {move || model.with(|m| format!("Online ({})", m.chat.online.len()))}
-                </button>
-                <button role="tab" aria-selected=move || model.with(|m| m.tab == Tab::Everyone).to_string()
-                        on:click=show_everyone>
-                    "Everyone"
-                </button>
-                <Show when=move || model.with(|m| m.total_unread() > 0)>
-                    <span class="badge total" data-test="unread">{move || model.with(|m| m.total_unread())}</span>
+            <div class="tabs-row">
+                <div class="tabs" role="tablist" aria-label="People" on:keydown=on_key>
+                    {tab_button(Tab::Online, buttons[0], Signal::derive(move || format!("Online ({})", online.get())))}
+                    {tab_button(Tab::Everyone, buttons[1], Signal::derive(|| "Everyone".to_owned()))}
+                </div>
+                <Show when=move || total_unread.get() != 0>
+                    <span class="badge total" data-test="unread">{move || total_unread.get()}</span>
                 </Show>
             </div>
-            <ul class="list">
-                <For each=move || model.with(|m| m.listed()) key=|n| n.clone() children=row />
-            </ul>
-            <Show when=move || model.with(|m| !m.chat.blocked.is_empty())>
+            <div role="tabpanel" id=PANEL aria-labelledby=move || tab_id(tab.get()) data-test="tabpanel">
+                <ul class="list">
+                    <For each=listed key=|n| n.clone() children=row />
+                </ul>
+            </div>
+            <Show when=move || any_blocked.get()>
                 <h3>"Blocked"</h3>
                 <ul class="list blocked-list" data-test="blocked">
-                    <For each=move || model.with(|m| m.chat.blocked.iter().cloned().collect::<Vec<_>>())
-                         key=|n| n.clone()
-                         children=move |n| view! { <li>{n}</li> } />
+                    <For each=blocked_names key=|n| n.clone() children=move |n| view! { <li>{n}</li> } />
                 </ul>
             </Show>
         </aside>

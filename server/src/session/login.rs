@@ -1,0 +1,73 @@
+//! The login answer: the hub's decision, the join history once it is committed, and the frame
+//! that carries both.
+
+use std::sync::Arc;
+
+use shared::limits::MAX_SERVER_FRAME_LEN;
+use shared::{Frame, Message};
+use tokio::sync::oneshot;
+
+use shared::frame::features::Granted;
+
+use super::{Context, SHUTTING_DOWN, WELCOME};
+use crate::hub::{Command, LoginAnswer, Peer};
+use crate::wire;
+
+/// An accepted login, ready to be sent.
+pub(super) struct LoginReply {
+    pub(super) name: String,
+    pub(super) granted: Granted,
+    /// The whole reply frame's JSON.
+    pub(super) frame: Vec<u8>,
+    /// Messages that rode in the same frame as the USERNAME, sent once logged in.
+    pub(super) then_send: Vec<Message>,
+}
+
+/// Why a login did not succeed.
+pub(super) enum LoginFailed {
+    /// The hub refused the name, with the INFO to show; `then_send`: messages came with the
+    /// USERNAME and were not delivered.
+    Refused { info: String, then_send: bool },
+    /// The server is stopping or the history could not be read.
+    Unavailable(String),
+}
+
+/// Logs in at the hub, waits until the join history is committed, reads it and builds the reply.
+pub(super) async fn answer(
+    ctx: Arc<Context>,
+    name: String,
+    features: Option<Vec<String>>,
+    peer: Peer,
+    then_send: Vec<Message>,
+) -> Result<LoginReply, LoginFailed> {
+    let unavailable = || LoginFailed::Unavailable(SHUTTING_DOWN.to_owned());
+    let (reply, answer) = oneshot::channel();
+    ctx.hub
+        .send(Command::Login { name: name.clone(), peer, reply })
+        .await
+        .map_err(|_| unavailable())?;
+    let (upto, users, blocked, hidden) = match answer.await.map_err(|_| unavailable())? {
+        LoginAnswer::Refused(info) => {
+            return Err(LoginFailed::Refused { info, then_send: !then_send.is_empty() });
+        }
+        LoginAnswer::Accepted { upto, users, blocked, hidden } => (upto, users, blocked, hidden),
+    };
+    let granted = Granted::from_list(features.as_deref().unwrap_or_default());
+    let mut committed = ctx.committed.clone();
+    committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
+    let history = ctx.reader.history(&name, upto, ctx.history, &hidden).await.map_err(|e| {
+        tracing::error!(error = %e, "reading history");
+        LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())
+    })?;
+    let head = Frame {
+        username_accepted: Some(true),
+        info: Some(WELCOME.to_owned()),
+        features,
+        blocked: granted.block.then_some(blocked),
+        ..Frame::default()
+    };
+    // USER_LIST is the JSON array the hub built; the history is spliced in entry by entry,
+    // the oldest left out if the frame would be too long.
+    let frame = wire::login_frame(&head, &users, &history, MAX_SERVER_FRAME_LEN);
+    Ok(LoginReply { name, granted, frame, then_send })
+}
