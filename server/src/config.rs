@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::throttle::Rate;
+use crate::throttle::{Cidr, Rate};
 
 /// Default port of the native TLS protocol.
 pub const DEFAULT_PORT: u16 = 9443;
@@ -152,6 +152,9 @@ pub struct Config {
     pub login_rate: Option<Rate>,
     /// Connections per client address.
     pub max_per_address: usize,
+    /// Addresses under no per-address limit, neither connections nor login rate (a NAT or a
+    /// reverse proxy that many people share).
+    pub exempt: Vec<Cidr>,
     /// A plain-TCP port for the native protocol, for debugging only (`None`: none, the
     /// default). Messages on it travel unencrypted; the server warns when it is on.
     pub plaintext_port: Option<u16>,
@@ -178,6 +181,7 @@ impl Default for Config {
             flood: Some(DEFAULT_FLOOD),
             login_rate: Some(DEFAULT_LOGIN_RATE),
             max_per_address: DEFAULT_MAX_PER_ADDRESS,
+            exempt: Vec::new(),
             plaintext_port: None,
         }
     }

@@ -1,29 +1,35 @@
 //! The web gateway: HTTPS for the embedded browser client and a WebSocket endpoint (`/ws`)
 //! whose connections run through the very same session state machine and hub as native ones.
 //!
+//! It runs on the same connection-owned TLS as the native port ([`crate::transport::tls`]):
+//! hyper serves HTTP on a [`TlsStream`]; an upgrade to a WebSocket (the handshake is done here)
+//! takes the TLS connection back from hyper and runs the session on [`Ws`], so an idle browser
+//! holds no more than an idle native client.
+//!
 //! Browsers may only connect from the page's own origin unless `--allow-origin` lists others
 //! (for `trunk serve` during development). WebSocket sizes come from the protocol's limits, and
 //! the page is served with a Content-Security-Policy that allows nothing but its own scripts.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use shared::limits::{MAX_CLIENT_FRAME_LEN, MAX_SERVER_FRAME_LEN};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
-use tokio_util::task::TaskTracker;
+use shared::limits::MAX_CLIENT_FRAME_LEN;
+use tokio::net::TcpStream;
 
-use crate::session::{self, Context};
-use crate::transport::ws::Ws;
+use crate::config::GOODBYE_TIMEOUT;
+use crate::listener::{Entry, handshake_within};
+use crate::session::Context;
+use crate::transport::tls::{TlsConn, TlsStream};
+use crate::transport::ws::{Ws, ws_plain_limit};
 
 mod assets {
     include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -33,14 +39,6 @@ mod assets {
 pub fn web_client_built() -> bool {
     assets::BUILT
 }
-
-/// Bytes a WebSocket may buffer for writing before a write waits. One largest server frame
-/// fits; beyond that the session's own outbox (bounded) holds what waits, so nothing here can
-/// grow without limit (tungstenite's default is unbounded).
-pub const WS_MAX_WRITE_BUFFER: usize = MAX_SERVER_FRAME_LEN + 64 * 1024;
-
-/// Bytes written at once; small, so an idle connection keeps little memory.
-pub const WS_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Who may open the WebSocket.
 #[derive(Debug, Clone, Default)]
@@ -61,12 +59,30 @@ impl Origins {
     }
 }
 
+/// The web gateway: its routes and what its WebSockets share.
+#[derive(Debug)]
+pub struct Gateway {
+    router: Router,
+    ctx: Arc<Context>,
+    tls: Arc<rustls::ServerConfig>,
+    ping: Duration,
+    handshake_timeout: Duration,
+}
+
 #[derive(Clone)]
 struct Web {
-    ctx: Arc<Context>,
     origins: Arc<Origins>,
     csp: Arc<str>,
-    ping: Duration,
+}
+
+/// What the handlers know of their connection, added to each of its requests.
+#[derive(Clone)]
+struct Conn {
+    /// Why the connection is refused (over its address's limit), if it is: the page gets
+    /// this in a 429, a WebSocket in an ERROR.
+    refusal: Option<Arc<str>>,
+    /// Where the WebSocket handler leaves the upgrade for the connection's task.
+    upgrade: Arc<Mutex<Option<OnUpgrade>>>,
 }
 
 /// The Content-Security-Policy of the page: only its own scripts (Trunk's inline loader by
@@ -133,25 +149,107 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// The gateway's routes.
-pub fn router(ctx: Arc<Context>, origins: Origins, ping: Duration) -> Router {
-    let web = Web { ctx, origins: Arc::new(origins), csp: content_security_policy().into(), ping };
-    Router::new()
-        .route("/ws", get(websocket))
-        .route("/", get(index))
-        .route("/{*path}", get(file))
-        .with_state(web)
+impl Gateway {
+    /// The gateway of sessions in `ctx` over TLS with `tls`, opening WebSockets for
+    /// `origins`, pinging them every `ping`, and allowing `handshake_timeout` for the TLS
+    /// handshake and for each request's header.
+    pub fn new(
+        ctx: Arc<Context>,
+        tls: Arc<rustls::ServerConfig>,
+        origins: Origins,
+        ping: Duration,
+        handshake_timeout: Duration,
+    ) -> Gateway {
+        let web = Web { origins: Arc::new(origins), csp: content_security_policy().into() };
+        let router = Router::new()
+            .route("/ws", get(websocket))
+            .route("/", get(index))
+            .route("/{*path}", get(file))
+            .with_state(web);
+        Gateway { router, ctx, tls, ping, handshake_timeout }
+    }
+
+    /// Serves one HTTPS connection (TLS handshake included) until it closes, the server
+    /// stops, or it becomes a WebSocket, which then runs as a session (or, for a refused
+    /// connection, gets the reason in an ERROR and a close).
+    ///
+    /// The TLS connection is made here, not passed in: an argument would stay in this
+    /// future's state, at its full size, beside the copy the session uses.
+    pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, entry: Entry) {
+        let plain = ws_plain_limit(MAX_CLIENT_FRAME_LEN);
+        let handshake = TlsConn::accept(tcp, Arc::clone(&self.tls), plain);
+        let timeout = self.handshake_timeout;
+        let Some(conn) = handshake_within(handshake, timeout, &self.ctx, peer).await else {
+            return;
+        };
+        let upgrade = Arc::new(Mutex::new(None));
+        let info = Conn { refusal: entry.refusal().map(Arc::from), upgrade: Arc::clone(&upgrade) };
+        let shutdown = &self.ctx.shutdown;
+        {
+            let service =
+                TowerToHyperService::new(self.router.clone().layer(axum::Extension(info)));
+            // On the heap while HTTP lasts: in place, hyper's connection (larger than the
+            // session) would set the size of the task for the WebSocket's whole life.
+            let mut http = Box::pin(
+                hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(self.handshake_timeout)
+                    .serve_connection(TokioIo::new(TlsStream::new(conn)), service)
+                    .with_upgrades(),
+            );
+            tokio::select! {
+                _ = http.as_mut() => {}
+                () = shutdown.cancelled() => {
+                    http.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, http).await;
+                    return;
+                }
+            }
+        }
+        let pending = upgrade.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(upgrade);
+        let Some(pending) = pending else { return };
+        let Ok(upgraded) = pending.await else { return };
+        // The upgrade's parts end with this block: a partly moved value would stay in the
+        // task's state, a whole TLS connection's size, beside the session.
+        let ws = {
+            let Ok(parts) = upgraded.downcast::<TokioIo<TlsStream>>() else {
+                tracing::error!("an upgraded connection of an unexpected type");
+                return;
+            };
+            let conn = parts.io.into_inner().into_inner();
+            Ws::new(conn, &parts.read_buf, MAX_CLIENT_FRAME_LEN, self.ping)
+        };
+        entry.serve(ws, Arc::clone(&self.ctx), peer.ip()).await;
+    }
 }
 
-async fn index(State(web): State<Web>) -> Response {
-    serve(&web, "index.html")
+async fn index(State(web): State<Web>, axum::Extension(conn): axum::Extension<Conn>) -> Response {
+    asset_response(&web, &conn, "index.html")
 }
 
-async fn file(State(web): State<Web>, Path(path): Path<String>) -> Response {
-    serve(&web, &path)
+async fn file(
+    State(web): State<Web>,
+    axum::Extension(conn): axum::Extension<Conn>,
+    Path(path): Path<String>,
+) -> Response {
+    asset_response(&web, &conn, &path)
 }
 
-fn serve(web: &Web, path: &str) -> Response {
+/// A refused connection's answer: the reason, and the connection closed after it.
+fn refused(why: &str) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONNECTION, HeaderValue::from_static("close"))],
+        why.to_owned(),
+    )
+        .into_response()
+}
+
+fn asset_response(web: &Web, conn: &Conn, path: &str) -> Response {
+    if let Some(why) = &conn.refusal {
+        return refused(why);
+    }
     let Some(body) = asset(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
@@ -171,74 +269,73 @@ fn serve(web: &Web, path: &str) -> Response {
     (headers, body).into_response()
 }
 
-/// The client's address, added to each request of its connection.
-#[derive(Debug, Clone, Copy)]
-struct PeerIp(std::net::IpAddr);
+/// The GUID a server appends to the client's key (RFC 6455 1.3).
+const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/// The `Sec-WebSocket-Accept` answering the client's `Sec-WebSocket-Key`.
+pub fn websocket_accept(key: &[u8]) -> String {
+    let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    sha1.update(key);
+    sha1.update(WEBSOCKET_GUID);
+    base64(sha1.finish().as_ref())
+}
+
+/// True if a header of this name lists `token` (comma-separated, any letter case).
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The WebSocket handshake (RFC 6455 4.2): checks the origin and the request, answers 101
+/// and leaves the upgrade for the connection's task.
 async fn websocket(
     State(web): State<Web>,
-    axum::Extension(PeerIp(ip)): axum::Extension<PeerIp>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    axum::Extension(conn): axum::Extension<Conn>,
+    mut req: Request,
 ) -> Response {
+    let headers = req.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if !web.origins.allows(origin, host) {
         tracing::info!(?origin, ?host, "WebSocket from a foreign origin refused");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let ctx = Arc::clone(&web.ctx);
-    let ping = web.ping;
-    ws.max_message_size(MAX_CLIENT_FRAME_LEN)
-        .max_frame_size(MAX_CLIENT_FRAME_LEN)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(WS_WRITE_BUFFER)
-        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| session::serve(Ws::new(socket, ping), ctx, ip))
-}
-
-/// Accepts HTTPS connections until shutdown, sharing the connection limit with the native
-/// listener.
-pub async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    router: Router,
-    ctx: Arc<Context>,
-    limit: Arc<Semaphore>,
-    tracker: TaskTracker,
-    handshake_timeout: Duration,
-) {
-    while let Some((tcp, peer, admission)) =
-        crate::listener::next_admitted(&listener, &ctx, &limit).await
+    if !has_token(headers, header::UPGRADE, "websocket")
+        || !has_token(headers, header::CONNECTION, "upgrade")
     {
-        let acceptor = acceptor.clone();
-        let router = router.clone().layer(axum::Extension(PeerIp(peer.ip())));
-        let shutdown = ctx.shutdown.clone();
-        tracker.spawn(async move {
-            let _admission = admission;
-            let tls = tokio::select! {
-                () = shutdown.cancelled() => return,
-                r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => match r {
-                    Ok(Ok(tls)) => tls,
-                    _ => return,
-                },
-            };
-            let service = TowerToHyperService::new(router);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(handshake_timeout)
-                .serve_connection(TokioIo::new(tls), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_millis(500), conn).await;
-                }
-            }
-        });
+        return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
     }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"))],
+            "WebSocket version 13 only",
+        )
+            .into_response();
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return (StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key").into_response();
+    };
+    let Ok(accept) = HeaderValue::from_str(&websocket_accept(key.as_bytes())) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Some(pending) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded").into_response();
+    };
+    *conn.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending);
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::CONNECTION, HeaderValue::from_static("Upgrade")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -252,6 +349,12 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn the_websocket_accept_key_is_the_rfcs() {
+        // RFC 6455 1.3's example
+        assert_eq!(websocket_accept(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]

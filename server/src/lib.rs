@@ -9,12 +9,14 @@
 //! - [`config`]: what an operator chooses, and the named limits that protect the server.
 //! - [`tls`]: the development CA and server certificate, and the rustls configuration.
 //! - [`listener`]: resolving the host, binding every address, accepting with a connection limit
-//!   and a handshake timeout.
-//! - [`transport`]: how frames get on and off a connection ([`transport::tls`]: the
-//!   length-prefixed TLS stream). The only part that differs between transports.
+//!   and a handshake timeout, and telling a connection over its address's limit why.
+//! - [`transport`]: how frames get on and off a connection ([`transport::tls`]: rustls with
+//!   connection-owned buffers and the length-prefixed frames on it; [`transport::ws`]: WebSocket
+//!   on the same TLS; [`transport::native`]: the plaintext debugging port). The only part that
+//!   differs between transports.
 //! - [`session`]: one connection's protocol state machine and its read/write loop.
 //! - [`http`]: the web gateway: HTTPS for the embedded browser client and the WebSocket
-//!   endpoint, whose connections run through the same sessions as native ones.
+//!   handshake, whose connections run through the same sessions as native ones.
 //! - [`hub`]: who is online, message order, routing, and fan-out of bytes encoded once.
 //! - [`outbox`]: a connection's queued output and the merging of messages into frames.
 //! - [`wire`]: the frames spliced from JSON pieces encoded once (lists, the login answer).
@@ -38,16 +40,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use shared::limits::MAX_CLIENT_FRAME_LEN;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 
 use crate::config::{HUB_QUEUE, SHUTDOWN_GRACE};
+use crate::listener::Port;
 use crate::session::Context;
 
 /// Why the server could not start or had to stop.
@@ -176,67 +177,37 @@ impl Server {
             idle_timeout: config.idle_timeout,
             frame_timeout: config.frame_timeout,
             flood: config.flood,
-            per_address: throttle::PerAddress::new(config.max_per_address, config.login_rate),
+            per_address: throttle::PerAddress::new(
+                config.max_per_address,
+                config.login_rate,
+                config.exempt.clone(),
+            ),
             shutdown: stop.clone(),
         });
-        let limit = Arc::new(Semaphore::new(config.max_connections));
         let tracker = TaskTracker::new();
-        for l in listeners {
-            if let Ok(addr) = l.local_addr() {
-                tracing::info!("listening on {addr} (native protocol, TLS)");
-            }
-            tokio::spawn(listener::accept_loop(
-                l,
-                Some(Arc::clone(&tls_config)),
-                Arc::clone(&ctx),
-                Arc::clone(&limit),
-                tracker.clone(),
-                MAX_CLIENT_FRAME_LEN,
-                config.handshake_timeout,
-            ));
-        }
-        for l in plain_listeners {
-            if let Ok(addr) = l.local_addr() {
-                tracing::warn!(
-                    "listening on {addr} (native protocol, PLAINTEXT: for debugging only; \
-                     messages and names travel unencrypted)"
-                );
-            }
-            tokio::spawn(listener::accept_loop(
-                l,
-                None,
-                Arc::clone(&ctx),
-                Arc::clone(&limit),
-                tracker.clone(),
-                MAX_CLIENT_FRAME_LEN,
-                config.handshake_timeout,
-            ));
-        }
+        let acceptor = listener::Acceptor {
+            ctx: Arc::clone(&ctx),
+            limit: Arc::new(Semaphore::new(config.max_connections)),
+            refusals: Arc::new(Semaphore::new(listener::MAX_REFUSALS_IN_FLIGHT)),
+            tracker: tracker.clone(),
+            handshake_timeout: config.handshake_timeout,
+        };
+        acceptor.spawn(listeners, &Port::Native(Arc::clone(&tls_config)));
+        acceptor.spawn(plain_listeners, &Port::Plaintext);
         if !web_listeners.is_empty() {
-            let router = http::router(
-                Arc::clone(&ctx),
-                http::Origins { extra: config.allow_origins.clone() },
-                config.ws_ping,
-            );
             if !http::web_client_built() {
                 tracing::warn!("built without the web client; the page explains how to build it");
             }
-            let acceptor = TlsAcceptor::from(Arc::clone(&tls_config));
-            for l in web_listeners {
-                if let Ok(addr) = l.local_addr() {
-                    tracing::info!("listening on {addr} (web client and WebSocket, HTTPS)");
-                }
-                tokio::spawn(http::accept_loop(
-                    l,
-                    acceptor.clone(),
-                    router.clone(),
-                    Arc::clone(&ctx),
-                    Arc::clone(&limit),
-                    tracker.clone(),
-                    config.handshake_timeout,
-                ));
-            }
+            let gateway = http::Gateway::new(
+                Arc::clone(&ctx),
+                tls_config,
+                http::Origins { extra: config.allow_origins.clone() },
+                config.ws_ping,
+                config.handshake_timeout,
+            );
+            acceptor.spawn(web_listeners, &Port::Web(Arc::new(gateway)));
         }
+        drop(acceptor);
         drop(ctx);
 
         let failed = tokio::select! {

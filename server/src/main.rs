@@ -8,7 +8,7 @@ use chatterbox_server::config::{
     DEFAULT_MAX_PER_ADDRESS, DEFAULT_PORT, DEFAULT_WEB_PORT, FRAME_TIMEOUT, HANDSHAKE_TIMEOUT,
     IDLE_TIMEOUT, LOGIN_TIMEOUT,
 };
-use chatterbox_server::throttle::Rate;
+use chatterbox_server::throttle::{Cidr, Rate};
 use chatterbox_server::{Config, Server};
 use clap::Parser;
 use std::time::Duration;
@@ -94,6 +94,11 @@ struct Args {
     /// Connections one client address may hold at once.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_ADDRESS)]
     max_per_address: usize,
+    /// An address or block (CIDR: 192.0.2.0/24, 2001:db8::/32) under no per-address limit,
+    /// neither --max-per-address nor the login rate: a NAT or reverse proxy many people share
+    /// (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    exempt_address: Vec<Cidr>,
     /// DEBUGGING ONLY: also serve the native protocol without TLS on this port. Messages and
     /// names travel unencrypted; the server logs a warning.
     #[arg(long, value_name = "PORT")]
@@ -141,6 +146,7 @@ fn main() -> anyhow::Result<()> {
         login_rate: (args.login_burst > 0)
             .then_some(Rate { burst: args.login_burst, per_second: args.login_rate }),
         max_per_address: args.max_per_address,
+        exempt: args.exempt_address,
         plaintext_port: args.insecure_plaintext_port,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

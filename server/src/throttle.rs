@@ -1,8 +1,11 @@
 //! Flood control: token buckets, per connection for messages and per address for logins, and
-//! the count of connections per address.
+//! the count of connections per address, which exempt addresses (a NAT, a reverse proxy) are
+//! not subject to.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,6 +69,93 @@ impl Bucket {
     }
 }
 
+/// A block of addresses: a network and the length of its prefix (`192.0.2.0/24`), or one
+/// address (`/32` or `/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+/// Why a block of addresses could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CidrError {
+    /// Not an address.
+    #[error("{0:?} is not an IP address or block (like 192.0.2.7, 192.0.2.0/24 or 2001:db8::/32)")]
+    Address(String),
+    /// The prefix length is not a number within the address's bits.
+    #[error("{given:?}: the prefix length must be a number from 0 to {max}")]
+    Prefix {
+        /// What was given.
+        given: String,
+        /// 32 for IPv4, 128 for IPv6.
+        max: u8,
+    },
+    /// The address has bits set beyond the prefix, so it names no network exactly.
+    #[error("{given:?} has bits set beyond its prefix; the block is {network}")]
+    HostBits {
+        /// What was given.
+        given: String,
+        /// The block it lies in.
+        network: Cidr,
+    },
+}
+
+/// `ip` with every bit beyond the first `prefix` cleared.
+fn masked(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+        }
+    }
+}
+
+impl Cidr {
+    /// True if `ip` is in the block (an IPv4 address also in its IPv6-mapped form).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.net.is_ipv4() && masked(ip, self.prefix) == self.net
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| CidrError::Address(s.to_owned()))?;
+        let addr = addr.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| CidrError::Prefix { given: s.to_owned(), max })?,
+        };
+        let net = masked(addr, prefix);
+        if net != addr {
+            return Err(CidrError::HostBits { given: s.to_owned(), network: Cidr { net, prefix } });
+        }
+        Ok(Cidr { net, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
 /// Addresses whose login buckets are kept at most; beyond that, full buckets (addresses that
 /// have been quiet) are forgotten, so the table cannot grow without limit.
 pub const MAX_TRACKED_ADDRESSES: usize = 65_536;
@@ -75,6 +165,8 @@ pub const MAX_TRACKED_ADDRESSES: usize = 65_536;
 pub struct PerAddress {
     max_connections: usize,
     login: Option<Rate>,
+    /// Addresses under neither limit (a NAT or a reverse proxy many people share).
+    exempt: Vec<Cidr>,
     /// The lock is held only for a lookup or an update, never across an await.
     state: Mutex<State>,
 }
@@ -90,10 +182,15 @@ struct State {
 pub struct Slot {
     limits: Arc<PerAddress>,
     ip: IpAddr,
+    /// False for an exempt address, which is not counted.
+    counted: bool,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
         let mut state = self.limits.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = state.connections.get_mut(&self.ip) {
             *n -= 1;
@@ -105,25 +202,41 @@ impl Drop for Slot {
 }
 
 impl PerAddress {
-    /// Limits of `max_connections` per address and, if given, a login rate per address.
-    pub fn new(max_connections: usize, login: Option<Rate>) -> Arc<Self> {
-        Arc::new(PerAddress { max_connections, login, state: Mutex::new(State::default()) })
+    /// Limits of `max_connections` per address and, if given, a login rate per address, for
+    /// every address but the `exempt` ones.
+    pub fn new(max_connections: usize, login: Option<Rate>, exempt: Vec<Cidr>) -> Arc<Self> {
+        Arc::new(PerAddress { max_connections, login, exempt, state: Mutex::new(State::default()) })
+    }
+
+    /// Connections one address may hold.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    fn is_exempt(&self, ip: IpAddr) -> bool {
+        self.exempt.iter().any(|c| c.contains(ip))
     }
 
     /// Counts a new connection from `ip`, or refuses it when the address has its maximum.
     pub fn connect(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        if self.is_exempt(ip) {
+            return Some(Slot { limits: Arc::clone(self), ip, counted: false });
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let n = state.connections.entry(ip).or_default();
         if *n >= self.max_connections {
             return None;
         }
         *n += 1;
-        Some(Slot { limits: Arc::clone(self), ip })
+        Some(Slot { limits: Arc::clone(self), ip, counted: true })
     }
 
     /// Whether `ip` may try a login now.
     pub fn login(&self, ip: IpAddr) -> bool {
         let Some(rate) = self.login else { return true };
+        if self.is_exempt(ip) {
+            return true;
+        }
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.logins.len() >= MAX_TRACKED_ADDRESSES && !state.logins.contains_key(&ip) {
@@ -154,7 +267,7 @@ mod tests {
 
     #[test]
     fn connections_per_address_are_counted_and_freed() {
-        let limits = PerAddress::new(2, None);
+        let limits = PerAddress::new(2, None, Vec::new());
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         let b: IpAddr = "192.0.2.2".parse().expect("ip");
         let s1 = limits.connect(a).expect("first");
@@ -167,11 +280,55 @@ mod tests {
 
     #[test]
     fn logins_per_address_are_rate_limited() {
-        let limits = PerAddress::new(10, Some(Rate { burst: 2, per_second: 0.001 }));
+        let limits = PerAddress::new(10, Some(Rate { burst: 2, per_second: 0.001 }), Vec::new());
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         assert!(limits.login(a) && limits.login(a));
         assert!(!limits.login(a));
         assert!(limits.login("192.0.2.9".parse().expect("ip")));
-        assert!(PerAddress::new(1, None).login(a), "no rate: always");
+        assert!(PerAddress::new(1, None, Vec::new()).login(a), "no rate: always");
+    }
+
+    #[test]
+    fn blocks_of_addresses_parse_and_match() {
+        let v4: Cidr = "192.0.2.0/24".parse().expect("IPv4 block");
+        assert!(v4.contains("192.0.2.200".parse().expect("ip")));
+        assert!(!v4.contains("192.0.3.1".parse().expect("ip")));
+        assert!(v4.contains("::ffff:192.0.2.9".parse().expect("mapped")), "IPv4-mapped IPv6");
+        assert!(!v4.contains("2001:db8::1".parse().expect("ip")));
+        let one: Cidr = "198.51.100.7".parse().expect("one address");
+        assert_eq!(one.to_string(), "198.51.100.7/32");
+        assert!(one.contains("198.51.100.7".parse().expect("ip")));
+        assert!(!one.contains("198.51.100.8".parse().expect("ip")));
+        let v6: Cidr = "2001:db8::/32".parse().expect("IPv6 block");
+        assert!(v6.contains("2001:db8:ffff::1".parse().expect("ip")));
+        assert!(!v6.contains("2001:db9::1".parse().expect("ip")));
+        let all: Cidr = "0.0.0.0/0".parse().expect("everything");
+        assert!(all.contains("203.0.113.1".parse().expect("ip")));
+        assert!("::1".parse::<Cidr>().expect("IPv6 address").contains("::1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn malformed_blocks_say_what_is_wrong() {
+        assert!(matches!("nat".parse::<Cidr>(), Err(CidrError::Address(_))));
+        assert!(matches!("10.0.0.0/33".parse::<Cidr>(), Err(CidrError::Prefix { max: 32, .. })));
+        assert!(matches!("::/129".parse::<Cidr>(), Err(CidrError::Prefix { max: 128, .. })));
+        assert!(matches!("10.0.0.0/x".parse::<Cidr>(), Err(CidrError::Prefix { .. })));
+        let e = "10.1.2.3/8".parse::<Cidr>().expect_err("host bits");
+        assert!(e.to_string().contains("the block is 10.0.0.0/8"), "{e}");
+    }
+
+    #[test]
+    fn exempt_addresses_are_under_neither_limit() {
+        let nat: IpAddr = "203.0.113.5".parse().expect("ip");
+        let other: IpAddr = "192.0.2.1".parse().expect("ip");
+        let rate = Some(Rate { burst: 1, per_second: 0.001 });
+        let limits = PerAddress::new(1, rate, vec!["203.0.113.0/24".parse().expect("block")]);
+        let slots: Vec<Slot> = (0..5).map(|_| limits.connect(nat).expect("exempt")).collect();
+        assert!((0..5).all(|_| limits.login(nat)), "no login rate either");
+        let _o = limits.connect(other).expect("first");
+        assert!(limits.connect(other).is_none(), "others keep their limit");
+        assert!(limits.login(other) && !limits.login(other));
+        drop(slots);
+        assert!(limits.connect(other).is_none(), "exempt slots never counted");
     }
 }

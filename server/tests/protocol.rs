@@ -448,7 +448,13 @@ async fn connections_over_the_per_address_limit_are_refused() {
     let server = TestServer::start(config).await;
     let _a = server.user("a").await;
     let _b = server.user("b").await;
-    assert!(try_tls(server.addr, &server.ca).await.is_err(), "a third from 127.0.0.1");
+    // a third from 127.0.0.1 is told why, then closed
+    let third = try_tls(server.addr, &server.ca).await.expect("the handshake completes");
+    let frames = Client::over(third).expect_closed(PATIENCE).await;
+    assert!(
+        frames.iter().any(|f| f.error.as_deref().is_some_and(|e| e.contains("at most 2"))),
+        "{frames:?}"
+    );
     server.stop().await;
 }
 

@@ -1,5 +1,7 @@
-//! The native transport over TLS, on rustls's unbuffered API: length-prefixed JSON frames in
-//! TLS records on a TCP stream.
+//! TLS on rustls's unbuffered API, with buffers the connection owns: [`TlsConn`] (the
+//! handshake and the record layer), [`Tls`] (the native protocol's length-prefixed frames on
+//! it) and [`TlsStream`] (a byte stream for the web gateway's HTTP, which the WebSocket
+//! transport takes over after the upgrade).
 //!
 //! rustls's buffered connection keeps a receive buffer of 4 KiB from the first read on and
 //! never gives it back, so every idle connection held one. Here the connection owns its
@@ -9,8 +11,11 @@
 //! Writes follow what older clients of this protocol need (see [`super::native`]): all the
 //! TLS records of one frame go out in one write.
 
+use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
 use rustls::ServerConfig;
@@ -19,7 +24,7 @@ use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
 use shared::codec::{FrameError, PREFIX_LEN, payload_len};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{Transport, length_prefixed};
@@ -62,7 +67,7 @@ enum Event {
     NeedInput,
     /// Application data may be sent; nothing else is pending.
     Writable,
-    /// Decrypted bytes were appended to the frame buffer.
+    /// Decrypted bytes were appended to the plaintext buffer.
     Data,
     /// The peer has closed its side (close_notify).
     PeerClosed,
@@ -81,28 +86,32 @@ enum Job<'a> {
     CloseNotify,
 }
 
-/// A TLS connection speaking the native protocol.
-pub struct Tls {
+/// A server-side TLS connection on a TCP stream: decrypted bytes collect in [`TlsConn::plain`]
+/// for the framing above to take; what it sends is encrypted and written in one write.
+pub struct TlsConn {
     tcp: TcpStream,
     conn: UnbufferedServerConnection,
     /// TLS bytes received and not yet consumed by rustls (a partial record, or records not
     /// yet processed). Empty and unallocated whenever it holds nothing.
     incoming: Vec<u8>,
-    /// Decrypted bytes not yet returned as frames: the start of a frame, or whole frames
-    /// behind the one returned. Empty and unallocated whenever it holds nothing.
-    plain: BytesMut,
+    /// Decrypted bytes the framing above has not taken yet. The framing gives its room back
+    /// ([`TlsConn::release_plain`]) whenever it holds nothing.
+    pub plain: BytesMut,
     /// TLS bytes to send; `outgoing[sent..]` are not written yet (a write that was cancelled,
     /// or handshake records). Unallocated once written.
     outgoing: Vec<u8>,
     sent: usize,
-    max_frame: usize,
+    /// The most decrypted data `plain` may hold (see [`plain_limit`]).
+    plain_limit: usize,
     /// The peer closed the connection (close_notify or end of stream).
     eof: bool,
+    /// close_notify has been queued.
+    closing: bool,
 }
 
-impl std::fmt::Debug for Tls {
+impl std::fmt::Debug for TlsConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls")
+        f.debug_struct("TlsConn")
             .field("incoming", &self.incoming.len())
             .field("plain", &self.plain.len())
             .field("outgoing", &(self.outgoing.len() - self.sent))
@@ -114,24 +123,33 @@ fn tls_error(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Erro
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-impl Tls {
-    /// Runs the TLS handshake on `tcp` (the caller bounds its time), accepting inbound frames
-    /// of up to `max_frame` bytes afterwards.
+/// The most decrypted data a connection whose largest unit (frame, WebSocket frame with its
+/// header) is `unit` bytes holds: one whole unit, the record that completed it (it may carry
+/// the start of the next ones), and what the receive buffer held when a write had to process
+/// it first.
+pub const fn plain_limit(unit: usize) -> usize {
+    unit + MAX_RECORD_PLAINTEXT + MAX_INCOMING
+}
+
+impl TlsConn {
+    /// Runs the TLS handshake on `tcp` (the caller bounds its time), then holds up to
+    /// `plain_limit` decrypted bytes not yet taken (see [`plain_limit`]).
     pub async fn accept(
         tcp: TcpStream,
         config: Arc<ServerConfig>,
-        max_frame: usize,
-    ) -> io::Result<Tls> {
+        plain_limit: usize,
+    ) -> io::Result<TlsConn> {
         let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
-        let mut t = Tls {
+        let mut t = TlsConn {
             tcp,
             conn,
             incoming: Vec::new(),
             plain: BytesMut::new(),
             outgoing: Vec::new(),
             sent: 0,
-            max_frame,
+            plain_limit,
             eof: false,
+            closing: false,
         };
         loop {
             match t.drive(Job::None) {
@@ -140,7 +158,7 @@ impl Tls {
                     let _ = t.flush().await;
                     return Err(e);
                 }
-                // Application data right behind the client's Finished: kept for `recv`.
+                // Application data right behind the client's Finished: kept for the framing.
                 Ok(Event::Data) => {}
                 Ok(Event::Writable) if !t.conn.is_handshaking() => {
                     t.flush().await?;
@@ -168,7 +186,6 @@ impl Tls {
     /// Runs rustls over the received bytes until it needs more of them, has decrypted data
     /// (without a job), or has done `job`. Records it produces go to `outgoing`.
     fn drive(&mut self, job: Job<'_>) -> io::Result<Event> {
-        let plain_limit = self.plain_limit();
         loop {
             let UnbufferedStatus { mut discard, state } =
                 self.conn.process_tls_records(&mut self.incoming);
@@ -184,7 +201,7 @@ impl Tls {
                         match record {
                             Ok(record) => {
                                 discard += record.discard;
-                                if self.plain.len() + record.payload.len() > plain_limit {
+                                if self.plain.len() + record.payload.len() > self.plain_limit {
                                     failed = Some(tls_error("too much data ahead of a frame"));
                                     break;
                                 }
@@ -201,7 +218,7 @@ impl Tls {
                     }
                     match job {
                         Job::None => Some(Event::Data),
-                        // The frames wait in `plain` for `recv`; the job goes on.
+                        // The data waits in `plain` for the framing; the job goes on.
                         _ => None,
                     }
                 }
@@ -302,38 +319,23 @@ impl Tls {
         }
     }
 
-    /// The most decrypted data held: the largest frame with its prefix, the record that
-    /// completed it (it may carry the start of the next frames), and what the receive buffer
-    /// held when a write had to process it first.
-    fn plain_limit(&self) -> usize {
-        self.max_frame + PREFIX_LEN + MAX_RECORD_PLAINTEXT + MAX_INCOMING
-    }
-
-    /// The next whole frame in `plain`, refusing an over-long one as soon as its prefix is in
-    /// and before any room is made for it.
-    fn take_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
-        let Some(prefix) = self.plain.first_chunk::<PREFIX_LEN>() else {
-            return Ok(None);
-        };
-        let end = PREFIX_LEN + payload_len(*prefix, self.max_frame)?;
-        if self.plain.len() < end {
-            // Room for the rest of the frame at once rather than by doubling.
-            self.plain.reserve(end - self.plain.len());
-            return Ok(None);
-        }
-        let mut frame = self.plain.split_to(end);
-        frame.advance(PREFIX_LEN);
+    /// Gives the plaintext buffer's room back if it holds nothing.
+    pub fn release_plain(&mut self) {
         if self.plain.is_empty() {
             self.plain = BytesMut::new();
         }
-        Ok(Some(frame))
+    }
+
+    /// True while received bytes wait: a partial record, or plaintext not yet taken.
+    pub fn partial(&self) -> bool {
+        !self.incoming.is_empty() || !self.plain.is_empty()
     }
 
     /// Reads what the peer has sent into `incoming`, making room only once the socket is
-    /// readable (an idle connection holds no buffer). Returns 0 at the end of the stream.
-    async fn read_more(&mut self) -> io::Result<usize> {
+    /// readable (an idle connection holds no buffer). Ready with 0 at the end of the stream.
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         loop {
-            self.tcp.readable().await?;
+            ready!(self.tcp.poll_read_ready(cx))?;
             let len = self.incoming.len();
             let record_end = match self.incoming.get(3..RECORD_HEADER_LEN) {
                 Some(&[hi, lo]) => RECORD_HEADER_LEN + usize::from(u16::from_be_bytes([hi, lo])),
@@ -341,41 +343,93 @@ impl Tls {
             };
             let want = record_end.max(len + READ_CHUNK).min(MAX_INCOMING);
             if want <= len {
-                return Err(tls_error("TLS record over the limit"));
+                return Poll::Ready(Err(tls_error("TLS record over the limit")));
             }
             if self.incoming.capacity() < want {
                 self.incoming.reserve_exact(want - len);
             }
-            match self.tcp.try_read_buf(&mut self.incoming) {
-                Ok(n) => {
-                    if self.incoming.is_empty() {
-                        self.incoming = Vec::new();
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.incoming.is_empty() {
-                        self.incoming = Vec::new();
-                    }
-                }
-                Err(e) => return Err(e),
+            // A read that would block clears the readiness, so the next poll waits.
+            let read = self.tcp.try_read_buf(&mut self.incoming);
+            if self.incoming.is_empty() {
+                self.incoming = Vec::new();
+            }
+            match read {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
-    /// Writes `outgoing` out. Cancel-safe: what was written is remembered, so a later write
-    /// or close goes on where this one stopped.
-    async fn flush(&mut self) -> io::Result<()> {
+    async fn read_more(&mut self) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read_more(cx)).await
+    }
+
+    /// Writes `outgoing` out. What was written is remembered, so a write that was given up
+    /// goes on where it stopped at the next one.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.outgoing.len() {
-            let n = self.tcp.write(&self.outgoing[self.sent..]).await?;
+            let n = ready!(Pin::new(&mut self.tcp).poll_write(cx, &self.outgoing[self.sent..]))?;
             if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.sent += n;
         }
         self.outgoing = Vec::new();
         self.sent = 0;
-        Ok(())
+        Poll::Ready(Ok(()))
+    }
+
+    /// [`TlsConn::poll_flush`] as a future; cancel-safe.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Decrypts more of what the peer sent into `plain`, reading from the socket when no
+    /// whole record is buffered. Ready with `false` once the peer has closed. Records rustls
+    /// produces on its own (a key update, say) go out first.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        loop {
+            if self.eof {
+                return Poll::Ready(Ok(false));
+            }
+            match self.drive(Job::None)? {
+                Event::Data => return Poll::Ready(Ok(true)),
+                Event::PeerClosed => return Poll::Ready(Ok(false)),
+                Event::NeedInput | Event::Writable | Event::Done => {}
+            }
+            ready!(self.poll_flush(cx))?;
+            if ready!(self.poll_read_more(cx))? == 0 {
+                self.eof = true;
+            }
+        }
+    }
+
+    /// [`TlsConn::poll_fill`] as a future; cancel-safe.
+    pub async fn fill(&mut self) -> io::Result<bool> {
+        poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// Encrypts `data` behind anything still unwritten, for the next write (a
+    /// [`TlsConn::flush`], or the one [`TlsConn::fill`] makes before it reads): all of its
+    /// records go out in that one write.
+    pub fn queue(&mut self, data: &[u8]) -> io::Result<()> {
+        self.drive(Job::Encrypt(data)).map(drop)
+    }
+
+    /// Queues close_notify (once) and writes out what is pending.
+    fn poll_close_notify(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.closing {
+            self.closing = true;
+            self.drive(Job::CloseNotify)?;
+        }
+        self.poll_flush(cx)
+    }
+
+    /// Sends close_notify and ends the TCP stream.
+    pub async fn close(&mut self) {
+        let _ = poll_fn(|cx| self.poll_close_notify(cx)).await;
+        let _ = poll_fn(|cx| Pin::new(&mut self.tcp).poll_shutdown(cx)).await;
     }
 }
 
@@ -408,6 +462,45 @@ fn seal(
     }
 }
 
+/// A TLS connection speaking the native protocol: length-prefixed frames.
+#[derive(Debug)]
+pub struct Tls {
+    conn: TlsConn,
+    max_frame: usize,
+}
+
+impl Tls {
+    /// Runs the TLS handshake on `tcp` (the caller bounds its time), accepting inbound frames
+    /// of up to `max_frame` bytes afterwards.
+    pub async fn accept(
+        tcp: TcpStream,
+        config: Arc<ServerConfig>,
+        max_frame: usize,
+    ) -> io::Result<Tls> {
+        let conn = TlsConn::accept(tcp, config, plain_limit(max_frame + PREFIX_LEN)).await?;
+        Ok(Tls { conn, max_frame })
+    }
+
+    /// The next whole frame in `plain`, refusing an over-long one as soon as its prefix is in
+    /// and before any room is made for it.
+    fn take_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
+        let plain = &mut self.conn.plain;
+        let Some(prefix) = plain.first_chunk::<PREFIX_LEN>() else {
+            return Ok(None);
+        };
+        let end = PREFIX_LEN + payload_len(*prefix, self.max_frame)?;
+        if plain.len() < end {
+            // Room for the rest of the frame at once rather than by doubling.
+            plain.reserve(end - plain.len());
+            return Ok(None);
+        }
+        let mut frame = plain.split_to(end);
+        frame.advance(PREFIX_LEN);
+        self.conn.release_plain();
+        Ok(Some(frame))
+    }
+}
+
 impl Transport for Tls {
     async fn recv(&mut self) -> Option<Result<BytesMut, FrameError>> {
         loop {
@@ -416,21 +509,9 @@ impl Transport for Tls {
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
             }
-            if self.eof {
-                return None;
-            }
-            match self.drive(Job::None) {
-                Err(e) => return Some(Err(e.into())),
-                Ok(Event::Data | Event::PeerClosed) => continue,
-                Ok(Event::NeedInput | Event::Writable | Event::Done) => {}
-            }
-            // Records rustls produced on its own (a key update, say) go out first.
-            if let Err(e) = self.flush().await {
-                return Some(Err(e.into()));
-            }
-            match self.read_more().await {
-                Ok(0) => self.eof = true,
-                Ok(_) => {}
+            match self.conn.fill().await {
+                Ok(true) => {}
+                Ok(false) => return None,
                 Err(e) => return Some(Err(e.into())),
             }
         }
@@ -442,18 +523,89 @@ impl Transport for Tls {
         // scope ends there, so the future does not keep room for it).
         {
             let frame = length_prefixed(json)?;
-            self.drive(Job::Encrypt(&frame))?;
+            self.conn.queue(&frame)?;
         }
-        self.flush().await
+        self.conn.flush().await
     }
 
     async fn close(&mut self) {
-        let _ = self.drive(Job::CloseNotify);
-        let _ = self.flush().await;
-        let _ = self.tcp.shutdown().await;
+        self.conn.close().await;
     }
 
     fn partial(&self) -> bool {
-        !self.incoming.is_empty() || !self.plain.is_empty()
+        self.conn.partial()
+    }
+}
+
+/// Most plaintext bytes one [`TlsStream`] write takes (the caller writes the rest next): a
+/// large file body is encrypted a piece at a time, not held in full as ciphertext.
+const MAX_STREAM_WRITE: usize = 4 * MAX_RECORD_PLAINTEXT;
+
+/// A TLS connection as a byte stream, for HTTP. Its connection comes back out with
+/// [`TlsStream::into_inner`] (for the WebSocket after an upgrade).
+#[derive(Debug)]
+pub struct TlsStream(TlsConn);
+
+impl TlsStream {
+    /// The stream of `conn`.
+    pub fn new(conn: TlsConn) -> Self {
+        TlsStream(conn)
+    }
+
+    /// The connection, with what was decrypted and not read yet.
+    pub fn into_inner(self) -> TlsConn {
+        self.0
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let conn = &mut self.get_mut().0;
+        while conn.plain.is_empty() {
+            if !ready!(conn.poll_fill(cx))? {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let n = buf.remaining().min(conn.plain.len());
+        buf.put_slice(&conn.plain[..n]);
+        conn.plain.advance(n);
+        conn.release_plain();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let conn = &mut self.get_mut().0;
+        // One write's records at a time: the ciphertext held never exceeds one write's worth.
+        ready!(conn.poll_flush(cx))?;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = data.len().min(MAX_STREAM_WRITE);
+        conn.drive(Job::Encrypt(&data[..n]))?;
+        // Written now if the socket takes it, otherwise by the next write or flush.
+        if let Poll::Ready(Err(e)) = conn.poll_flush(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let conn = &mut self.get_mut().0;
+        ready!(conn.poll_close_notify(cx))?;
+        Pin::new(&mut conn.tcp).poll_shutdown(cx)
     }
 }
