@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use chatterbox_client::args::{Args, normalize};
-use chatterbox_client::{plain, tui};
+use chatterbox_client::{engine, plain, tui};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -18,7 +18,16 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let status = runtime
-        .block_on(async { if plain { plain::run(args).await } else { tui::run(args).await } });
+    let status = runtime.block_on(async {
+        // Started here for both modes; it fails only if the CA file cannot be used.
+        let engine = match engine::start(&args) {
+            Ok(handle) => handle,
+            Err(e) => {
+                eprintln!("chatterbox: {e}");
+                return 1;
+            }
+        };
+        if plain { plain::run(args, engine).await } else { tui::run(args, engine).await }
+    });
     ExitCode::from(status)
 }

@@ -41,15 +41,9 @@ fn print(entries: &[Entry]) {
     let _ = out.flush();
 }
 
-/// Runs plain mode; returns the process exit status.
-pub async fn run(args: Args) -> u8 {
-    let (to_engine, mut from_engine, engine) = match engine::start(&args) {
-        Ok(parts) => parts,
-        Err(e) => {
-            eprintln!("chatterbox: {e}");
-            return 1;
-        }
-    };
+/// Runs plain mode on a started engine; returns the process exit status.
+pub async fn run(args: Args, engine: engine::Handle) -> u8 {
+    let (to_engine, mut from_engine, engine) = engine;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut chat = Chat::default();
     let mut asking = false;

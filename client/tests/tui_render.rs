@@ -8,25 +8,22 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
-use shared::frame::features;
 use shared::{Frame, Message};
-use test_support::now;
+use test_support::{accepted_login, now};
 
 fn app() -> App {
     let mut app = App::new("localhost:9443");
     app.on_engine(FromEngine::LoggedIn {
         name: "ann".into(),
         reply: Box::new(Frame {
-            username_accepted: Some(true),
-            info: Some("Welcome!".into()),
-            features: Some(features::ALL.map(String::from).to_vec()),
-            user_list: Some(vec!["ann".into(), "bob".into(), "cat".into()]),
             blocked: Some(vec!["eve".into()]),
-            messages: Some(vec![
-                Message::new("bob", "ALL", now(), "hello everyone"),
-                Message::new("bob", "ann", now(), "a secret"),
-            ]),
-            ..Frame::default()
+            ..accepted_login(
+                &["ann", "bob", "cat"],
+                vec![
+                    Message::new("bob", "ALL", now(), "hello everyone"),
+                    Message::new("bob", "ann", now(), "a secret"),
+                ],
+            )
         }),
     });
     app

@@ -74,3 +74,17 @@ pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address").port()
 }
+
+/// A server's answer to an accepted login that granted every extension, with `users` online
+/// and `history` as the join history: what a client's state is fed in unit tests.
+#[cfg(feature = "in-process")]
+pub fn accepted_login(users: &[&str], history: Vec<shared::Message>) -> shared::Frame {
+    shared::Frame {
+        username_accepted: Some(true),
+        info: Some("Welcome!".into()),
+        features: Some(shared::frame::features::ALL.map(String::from).to_vec()),
+        user_list: Some(users.iter().map(|u| (*u).to_owned()).collect()),
+        messages: Some(history),
+        ..shared::Frame::default()
+    }
+}

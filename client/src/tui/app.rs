@@ -209,7 +209,6 @@ impl App {
 mod tests {
     use super::*;
     use shared::Message;
-    use shared::frame::features;
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
@@ -225,14 +224,7 @@ mod tests {
     fn logged_in(app: &mut App) {
         app.on_engine(FromEngine::LoggedIn {
             name: "ann".into(),
-            reply: Box::new(Frame {
-                username_accepted: Some(true),
-                info: Some("Welcome!".into()),
-                features: Some(features::ALL.map(String::from).to_vec()),
-                user_list: Some(vec!["ann".into(), "bob".into()]),
-                messages: Some(vec![]),
-                ..Frame::default()
-            }),
+            reply: Box::new(test_support::accepted_login(&["ann", "bob"], vec![])),
         });
     }
 

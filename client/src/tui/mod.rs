@@ -14,15 +14,9 @@ use crate::args::Args;
 use crate::engine::{self, ToEngine};
 use app::{Action, App};
 
-/// Runs the TUI; returns the process exit status.
-pub async fn run(args: Args) -> u8 {
-    let (to_engine, mut from_engine, engine) = match engine::start(&args) {
-        Ok(parts) => parts,
-        Err(e) => {
-            eprintln!("chatterbox: {e}");
-            return 1;
-        }
-    };
+/// Runs the TUI on a started engine; returns the process exit status.
+pub async fn run(args: Args, engine: engine::Handle) -> u8 {
+    let (to_engine, mut from_engine, engine) = engine;
 
     // Installs a panic hook that restores the terminal before the panic is reported.
     let mut terminal = match ratatui::try_init() {
