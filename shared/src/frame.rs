@@ -49,6 +49,45 @@ pub mod keys {
     pub const LIST_ALL_USERS: &str = "LIST_ALL_USERS";
     /// Extension `users`, server → client: every user ever seen.
     pub const ALL_USERS: &str = "ALL_USERS";
+
+    /// Extension `account`, client → server in the login object: the registered name's password.
+    pub const PASSWORD: &str = "PASSWORD";
+    /// Extension `account`: in the login object (client → server), a session token to log in
+    /// with; server → client, a new session token.
+    pub const TOKEN: &str = "TOKEN";
+    /// Extension `account`, client → server: register the current name with this password.
+    pub const REGISTER: &str = "REGISTER";
+    /// Extension `account`, client → server: `[old, new]` password.
+    pub const CHANGE_PASSWORD: &str = "CHANGE_PASSWORD";
+    /// Extension `account`, client → server: remove the account (with its password).
+    pub const UNREGISTER: &str = "UNREGISTER";
+    /// Extension `account`, client → server: ask for `SESSIONS`.
+    pub const LIST_SESSIONS: &str = "LIST_SESSIONS";
+    /// Extension `account`, client → server: revoke one session token by its id.
+    pub const REVOKE_SESSION: &str = "REVOKE_SESSION";
+    /// Extension `account`, client → server: `"this"` or `"everywhere"`.
+    pub const LOGOUT: &str = "LOGOUT";
+    /// Extension `account`, server → client: whether the current name is a registered account.
+    pub const REGISTERED: &str = "REGISTERED";
+    /// Extension `account`, server → client: the account's session tokens.
+    pub const SESSIONS: &str = "SESSIONS";
+
+    /// Extension `moderation`, server → client: whether this user is an operator.
+    pub const OPERATOR: &str = "OPERATOR";
+    /// Extension `moderation`, client → server: disconnect a user.
+    pub const KICK: &str = "KICK";
+    /// Extension `moderation`, client → server: ban a name and/or an address.
+    pub const BAN: &str = "BAN";
+    /// Extension `moderation`, client → server: lift the bans of a name or an address.
+    pub const UNBAN: &str = "UNBAN";
+    /// Extension `moderation`, client → server: refuse a user's messages for a while.
+    pub const MUTE: &str = "MUTE";
+    /// Extension `moderation`, client → server: lift a mute.
+    pub const UNMUTE: &str = "UNMUTE";
+    /// Extension `moderation`, client → server: ask for `BANS`.
+    pub const LIST_BANS: &str = "LIST_BANS";
+    /// Extension `moderation`, server → client: the bans and mutes in force.
+    pub const BANS: &str = "BANS";
 }
 
 /// Names of the negotiated extensions (PROTOCOL.md, "Extensions").
@@ -57,8 +96,12 @@ pub mod features {
     pub const BLOCK: &str = "block";
     /// The list of every user ever seen: `LIST_ALL_USERS` → `ALL_USERS`.
     pub const USERS: &str = "users";
+    /// Accounts: registered names, passwords, session tokens.
+    pub const ACCOUNT: &str = "account";
+    /// Operators: kick, ban, mute.
+    pub const MODERATION: &str = "moderation";
     /// Every extension of this implementation: what its server grants and its clients ask for.
-    pub const ALL: [&str; 2] = [BLOCK, USERS];
+    pub const ALL: [&str; 4] = [BLOCK, USERS, ACCOUNT, MODERATION];
 
     /// The extensions granted at login (the server's `FEATURES` answer), one flag each: what
     /// the server allows a session and what a client may offer its user.
@@ -68,6 +111,10 @@ pub mod features {
         pub block: bool,
         /// [`USERS`]: the list of everyone ever seen.
         pub users: bool,
+        /// [`ACCOUNT`]: accounts and session tokens.
+        pub account: bool,
+        /// [`MODERATION`]: operators' actions.
+        pub moderation: bool,
     }
 
     impl Granted {
@@ -75,7 +122,12 @@ pub mod features {
         /// know are left out.
         pub fn from_list(list: &[String]) -> Self {
             let has = |f: &str| list.iter().any(|g| g == f);
-            Granted { block: has(BLOCK), users: has(USERS) }
+            Granted {
+                block: has(BLOCK),
+                users: has(USERS),
+                account: has(ACCOUNT),
+                moderation: has(MODERATION),
+            }
         }
     }
 }
@@ -128,6 +180,60 @@ pub struct Frame {
     /// `ALL_USERS` (extension `users`): every user ever seen, sorted.
     #[serde(rename = "ALL_USERS", skip_serializing_if = "Option::is_none")]
     pub all_users: Option<Vec<String>>,
+    /// `PASSWORD` (extension `account`, login object): the registered name's password.
+    #[serde(rename = "PASSWORD", skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `TOKEN` (extension `account`): a session token to log in with (client), or a new one (server).
+    #[serde(rename = "TOKEN", skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// `REGISTER` (extension `account`): register the current name with this password.
+    #[serde(rename = "REGISTER", skip_serializing_if = "Option::is_none")]
+    pub register: Option<String>,
+    /// `CHANGE_PASSWORD` (extension `account`): `[old, new]`.
+    #[serde(rename = "CHANGE_PASSWORD", skip_serializing_if = "Option::is_none")]
+    pub change_password: Option<[String; 2]>,
+    /// `UNREGISTER` (extension `account`): remove the account; the value is its password.
+    #[serde(rename = "UNREGISTER", skip_serializing_if = "Option::is_none")]
+    pub unregister: Option<String>,
+    /// `LIST_SESSIONS` (extension `account`): `true` asks for `SESSIONS`.
+    #[serde(rename = "LIST_SESSIONS", skip_serializing_if = "Option::is_none")]
+    pub list_sessions: Option<bool>,
+    /// `REVOKE_SESSION` (extension `account`): the id of a session token to revoke.
+    #[serde(rename = "REVOKE_SESSION", skip_serializing_if = "Option::is_none")]
+    pub revoke_session: Option<String>,
+    /// `LOGOUT` (extension `account`): `"this"` or `"everywhere"`.
+    #[serde(rename = "LOGOUT", skip_serializing_if = "Option::is_none")]
+    pub logout: Option<String>,
+    /// `REGISTERED` (extension `account`): whether the current name is a registered account.
+    #[serde(rename = "REGISTERED", skip_serializing_if = "Option::is_none")]
+    pub registered: Option<bool>,
+    /// `SESSIONS` (extension `account`): the account's session tokens, newest first.
+    #[serde(rename = "SESSIONS", skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<SessionInfo>>,
+    /// `OPERATOR` (extension `moderation`): whether this user is an operator.
+    #[serde(rename = "OPERATOR", skip_serializing_if = "Option::is_none")]
+    pub operator: Option<bool>,
+    /// `KICK` (extension `moderation`): disconnect a user.
+    #[serde(rename = "KICK", skip_serializing_if = "Option::is_none")]
+    pub kick: Option<Kick>,
+    /// `BAN` (extension `moderation`): ban a name and/or an address.
+    #[serde(rename = "BAN", skip_serializing_if = "Option::is_none")]
+    pub ban: Option<Ban>,
+    /// `UNBAN` (extension `moderation`): lift the bans of this name or address.
+    #[serde(rename = "UNBAN", skip_serializing_if = "Option::is_none")]
+    pub unban: Option<String>,
+    /// `MUTE` (extension `moderation`): refuse a user's messages for a while.
+    #[serde(rename = "MUTE", skip_serializing_if = "Option::is_none")]
+    pub mute: Option<Mute>,
+    /// `UNMUTE` (extension `moderation`): lift this name's mute.
+    #[serde(rename = "UNMUTE", skip_serializing_if = "Option::is_none")]
+    pub unmute: Option<String>,
+    /// `LIST_BANS` (extension `moderation`): `true` asks for `BANS`.
+    #[serde(rename = "LIST_BANS", skip_serializing_if = "Option::is_none")]
+    pub list_bans: Option<bool>,
+    /// `BANS` (extension `moderation`): the bans and mutes in force.
+    #[serde(rename = "BANS", skip_serializing_if = "Option::is_none")]
+    pub bans: Option<Vec<BanInfo>>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -158,6 +264,10 @@ impl Frame {
             (self.error.is_some(), keys::ERROR),
             (self.blocked.is_some(), keys::BLOCKED),
             (self.all_users.is_some(), keys::ALL_USERS),
+            (self.registered.is_some(), keys::REGISTERED),
+            (self.sessions.is_some(), keys::SESSIONS),
+            (self.operator.is_some(), keys::OPERATOR),
+            (self.bans.is_some(), keys::BANS),
         ];
         for (is, key) in present {
             if is {
@@ -166,6 +276,90 @@ impl Frame {
         }
         out
     }
+}
+
+/// `KICK`: disconnect a user, with a reason everyone is shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Kick {
+    /// Whom.
+    pub name: String,
+    /// Why (shown to everyone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `BAN`: a name and/or an address may not log in until the ban ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Ban {
+    /// The name to ban.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An address to ban (an IP address, or a CIDR block such as `203.0.113.0/24`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Also ban the address `name` is connected from (or last held the name from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_address: Option<bool>,
+    /// How long: `30m`, `12h`, `7d`, `2w`, or `forever` (see `validate::parse_duration`).
+    pub duration: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `MUTE`: a user's messages are refused until the mute ends.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Mute {
+    /// Whom.
+    pub name: String,
+    /// How long (as for [`Ban::duration`]).
+    pub duration: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One entry of `SESSIONS`: a session token, described without the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub struct SessionInfo {
+    /// Names the token for `REVOKE_SESSION`.
+    pub id: String,
+    /// When it was issued (Unix seconds).
+    pub created: i64,
+    /// When it was last used to log in (Unix seconds).
+    pub last_used: i64,
+    /// When it expires unless used again (Unix seconds).
+    pub expires: i64,
+    /// The token this connection logged in with or was given.
+    pub current: bool,
+}
+
+/// One entry of `BANS`: a ban or a mute in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub struct BanInfo {
+    /// `"ban"` or `"mute"`.
+    pub kind: String,
+    /// The name it applies to, if any.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The address it applies to, if any.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The operator who set it.
+    pub by: String,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// When it ends (Unix seconds); `null` for ever.
+    #[serde(default)]
+    pub until: Option<i64>,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// One message entry, `[SRC, DEST, TIMESTAMP, CONTENT]` on the wire.
@@ -315,6 +509,24 @@ impl<'de> Visitor<'de> for FrameVisitor {
                     fill(&mut frame.list_all_users, &mut map, keys::LIST_ALL_USERS)?
                 }
                 keys::ALL_USERS => fill(&mut frame.all_users, &mut map, keys::ALL_USERS)?,
+                keys::PASSWORD => fill(&mut frame.password, &mut map, keys::PASSWORD)?,
+                keys::TOKEN => fill(&mut frame.token, &mut map, keys::TOKEN)?,
+                keys::REGISTER => fill(&mut frame.register, &mut map, keys::REGISTER)?,
+                keys::CHANGE_PASSWORD => fill(&mut frame.change_password, &mut map, keys::CHANGE_PASSWORD)?,
+                keys::UNREGISTER => fill(&mut frame.unregister, &mut map, keys::UNREGISTER)?,
+                keys::LIST_SESSIONS => fill(&mut frame.list_sessions, &mut map, keys::LIST_SESSIONS)?,
+                keys::REVOKE_SESSION => fill(&mut frame.revoke_session, &mut map, keys::REVOKE_SESSION)?,
+                keys::LOGOUT => fill(&mut frame.logout, &mut map, keys::LOGOUT)?,
+                keys::REGISTERED => fill(&mut frame.registered, &mut map, keys::REGISTERED)?,
+                keys::SESSIONS => fill(&mut frame.sessions, &mut map, keys::SESSIONS)?,
+                keys::OPERATOR => fill(&mut frame.operator, &mut map, keys::OPERATOR)?,
+                keys::KICK => fill(&mut frame.kick, &mut map, keys::KICK)?,
+                keys::BAN => fill(&mut frame.ban, &mut map, keys::BAN)?,
+                keys::UNBAN => fill(&mut frame.unban, &mut map, keys::UNBAN)?,
+                keys::MUTE => fill(&mut frame.mute, &mut map, keys::MUTE)?,
+                keys::UNMUTE => fill(&mut frame.unmute, &mut map, keys::UNMUTE)?,
+                keys::LIST_BANS => fill(&mut frame.list_bans, &mut map, keys::LIST_BANS)?,
+                keys::BANS => fill(&mut frame.bans, &mut map, keys::BANS)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {
@@ -338,11 +550,11 @@ mod tests {
         assert_eq!(Granted::from_list(&[]), Granted::default());
         assert_eq!(
             Granted::from_list(&list(&["teleport", BLOCK])),
-            Granted { block: true, users: false }
+            Granted { block: true, ..Granted::default() }
         );
         assert_eq!(
             Granted::from_list(&list(&[USERS, BLOCK])),
-            Granted { block: true, users: true }
+            Granted { block: true, users: true, ..Granted::default() }
         );
     }
 

@@ -29,9 +29,35 @@ const KNOWN: &[&str] = &[
     keys::BLOCKED,
     keys::LIST_ALL_USERS,
     keys::ALL_USERS,
+    keys::PASSWORD,
+    keys::TOKEN,
+    keys::REGISTER,
+    keys::CHANGE_PASSWORD,
+    keys::UNREGISTER,
+    keys::LIST_SESSIONS,
+    keys::REVOKE_SESSION,
+    keys::LOGOUT,
+    keys::REGISTERED,
+    keys::SESSIONS,
+    keys::OPERATOR,
+    keys::KICK,
+    keys::BAN,
+    keys::UNBAN,
+    keys::MUTE,
+    keys::UNMUTE,
+    keys::LIST_BANS,
+    keys::BANS,
 ];
 
-const BOOLS: &[&str] = &[keys::USERNAME_ACCEPTED, keys::LIST_BLOCKED, keys::LIST_ALL_USERS];
+const BOOLS: &[&str] = &[
+    keys::USERNAME_ACCEPTED,
+    keys::LIST_BLOCKED,
+    keys::LIST_ALL_USERS,
+    keys::LIST_SESSIONS,
+    keys::REGISTERED,
+    keys::OPERATOR,
+    keys::LIST_BANS,
+];
 
 const NAME_LISTS: &[&str] = &[
     keys::FEATURES,

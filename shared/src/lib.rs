@@ -13,6 +13,8 @@
 //! - [`rules`]: what a server accepts from a sender and where each message goes, as pure
 //!   functions (the server applies them; the fuzz targets exercise them).
 //! - [`validate`]: usernames and message content, with refusal reasons fit to show a person.
+//! - `names` (feature `names`): when two usernames are the same name (letter case and
+//!   confusable skeletons) and which mixes of scripts are refused.
 //! - [`lenient`]: liberal decoding for clients (other servers' spelling variations).
 //! - [`json`]: encoding (non-ASCII escaped as `\uXXXX`, for older clients that decode ASCII) and
 //!   decoding with typed errors.
@@ -29,6 +31,8 @@ pub mod frame;
 pub mod json;
 pub mod lenient;
 pub mod limits;
+#[cfg(feature = "names")]
+pub mod names;
 pub mod rules;
 pub mod validate;
 

@@ -36,3 +36,27 @@ pub const MAX_FEATURES: usize = 32;
 /// to back-date a message) is replaced by the server's time. Five minutes covers ordinary clock
 /// drift.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// Shortest password an account may have, in characters.
+///
+/// Eight is the floor NIST SP 800-63B sets for chosen passwords; with argon2id and the
+/// per-account backoff, guessing even a short one online is impractical, and longer ones are
+/// welcome (up to [`MAX_PASSWORD_BYTES`]).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Longest password, in UTF-8 bytes.
+///
+/// Enough for any passphrase or password-manager output; bounded because the server hashes
+/// whatever it is given, and a megabyte "password" would only be a way to spend its CPU.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Longest session token a client may present, in bytes. The server's tokens are 43
+/// characters (256 random bits, base64url); anything far longer is not one of them.
+pub const MAX_TOKEN_BYTES: usize = 128;
+
+/// Longest reason an operator may give for a kick, ban or mute, in characters: a sentence
+/// shown to everyone, not a letter.
+pub const MAX_REASON_CHARS: usize = 300;
+
+/// Longest ban or mute, in seconds (ten years); anything longer is written `forever`.
+pub const MAX_SANCTION_SECS: u64 = 10 * 365 * 24 * 3600;

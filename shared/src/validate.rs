@@ -4,7 +4,10 @@
 //! refused login or as an `ERROR`, and clients show them unchanged.
 
 use crate::BROADCAST;
-use crate::limits::{MAX_CONTENT_BYTES, MAX_USERNAME_CHARS};
+use crate::limits::{
+    MAX_CONTENT_BYTES, MAX_PASSWORD_BYTES, MAX_REASON_CHARS, MAX_SANCTION_SECS,
+    MIN_PASSWORD_CHARS, MAX_USERNAME_CHARS,
+};
 
 /// Why a username is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +72,82 @@ pub fn validate_content(content: &str) -> Result<(), ContentError> {
     Ok(())
 }
 
+/// Why a password is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// Shorter than [`MIN_PASSWORD_CHARS`].
+    #[error("A password needs at least {min} characters.", min = MIN_PASSWORD_CHARS)]
+    TooShort,
+    /// Longer than [`MAX_PASSWORD_BYTES`].
+    #[error("A password can be at most {max} bytes long.", max = MAX_PASSWORD_BYTES)]
+    TooLong,
+}
+
+/// Checks a new password: [`MIN_PASSWORD_CHARS`] characters to [`MAX_PASSWORD_BYTES`] bytes,
+/// anything else goes (spaces and any script included: passphrases are welcome).
+pub fn validate_password(password: &str) -> Result<(), PasswordError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::TooLong);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort);
+    }
+    Ok(())
+}
+
+/// Why a ban or mute duration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a number followed by a unit, nor `forever`.
+    #[error(
+        "\"{0}\" is not a duration: write a number and a unit (m, h, d or w; 30m, 12h, 7d, 2w) or \"forever\"."
+    )]
+    Invalid(String),
+    /// Zero, or longer than [`MAX_SANCTION_SECS`].
+    #[error("A duration must be more than zero and at most ten years; longer is \"forever\".")]
+    OutOfRange,
+}
+
+/// Reads a ban or mute duration: a positive whole number followed by `m` (minutes), `h`
+/// (hours), `d` (days) or `w` (weeks), or `forever` (also `permanent`). Returns the seconds,
+/// or `None` for ever.
+pub fn parse_duration(text: &str) -> Result<Option<u64>, DurationError> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("forever") || t.eq_ignore_ascii_case("permanent") {
+        return Ok(None);
+    }
+    let invalid = || DurationError::Invalid(text.chars().take(40).collect());
+    let unit = t.chars().last().ok_or_else(invalid)?;
+    let per: u64 = match unit.to_ascii_lowercase() {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return Err(invalid()),
+    };
+    let digits = &t[..t.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let n: u64 = digits.parse().map_err(|_| DurationError::OutOfRange)?;
+    match n.checked_mul(per) {
+        Some(secs) if secs > 0 && secs <= MAX_SANCTION_SECS => Ok(Some(secs)),
+        _ => Err(DurationError::OutOfRange),
+    }
+}
+
+/// Checks an operator's reason: at most [`MAX_REASON_CHARS`] characters, no control
+/// characters (it is shown to everyone, on one line).
+pub fn validate_reason(reason: &str) -> Result<(), String> {
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(format!("A reason can be at most {MAX_REASON_CHARS} characters long."));
+    }
+    if reason.chars().any(char::is_control) {
+        return Err("A reason cannot contain control characters.".to_owned());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +190,40 @@ mod tests {
         );
         assert_eq!(validate_content(""), Ok(()));
         assert_eq!(validate_content("tabs\tand\u{1b}escapes"), Ok(()));
+    }
+
+    #[test]
+    fn passwords_have_a_floor_and_a_ceiling() {
+        assert_eq!(validate_password("short"), Err(PasswordError::TooShort));
+        assert_eq!(validate_password("correct horse"), Ok(()));
+        assert_eq!(validate_password("éééééééé"), Ok(()), "characters, not bytes, count");
+        assert_eq!(validate_password(&"x".repeat(MAX_PASSWORD_BYTES)), Ok(()));
+        assert_eq!(
+            validate_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(PasswordError::TooLong)
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(Some(1800)));
+        assert_eq!(parse_duration("2H"), Ok(Some(7200)));
+        assert_eq!(parse_duration(" 7d "), Ok(Some(7 * 86_400)));
+        assert_eq!(parse_duration("1w"), Ok(Some(7 * 86_400)));
+        assert_eq!(parse_duration("forever"), Ok(None));
+        assert_eq!(parse_duration("Permanent"), Ok(None));
+        for bad in ["", "m", "10", "ten minutes", "-5m", "1.5h", "5y", "1h30m", "5é"] {
+            assert!(matches!(parse_duration(bad), Err(DurationError::Invalid(_))), "{bad:?}");
+        }
+        assert_eq!(parse_duration("0m"), Err(DurationError::OutOfRange));
+        assert_eq!(parse_duration("99999w"), Err(DurationError::OutOfRange));
+        assert_eq!(parse_duration("99999999999999999999m"), Err(DurationError::OutOfRange));
+    }
+
+    #[test]
+    fn reasons() {
+        assert!(validate_reason("spam").is_ok());
+        assert!(validate_reason("a\nb").is_err());
+        assert!(validate_reason(&"x".repeat(MAX_REASON_CHARS + 1)).is_err());
     }
 }
