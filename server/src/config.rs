@@ -114,6 +114,15 @@ pub const STORE_READERS: usize = 4;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// What to listen on, where to keep state, and how much to allow.
+/// How long a name stays reserved for its address after its holder leaves (the seed's
+/// "for some time"): half an hour covers a reconnect, a restart or a lunch break, and is
+/// short enough that a name nobody uses comes free the same day.
+pub const DEFAULT_RESERVE: Duration = Duration::from_secs(30 * 60);
+
+/// How long a session token lasts after its last use: a month, as "remember me" does in
+/// most products; someone away longer types the password once.
+pub const DEFAULT_SESSION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Host to resolve and listen on; empty means every interface (IPv4 and IPv6).
@@ -158,6 +167,12 @@ pub struct Config {
     /// A plain-TCP port for the native protocol, for debugging only (`None`: none, the
     /// default). Messages on it travel unencrypted; the server warns when it is on.
     pub plaintext_port: Option<u16>,
+    /// How long a name stays reserved for its address after its holder leaves (zero: off).
+    pub reserve: Duration,
+    /// How long a session token lasts after its last use.
+    pub session: Duration,
+    /// Names of registered accounts that are operators.
+    pub operators: Vec<String>,
 }
 
 impl Default for Config {
@@ -183,6 +198,9 @@ impl Default for Config {
             max_per_address: DEFAULT_MAX_PER_ADDRESS,
             exempt: Vec::new(),
             plaintext_port: None,
+            reserve: DEFAULT_RESERVE,
+            session: DEFAULT_SESSION,
+            operators: Vec::new(),
         }
     }
 }

@@ -16,11 +16,13 @@
 //! nobody waits for a slow reader.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use shared::limits::MAX_CLOCK_SKEW_SECS;
+use shared::names::name_key;
 use shared::rules::{Route, route};
 use shared::validate::validate_username;
 use shared::{Frame, Message, encode, encode_message};
@@ -28,8 +30,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::outbox::{self, Out};
+use crate::registry::{Proof, Registry, RegistryOp};
 use crate::store::Op;
 use crate::wire;
+
+pub mod account;
+mod moderation;
+
+pub use moderation::Moderation;
 
 /// Identifies one connection for the life of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,8 +65,10 @@ pub struct Peer {
     pub conn: ConnId,
     /// Its bounded outbox.
     pub outbox: outbox::Sender,
-    /// Cancelled by the hub to disconnect a peer that fell behind.
+    /// Cancelled by the hub to disconnect a peer (it fell behind, or an operator removed it).
     pub kick: CancellationToken,
+    /// The ERROR the peer is disconnected with, when it is not [`TOO_SLOW`].
+    pub goodbye: Arc<OnceLock<String>>,
 }
 
 /// A request to the hub.
@@ -68,10 +78,43 @@ pub enum Command {
     Login {
         /// The (already validated) username.
         name: String,
+        /// Its key ([`name_key`]).
+        key: String,
+        /// The client's address.
+        ip: IpAddr,
+        /// What the login offers as proof of owning the name.
+        proof: Proof,
         /// The connection.
         peer: Peer,
         /// Where the answer goes.
         reply: oneshot::Sender<LoginAnswer>,
+    },
+    /// The password hash of the account `key` and when it may be checked (its backoff);
+    /// `None` if the name is not registered.
+    Credentials {
+        /// The account's key.
+        key: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Option<(Arc<str>, tokio::time::Instant)>>,
+    },
+    /// A password given for the account `key` was wrong.
+    PasswordFailed {
+        /// The account's key.
+        key: String,
+    },
+    /// A request of the `account` extension from a logged-in user.
+    Account {
+        /// The connection.
+        conn: ConnId,
+        /// What it asks.
+        request: account::Request,
+    },
+    /// A request of the `moderation` extension.
+    Moderate {
+        /// The operator's connection.
+        conn: ConnId,
+        /// What it asks.
+        action: Moderation,
     },
     /// The connection is gone (sent for every connection, logged in or not).
     Logout {
@@ -119,9 +162,19 @@ pub enum LoginAnswer {
         users: Bytes,
         /// The names this user blocks, sorted.
         blocked: Vec<String>,
-        /// The names whose messages this user must not see, nor they this user's: its
-        /// blocks both ways. The join history leaves them out.
+        /// The keys of the names whose messages this user must not see, nor they this
+        /// user's: its blocks both ways. The join history leaves them out.
         hidden: Vec<String>,
+        /// The spelling the user is shown under (a held name keeps its holder's).
+        name: String,
+        /// Private history replays ids above this.
+        since: i64,
+        /// The name is a registered account.
+        registered: bool,
+        /// The user is an operator.
+        operator: bool,
+        /// A new session token for the client (a password login).
+        token: Option<String>,
     },
     /// Refused, with the INFO to show.
     Refused(String),
@@ -145,6 +198,10 @@ impl HubHandle {
     }
 
     /// Queues a command if there is room now; gives it back otherwise.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the command comes back for a retry; boxing it would cost every message an allocation"
+    )]
     pub fn try_send(&self, cmd: Command) -> Result<(), mpsc::error::TrySendError<Command>> {
         self.tx.try_send(cmd)
     }
@@ -152,8 +209,20 @@ impl HubHandle {
 
 struct Online {
     peer: Peer,
+    /// The name's key.
+    key: String,
+    /// The client's address.
+    ip: IpAddr,
+    /// Private history and blocks begin after this message id.
+    since: i64,
+    /// Logged in to a registered account.
+    registered: bool,
+    /// An operator.
+    operator: bool,
+    /// The session token this connection logged in with or was given (its hash).
+    token: Option<String>,
     /// The event at which this user logged in; only later events reach it live.
-    since: u64,
+    since_ev: u64,
     /// The name as a JSON string, encoded once.
     json: Bytes,
 }
@@ -163,6 +232,7 @@ enum Kind {
     Broadcast {
         from: ConnId,
         entry: Bytes,
+        /// Keys of those who must not get it.
         hidden: Option<Arc<HashSet<String>>>,
     },
     Direct {
@@ -219,6 +289,8 @@ const PRESENCE_HOLD_MAX: std::time::Duration = std::time::Duration::from_millis(
 struct Hub {
     /// Sorted, so that `USER_LIST` is built by walking it.
     users: BTreeMap<String, Online>,
+    /// Name key → the name online under it.
+    keys: HashMap<String, String>,
     names: HashMap<ConnId, String>,
     next_id: i64,
     ev: u64,
@@ -227,10 +299,15 @@ struct Hub {
     /// there before adding a message here.
     pending: VecDeque<Pending>,
     store: mpsc::Sender<Op>,
-    /// Every block: blocker → the names it blocks. Kept whole in memory (people block few).
-    blocks: HashMap<String, HashSet<String>>,
+    /// Every block, by name keys: blocker → blocked → the blocked name as the blocker wrote
+    /// it. Kept whole in memory (people block few).
+    blocks: HashMap<String, HashMap<String, String>>,
     /// The same relation the other way: blocked → who blocks it.
     blocked_by: HashMap<String, HashSet<String>>,
+    /// Accounts, tokens, reservations, bans.
+    registry: Registry,
+    /// Registry writes decided but not yet queued for the store (queued after each round).
+    writes: Vec<RegistryOp>,
     /// When the presence at the front of `pending` (held for [`PRESENCE_HOLD`]) goes out.
     presence_due: Option<tokio::time::Instant>,
 }
@@ -241,6 +318,7 @@ pub fn spawn(
     store: mpsc::Sender<Op>,
     mut committed: watch::Receiver<i64>,
     loaded: crate::store::Loaded,
+    registry: Registry,
     queue: usize,
     shutdown: CancellationToken,
 ) -> (HubHandle, tokio::task::JoinHandle<()>) {
@@ -248,6 +326,7 @@ pub fn spawn(
     let task = tokio::spawn(async move {
         let mut hub = Hub {
             users: BTreeMap::new(),
+            keys: HashMap::new(),
             names: HashMap::new(),
             next_id: loaded.last_id + 1,
             ev: 0,
@@ -256,10 +335,12 @@ pub fn spawn(
             store,
             blocks: HashMap::new(),
             blocked_by: HashMap::new(),
+            registry,
+            writes: Vec::new(),
             presence_due: None,
         };
-        for (blocker, blocked) in loaded.blocks {
-            hub.set_block(blocker, blocked, true);
+        for (blocker, blocked, name) in loaded.blocks {
+            hub.set_block(blocker, blocked, name, true);
         }
         let mut cmds = Vec::with_capacity(HUB_BATCH);
         loop {
@@ -284,6 +365,7 @@ pub fn spawn(
                     hub.flush();
                 }
             }
+            hub.write_registry().await;
         }
     });
     (HubHandle { tx }, task)
@@ -297,7 +379,7 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
     }
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -307,28 +389,25 @@ fn unix_now() -> i64 {
 impl Hub {
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Login { name, peer, reply } => {
-                if self.users.contains_key(&name) {
-                    let _ = reply.send(LoginAnswer::Refused(NAME_IN_USE.to_owned()));
-                    return;
-                }
-                let upto = self.next_id - 1;
-                // Encoded once, for every recipient of its presence items and user lists.
-                let json = wire::string(&name);
-                self.presence(true, json.clone());
-                self.names.insert(peer.conn, name.clone());
-                self.users.insert(name.clone(), Online { peer, since: self.ev, json });
-                let users = self.user_list();
-                let blocked = self.blocked_list(&name);
-                let mut hidden: Vec<String> = self.hidden_from(&name).into_iter().collect();
-                hidden.sort_unstable();
-                let _ = reply.send(LoginAnswer::Accepted { upto, users, blocked, hidden });
-                let _ = self.store.send(Op::UserSeen { name, at: unix_now() }).await;
+            Command::Login { name, key, ip, proof, peer, reply } => {
+                self.login(name, key, ip, proof, peer, reply).await;
             }
+            Command::Credentials { key, reply } => {
+                let now = tokio::time::Instant::now();
+                let found = self
+                    .registry
+                    .credentials(&key, now.into_std())
+                    .map(|(hash, at)| (hash, tokio::time::Instant::from_std(at)));
+                let _ = reply.send(found);
+            }
+            Command::PasswordFailed { key } => {
+                self.registry.password_failed(&key, std::time::Instant::now());
+            }
+            Command::Account { conn, request } => self.account(conn, request),
+            Command::Moderate { conn, action } => self.moderate(conn, action),
             Command::Logout { conn } => {
-                if let Some(name) = self.names.remove(&conn) {
-                    self.left(&name);
-                    self.users.remove(&name);
+                if let Some(name) = self.names.get(&conn).cloned() {
+                    self.remove(&name, None);
                 }
             }
             Command::Route { conn, messages } => self.route(conn, messages).await,
@@ -344,11 +423,91 @@ impl Hub {
         }
     }
 
-    /// Records or removes a block in memory.
-    fn set_block(&mut self, blocker: String, blocked: String, on: bool) -> bool {
+    /// Decides a login and, if accepted, puts the user online.
+    async fn login(
+        &mut self,
+        name: String,
+        key: String,
+        ip: IpAddr,
+        proof: Proof,
+        peer: Peer,
+        reply: oneshot::Sender<LoginAnswer>,
+    ) {
+        if self.keys.contains_key(&key) {
+            let _ = reply.send(LoginAnswer::Refused(NAME_IN_USE.to_owned()));
+            return;
+        }
+        let upto = self.next_id - 1;
+        let now = unix_now();
+        let admitted =
+            match self.registry.admit(&name, &key, ip, &proof, upto, now, &mut self.writes) {
+                Ok(a) => a,
+                Err(info) => {
+                    let _ = reply.send(LoginAnswer::Refused(info));
+                    return;
+                }
+            };
+        if admitted.new_claim {
+            self.clear_blocks(&key);
+        }
+        let mut token = None;
+        let mut token_hash = admitted.token.clone();
+        if admitted.issue_token {
+            let (t, h) = crate::accounts::new_token();
+            self.registry.add_token(&key, h.clone(), now, &mut self.writes);
+            token = Some(t);
+            token_hash = Some(h);
+        }
+        let name = admitted.name;
+        // Encoded once, for every recipient of its presence items and user lists.
+        let json = wire::string(&name);
+        self.presence(true, json.clone());
+        self.names.insert(peer.conn, name.clone());
+        self.keys.insert(key.clone(), name.clone());
+        let online = Online {
+            peer,
+            key: key.clone(),
+            ip,
+            since: admitted.since,
+            registered: admitted.registered,
+            operator: admitted.operator,
+            token: token_hash,
+            since_ev: self.ev,
+            json,
+        };
+        self.users.insert(name.clone(), online);
+        let users = self.user_list();
+        let blocked = self.blocked_list(&key);
+        let mut hidden: Vec<String> = self.hidden_from(&key).into_iter().collect();
+        hidden.sort_unstable();
+        let _ = reply.send(LoginAnswer::Accepted {
+            upto,
+            users,
+            blocked,
+            hidden,
+            name: name.clone(),
+            since: admitted.since,
+            registered: admitted.registered,
+            operator: admitted.operator,
+            token,
+        });
+        let _ = self.store.send(Op::UserSeen { name, at: unix_now() }).await;
+    }
+
+    /// Queues the registry's writes for the store, in order.
+    async fn write_registry(&mut self) {
+        for op in std::mem::take(&mut self.writes) {
+            if self.store.send(Op::Registry(op)).await.is_err() {
+                return; // the writer stopped; the server is shutting down
+            }
+        }
+    }
+
+    /// Records or removes a block in memory (by keys; `name`: the blocked name as written).
+    fn set_block(&mut self, blocker: String, blocked: String, name: String, on: bool) -> bool {
         if on {
             self.blocked_by.entry(blocked.clone()).or_default().insert(blocker.clone());
-            self.blocks.entry(blocker).or_default().insert(blocked)
+            self.blocks.entry(blocker).or_default().insert(blocked, name).is_none()
         } else {
             if let Some(set) = self.blocked_by.get_mut(&blocked) {
                 set.remove(&blocker);
@@ -359,7 +518,7 @@ impl Hub {
             let Some(set) = self.blocks.get_mut(&blocker) else {
                 return false;
             };
-            let was = set.remove(&blocked);
+            let was = set.remove(&blocked).is_some();
             if set.is_empty() {
                 self.blocks.remove(&blocker);
             }
@@ -367,31 +526,67 @@ impl Hub {
         }
     }
 
-    /// The names in a block with `name`, either way.
-    fn hidden_from(&self, name: &str) -> HashSet<String> {
+    /// Drops every block `key` set (a new claim to the name does not inherit them).
+    fn clear_blocks(&mut self, key: &str) {
+        if let Some(set) = self.blocks.remove(key) {
+            for blocked in set.keys() {
+                if let Some(by) = self.blocked_by.get_mut(blocked) {
+                    by.remove(key);
+                    if by.is_empty() {
+                        self.blocked_by.remove(blocked);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys in a block with `key`, either way.
+    fn hidden_from(&self, key: &str) -> HashSet<String> {
         let mut out = HashSet::new();
-        out.extend(self.blocks.get(name).into_iter().flatten().cloned());
-        out.extend(self.blocked_by.get(name).into_iter().flatten().cloned());
+        out.extend(self.blocks.get(key).into_iter().flat_map(|m| m.keys()).cloned());
+        out.extend(self.blocked_by.get(key).into_iter().flatten().cloned());
         out
     }
 
-    fn blocked_list(&self, name: &str) -> Vec<String> {
-        let mut list: Vec<String> = self.blocks.get(name).into_iter().flatten().cloned().collect();
+    /// The names `key` blocks, as written, sorted.
+    fn blocked_list(&self, key: &str) -> Vec<String> {
+        let mut list: Vec<String> =
+            self.blocks.get(key).into_iter().flat_map(|m| m.values()).cloned().collect();
         list.sort_unstable();
         list
     }
 
     fn blocks(&self, blocker: &str, blocked: &str) -> bool {
-        self.blocks.get(blocker).is_some_and(|set| set.contains(blocked))
+        self.blocks.get(blocker).is_some_and(|set| set.contains_key(blocked))
     }
 
     fn send_blocked(&mut self, me: &str) {
-        let frame = Frame { blocked: Some(self.blocked_list(me)), ..Frame::default() };
+        let Some(key) = self.users.get(me).map(|u| u.key.clone()) else { return };
+        let frame = Frame { blocked: Some(self.blocked_list(&key)), ..Frame::default() };
         self.push(me, Out::Frame(Bytes::from(encode(&frame))));
     }
 
     fn send_error(&mut self, me: &str, text: String) {
-        self.push(me, Out::Frame(Bytes::from(encode(&Frame::error(text)))));
+        self.send_frame(me, &Frame::error(text));
+    }
+
+    /// Sends one frame to one user.
+    fn send_frame(&mut self, me: &str, frame: &Frame) {
+        self.push(me, Out::Frame(Bytes::from(encode(frame))));
+    }
+
+    /// Sends one frame to everyone online, encoded once.
+    fn send_to_all(&mut self, frame: &Frame) {
+        let item = Out::Frame(Bytes::from(encode(frame)));
+        let mut slow = Vec::new();
+        for (name, u) in &self.users {
+            if u.peer.outbox.try_send(item.clone()).is_err() {
+                slow.push(name.clone());
+            }
+        }
+        for name in slow {
+            self.remove(&name, Some(TOO_SLOW));
+        }
     }
 
     async fn block(&mut self, conn: ConnId, name: String, on: bool) {
@@ -402,15 +597,17 @@ impl Hub {
             self.send_error(&me, format!("Cannot block {name:?}: {e}"));
             return;
         }
-        if name == me {
+        let Some(my_key) = self.users.get(&me).map(|u| u.key.clone()) else { return };
+        let key = name_key(&name);
+        if key == my_key {
             self.send_error(&me, "You cannot block yourself.".to_owned());
             return;
         }
-        self.set_block(me.clone(), name.clone(), on);
+        self.set_block(my_key.clone(), key.clone(), name.clone(), on);
         let op = if on {
-            Op::Block { blocker: me.clone(), blocked: name }
+            Op::Block { blocker_key: my_key, blocked_key: key, blocked_name: name }
         } else {
-            Op::Unblock { blocker: me.clone(), blocked: name }
+            Op::Unblock { blocker_key: my_key, blocked_key: key }
         };
         let _ = self.store.send(op).await;
         self.send_blocked(&me);
@@ -420,19 +617,38 @@ impl Hub {
         let Some(me) = self.names.get(&conn).cloned() else {
             return; // disconnected meanwhile (kicked): its last messages go nowhere
         };
+        let Some(my_key) = self.users.get(&me).map(|u| u.key.clone()) else { return };
         let now = unix_now();
+        if let Some(mute) = self.registry.muted(&my_key, now) {
+            let text = format!(
+                "You are muted {}; {} not delivered.",
+                mute.describe(),
+                if messages.len() == 1 { "your message was" } else { "your messages were" }
+            );
+            self.send_error(&me, text);
+            return;
+        }
         let mut offline = Vec::new();
         let mut refused = Vec::new();
         let hidden = {
-            let h = self.hidden_from(&me);
+            let h = self.hidden_from(&my_key);
             (!h.is_empty()).then(|| Arc::new(h))
         };
         for mut m in messages {
+            // Private messages are addressed by the name's key: `BOB` reaches `Bob`.
+            let dest_key =
+                if m.dest == shared::BROADCAST { m.dest.clone() } else { name_key(&m.dest) };
             let decision =
-                route(&me, &m.dest, |n| self.users.contains_key(n), |a, b| self.blocks(a, b));
+                route(&my_key, &dest_key, |k| self.keys.contains_key(k), |a, b| self.blocks(a, b));
+            let decision = if m.dest == shared::BROADCAST { Route::Broadcast } else { decision };
             let kind_to = match decision {
                 Route::Broadcast => None,
-                Route::Direct => Some(m.dest.clone()),
+                Route::Direct => {
+                    if let Some(holder) = self.keys.get(&dest_key) {
+                        m.dest.clone_from(holder);
+                    }
+                    Some(m.dest.clone())
+                }
                 Route::NotOnline => {
                     offline.push(m.dest);
                     continue;
@@ -520,15 +736,29 @@ impl Hub {
         }
     }
 
+    /// Disconnects a slow reader.
     fn kick(&mut self, name: &str) {
+        if self.users.contains_key(name) {
+            tracing::info!(user = name, "disconnecting a client that does not keep up");
+            self.remove(name, Some(TOO_SLOW));
+        }
+    }
+
+    /// Takes `name` offline: announces its leave, releases the name (its reservation runs
+    /// from now) and, with a `goodbye`, disconnects its connection with that ERROR.
+    fn remove(&mut self, name: &str, goodbye: Option<&str>) {
         if !self.users.contains_key(name) {
             return;
         }
         self.left(name);
         if let Some(u) = self.users.remove(name) {
-            tracing::info!(user = name, "disconnecting a client that does not keep up");
             self.names.remove(&u.peer.conn);
-            u.peer.kick.cancel();
+            self.keys.remove(&u.key);
+            self.registry.left(&u.key, unix_now(), &mut self.writes);
+            if let Some(text) = goodbye {
+                let _ = u.peer.goodbye.set(text.to_owned());
+                u.peer.kick.cancel();
+            }
         }
     }
 
@@ -555,16 +785,16 @@ impl Hub {
                 break;
             };
             let mut deliver = |u: &Online, item: &Out| {
-                if u.since < p.ev && u.peer.outbox.try_send(item.clone()).is_err() {
+                if u.since_ev < p.ev && u.peer.outbox.try_send(item.clone()).is_err() {
                     slow.push(u.peer.conn);
                 }
             };
             match &p.kind {
                 Kind::Broadcast { from, entry, hidden } => {
                     let item = Out::Entry(entry.clone());
-                    for (name, u) in &self.users {
+                    for u in self.users.values() {
                         if u.peer.conn != *from
-                            && !hidden.as_ref().is_some_and(|h| h.contains(name))
+                            && !hidden.as_ref().is_some_and(|h| h.contains(&u.key))
                         {
                             deliver(u, &item);
                         }
@@ -595,14 +825,14 @@ impl Hub {
                     let wrap = |b: Bytes| if joined { Out::Joined(b) } else { Out::Left(b) };
                     let all = wrap(wire::join(run.iter().map(|(_, j)| j)));
                     for u in self.users.values() {
-                        if u.since < first {
+                        if u.since_ev < first {
                             if u.peer.outbox.try_send(all.clone()).is_err() {
                                 slow.push(u.peer.conn);
                             }
                             continue;
                         }
                         // Logged in during the run: only what came after its own login.
-                        let mut later = run.iter().filter(|(ev, _)| *ev > u.since).peekable();
+                        let mut later = run.iter().filter(|(ev, _)| *ev > u.since_ev).peekable();
                         if later.peek().is_some()
                             && u.peer
                                 .outbox

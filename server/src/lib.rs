@@ -23,11 +23,13 @@
 //! - [`throttle`]: flood control (token buckets) and the limits per client address.
 //! - [`store`]: SQLite history with one group-committing writer thread and pooled readers.
 
+pub mod accounts;
 pub mod config;
 pub mod http;
 pub mod hub;
 pub mod listener;
 pub mod outbox;
+pub mod registry;
 pub mod session;
 pub mod store;
 pub mod throttle;
@@ -69,6 +71,12 @@ pub enum ServerError {
     /// The store could not commit, so the server stopped.
     #[error("the store failed; see the log")]
     StoreFailed,
+    /// An `--operator` is not a registered account.
+    #[error(
+        "--operator {0}: there is no registered account {0}; start the server without it, log in \
+         as {0} and register the name (REGISTER, or /register in the terminal client), then restart"
+    )]
+    OperatorNotRegistered(String),
 }
 
 /// A server with its sockets bound and its state opened, ready to [`run`](Server::run).
@@ -107,6 +115,12 @@ impl Server {
         let tls_config = tls::server_config(&cert, &key)?;
         let stop = CancellationToken::new();
         let (writer, reader, loaded) = store::open(&config.data_dir, stop.clone())?;
+        for name in &config.operators {
+            let key = shared::names::name_key(name);
+            if !loaded.registry.accounts.iter().any(|(k, _)| *k == key) {
+                return Err(ServerError::OperatorNotRegistered(name.clone()));
+            }
+        }
         let addrs = listener::resolve(&config.host, config.port).await?;
         let listeners = listener::bind(&addrs)?;
         let web_listeners = match config.web_port {
@@ -167,7 +181,17 @@ impl Server {
             stop,
         } = self;
         let store::Writer { ops, committed, thread } = writer;
-        let (hub, hub_task) = hub::spawn(ops, committed.clone(), loaded, HUB_QUEUE, stop.clone());
+        let mut loaded = loaded;
+        let operators = config.operators.iter().map(|n| shared::names::name_key(n)).collect();
+        let registry = registry::Registry::new(
+            std::mem::take(&mut loaded.registry),
+            operators,
+            config.reserve,
+            config.session,
+            hub::unix_now(),
+        );
+        let (hub, hub_task) =
+            hub::spawn(ops, committed.clone(), loaded, registry, HUB_QUEUE, stop.clone());
         let ctx = Arc::new(Context {
             hub,
             reader,
@@ -183,6 +207,7 @@ impl Server {
                 config.exempt.clone(),
             ),
             shutdown: stop.clone(),
+            hasher: accounts::Hasher::default(),
         });
         let tracker = TaskTracker::new();
         let acceptor = listener::Acceptor {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use chatterbox_server::config::{
     DEFAULT_FLOOD, DEFAULT_HISTORY, DEFAULT_LOGIN_RATE, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_PER_ADDRESS, DEFAULT_PORT, DEFAULT_WEB_PORT, FRAME_TIMEOUT, HANDSHAKE_TIMEOUT,
-    IDLE_TIMEOUT, LOGIN_TIMEOUT,
+    DEFAULT_MAX_PER_ADDRESS, DEFAULT_PORT, DEFAULT_RESERVE, DEFAULT_SESSION, DEFAULT_WEB_PORT,
+    FRAME_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LOGIN_TIMEOUT,
 };
 use chatterbox_server::throttle::{Cidr, Rate};
 use chatterbox_server::{Config, Server};
@@ -103,6 +103,17 @@ struct Args {
     /// names travel unencrypted; the server logs a warning.
     #[arg(long, value_name = "PORT")]
     insecure_plaintext_port: Option<u16>,
+    /// Minutes a name stays reserved for the address that last held it after its user
+    /// leaves; 0 turns reservation off.
+    #[arg(long, value_name = "MINUTES", default_value_t = DEFAULT_RESERVE.as_secs() / 60)]
+    reserve_minutes: u64,
+    /// Days a session token lasts after its last use.
+    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_SESSION.as_secs() / 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    session_days: u64,
+    /// A registered account that may kick, ban and mute (repeatable).
+    #[arg(long, value_name = "NAME")]
+    operator: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,6 +159,9 @@ fn main() -> anyhow::Result<()> {
         max_per_address: args.max_per_address,
         exempt: args.exempt_address,
         plaintext_port: args.insecure_plaintext_port,
+        reserve: Duration::from_secs(args.reserve_minutes.saturating_mul(60)),
+        session: Duration::from_secs(args.session_days.saturating_mul(86_400)),
+        operators: args.operator,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -1,4 +1,5 @@
-//! SQLite persistence: message history, users ever seen, blocks.
+//! SQLite persistence: message history, users ever seen, blocks, and the registry's accounts,
+//! session tokens, reservations, bans, mutes and audit log.
 //!
 //! One writer thread owns the only writing connection and commits operations in batches
 //! (group commit): it takes whatever the hub has queued, up to [`STORE_BATCH`], and commits it in
@@ -23,12 +24,13 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
+use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chatterbox.db";
 
 /// Schema version kept in `PRAGMA user_version`; migrations move older files forward.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a reader waits for a lock before giving up (checkpoints hold one briefly).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,20 +76,24 @@ pub enum Op {
         /// The message as it is delivered.
         message: Message,
     },
-    /// `blocker` blocks `blocked`.
+    /// The name with key `blocker_key` blocks the name `blocked_name` (key `blocked_key`).
     Block {
-        /// Who blocks.
-        blocker: String,
-        /// Whom.
-        blocked: String,
+        /// Who blocks (its key).
+        blocker_key: String,
+        /// Whom (its key).
+        blocked_key: String,
+        /// Whom, as the blocker wrote it.
+        blocked_name: String,
     },
-    /// `blocker` no longer blocks `blocked`.
+    /// `blocker_key` no longer blocks `blocked_key`.
     Unblock {
-        /// Who blocked.
-        blocker: String,
-        /// Whom.
-        blocked: String,
+        /// Who blocked (its key).
+        blocker_key: String,
+        /// Whom (its key).
+        blocked_key: String,
     },
+    /// A change to accounts, tokens, reservations, bans or the audit log.
+    Registry(RegistryOp),
     /// A user logged in at `at` (Unix seconds).
     UserSeen {
         /// The username.
@@ -128,8 +134,11 @@ struct ReaderPool {
 pub struct Loaded {
     /// The highest message id stored (0 for none): new ids continue after it.
     pub last_id: i64,
-    /// Every block, as (blocker, blocked). The hub keeps them in memory; there are few.
-    pub blocks: Vec<(String, String)>,
+    /// Every block, as (blocker key, blocked key, blocked name). The hub keeps them in
+    /// memory; there are few.
+    pub blocks: Vec<(String, String, String)>,
+    /// Accounts, tokens, reservations and sanctions.
+    pub registry: registry::Loaded,
 }
 
 /// Opens (creating or migrating) the database in `dir` and starts the writer thread.
@@ -147,10 +156,11 @@ pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, Loa
     let last_id: i64 =
         conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0))?;
     let blocks = {
-        let mut stmt = conn.prepare("SELECT blocker, blocked FROM blocks")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<Vec<(String, String)>, _>>()?
+        let mut stmt = conn.prepare("SELECT blocker_key, blocked_key, blocked_name FROM blocks")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<Vec<(String, String, String)>, _>>()?
     };
+    let registry = load_registry(&conn)?;
 
     let (ops, rx) = mpsc::channel(STORE_QUEUE);
     let (committed_tx, committed) = watch::channel(last_id);
@@ -170,7 +180,7 @@ pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, Loa
             permits: Semaphore::new(STORE_READERS),
         }),
     };
-    Ok((Writer { ops, committed, thread }, reader, Loaded { last_id, blocks }))
+    Ok((Writer { ops, committed, thread }, reader, Loaded { last_id, blocks, registry }))
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -206,7 +216,169 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )?;
         tx.commit()?;
     }
+    if version < 2 {
+        let tx = conn.transaction()?;
+        // Blocks are kept by the names' keys (letter case and look-alikes are one name).
+        let old: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT blocker, blocked FROM blocks")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute_batch(
+            "DROP TABLE blocks;
+             CREATE TABLE blocks (
+                 blocker_key  TEXT NOT NULL,
+                 blocked_key  TEXT NOT NULL,
+                 blocked_name TEXT NOT NULL,
+                 PRIMARY KEY (blocker_key, blocked_key)
+             ) WITHOUT ROWID;
+             CREATE TABLE accounts (
+                 key      TEXT PRIMARY KEY,
+                 name     TEXT NOT NULL,
+                 hash     TEXT NOT NULL,
+                 since_id INTEGER NOT NULL,
+                 created  INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             -- session tokens, by the SHA-256 of the token (never the token itself)
+             CREATE TABLE tokens (
+                 hash      TEXT PRIMARY KEY,
+                 key       TEXT NOT NULL,
+                 created   INTEGER NOT NULL,
+                 last_used INTEGER NOT NULL,
+                 expires   INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             -- until: NULL while the holder is online
+             CREATE TABLE reservations (
+                 key      TEXT PRIMARY KEY,
+                 name     TEXT NOT NULL,
+                 address  TEXT NOT NULL,
+                 until    INTEGER,
+                 since_id INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             -- bans and mutes; lifted: when an operator lifted it (NULL: not lifted)
+             CREATE TABLE sanctions (
+                 id      INTEGER PRIMARY KEY,
+                 kind    TEXT NOT NULL,
+                 key     TEXT,
+                 name    TEXT,
+                 address TEXT,
+                 by      TEXT NOT NULL,
+                 at      INTEGER NOT NULL,
+                 until   INTEGER,
+                 reason  TEXT,
+                 lifted  INTEGER
+             );
+             CREATE TABLE audit (
+                 id     INTEGER PRIMARY KEY,
+                 at     INTEGER NOT NULL,
+                 actor  TEXT NOT NULL,
+                 action TEXT NOT NULL,
+                 target TEXT NOT NULL,
+                 reason TEXT
+             );
+             PRAGMA user_version = 2;",
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT OR IGNORE INTO blocks (blocker_key, blocked_key, blocked_name)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            for (blocker, blocked) in old {
+                insert.execute(params![name_key(&blocker), name_key(&blocked), blocked])?;
+            }
+        }
+        tx.commit()?;
+    }
     Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Reads what the registry keeps in memory, dropping what has expired.
+fn load_registry(conn: &Connection) -> Result<registry::Loaded, StoreError> {
+    let now = unix_now();
+    conn.execute("DELETE FROM tokens WHERE expires <= ?1", params![now])?;
+    conn.execute("DELETE FROM reservations WHERE until IS NOT NULL AND until <= ?1", params![now])?;
+    let accounts = conn
+        .prepare("SELECT key, name, hash, since_id FROM accounts")?
+        .query_map([], |r| {
+            let hash: String = r.get(2)?;
+            Ok((r.get(0)?, Account { name: r.get(1)?, hash: Arc::from(hash), since: r.get(3)? }))
+        })?
+        .collect::<Result<_, _>>()?;
+    let tokens = conn
+        .prepare("SELECT hash, key, created, last_used, expires FROM tokens")?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Token {
+                    key: r.get(1)?,
+                    created: r.get(2)?,
+                    last_used: r.get(3)?,
+                    expires: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let reservations = conn
+        .prepare("SELECT key, name, address, until, since_id FROM reservations")?
+        .query_map([], |r| {
+            let address: String = r.get(2)?;
+            Ok((r.get::<_, String>(0)?, r.get(1)?, address, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<Vec<(String, String, String, Option<i64>, i64)>, _>>()?
+        .into_iter()
+        .filter_map(|(key, name, address, until, since)| {
+            let ip = address.parse().ok()?;
+            Some((key, Reservation { name, ip, until, since }))
+        })
+        .collect();
+    let sanctions = conn
+        .prepare(
+            "SELECT id, kind, key, name, address, by, at, until, reason FROM sanctions
+             WHERE lifted IS NULL AND (until IS NULL OR until > ?1)",
+        )?
+        .query_map(params![now], |r| {
+            let kind: String = r.get(1)?;
+            let key: Option<String> = r.get(2)?;
+            let name: Option<String> = r.get(3)?;
+            let address: Option<String> = r.get(4)?;
+            Ok(Sanction {
+                id: r.get(0)?,
+                kind: if kind == "mute" { Kind::Mute } else { Kind::Ban },
+                name: key.zip(name),
+                address: address.and_then(|a| a.parse().ok()),
+                by: r.get(5)?,
+                at: r.get(6)?,
+                until: r.get(7)?,
+                reason: r.get(8)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let last_sanction =
+        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM sanctions", [], |r| r.get(0))?;
+    Ok(registry::Loaded { accounts, tokens, reservations, sanctions, last_sanction })
+}
+
+/// The SQL function `name_key(name)`: [`shared::names::name_key`], so that queries compare
+/// names as the hub does.
+fn name_key(name: &str) -> String {
+    shared::names::name_key(name)
+}
+
+fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "name_key",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(name_key(&ctx.get::<String>(0)?)),
+    )
 }
 
 fn write_loop(
@@ -257,10 +429,12 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
         let mut insert = tx.prepare_cached(
             "INSERT INTO messages (id, src, dest, ts, content) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        let mut block =
-            tx.prepare_cached("INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?1, ?2)")?;
+        let mut block = tx.prepare_cached(
+            "INSERT INTO blocks (blocker_key, blocked_key, blocked_name) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO UPDATE SET blocked_name = excluded.blocked_name",
+        )?;
         let mut unblock =
-            tx.prepare_cached("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2")?;
+            tx.prepare_cached("DELETE FROM blocks WHERE blocker_key = ?1 AND blocked_key = ?2")?;
         let mut seen = tx.prepare_cached(
             "INSERT INTO users (name, first_seen, last_seen) VALUES (?1, ?2, ?2)
              ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen",
@@ -274,17 +448,88 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
                 Op::UserSeen { name, at } => {
                     seen.execute(params![name, at])?;
                 }
-                Op::Block { blocker, blocked } => {
-                    block.execute(params![blocker, blocked])?;
+                Op::Block { blocker_key, blocked_key, blocked_name } => {
+                    block.execute(params![blocker_key, blocked_key, blocked_name])?;
                 }
-                Op::Unblock { blocker, blocked } => {
-                    unblock.execute(params![blocker, blocked])?;
+                Op::Unblock { blocker_key, blocked_key } => {
+                    unblock.execute(params![blocker_key, blocked_key])?;
                 }
+                Op::Registry(op) => write_registry(&tx, op)?,
             }
         }
     }
     tx.commit()?;
     Ok(last)
+}
+
+/// Writes one registry change inside the batch's transaction.
+fn write_registry(tx: &rusqlite::Transaction<'_>, op: &RegistryOp) -> Result<(), StoreError> {
+    match op {
+        RegistryOp::PutAccount { key, name, hash, since, created } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO accounts (key, name, hash, since_id, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![key, name, hash, since, created])?;
+        }
+        RegistryOp::DeleteAccount { key } => {
+            tx.prepare_cached("DELETE FROM accounts WHERE key = ?1")?.execute(params![key])?;
+            tx.prepare_cached("DELETE FROM tokens WHERE key = ?1")?.execute(params![key])?;
+        }
+        RegistryOp::SetHash { key, hash } => {
+            tx.prepare_cached("UPDATE accounts SET hash = ?2 WHERE key = ?1")?
+                .execute(params![key, hash])?;
+        }
+        RegistryOp::PutToken { hash, key, created, expires } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO tokens (hash, key, created, last_used, expires)
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+            )?
+            .execute(params![hash, key, created, expires])?;
+        }
+        RegistryOp::TouchToken { hash, last_used, expires } => {
+            tx.prepare_cached("UPDATE tokens SET last_used = ?2, expires = ?3 WHERE hash = ?1")?
+                .execute(params![hash, last_used, expires])?;
+        }
+        RegistryOp::DeleteToken { hash } => {
+            tx.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?.execute(params![hash])?;
+        }
+        RegistryOp::DeleteTokensOf { key } => {
+            tx.prepare_cached("DELETE FROM tokens WHERE key = ?1")?.execute(params![key])?;
+        }
+        RegistryOp::PutReservation { key, name, address, until, since } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO reservations (key, name, address, until, since_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![key, name, address, until, since])?;
+        }
+        RegistryOp::DeleteReservation { key } => {
+            tx.prepare_cached("DELETE FROM reservations WHERE key = ?1")?.execute(params![key])?;
+        }
+        RegistryOp::PutSanction { id, kind, key, name, address, by, at, until, reason } => {
+            tx.prepare_cached(
+                "INSERT INTO sanctions (id, kind, key, name, address, by, at, until, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![id, kind, key, name, address, by, at, until, reason])?;
+        }
+        RegistryOp::LiftSanction { id, at } => {
+            tx.prepare_cached("UPDATE sanctions SET lifted = ?2 WHERE id = ?1")?
+                .execute(params![id, at])?;
+        }
+        RegistryOp::Audit { at, actor, action, target, reason } => {
+            tx.prepare_cached(
+                "INSERT INTO audit (at, actor, action, target, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![at, actor, action, target, reason])?;
+        }
+        RegistryOp::ClearBlocks { blocker_key } => {
+            tx.prepare_cached("DELETE FROM blocks WHERE blocker_key = ?1")?
+                .execute(params![blocker_key])?;
+        }
+    }
+    Ok(())
 }
 
 /// The join history is read in three parts, each a range scan of an index from the newest
@@ -298,23 +543,36 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
 /// benchmark: p99 2.1 ms at 200,000 messages, 4.6 ms at 1,000,000); with it, the rows read
 /// depend on the limit alone. (One statement with a materialized common table expression
 /// did the same, but its temporary table cost a fifth of a login's CPU in a fresh store.)
-const HISTORY_PUBLIC_SQL: &str = "
-    SELECT id, src, dest, ts, content FROM messages
-    WHERE dest = 'ALL' AND id <= ?1 AND src NOT IN (SELECT value FROM json_each(?3))
-    ORDER BY id DESC LIMIT ?2";
+const HISTORY_PUBLIC_SQL: [&str; 2] = [
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE dest = 'ALL' AND id <= ?1
+     ORDER BY id DESC LIMIT ?2",
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE dest = 'ALL' AND id <= ?1 AND name_key(src) NOT IN (SELECT value FROM json_each(?3))
+     ORDER BY id DESC LIMIT ?2",
+];
 
 /// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
-const HISTORY_TO_SQL: &str = "
-    SELECT id, src, dest, ts, content FROM messages
-    WHERE dest = ?1 AND id <= ?2 AND id >= ?3 AND src NOT IN (SELECT value FROM json_each(?5))
-    ORDER BY id DESC LIMIT ?4";
+const HISTORY_TO_SQL: [&str; 2] = [
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE dest = ?1 AND id <= ?2 AND id >= ?3
+     ORDER BY id DESC LIMIT ?4",
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE dest = ?1 AND id <= ?2 AND id >= ?3
+       AND name_key(src) NOT IN (SELECT value FROM json_each(?5))
+     ORDER BY id DESC LIMIT ?4",
+];
 
 /// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
-const HISTORY_FROM_SQL: &str = "
-    SELECT id, src, dest, ts, content FROM messages
-    WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2 AND id >= ?3
-      AND dest NOT IN (SELECT value FROM json_each(?5))
-    ORDER BY id DESC LIMIT ?4";
+const HISTORY_FROM_SQL: [&str; 2] = [
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2 AND id >= ?3
+     ORDER BY id DESC LIMIT ?4",
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2 AND id >= ?3
+       AND name_key(dest) NOT IN (SELECT value FROM json_each(?5))
+     ORDER BY id DESC LIMIT ?4",
+];
 
 /// A stored message with its id.
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Message)> {
@@ -330,32 +588,48 @@ pub const MAX_ALL_USERS: usize = 10_000;
 
 impl Reader {
     /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest
-    /// first, without any message from or to a name in `hidden`.
+    /// first: broadcasts, and the private messages to or from `user` with ids above `since`
+    /// (where the user's claim to the name began), without any message from or to a name
+    /// whose key is in `hidden`.
+    ///
+    /// Each variant of the statements leaves the key comparison out when nothing is hidden:
+    /// computing a name's key costs about a microsecond per row read.
     pub async fn history(
         &self,
         user: &str,
         upto: i64,
         limit: usize,
         hidden: &[String],
+        since: i64,
     ) -> Result<Vec<Message>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let user = user.to_owned();
+        let variant = usize::from(!hidden.is_empty());
         let hidden = serde_json::to_string(hidden).unwrap_or_else(|_| "[]".to_owned());
         self.read(move |conn| {
-            let mut rows: Vec<(i64, Message)> = conn
-                .prepare_cached(HISTORY_PUBLIC_SQL)?
-                .query_map(params![upto, limit, hidden], message_row)?
-                .collect::<Result<_, _>>()?;
+            let mut stmt = conn.prepare_cached(HISTORY_PUBLIC_SQL[variant])?;
+            let mut rows: Vec<(i64, Message)> = if variant == 0 {
+                stmt.query_map(params![upto, limit], message_row)?.collect::<Result<_, _>>()?
+            } else {
+                stmt.query_map(params![upto, limit, hidden], message_row)?
+                    .collect::<Result<_, _>>()?
+            };
             let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
             let lo = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
-            for sql in [HISTORY_TO_SQL, HISTORY_FROM_SQL] {
+            let lo = lo.max(since.saturating_add(1));
+            for sql in [HISTORY_TO_SQL[variant], HISTORY_FROM_SQL[variant]] {
                 let mut stmt = conn.prepare_cached(sql)?;
-                for row in stmt.query_map(params![user, upto, lo, limit, hidden], message_row)? {
-                    rows.push(row?);
-                }
+                let found = if variant == 0 {
+                    stmt.query_map(params![user, upto, lo, limit], message_row)?
+                        .collect::<Result<Vec<_>, _>>()?
+                } else {
+                    stmt.query_map(params![user, upto, lo, limit, hidden], message_row)?
+                        .collect::<Result<Vec<_>, _>>()?
+                };
+                rows.extend(found);
             }
             // Newest `limit` of the three parts, oldest first.
             rows.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
@@ -395,6 +669,7 @@ impl Reader {
                         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )?;
                     c.busy_timeout(BUSY_TIMEOUT)?;
+                    add_functions(&c)?;
                     c
                 }
             };
@@ -437,7 +712,8 @@ mod tests {
         hidden: &[&str],
     ) -> Vec<String> {
         let hidden: Vec<String> = hidden.iter().map(|h| (*h).to_owned()).collect();
-        ids(&reader.history(user, upto, limit, &hidden).await.expect("read"))
+        let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
+        ids(&reader.history(user, upto, limit, &hidden, 0).await.expect("read"))
     }
 
     #[tokio::test]
@@ -514,10 +790,22 @@ mod tests {
             Op::UserSeen { name: "bob".into(), at: 2 },
             Op::UserSeen { name: "ann".into(), at: 1 },
             Op::UserSeen { name: "bob".into(), at: 3 },
-            Op::Block { blocker: "ann".into(), blocked: "bob".into() },
-            Op::Block { blocker: "ann".into(), blocked: "cat".into() },
-            Op::Block { blocker: "ann".into(), blocked: "cat".into() },
-            Op::Unblock { blocker: "ann".into(), blocked: "bob".into() },
+            Op::Block {
+                blocker_key: "ann".into(),
+                blocked_key: "bob".into(),
+                blocked_name: "Bob".into(),
+            },
+            Op::Block {
+                blocker_key: "ann".into(),
+                blocked_key: "cat".into(),
+                blocked_name: "cat".into(),
+            },
+            Op::Block {
+                blocker_key: "ann".into(),
+                blocked_key: "cat".into(),
+                blocked_name: "Cat".into(),
+            },
+            Op::Unblock { blocker_key: "ann".into(), blocked_key: "bob".into() },
             Op::Message { id: 1, message: Message::new("ann", "ALL", 0, "x") },
         ] {
             writer.ops.send(op).await.expect("queued");
@@ -528,7 +816,7 @@ mod tests {
         drop(writer.ops);
         writer.thread.join().expect("writer ends");
         let (_w, _r, loaded) = open(dir.path(), CancellationToken::new()).expect("reopen");
-        assert_eq!(loaded.blocks, [("ann".to_owned(), "cat".to_owned())]);
+        assert_eq!(loaded.blocks, [("ann".to_owned(), "cat".to_owned(), "Cat".to_owned())]);
     }
 
     #[tokio::test]
@@ -544,7 +832,7 @@ mod tests {
             )
             .expect("write transaction open");
         let read =
-            tokio::time::timeout(Duration::from_secs(2), reader.history("x", i64::MAX, 10, &[]))
+            tokio::time::timeout(Duration::from_secs(2), reader.history("x", i64::MAX, 10, &[], 0))
                 .await
                 .expect("the read did not wait for the writer")
                 .expect("read");

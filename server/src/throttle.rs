@@ -121,6 +121,17 @@ impl Cidr {
         let ip = ip.to_canonical();
         ip.is_ipv4() == self.net.is_ipv4() && masked(ip, self.prefix) == self.net
     }
+
+    /// The block of one address.
+    pub fn host(ip: IpAddr) -> Self {
+        let ip = ip.to_canonical();
+        Cidr { net: ip, prefix: if ip.is_ipv4() { 32 } else { 128 } }
+    }
+
+    /// The block's first address.
+    pub fn network(&self) -> IpAddr {
+        self.net
+    }
 }
 
 impl FromStr for Cidr {
@@ -243,6 +254,21 @@ impl PerAddress {
             state.logins.retain(|_, b| !b.full(now));
         }
         state.logins.entry(ip).or_insert_with(|| Bucket::new(rate, now)).try_take(now)
+    }
+
+    /// Charges `n` more login attempts to `ip`: a wrong password costs more than a login, so
+    /// that guessing from one address soon meets the login limit.
+    pub fn penalize(&self, ip: IpAddr, n: u32) {
+        let Some(rate) = self.login else { return };
+        if self.is_exempt(ip) {
+            return;
+        }
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.logins.len() >= MAX_TRACKED_ADDRESSES && !state.logins.contains_key(&ip) {
+            state.logins.retain(|_, b| !b.full(now));
+        }
+        state.logins.entry(ip).or_insert_with(|| Bucket::new(rate, now)).take(n, now);
     }
 }
 

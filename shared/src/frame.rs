@@ -512,10 +512,16 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::PASSWORD => fill(&mut frame.password, &mut map, keys::PASSWORD)?,
                 keys::TOKEN => fill(&mut frame.token, &mut map, keys::TOKEN)?,
                 keys::REGISTER => fill(&mut frame.register, &mut map, keys::REGISTER)?,
-                keys::CHANGE_PASSWORD => fill(&mut frame.change_password, &mut map, keys::CHANGE_PASSWORD)?,
+                keys::CHANGE_PASSWORD => {
+                    fill(&mut frame.change_password, &mut map, keys::CHANGE_PASSWORD)?
+                }
                 keys::UNREGISTER => fill(&mut frame.unregister, &mut map, keys::UNREGISTER)?,
-                keys::LIST_SESSIONS => fill(&mut frame.list_sessions, &mut map, keys::LIST_SESSIONS)?,
-                keys::REVOKE_SESSION => fill(&mut frame.revoke_session, &mut map, keys::REVOKE_SESSION)?,
+                keys::LIST_SESSIONS => {
+                    fill(&mut frame.list_sessions, &mut map, keys::LIST_SESSIONS)?
+                }
+                keys::REVOKE_SESSION => {
+                    fill(&mut frame.revoke_session, &mut map, keys::REVOKE_SESSION)?
+                }
                 keys::LOGOUT => fill(&mut frame.logout, &mut map, keys::LOGOUT)?,
                 keys::REGISTERED => fill(&mut frame.registered, &mut map, keys::REGISTERED)?,
                 keys::SESSIONS => fill(&mut frame.sessions, &mut map, keys::SESSIONS)?,

@@ -58,7 +58,8 @@ mod tests {
 
     #[test]
     fn one_script_names_pass_and_mixed_ones_do_not() {
-        for ok in ["bob", "Bob_2", "élodie", "李雷", "иван", "山田たろう", "ann🙂", "x-1", "ΑΘΗΝΑ"] {
+        for ok in ["bob", "Bob_2", "élodie", "李雷", "иван", "山田たろう", "ann🙂", "x-1", "ΑΘΗΝΑ"]
+        {
             assert_eq!(check_scripts(ok), Ok(()), "{ok:?}");
         }
         for bad in ["b\u{43e}b", "p\u{430}ypal", "αpple", "иvan"] {

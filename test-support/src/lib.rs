@@ -42,7 +42,9 @@ pub use process::{BinServer, Listener, SpawnError, listening};
 #[cfg(feature = "in-process")]
 pub use server::TestServer;
 #[cfg(feature = "in-process")]
-pub use tls::{stream_closed, tls_connect, tls_connect_as, tls_connector, try_tls};
+pub use tls::{
+    stream_closed, tls_connect, tls_connect_as, tls_connect_from, tls_connector, try_tls,
+};
 #[cfg(feature = "in-process")]
 pub use ws::{WsStream, https_get, ws_closed, ws_connect, ws_recv, ws_recv_where, ws_send};
 

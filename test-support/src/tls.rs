@@ -61,3 +61,22 @@ pub async fn stream_closed(stream: &mut (impl AsyncRead + Unpin)) -> bool {
     };
     tokio::time::timeout(PATIENCE, closed).await.is_ok()
 }
+
+/// A TLS connection to `addr` from the local address `source` (such as 127.0.0.2: another
+/// client address on the loopback network, for the per-address rules).
+pub async fn tls_connect_from(
+    addr: SocketAddr,
+    ca: &Path,
+    source: std::net::IpAddr,
+) -> TlsStream<TcpStream> {
+    let sock = if source.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .expect("socket");
+    sock.bind(SocketAddr::new(source, 0)).expect("bind the source address");
+    let tcp = sock.connect(addr).await.expect("TCP connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    tls_connector(ca).connect(name, tcp).await.expect("TLS handshake")
+}

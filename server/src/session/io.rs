@@ -91,7 +91,9 @@ impl<T: Transport> Connection<'_, T> {
             let flow = tokio::select! {
                 biased;
                 () = self.session.ctx.shutdown.cancelled() => Flow::Break(Some(SHUTTING_DOWN.to_owned())),
-                () = self.session.kick.cancelled() => Flow::Break(Some(TOO_SLOW.to_owned())),
+                () = self.session.kick.cancelled() => Flow::Break(Some(
+                    self.session.goodbye.get().cloned().unwrap_or_else(|| TOO_SLOW.to_owned()),
+                )),
                 done = waiting(&mut self.wait), if self.wait.is_some() => self.on_wait(done).await,
                 _ = self.inbox.recv_many(&mut self.items, OUTBOX_BATCH), if logged_in => {
                     self.write_outbox().await
@@ -116,7 +118,12 @@ impl<T: Transport> Connection<'_, T> {
                 self.send(&reply.frame).await?;
                 tracing::debug!(user = %reply.name, "logged in");
                 self.check_again();
-                step = self.session.logged_in_as(reply.name, reply.granted, reply.then_send);
+                step = self.session.logged_in_as(
+                    reply.name,
+                    reply.key,
+                    reply.granted,
+                    reply.then_send,
+                );
             }
             Wait::Login(Err(LoginFailed::Refused { info, then_send })) => {
                 step.refuse_login(info, then_send);

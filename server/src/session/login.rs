@@ -11,11 +11,25 @@ use shared::frame::features::Granted;
 
 use super::{Context, SHUTTING_DOWN, WELCOME};
 use crate::hub::{Command, LoginAnswer, Peer};
+use crate::registry::{Proof, not_registered};
 use crate::wire;
+
+/// What a login offers besides the name (extension `account`).
+pub(super) enum Credential {
+    /// Nothing: a plain login.
+    None,
+    /// `PASSWORD`.
+    Password(String),
+    /// `TOKEN`.
+    Token(String),
+}
 
 /// An accepted login, ready to be sent.
 pub(super) struct LoginReply {
+    /// The name as shown (a held name keeps its holder's spelling).
     pub(super) name: String,
+    /// Its key.
+    pub(super) key: String,
     pub(super) granted: Granted,
     /// The whole reply frame's JSON.
     pub(super) frame: Vec<u8>,
@@ -33,29 +47,58 @@ pub(super) enum LoginFailed {
 }
 
 /// Logs in at the hub, waits until the join history is committed, reads it and builds the reply.
+#[allow(clippy::too_many_arguments, reason = "one login's parts")]
 pub(super) async fn answer(
     ctx: Arc<Context>,
     name: String,
+    key: String,
+    ip: std::net::IpAddr,
+    credential: Credential,
     features: Option<Vec<String>>,
     peer: Peer,
     then_send: Vec<Message>,
 ) -> Result<LoginReply, LoginFailed> {
     let unavailable = || LoginFailed::Unavailable(SHUTTING_DOWN.to_owned());
+    let refused = |info: String| LoginFailed::Refused { info, then_send: !then_send.is_empty() };
+    let proof = match credential {
+        Credential::None => Proof::None,
+        Credential::Token(token) => Proof::Token(crate::accounts::token_hash(&token)),
+        Credential::Password(password) => {
+            use super::account::{CheckFailed, check};
+            match check(&ctx, &key, ip, password).await {
+                Ok(hash) => Proof::Password(hash),
+                Err(CheckFailed::NotRegistered) => return Err(refused(not_registered(&name))),
+                Err(CheckFailed::Wrong) => {
+                    return Err(refused(format!("Wrong password for {name}.")));
+                }
+            }
+        }
+    };
     let (reply, answer) = oneshot::channel();
     ctx.hub
-        .send(Command::Login { name: name.clone(), peer, reply })
+        .send(Command::Login { name: name.clone(), key: key.clone(), ip, proof, peer, reply })
         .await
         .map_err(|_| unavailable())?;
-    let (upto, users, blocked, hidden) = match answer.await.map_err(|_| unavailable())? {
-        LoginAnswer::Refused(info) => {
-            return Err(LoginFailed::Refused { info, then_send: !then_send.is_empty() });
-        }
-        LoginAnswer::Accepted { upto, users, blocked, hidden } => (upto, users, blocked, hidden),
+    let accepted = match answer.await.map_err(|_| unavailable())? {
+        LoginAnswer::Refused(info) => return Err(refused(info)),
+        LoginAnswer::Accepted {
+            upto,
+            users,
+            blocked,
+            hidden,
+            name,
+            since,
+            registered,
+            operator,
+            token,
+        } => (upto, users, blocked, hidden, name, since, registered, operator, token),
     };
+    let (upto, users, blocked, hidden, name, since, registered, operator, token) = accepted;
     let granted = Granted::from_list(features.as_deref().unwrap_or_default());
     let mut committed = ctx.committed.clone();
     committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
-    let history = ctx.reader.history(&name, upto, ctx.history, &hidden).await.map_err(|e| {
+    let read = ctx.reader.history(&name, upto, ctx.history, &hidden, since).await;
+    let history = read.map_err(|e| {
         tracing::error!(error = %e, "reading history");
         LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())
     })?;
@@ -64,10 +107,13 @@ pub(super) async fn answer(
         info: Some(WELCOME.to_owned()),
         features,
         blocked: granted.block.then_some(blocked),
+        registered: granted.account.then_some(registered),
+        token: token.filter(|_| granted.account),
+        operator: granted.moderation.then_some(operator),
         ..Frame::default()
     };
     // USER_LIST is the JSON array the hub built; the history is spliced in entry by entry,
     // the oldest left out if the frame would be too long.
     let frame = wire::login_frame(&head, &users, &history, MAX_SERVER_FRAME_LEN);
-    Ok(LoginReply { name, granted, frame, then_send })
+    Ok(LoginReply { name, key, granted, frame, then_send })
 }

@@ -3,19 +3,22 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use shared::frame::features::Granted;
+use shared::frame::features::{self, Granted};
 use shared::frame::keys;
-use shared::limits::MAX_FEATURES;
-use shared::validate::validate_username;
+use shared::limits::{MAX_FEATURES, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES};
+use shared::names::{check_scripts, name_key};
+use shared::validate::{validate_password, validate_username};
 use shared::{DecodeError, Frame, Message, decode};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::login::{self, LoginFailed, LoginReply};
+use super::account::{self, Job};
+use super::login::{self, Credential, LoginFailed, LoginReply};
 use super::{Context, SUPPORTED_FEATURES};
-use crate::hub::{Command, ConnId, HubHandle, Peer};
+use crate::hub::account::Request;
+use crate::hub::{Command, ConnId, HubHandle, Moderation, Peer};
 use crate::outbox;
 use crate::store::Reader;
 use crate::throttle::{Bucket, Rate};
@@ -30,7 +33,7 @@ const LOGIN_FIRST: &str = "Log in (USERNAME) before sending messages; they were 
 /// Where a connection is in the protocol. Only a logged-in connection's outbox is read.
 enum State {
     Anonymous,
-    LoggedIn { name: String, granted: Granted },
+    LoggedIn { name: String, key: String, granted: Granted },
 }
 
 /// What the loop waits for besides the connection.
@@ -54,6 +57,8 @@ pub(super) struct Step {
     hub: Vec<Command>,
     /// Answer with `ALL_USERS` (read from the store).
     all_users: bool,
+    /// An `account` request that needs its password hashed or checked first.
+    job: Option<Job>,
     /// Set by a login; the loop waits for it before reading further frames.
     pub(super) wait: Option<WaitFuture>,
     /// Flood control: how long to hold the hub commands (and further reading) back.
@@ -90,8 +95,10 @@ pub(super) struct Session {
     pub(super) ctx: Arc<Context>,
     /// Where the hub queues this connection's output (handed over at login).
     outbox: outbox::Sender,
-    /// Cancelled by the hub when this connection falls behind.
+    /// Cancelled by the hub when this connection falls behind or is removed.
     pub(super) kick: CancellationToken,
+    /// The ERROR the hub disconnects this connection with, if not the slow reader's.
+    pub(super) goodbye: Arc<OnceLock<String>>,
     /// Flood control for this connection's messages.
     flood: Option<Bucket>,
     /// The sender has been told it is being slowed down (told once per episode).
@@ -109,6 +116,7 @@ impl Session {
             ctx,
             outbox,
             kick: CancellationToken::new(),
+            goodbye: Arc::new(OnceLock::new()),
             flood,
             throttled: false,
         }
@@ -124,10 +132,11 @@ impl Session {
     pub(super) fn logged_in_as(
         &mut self,
         name: String,
+        key: String,
         granted: Granted,
         then_send: Vec<Message>,
     ) -> Step {
-        self.state = State::LoggedIn { name, granted };
+        self.state = State::LoggedIn { name, key, granted };
         let mut step = Step::default();
         if !then_send.is_empty() {
             self.route(then_send, &mut step);
@@ -159,12 +168,45 @@ impl Session {
             unblock,
             list_blocked,
             list_all_users,
+            password,
+            token,
+            register,
+            change_password,
+            unregister,
+            list_sessions,
+            revoke_session,
+            logout,
+            kick,
+            ban,
+            unban,
+            mute,
+            unmute,
+            list_bans,
             ..
         } = frame;
+        let account = Account {
+            register,
+            change_password,
+            unregister,
+            list_sessions,
+            revoke_session,
+            logout,
+        };
+        let moderation = Moderations { kick, ban, unban, mute, unmute, list_bans };
         let extension = block.is_some()
             || unblock.is_some()
             || list_blocked.is_some()
-            || list_all_users.is_some();
+            || list_all_users.is_some()
+            || account.any()
+            || moderation.any();
+        if username.is_none() && (password.is_some() || token.is_some()) {
+            step.error(
+                "PASSWORD and TOKEN are only understood in the login object, with USERNAME.",
+            );
+            if messages.is_none() && !extension {
+                return step;
+            }
+        }
         if username.is_none() && messages.is_none() && !extension {
             if features.is_some() {
                 step.error("FEATURES is only understood together with USERNAME.");
@@ -179,7 +221,29 @@ impl Session {
                     step.error(format!("You are already logged in as {current}."));
                 }
                 State::Anonymous => {
-                    self.login(name, features, messages, &mut step);
+                    let asked_account =
+                        features.as_ref().is_some_and(|f| f.iter().any(|x| x == features::ACCOUNT));
+                    let credential = match (password, token) {
+                        (None, None) => Credential::None,
+                        (p, _) if !asked_account => {
+                            let key = if p.is_some() { keys::PASSWORD } else { keys::TOKEN };
+                            step.error(format!(
+                                "Unknown or server-only key ignored: {key} (it needs the \
+                                 extension account in FEATURES)."
+                            ));
+                            Credential::None
+                        }
+                        (Some(_), Some(_)) => {
+                            step.refuse_login(
+                                "Give PASSWORD or TOKEN, not both.".to_owned(),
+                                messages.as_ref().is_some_and(|m| !m.is_empty()),
+                            );
+                            return step;
+                        }
+                        (Some(p), None) => Credential::Password(p),
+                        (None, Some(t)) => Credential::Token(t),
+                    };
+                    self.login(name, features, credential, messages, &mut step);
                     return step;
                 }
             }
@@ -194,6 +258,12 @@ impl Session {
         }
         if let Some(g) = granted {
             let conn = self.conn;
+            if g.account {
+                self.account(account, &mut step);
+            }
+            if g.moderation {
+                moderation.queue(conn, &mut step);
+            }
             if g.block {
                 if let Some(name) = block {
                     step.hub.push(Command::Block { conn, name, on: true });
@@ -226,12 +296,19 @@ impl Session {
                 Err(mpsc::error::TrySendError::Closed(_)) => return step,
             }
         }
-        if rest.is_empty() && !step.all_users {
+        let job = step.job.take();
+        if rest.is_empty() && !step.all_users && job.is_none() {
             return step;
         }
         let hub = self.ctx.hub.clone();
         let reader = self.ctx.reader.clone();
         let all_users = step.all_users;
+        let ctx = Arc::clone(&self.ctx);
+        let (conn, ip) = (self.conn, self.ip);
+        let key = match &self.state {
+            State::LoggedIn { key, .. } => key.clone(),
+            State::Anonymous => String::new(),
+        };
         step.wait = Some(Box::pin(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -240,6 +317,11 @@ impl Session {
                 if hub.send(cmd).await.is_err() {
                     return Wait::Queued;
                 }
+            }
+            if let Some(job) = job
+                && let Some(json) = account::run(job, conn, key, ip, ctx).await
+            {
+                return Wait::Reply(json);
             }
             if !all_users {
                 return Wait::Queued;
@@ -255,6 +337,7 @@ impl Session {
         &mut self,
         name: String,
         features: Option<Vec<String>>,
+        credential: Credential,
         then_send: Option<Vec<Message>>,
         step: &mut Step,
     ) {
@@ -263,8 +346,20 @@ impl Session {
                 "Too many login attempts from your address; wait a moment and try again."
                     .to_owned(),
             )
+        } else if let Err(why) = validate_username(&name) {
+            Some(why.to_string())
+        } else if let Err(why) = check_scripts(&name) {
+            Some(why.to_string())
         } else {
-            validate_username(&name).err().map(|why| why.to_string())
+            match &credential {
+                Credential::Password(p) if p.len() > MAX_PASSWORD_BYTES => {
+                    Some(format!("Wrong password for {name}: it is longer than any password."))
+                }
+                Credential::Token(t) if t.len() > MAX_TOKEN_BYTES => {
+                    Some(crate::registry::BAD_TOKEN.to_owned())
+                }
+                _ => None,
+            }
         };
         if let Some(info) = refused {
             step.refuse_login(info, then_send.as_ref().is_some_and(|m| !m.is_empty()));
@@ -279,18 +374,33 @@ impl Session {
             granted.dedup();
             granted
         });
-        let peer = Peer { conn: self.conn, outbox: self.outbox.clone(), kick: self.kick.clone() };
+        let peer = Peer {
+            conn: self.conn,
+            outbox: self.outbox.clone(),
+            kick: self.kick.clone(),
+            goodbye: Arc::clone(&self.goodbye),
+        };
         let ctx = Arc::clone(&self.ctx);
         let then_send = then_send.unwrap_or_default();
+        let key = name_key(&name);
+        let ip = self.ip;
         step.wait = Some(Box::pin(async move {
-            Wait::Login(login::answer(ctx, name, granted, peer, then_send).await)
+            Wait::Login(
+                login::answer(ctx, name, key, ip, credential, granted, peer, then_send).await,
+            )
         }));
     }
 
-    fn route(&mut self, messages: Vec<Message>, step: &mut Step) {
-        let State::LoggedIn { name, .. } = &self.state else {
+    fn route(&mut self, mut messages: Vec<Message>, step: &mut Step) {
+        let State::LoggedIn { name, key, .. } = &self.state else {
             return;
         };
+        // SRC in another spelling of the user's own name is the user's name.
+        for m in &mut messages {
+            if m.src != *name && name_key(&m.src) == *key {
+                m.src.clone_from(name);
+            }
+        }
         let shared::rules::Screened { ok, refused, problems } =
             shared::rules::screen(name, messages, MAX_LISTED_PROBLEMS);
         if refused > 0 {
@@ -320,6 +430,125 @@ impl Session {
     }
 }
 
+/// The `account` requests of one frame.
+struct Account {
+    register: Option<String>,
+    change_password: Option<[String; 2]>,
+    unregister: Option<String>,
+    list_sessions: Option<bool>,
+    revoke_session: Option<String>,
+    logout: Option<String>,
+}
+
+impl Account {
+    fn any(&self) -> bool {
+        self.register.is_some()
+            || self.change_password.is_some()
+            || self.unregister.is_some()
+            || self.list_sessions.is_some()
+            || self.revoke_session.is_some()
+            || self.logout.is_some()
+    }
+}
+
+/// The `moderation` requests of one frame.
+struct Moderations {
+    kick: Option<shared::frame::Kick>,
+    ban: Option<shared::frame::Ban>,
+    unban: Option<String>,
+    mute: Option<shared::frame::Mute>,
+    unmute: Option<String>,
+    list_bans: Option<bool>,
+}
+
+impl Moderations {
+    fn any(&self) -> bool {
+        self.kick.is_some()
+            || self.ban.is_some()
+            || self.unban.is_some()
+            || self.mute.is_some()
+            || self.unmute.is_some()
+            || self.list_bans.is_some()
+    }
+
+    /// Queues each request for the hub, which checks them.
+    fn queue(self, conn: ConnId, step: &mut Step) {
+        let actions = [
+            self.kick.map(Moderation::Kick),
+            self.ban.map(Moderation::Ban),
+            self.unban.map(Moderation::Unban),
+            self.mute.map(Moderation::Mute),
+            self.unmute.map(Moderation::Unmute),
+            (self.list_bans == Some(true)).then_some(Moderation::List),
+        ];
+        for action in actions.into_iter().flatten() {
+            step.hub.push(Command::Moderate { conn, action });
+        }
+    }
+}
+
+impl Session {
+    /// The `account` requests of a frame: checked here, then queued (those that need a
+    /// password hashed or checked become the step's job; one per frame).
+    fn account(&self, a: Account, step: &mut Step) {
+        let conn = self.conn;
+        let job = |step: &mut Step, j: Job| {
+            if step.job.is_some() {
+                step.error("One password request per frame; the others were ignored.");
+            } else {
+                step.job = Some(j);
+            }
+        };
+        if let Some(password) = a.register {
+            match validate_password(&password) {
+                Ok(()) => job(step, Job::Register(password)),
+                Err(e) => step.error(format!("{e} The name was not registered.")),
+            }
+        }
+        if let Some([old, new]) = a.change_password {
+            if old.len() > MAX_PASSWORD_BYTES {
+                step.error("Wrong password; nothing was changed.");
+            } else {
+                match validate_password(&new) {
+                    Ok(()) => job(step, Job::Change(old, new)),
+                    Err(e) => step.error(format!("{e} The password was not changed.")),
+                }
+            }
+        }
+        if let Some(password) = a.unregister {
+            if password.len() > MAX_PASSWORD_BYTES {
+                step.error("Wrong password; nothing was changed.");
+            } else {
+                job(step, Job::Unregister(password));
+            }
+        }
+        if a.list_sessions == Some(true) {
+            step.hub.push(Command::Account { conn, request: Request::ListSessions });
+        }
+        if let Some(id) = a.revoke_session {
+            step.hub.push(Command::Account { conn, request: Request::Revoke { id } });
+        }
+        match a.logout.as_deref() {
+            None => {}
+            Some("this") => {
+                step.hub.push(Command::Account {
+                    conn,
+                    request: Request::SignOut { everywhere: false },
+                });
+            }
+            Some("everywhere") => {
+                step.hub.push(Command::Account {
+                    conn,
+                    request: Request::SignOut { everywhere: true },
+                });
+            }
+            Some(other) => step.error(format!(
+                "LOGOUT is \"this\" or \"everywhere\", not {other:?}; nothing was changed."
+            )),
+        }
+    }
+}
+
 /// Reports the keys of `frame` that this connection may not use: unknown or server-only
 /// keys, and extension keys before a login or without their feature (`granted`: the
 /// extensions of a logged-in connection). Returns true if it reported keys as unknown or
@@ -333,6 +562,18 @@ fn report_keys(frame: &Frame, granted: Option<Granted>, step: &mut Step) -> bool
         (frame.unblock.is_some(), keys::UNBLOCK, granted.map(|g| g.block)),
         (frame.list_blocked.is_some(), keys::LIST_BLOCKED, granted.map(|g| g.block)),
         (frame.list_all_users.is_some(), keys::LIST_ALL_USERS, granted.map(|g| g.users)),
+        (frame.register.is_some(), keys::REGISTER, granted.map(|g| g.account)),
+        (frame.change_password.is_some(), keys::CHANGE_PASSWORD, granted.map(|g| g.account)),
+        (frame.unregister.is_some(), keys::UNREGISTER, granted.map(|g| g.account)),
+        (frame.list_sessions.is_some(), keys::LIST_SESSIONS, granted.map(|g| g.account)),
+        (frame.revoke_session.is_some(), keys::REVOKE_SESSION, granted.map(|g| g.account)),
+        (frame.logout.is_some(), keys::LOGOUT, granted.map(|g| g.account)),
+        (frame.kick.is_some(), keys::KICK, granted.map(|g| g.moderation)),
+        (frame.ban.is_some(), keys::BAN, granted.map(|g| g.moderation)),
+        (frame.unban.is_some(), keys::UNBAN, granted.map(|g| g.moderation)),
+        (frame.mute.is_some(), keys::MUTE, granted.map(|g| g.moderation)),
+        (frame.unmute.is_some(), keys::UNMUTE, granted.map(|g| g.moderation)),
+        (frame.list_bans.is_some(), keys::LIST_BANS, granted.map(|g| g.moderation)),
     ];
     let mut early: Vec<&str> = Vec::new();
     for (present, key, has_feature) in extension_keys {

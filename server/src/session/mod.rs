@@ -11,6 +11,7 @@
 //! - `machine`: the state machine's decisions: what each frame asks of the connection and of
 //!   the hub.
 //! - `login`: the login at the hub and the answer it brings (the join history).
+//! - `account`: the `account` requests that need a password hashed or checked first.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::hub::HubHandle;
 use crate::store::Reader;
 use crate::throttle::{PerAddress, Rate};
 
+mod account;
 mod io;
 mod login;
 mod machine;
@@ -60,4 +62,6 @@ pub struct Context {
     pub per_address: Arc<PerAddress>,
     /// Cancelled when the server stops.
     pub shutdown: CancellationToken,
+    /// Password hashing, a few at a time on the blocking pool.
+    pub hasher: crate::accounts::Hasher,
 }
