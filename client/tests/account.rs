@@ -1,10 +1,13 @@
 //! The extensions `account` and `moderation` in plain mode, against a fake server that speaks
 //! the documented frames (PROTOCOL.md, "Extensions"): what the client sends at login and on
 //! its reconnects, what it keeps (a session token, in memory only) and what it shows. The
-//! password reaches the client through the environment, never the command line, and never
-//! appears in its output.
+//! password reaches the client through the environment or the terminal (typed without echo),
+//! never the command line, and never appears in its output.
+
+use std::process::Command;
 
 use chatterbox_server::tls;
+use expectrl::{Eof, Expect, Session};
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::FrameCodec;
 use shared::frame::features;
@@ -321,4 +324,62 @@ async fn an_operator_kicks_bans_and_mutes_and_sees_the_bans() {
     cli.expect("bans and mutes (0): (none)");
     cli.send("/quit");
     assert_eq!(cli.wait(), 0);
+}
+
+/// Runs the `chatterbox` binary with `args` in a pseudo-terminal (without CHATTERBOX_PASSWORD):
+/// waits for `prompt`, types `typed` and Enter, waits for the welcome, then quits. Returns
+/// everything the terminal showed up to the welcome.
+fn in_a_terminal(args: Vec<String>, prompt: &str, typed: &str) -> String {
+    let mut cmd = Command::new(bin!("chatterbox"));
+    cmd.args(args).env("TERM", "xterm-256color").env_remove("CHATTERBOX_PASSWORD");
+    let mut term = Session::spawn(cmd).expect("spawn in a pty");
+    term.get_process_mut().set_window_size(100, 30).expect("window size");
+    term.set_expect_timeout(Some(PATIENCE));
+    let asked = term.expect(prompt).expect("the password prompt");
+    let mut shown = String::from_utf8_lossy(asked.before()).into_owned();
+    term.send(format!("{typed}\r")).expect("type the password");
+    let welcome = term.expect("Welcome!").expect("logged in");
+    shown.push_str(&String::from_utf8_lossy(welcome.before()));
+    term.send("/quit\r").expect("quit");
+    term.expect(Eof).expect("the program ends");
+    shown
+}
+
+/// The fake server's side of a password login: checks the password, accepts, and keeps the
+/// connection open until the client leaves.
+async fn accept_password_login(server: &FakeServer, password: &str) {
+    let mut conn = server.accept().await;
+    let login = conn.login().await;
+    assert_eq!((login.password.as_deref(), login.token), (Some(password), None));
+    conn.accept(token("tok-1")).await;
+    while tokio::time::timeout(PATIENCE, conn.0.next()).await.is_ok_and(|f| f.is_some()) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_asks_for_the_password_on_a_masked_line() {
+    let server = FakeServer::start().await;
+    let args = ["localhost", "-p", &server.port, "--ca", &server.ca, "--username", "ann"];
+    let mut args: Vec<String> = args.map(String::from).to_vec();
+    args.push("--password".into());
+    let term = tokio::task::spawn_blocking(move || in_a_terminal(args, "Password", PASSWORD));
+    accept_password_login(&server, PASSWORD).await;
+    let shown = term.await.expect("pty session");
+    assert!(!shown.contains(PASSWORD) && !shown.contains("horse"), "{shown}");
+    // drawn one character at a time, each as the mask
+    let masks = shown.matches('•').count();
+    assert!(masks >= PASSWORD.chars().count(), "the typed characters are masked: {shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_mode_reads_the_password_from_the_terminal_without_echo() {
+    let server = FakeServer::start().await;
+    let args = ["localhost", "-p", &server.port, "--ca", &server.ca, "--username", "ann"];
+    let mut args: Vec<String> = args.map(String::from).to_vec();
+    args.extend(["--password".into(), "--plain".into()]);
+    let term = tokio::task::spawn_blocking(move || {
+        in_a_terminal(args, "Password for ann (not shown): ", PASSWORD)
+    });
+    accept_password_login(&server, PASSWORD).await;
+    let shown = term.await.expect("pty session");
+    assert!(!shown.contains(PASSWORD) && !shown.contains("horse"), "no echo: {shown}");
 }
