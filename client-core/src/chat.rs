@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use shared::frame::features::{self, Granted};
 use shared::{Frame, Message};
 
-use crate::input::{Command, HELP, Input};
+use crate::input::{Command, Input, help};
+use crate::prompt::{Ask, Prompt, Purpose, Step};
+use crate::secret::Secret;
 
 /// One line of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +48,40 @@ pub enum Entry {
 
 /// The login frame for `name`, asking for every extension the clients implement.
 pub fn login_frame(name: &str) -> Frame {
+    login_frame_with(name, Proof::None)
+}
+
+/// How a login proves that a registered name is its owner's (extension `account`).
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// Nothing: a name that is not registered.
+    None,
+    /// The account's password.
+    Password(&'a Secret),
+    /// A session token from an earlier login of this run.
+    Token(&'a Secret),
+}
+
+/// The login frame for `name` with `proof`, asking for every extension the clients implement
+/// (`PASSWORD` and `TOKEN` are understood only in a login that asks for `account`).
+pub fn login_frame_with(name: &str, proof: Proof<'_>) -> Frame {
+    let (password, token) = match proof {
+        Proof::None => (None, None),
+        Proof::Password(p) => (Some(p.expose().to_owned()), None),
+        Proof::Token(t) => (None, Some(t.expose().to_owned())),
+    };
     Frame {
         username: Some(name.to_owned()),
         features: Some(features::ALL.iter().map(|f| (*f).to_owned()).collect()),
+        password,
+        token,
         ..Frame::default()
     }
 }
+
+/// Told when a session token arrives; the token itself is never shown.
+pub const TOKEN_NOTE: &str = "This login has a session token: the client keeps it in memory \
+    only (never on disk), so that it reconnects without asking for the password.";
 
 /// The client's view of the chat.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +98,17 @@ pub struct Chat {
     pub granted: Granted,
     /// Whether the next `BLOCKED` answers a /blocked (and is shown) rather than a block change.
     pub show_blocked_next: bool,
+    /// Whether this user's name is a registered account, as last reported (`None`: the server
+    /// did not say).
+    pub registered: Option<bool>,
+    /// Whether this user is an operator (the login answer's `OPERATOR`).
+    pub operator: bool,
+    /// Whether the front end can read a line without showing it. The password prompts of
+    /// `/register`, `/password` and `/unregister` need it; a front end that cannot is told so
+    /// instead of being asked for a password it would show.
+    pub hidden_input: bool,
+    /// The password prompt under way, if any.
+    prompt: Option<Prompt>,
 }
 
 impl Chat {
@@ -78,6 +119,8 @@ impl Chat {
         self.online = reply.user_list.clone().unwrap_or_default().into_iter().collect();
         self.online.insert(name.to_owned());
         self.blocked = reply.blocked.clone().unwrap_or_default().into_iter().collect();
+        self.registered = reply.registered;
+        self.operator = reply.operator == Some(true);
         let mut out = Vec::new();
         if let Some(info) = &reply.info {
             out.push(Entry::Info(format!("{info} You are {name}.")));
@@ -86,6 +129,21 @@ impl Chat {
             out.push(self.entry(m));
         }
         out.push(self.online_list());
+        match reply.registered {
+            Some(true) => out.push(Entry::Info(format!("{name} is your registered name."))),
+            Some(false) if self.granted.account => out.push(Entry::Info(format!(
+                "{name} is not registered: anyone may take it once you leave. /register makes it yours."
+            ))),
+            _ => {}
+        }
+        if reply.token.is_some() {
+            out.push(Entry::Info(TOKEN_NOTE.into()));
+        }
+        if self.operator {
+            out.push(Entry::Info(
+                "You are an operator: /help lists the moderation commands.".into(),
+            ));
+        }
         out
     }
 
@@ -131,6 +189,15 @@ impl Chat {
             self.everyone = list.clone();
             out.push(Entry::List { title: "everyone ever seen".into(), names: list });
         }
+        out.extend(self.apply_account(f.registered, f.token.is_some(), f.sessions.as_deref()));
+        if let Some(op) = f.operator {
+            self.operator = op;
+            let text = if op { "You are an operator now." } else { "You are not an operator." };
+            out.push(Entry::Info(text.into()));
+        }
+        if let Some(list) = &f.bans {
+            out.extend(crate::fmt::bans(list).into_iter().map(Entry::Info));
+        }
         if let Some(info) = f.info {
             out.push(Entry::Info(info));
         }
@@ -145,6 +212,32 @@ impl Chat {
                 "The server sent something this client does not know: {}.",
                 f.unknown.join(", ")
             )));
+        }
+        out
+    }
+
+    /// The entries for the answers of extension `account`: `REGISTERED`, `TOKEN`, `SESSIONS`.
+    fn apply_account(
+        &mut self,
+        registered: Option<bool>,
+        token: bool,
+        sessions: Option<&[shared::frame::SessionInfo]>,
+    ) -> Vec<Entry> {
+        let mut out = Vec::new();
+        let me = self.me.clone().unwrap_or_default();
+        if let Some(r) = registered {
+            self.registered = Some(r);
+            out.push(Entry::Info(if r {
+                format!("{me} is registered now: only its password or a session logs in to it.")
+            } else {
+                format!("{me} is no longer registered; anyone may take it once you leave.")
+            }));
+        }
+        if token {
+            out.push(Entry::Info(TOKEN_NOTE.into()));
+        }
+        if let Some(list) = sessions {
+            out.extend(crate::fmt::sessions(list).into_iter().map(Entry::Info));
         }
         out
     }
@@ -190,6 +283,13 @@ impl Chat {
         let needs = |out: &mut Outcome, what: &str| {
             out.show.push(Entry::Error(format!("Not connected; {what}")));
         };
+        if self.prompt.take().is_some() {
+            // A front end that let a line through while a password was asked for: the line
+            // may be the password, so it goes nowhere.
+            out.show
+                .push(Entry::Error("The password prompt was cancelled; nothing was sent.".into()));
+            return out;
+        }
         match input {
             Input::Nothing => {}
             Input::Invalid(t) => out.show.push(Entry::Error(t)),
@@ -203,7 +303,11 @@ impl Chat {
                 }
             }
             Input::Command(cmd) => match cmd {
-                Command::Help => out.show.extend(HELP.iter().map(|l| Entry::Info((*l).to_owned()))),
+                Command::Help => out.show.extend(
+                    help(self.granted, self.operator)
+                        .into_iter()
+                        .map(|l| Entry::Info(l.to_owned())),
+                ),
                 Command::Quit => out.quit = true,
                 Command::Name => out.show.push(Entry::Info(match &self.me {
                     Some(me) => format!("You are {me}."),
@@ -233,11 +337,134 @@ impl Chat {
                     self.show_blocked_next = true;
                     out.send = Some(Frame { list_blocked: Some(true), ..Frame::default() });
                 }
+                Command::Register
+                | Command::ChangePassword
+                | Command::Unregister
+                | Command::Sessions
+                | Command::Revoke(_)
+                | Command::Logout => self.account(cmd, connected, &mut out),
+                Command::Kick(_)
+                | Command::Ban(_)
+                | Command::Unban(_)
+                | Command::Mute(_)
+                | Command::Unmute(_)
+                | Command::Bans => self.moderation(cmd, connected, &mut out),
             },
         }
         out
     }
+
+    /// The commands of extension `account`.
+    fn account(&mut self, cmd: Command, connected: bool, out: &mut Outcome) {
+        let error = |out: &mut Outcome, text: &str| out.show.push(Entry::Error(text.to_owned()));
+        if !self.granted.account {
+            return error(out, "This server does not offer accounts.");
+        }
+        if !connected {
+            return error(out, "Not connected; try again when reconnected.");
+        }
+        let purpose = match cmd {
+            Command::Register => Purpose::Register,
+            Command::ChangePassword => Purpose::ChangePassword,
+            Command::Unregister => Purpose::Unregister,
+            Command::Sessions => {
+                out.send = Some(Frame { list_sessions: Some(true), ..Frame::default() });
+                return;
+            }
+            Command::Revoke(id) => {
+                out.send = Some(Frame { revoke_session: Some(id), ..Frame::default() });
+                return;
+            }
+            Command::Logout => {
+                out.show.push(Entry::Info(
+                    "Ending every session of your account; this client forgets its own.".into(),
+                ));
+                out.send =
+                    Some(Frame { logout: Some(LOGOUT_EVERYWHERE.into()), ..Frame::default() });
+                return;
+            }
+            _ => return,
+        };
+        if !self.hidden_input {
+            return error(
+                out,
+                "This client cannot ask for a password without showing it; use the terminal client.",
+            );
+        }
+        match (purpose, self.registered) {
+            (Purpose::Register, Some(true)) => error(out, "Your name is registered already."),
+            (Purpose::ChangePassword | Purpose::Unregister, Some(false)) => {
+                error(out, "Your name is not registered; /register makes it yours.")
+            }
+            _ => {
+                out.show.push(Entry::Info(purpose.intro().into()));
+                self.prompt = Some(Prompt::new(purpose));
+            }
+        }
+    }
+
+    /// The commands of extension `moderation`.
+    fn moderation(&mut self, cmd: Command, connected: bool, out: &mut Outcome) {
+        let error = |out: &mut Outcome, text: &str| out.show.push(Entry::Error(text.to_owned()));
+        if !self.granted.moderation {
+            return error(out, "This server does not offer moderation.");
+        }
+        if !self.operator {
+            return error(out, "Only operators can kick, ban or mute.");
+        }
+        if !connected {
+            return error(out, "Not connected; try again when reconnected.");
+        }
+        let frame = match cmd {
+            Command::Kick(k) => Frame { kick: Some(k), ..Frame::default() },
+            Command::Ban(b) => Frame { ban: Some(b), ..Frame::default() },
+            Command::Unban(n) => Frame { unban: Some(n), ..Frame::default() },
+            Command::Mute(m) => Frame { mute: Some(m), ..Frame::default() },
+            Command::Unmute(n) => Frame { unmute: Some(n), ..Frame::default() },
+            Command::Bans => Frame { list_bans: Some(true), ..Frame::default() },
+            _ => return,
+        };
+        out.send = Some(frame);
+    }
+
+    /// What a password prompt asks for now, if one is under way: the front end reads the next
+    /// line without showing it and hands it to [`Chat::answer`].
+    pub fn asking(&self) -> Option<Ask> {
+        self.prompt.as_ref().map(Prompt::ask)
+    }
+
+    /// What the password prompt under way is for, if any.
+    pub fn asking_for(&self) -> Option<Purpose> {
+        self.prompt.as_ref().map(Prompt::purpose)
+    }
+
+    /// Takes the answer to the password prompt; once every answer is in, the request to send.
+    /// An empty answer cancels. `connected`: logged in and able to send now.
+    pub fn answer(&mut self, secret: Secret, connected: bool) -> Outcome {
+        let mut out = Outcome::default();
+        let Some(prompt) = self.prompt.take() else { return out };
+        match prompt.answer(secret) {
+            Step::Next(p) => self.prompt = Some(p),
+            Step::Cancelled(why) => out.show.push(Entry::Error(why)),
+            Step::Done(_) if !connected => {
+                out.show.push(Entry::Error("Not connected; nothing was sent.".into()))
+            }
+            Step::Done(frame) => out.send = Some(*frame),
+        }
+        out
+    }
+
+    /// Gives up the password prompt under way (Esc); the entries say so.
+    pub fn cancel_prompt(&mut self) -> Vec<Entry> {
+        match self.prompt.take() {
+            Some(_) => vec![Entry::Info("Cancelled; nothing was sent.".into())],
+            None => Vec::new(),
+        }
+    }
 }
+
+/// `LOGOUT`'s value that revokes every session token of the account.
+pub const LOGOUT_EVERYWHERE: &str = "everywhere";
 
 #[cfg(test)]
 mod tests {
@@ -263,7 +490,7 @@ mod tests {
     fn login_shows_history_marks_own_and_private_and_lists_who_is_online() {
         let mut chat = Chat::default();
         let entries = chat.logged_in("ann", login_reply());
-        assert_eq!(chat.granted, Granted { block: true, users: false });
+        assert_eq!(chat.granted, Granted { block: true, ..Granted::default() });
         assert_eq!(chat.blocked.iter().collect::<Vec<_>>(), ["eve"]);
         assert!(matches!(&entries[0], Entry::Info(t) if t.contains("Welcome!")));
         assert!(matches!(&entries[1], Entry::Message { own: false, private: false, .. }));
@@ -279,8 +506,17 @@ mod tests {
     fn the_login_frame_names_the_user_and_asks_for_every_extension() {
         assert_eq!(
             shared::encode(&login_frame("ann")),
-            br#"{"USERNAME":"ann","FEATURES":["block","users"]}"#
+            br#"{"USERNAME":"ann","FEATURES":["block","users","account","moderation"]}"#
         );
+        let password = Secret::new("correct horse");
+        assert_eq!(
+            shared::encode(&login_frame_with("ann", Proof::Password(&password))),
+            br#"{"USERNAME":"ann","FEATURES":["block","users","account","moderation"],"PASSWORD":"correct horse"}"#
+        );
+        let token = Secret::new("tok");
+        let f = login_frame_with("ann", Proof::Token(&token));
+        assert_eq!((f.token.as_deref(), f.password), (Some("tok"), None));
+        assert_eq!(f.features, login_frame("ann").features);
     }
 
     #[test]
@@ -336,7 +572,232 @@ mod tests {
         // the users feature was not granted in this login
         assert!(matches!(&chat.handle(parse("/allusers"), true, 7).show[0], Entry::Error(_)));
         assert!(chat.handle(parse("/quit"), true, 7).quit);
-        assert_eq!(chat.handle(parse("/help"), true, 7).show.len(), HELP.len());
+        assert_eq!(
+            chat.handle(parse("/help"), true, 7).show.len(),
+            help(chat.granted, false).len()
+        );
         assert_eq!(chat.handle(parse("/users"), true, 7).show, [chat.online_list()]);
+    }
+
+    /// A login answer granting every extension, with the account and operator keys given.
+    fn full_login(chat: &mut Chat, registered: Option<bool>, operator: Option<bool>) -> Vec<Entry> {
+        chat.hidden_input = true;
+        let reply = Frame {
+            features: Some(features::ALL.map(String::from).to_vec()),
+            registered,
+            operator,
+            token: registered.filter(|r| *r).map(|_| "secret-token".into()),
+            ..login_reply()
+        };
+        chat.logged_in("ann", reply)
+    }
+
+    fn infos(entries: &[Entry]) -> String {
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::Info(t) | Entry::Error(t) => t.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_login_answer_tells_registration_token_and_operator_without_showing_the_token() {
+        let mut chat = Chat::default();
+        let shown = infos(&full_login(&mut chat, Some(true), Some(true)));
+        assert_eq!((chat.registered, chat.operator), (Some(true), true));
+        assert!(shown.contains("ann is your registered name."), "{shown}");
+        assert!(shown.contains("session token") && shown.contains("memory"), "{shown}");
+        assert!(shown.contains("You are an operator"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        let mut chat = Chat::default();
+        let shown = infos(&full_login(&mut chat, Some(false), Some(false)));
+        assert_eq!((chat.registered, chat.operator), (Some(false), false));
+        assert!(shown.contains("/register makes it yours"), "{shown}");
+        assert!(!shown.contains("operator") && !shown.contains("token"), "{shown}");
+        // a server without the extensions says nothing of them
+        let mut chat = Chat::default();
+        let shown = infos(&chat.logged_in("ann", login_reply()));
+        assert_eq!((chat.registered, chat.operator), (None, false));
+        assert!(!shown.contains("regist"), "{shown}");
+    }
+
+    #[test]
+    fn account_and_moderation_answers_become_notes() {
+        let mut chat = Chat::default();
+        full_login(&mut chat, Some(false), Some(true));
+        let e = chat.apply(Frame {
+            registered: Some(true),
+            token: Some("secret-token".into()),
+            ..Frame::default()
+        });
+        let shown = infos(&e);
+        assert_eq!(chat.registered, Some(true));
+        assert!(shown.contains("ann is registered now"), "{shown}");
+        assert!(shown.contains("session token") && !shown.contains("secret-token"), "{shown}");
+        let e = chat.apply(Frame { registered: Some(false), ..Frame::default() });
+        assert_eq!(chat.registered, Some(false));
+        assert!(infos(&e).contains("no longer registered"));
+        let session = shared::frame::SessionInfo {
+            id: "s1".into(),
+            created: 0,
+            last_used: 0,
+            expires: 0,
+            current: true,
+        };
+        let e = chat.apply(Frame { sessions: Some(vec![session]), ..Frame::default() });
+        assert_eq!(e.len(), 2);
+        assert!(infos(&e).contains("s1 (this connection)"));
+        let e = chat.apply(Frame { sessions: Some(vec![]), ..Frame::default() });
+        assert!(infos(&e).contains("sessions (0)"));
+        let ban = shared::frame::BanInfo {
+            kind: "ban".into(),
+            name: Some("bob".into()),
+            address: None,
+            by: "ann".into(),
+            at: 0,
+            until: None,
+            reason: Some("spam".into()),
+        };
+        let e = chat.apply(Frame { bans: Some(vec![ban]), ..Frame::default() });
+        assert!(infos(&e).contains("ban bob for ever, by ann"), "{e:?}");
+        let e = chat.apply(Frame { operator: Some(false), ..Frame::default() });
+        assert!(!chat.operator);
+        assert!(infos(&e).contains("not an operator"));
+        // the removal notice everyone gets is an ordinary INFO
+        let e = chat
+            .apply(Frame { info: Some("bob was removed by ann: spam".into()), ..Frame::default() });
+        assert_eq!(e, [Entry::Info("bob was removed by ann: spam".into())]);
+    }
+
+    #[test]
+    fn register_prompts_twice_then_sends_and_never_shows_the_password() {
+        use crate::input::parse;
+        let mut chat = Chat::default();
+        full_login(&mut chat, Some(false), None);
+        let out = chat.handle(parse("/register"), true, 7);
+        assert!(out.send.is_none());
+        assert!(infos(&out.show).contains("Registering"));
+        assert_eq!(chat.asking(), Some(Ask::Password));
+        assert_eq!(chat.asking_for(), Some(Purpose::Register));
+        let out = chat.answer(Secret::new("correct horse"), true);
+        assert_eq!((out.send, out.show.len()), (None, 0));
+        assert_eq!(chat.asking(), Some(Ask::PasswordAgain));
+        let out = chat.answer(Secret::new("correct horse"), true);
+        assert_eq!(out.send.and_then(|f| f.register).as_deref(), Some("correct horse"));
+        assert!(out.show.is_empty(), "nothing echoes the password");
+        assert_eq!(chat.asking(), None);
+    }
+
+    #[test]
+    fn password_and_unregister_prompts_build_their_requests() {
+        let mut chat = Chat::default();
+        full_login(&mut chat, Some(true), None);
+        chat.handle(Input::Command(Command::ChangePassword), true, 7);
+        assert_eq!(chat.asking(), Some(Ask::OldPassword));
+        chat.answer(Secret::new("old password"), true);
+        assert_eq!(chat.asking(), Some(Ask::NewPassword));
+        chat.answer(Secret::new("new password"), true);
+        assert_eq!(chat.asking(), Some(Ask::NewPasswordAgain));
+        let out = chat.answer(Secret::new("new password"), true);
+        assert_eq!(
+            out.send.and_then(|f| f.change_password),
+            Some(["old password".into(), "new password".into()])
+        );
+        chat.handle(Input::Command(Command::Unregister), true, 7);
+        assert_eq!(chat.asking(), Some(Ask::Password));
+        // the connection dropped meanwhile: nothing goes out
+        let out = chat.answer(Secret::new("new password"), false);
+        assert!(out.send.is_none() && infos(&out.show).contains("Not connected"));
+        chat.handle(Input::Command(Command::Unregister), true, 7);
+        let out = chat.answer(Secret::new("new password"), true);
+        assert_eq!(out.send.and_then(|f| f.unregister).as_deref(), Some("new password"));
+    }
+
+    #[test]
+    fn prompts_cancel_on_escape_or_a_stray_line_and_send_nothing() {
+        use crate::input::parse;
+        let mut chat = Chat::default();
+        full_login(&mut chat, Some(false), None);
+        chat.handle(parse("/register"), true, 7);
+        assert!(infos(&chat.cancel_prompt()).contains("Cancelled"));
+        assert_eq!(chat.asking(), None);
+        assert!(chat.cancel_prompt().is_empty());
+        // a front end that lets the line through to handle() instead of answer()
+        chat.handle(parse("/register"), true, 7);
+        let out = chat.handle(parse("hunter2 hunter2"), true, 7);
+        assert!(out.send.is_none(), "the line may be the password: it is never sent");
+        assert!(infos(&out.show).contains("prompt was cancelled"));
+        assert!(!infos(&out.show).contains("hunter2"));
+        assert_eq!(chat.asking(), None);
+    }
+
+    #[test]
+    fn account_commands_need_the_extension_a_hidden_line_and_the_right_state() {
+        use crate::input::parse;
+        let mut chat = Chat::default();
+        chat.logged_in("ann", login_reply()); // block only
+        let out = chat.handle(parse("/register"), true, 7);
+        assert!(infos(&out.show).contains("does not offer accounts"));
+        let mut chat = Chat::default();
+        full_login(&mut chat, Some(false), None);
+        chat.hidden_input = false;
+        let out = chat.handle(parse("/register"), true, 7);
+        assert!(infos(&out.show).contains("cannot ask for a password without showing it"));
+        assert_eq!(chat.asking(), None);
+        chat.hidden_input = true;
+        assert!(infos(&chat.handle(parse("/register"), false, 7).show).contains("Not connected"));
+        assert!(infos(&chat.handle(parse("/password"), true, 7).show).contains("not registered"));
+        assert!(infos(&chat.handle(parse("/unregister"), true, 7).show).contains("not registered"));
+        assert_eq!(chat.asking(), None);
+        let mut chat = Chat::default();
+        full_login(&mut chat, Some(true), None);
+        assert!(
+            infos(&chat.handle(parse("/register"), true, 7).show).contains("registered already")
+        );
+        let send =
+            |chat: &mut Chat, line: &str| chat.handle(parse(line), true, 7).send.expect(line);
+        assert_eq!(send(&mut chat, "/sessions").list_sessions, Some(true));
+        assert_eq!(send(&mut chat, "/revoke s1").revoke_session.as_deref(), Some("s1"));
+        assert_eq!(send(&mut chat, "/logout").logout.as_deref(), Some("everywhere"));
+    }
+
+    #[test]
+    fn moderation_commands_are_for_operators_of_servers_that_offer_them() {
+        use crate::input::parse;
+        let send = |chat: &mut Chat, line: &str| chat.handle(parse(line), true, 7);
+        let mut chat = Chat::default();
+        full_login(&mut chat, None, Some(false));
+        assert!(infos(&send(&mut chat, "/kick bob").show).contains("Only operators"));
+        assert!(!infos(&send(&mut chat, "/help").show).contains("/kick"));
+        let mut chat = Chat::default();
+        chat.logged_in("ann", Frame { operator: Some(true), ..login_reply() });
+        assert!(infos(&send(&mut chat, "/bans").show).contains("does not offer moderation"));
+        let mut chat = Chat::default();
+        full_login(&mut chat, None, Some(true));
+        assert!(infos(&send(&mut chat, "/help").show).contains("/kick"));
+        let kick = send(&mut chat, "/kick bob too loud").send.and_then(|f| f.kick).expect("kick");
+        assert_eq!((kick.name.as_str(), kick.reason.as_deref()), ("bob", Some("too loud")));
+        let ban = send(&mut chat, "/ban-address bob 2w").send.and_then(|f| f.ban).expect("ban");
+        assert_eq!(
+            (ban.name.as_deref(), ban.with_address, ban.duration.as_str()),
+            (Some("bob"), Some(true), "2w")
+        );
+        let mute = send(&mut chat, "/mute bob 30m").send.and_then(|f| f.mute).expect("mute");
+        assert_eq!(mute.duration, "30m");
+        assert_eq!(
+            send(&mut chat, "/unban bob").send.and_then(|f| f.unban).as_deref(),
+            Some("bob")
+        );
+        assert_eq!(
+            send(&mut chat, "/unmute bob").send.and_then(|f| f.unmute).as_deref(),
+            Some("bob")
+        );
+        assert_eq!(send(&mut chat, "/bans").send.and_then(|f| f.list_bans), Some(true));
+        let out = send(&mut chat, "/ban bob 5y");
+        assert!(out.send.is_none() && infos(&out.show).contains("is not a duration"));
+        assert!(chat.handle(parse("/bans"), false, 7).send.is_none());
     }
 }

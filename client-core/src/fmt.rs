@@ -1,6 +1,8 @@
-//! The text every client shows the same way: a message's time and a titled list of names. Each
-//! front end dresses the text its own way (terminal styles, HTML elements); the words and
-//! numbers come from here.
+//! The text every client shows the same way: a message's time, a titled list of names, and the
+//! lines of the account's sessions and of the bans in force. Each front end dresses the text
+//! its own way (terminal styles, HTML elements); the words and numbers come from here.
+
+use shared::frame::{BanInfo, SessionInfo};
 
 /// A moment in the viewer's local time, broken down. Each client reads it from its own clock
 /// (chrono in the terminal, the browser's `Date`), so this crate needs no time-zone data and
@@ -41,6 +43,76 @@ pub fn list(title: &str, names: &[String]) -> String {
     format!("{title} ({}): {shown}", names.len())
 }
 
+/// A moment in UTC to the minute, `2026-03-02 10:00 UTC`: for the times of sessions and bans,
+/// which this crate shows without a clock or time-zone data of its own.
+pub fn utc(ts: i64) -> String {
+    const DAY: i64 = 86_400;
+    let (days, secs) = (ts.div_euclid(DAY), ts.rem_euclid(DAY));
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, exact for every `i64` day a timestamp can give).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    // Counted from 0000-03-01, in eras of 400 years (146,097 days), March first in each year
+    // so that the leap day falls last.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The lines of a `SESSIONS` answer: a title, then one line per session token.
+pub fn sessions(list: &[SessionInfo]) -> Vec<String> {
+    let mut out = vec![if list.is_empty() {
+        "sessions (0): (none); every login now needs the password".to_owned()
+    } else {
+        format!("sessions ({}), newest first; /revoke ID ends one:", list.len())
+    }];
+    for s in list {
+        let this = if s.current { " (this connection)" } else { "" };
+        out.push(format!(
+            "  {}{this}: since {}, last login {}, expires {}",
+            s.id,
+            utc(s.created),
+            utc(s.last_used),
+            utc(s.expires)
+        ));
+    }
+    out
+}
+
+/// The lines of a `BANS` answer: a title, then one line per ban or mute.
+pub fn bans(list: &[BanInfo]) -> Vec<String> {
+    let mut out = vec![if list.is_empty() {
+        "bans and mutes (0): (none)".to_owned()
+    } else {
+        format!("bans and mutes ({}):", list.len())
+    }];
+    for b in list {
+        let whom = match (&b.name, &b.address) {
+            (Some(n), Some(a)) => format!("{n} and {a}"),
+            (Some(n), None) => n.clone(),
+            (None, Some(a)) => a.clone(),
+            (None, None) => "?".to_owned(),
+        };
+        let until = match b.until {
+            Some(t) => format!("until {}", utc(t)),
+            None => "for ever".to_owned(),
+        };
+        let why = b.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        out.push(format!("  {} {whom} {until}, by {} on {}{why}", b.kind, b.by, utc(b.at)));
+    }
+    out
+}
+
 /// Which of `colours` colours a name gets: the same on every screen, in every client and every
 /// run (FNV-1a over the name's bytes, unlike the std hasher stable across platforms).
 /// `colours` must not be 0.
@@ -71,6 +143,60 @@ mod tests {
     fn lists_show_their_count_and_say_when_empty() {
         assert_eq!(list("online", &["ann".into(), "bob".into()]), "online (2): ann, bob");
         assert_eq!(list("blocked", &[]), "blocked (0): (none)");
+    }
+
+    #[test]
+    fn utc_times_to_the_minute() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_772_445_659), "2026-03-02 10:00 UTC");
+        assert_eq!(utc(951_825_600), "2000-02-29 12:00 UTC", "a leap day");
+        assert_eq!(utc(-1), "1969-12-31 23:59 UTC");
+        assert_eq!(utc(253_402_300_799), "9999-12-31 23:59 UTC");
+    }
+
+    #[test]
+    fn sessions_and_bans_read_as_lines() {
+        let s = |id: &str, current| SessionInfo {
+            id: id.into(),
+            created: 0,
+            last_used: 60,
+            expires: 86_400,
+            current,
+        };
+        assert_eq!(
+            sessions(&[s("a1", true), s("b2", false)]),
+            [
+                "sessions (2), newest first; /revoke ID ends one:",
+                "  a1 (this connection): since 1970-01-01 00:00 UTC, last login 1970-01-01 00:01 UTC, expires 1970-01-02 00:00 UTC",
+                "  b2: since 1970-01-01 00:00 UTC, last login 1970-01-01 00:01 UTC, expires 1970-01-02 00:00 UTC",
+            ]
+        );
+        assert!(sessions(&[])[0].contains("(none)"));
+        let ban = BanInfo {
+            kind: "ban".into(),
+            name: Some("bob".into()),
+            address: Some("203.0.113.7".into()),
+            by: "op".into(),
+            at: 0,
+            until: None,
+            reason: Some("spam".into()),
+        };
+        let mute = BanInfo {
+            kind: "mute".into(),
+            address: None,
+            until: Some(3600),
+            reason: None,
+            ..ban.clone()
+        };
+        assert_eq!(
+            bans(&[ban, mute]),
+            [
+                "bans and mutes (2):",
+                "  ban bob and 203.0.113.7 for ever, by op on 1970-01-01 00:00 UTC: spam",
+                "  mute bob until 1970-01-01 01:00 UTC, by op on 1970-01-01 00:00 UTC",
+            ]
+        );
+        assert_eq!(bans(&[]), ["bans and mutes (0): (none)"]);
     }
 
     #[test]

@@ -1,5 +1,13 @@
 //! What a line typed into a client means: `@name text` is a private message, `/command` a command, anything
 //! else a message to everyone. Commands are case-insensitive and the seed's spellings work.
+//!
+//! A password is never part of a typed line (the line is shown on the screen and kept in the
+//! input history): `/register`, `/password` and `/unregister` take no argument, and the client
+//! then asks for each password on a line of its own that is not shown (see `chat::Chat::asking`).
+
+use shared::frame::features::Granted;
+use shared::frame::{Ban, Kick, Mute};
+use shared::validate::{parse_duration, validate_reason, validate_username};
 
 /// A command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +28,30 @@ pub enum Command {
     Users,
     /// Show everyone ever seen.
     AllUsers,
+    /// Register the current name (the password is asked for, twice, without echo).
+    Register,
+    /// Change the password (the old and the new one are asked for without echo).
+    ChangePassword,
+    /// Remove the account (its password is asked for without echo).
+    Unregister,
+    /// Show the account's sessions.
+    Sessions,
+    /// Revoke the session with this id.
+    Revoke(String),
+    /// Revoke every session of the account ("log out everywhere").
+    Logout,
+    /// Disconnect a user (operators).
+    Kick(Kick),
+    /// Ban a name, an address, or both (operators).
+    Ban(Ban),
+    /// Lift the bans of a name or an address (operators).
+    Unban(String),
+    /// Refuse a user's messages for a while (operators).
+    Mute(Mute),
+    /// Lift a mute (operators).
+    Unmute(String),
+    /// Show the bans and mutes in force (operators).
+    Bans,
 }
 
 /// What a line asks for.
@@ -40,7 +72,7 @@ pub enum Input {
     Invalid(String),
 }
 
-/// The help text, one line per command.
+/// The help text every server gets, one line per command.
 pub const HELP: &[&str] = &[
     "text                send to everyone",
     "@name text          send privately to name",
@@ -48,15 +80,66 @@ pub const HELP: &[&str] = &[
     "/help               this list",
     "/name               your username",
     "/users              who is online (/DisplayUsers)",
-    "/allusers           everyone ever seen (/DisplayAllUsers)",
-    "/block name         stop messages between you and name, both ways",
-    "/unblock name       undo /block for name",
-    "/blocked            whom you block",
     "/quit               leave (Ctrl-C too)",
 ];
 
+/// Help for the extension `block`.
+pub const HELP_BLOCK: &[&str] = &[
+    "/block name         stop messages between you and name, both ways",
+    "/unblock name       undo /block for name",
+    "/blocked            whom you block",
+];
+
+/// Help for the extension `users`.
+pub const HELP_USERS: &[&str] = &["/allusers           everyone ever seen (/DisplayAllUsers)"];
+
+/// Help for the extension `account`.
+pub const HELP_ACCOUNT: &[&str] = &[
+    "/register           make your name yours: asks for a password, twice",
+    "/password           change your password: asks for the old one and the new one",
+    "/unregister         remove your account: asks for its password",
+    "/sessions           your account's sessions (logins that come back without a password)",
+    "/revoke ID          end the session ID (from /sessions)",
+    "/logout             end every session of your account, on every device",
+    "  Passwords are asked for on a line of their own and never shown; an empty line (or Esc)",
+    "  cancels. To log in to a registered name, start chatterbox with --password.",
+];
+
+/// Help for the extension `moderation`, shown to operators only.
+pub const HELP_MODERATION: &[&str] = &[
+    "/kick name [reason]              disconnect name",
+    "/ban name time [reason]          ban name for a time: 30m, 12h, 7d, 2w or forever",
+    "/ban-address name time [reason]  ban name and the address it uses",
+    "/ban-ip address time [reason]    ban an address or a block (203.0.113.0/24)",
+    "/unban name|address              lift the bans of a name or an address",
+    "/mute name time [reason]         refuse name's messages for a time",
+    "/unmute name                     lift name's mute",
+    "/bans                            the bans and mutes in force",
+];
+
+/// The help text for a login granted `granted`: only the commands the server offers, and the
+/// moderation commands only to an operator.
+pub fn help(granted: Granted, operator: bool) -> Vec<&'static str> {
+    let mut lines = HELP.to_vec();
+    let sections = [
+        (granted.block, HELP_BLOCK),
+        (granted.users, HELP_USERS),
+        (granted.account, HELP_ACCOUNT),
+        (granted.moderation && operator, HELP_MODERATION),
+    ];
+    for (shown, section) in sections {
+        if shown {
+            // Before /quit, which stays last.
+            let at = lines.len() - 1;
+            lines.splice(at..at, section.iter().copied());
+        }
+    }
+    lines
+}
+
 /// Commands that take a username, for completion.
-pub const NAME_COMMANDS: &[&str] = &["/block", "/unblock"];
+pub const NAME_COMMANDS: &[&str] =
+    &["/block", "/unblock", "/kick", "/ban", "/ban-address", "/unban", "/mute", "/unmute"];
 
 /// Parses one typed line.
 pub fn parse(line: &str) -> Input {
@@ -84,13 +167,21 @@ pub fn parse(line: &str) -> Input {
 }
 
 fn command(rest: &str) -> Input {
-    let mut words = rest.split_whitespace();
-    let verb = words.next().unwrap_or_default().to_ascii_lowercase();
+    let (verb, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let verb = verb.to_ascii_lowercase();
+    let mut words = args.split_whitespace();
     let arg = words.next().map(str::to_owned);
     let extra = words.next().is_some();
-    let needs_name = |make: fn(String) -> Command, usage: &str| match (&arg, extra) {
+    let one = |make: fn(String) -> Command, usage: &str| match (&arg, extra) {
         (Some(a), false) => Input::Command(make(a.clone())),
-        _ => Input::Invalid(format!("Usage: {usage} name")),
+        _ => Input::Invalid(format!("Usage: {usage}")),
+    };
+    let none = |cmd: Command, usage: &str| {
+        if arg.is_none() {
+            Input::Command(cmd)
+        } else {
+            Input::Invalid(format!("Usage: {usage} (it takes nothing after it)"))
+        }
     };
     match verb.as_str() {
         "help" | "h" | "?" => Input::Command(Command::Help),
@@ -99,10 +190,162 @@ fn command(rest: &str) -> Input {
         "users" | "displayusers" | "who" => Input::Command(Command::Users),
         "allusers" | "displayallusers" => Input::Command(Command::AllUsers),
         "blocked" => Input::Command(Command::Blocked),
-        "block" => needs_name(Command::Block, "/block"),
-        "unblock" => needs_name(Command::Unblock, "/unblock"),
+        "block" => one(Command::Block, "/block name"),
+        "unblock" => one(Command::Unblock, "/unblock name"),
+        "register" => none(
+            Command::Register,
+            "/register; the password is asked for next, on a line that is not shown",
+        ),
+        "password" | "passwd" => none(
+            Command::ChangePassword,
+            "/password; the passwords are asked for next, on lines that are not shown",
+        ),
+        "unregister" => none(
+            Command::Unregister,
+            "/unregister; the password is asked for next, on a line that is not shown",
+        ),
+        "sessions" => none(Command::Sessions, "/sessions"),
+        "revoke" => one(Command::Revoke, "/revoke ID (the IDs are listed by /sessions)"),
+        "logout" => none(Command::Logout, "/logout"),
+        "kick" => kick(args),
+        "ban" => ban(args, BanKind::Name),
+        "ban-address" | "banaddress" => ban(args, BanKind::NameAndAddress),
+        "ban-ip" | "banip" => ban(args, BanKind::Address),
+        "unban" => one(Command::Unban, "/unban name|address"),
+        "mute" => mute(args),
+        "unmute" => one(Command::Unmute, "/unmute name"),
+        "bans" => none(Command::Bans, "/bans"),
         "" => Input::Invalid("Type /help for the commands.".into()),
         other => Input::Invalid(format!("Unknown command /{other}; type /help for the list.")),
+    }
+}
+
+/// The first `n` words of `text` and what follows them (trimmed; `None` when empty): the
+/// reason after a command's fixed words keeps its own spacing.
+fn words_then_rest(text: &str, n: usize) -> (Vec<&str>, Option<&str>) {
+    let mut words = Vec::with_capacity(n);
+    let mut rest = text.trim_start();
+    while words.len() < n && !rest.is_empty() {
+        let (word, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        words.push(word);
+        rest = after.trim_start();
+    }
+    let rest = rest.trim_end();
+    (words, (!rest.is_empty()).then_some(rest))
+}
+
+/// A reason, checked as the server will: `Err` holds the text to show.
+fn reason(text: Option<&str>) -> Result<Option<String>, String> {
+    match text {
+        None => Ok(None),
+        Some(r) => validate_reason(r).map(|()| Some(r.to_owned())),
+    }
+}
+
+/// A name, a duration and a reason, checked: `Err` holds the text to show.
+fn name_duration_reason(
+    args: &str,
+    usage: &str,
+) -> Result<(String, String, Option<String>), String> {
+    let (words, rest) = words_then_rest(args, 2);
+    let [name, duration] = words[..] else { return Err(format!("Usage: {usage}")) };
+    validate_username(name).map_err(|e| e.to_string())?;
+    parse_duration(duration).map_err(|e| e.to_string())?;
+    Ok((name.to_owned(), duration.to_owned(), reason(rest)?))
+}
+
+fn kick(args: &str) -> Input {
+    let (words, rest) = words_then_rest(args, 1);
+    let [name] = words[..] else { return Input::Invalid("Usage: /kick name [reason]".into()) };
+    if let Err(e) = validate_username(name) {
+        return Input::Invalid(e.to_string());
+    }
+    match reason(rest) {
+        Ok(reason) => Input::Command(Command::Kick(Kick { name: name.to_owned(), reason })),
+        Err(e) => Input::Invalid(e),
+    }
+}
+
+fn mute(args: &str) -> Input {
+    match name_duration_reason(args, "/mute name time [reason] (time: 30m, 12h, 7d, 2w or forever)")
+    {
+        Ok((name, duration, reason)) => {
+            Input::Command(Command::Mute(Mute { name, duration, reason }))
+        }
+        Err(e) => Input::Invalid(e),
+    }
+}
+
+/// What a `/ban` spelling bans.
+#[derive(Debug, Clone, Copy)]
+enum BanKind {
+    /// `/ban`: the name.
+    Name,
+    /// `/ban-address`: the name and the address it is connected from (or last held it from).
+    NameAndAddress,
+    /// `/ban-ip`: an address or a CIDR block, no name.
+    Address,
+}
+
+fn ban(args: &str, kind: BanKind) -> Input {
+    let usage = match kind {
+        BanKind::Name => "/ban name time [reason] (time: 30m, 12h, 7d, 2w or forever)",
+        BanKind::NameAndAddress => {
+            "/ban-address name time [reason] (time: 30m, 12h, 7d, 2w or forever)"
+        }
+        BanKind::Address => {
+            "/ban-ip address time [reason] (an IP address or a block such as 203.0.113.0/24)"
+        }
+    };
+    if let BanKind::Address = kind {
+        let (words, rest) = words_then_rest(args, 2);
+        let [address, duration] = words[..] else {
+            return Input::Invalid(format!("Usage: {usage}"));
+        };
+        if !is_address(address) {
+            return Input::Invalid(format!(
+                "{address} is not an IP address or a block such as 203.0.113.0/24."
+            ));
+        }
+        if let Err(e) = parse_duration(duration) {
+            return Input::Invalid(e.to_string());
+        }
+        return match reason(rest) {
+            Ok(reason) => Input::Command(Command::Ban(Ban {
+                address: Some(address.to_owned()),
+                duration: duration.to_owned(),
+                reason,
+                ..Ban::default()
+            })),
+            Err(e) => Input::Invalid(e),
+        };
+    }
+    match name_duration_reason(args, usage) {
+        Ok((name, duration, reason)) => Input::Command(Command::Ban(Ban {
+            name: Some(name),
+            with_address: matches!(kind, BanKind::NameAndAddress).then_some(true),
+            duration,
+            reason,
+            ..Ban::default()
+        })),
+        Err(e) => Input::Invalid(e),
+    }
+}
+
+/// Whether `text` is an IP address, or a CIDR block (`address/prefix`, the prefix no longer
+/// than the address).
+fn is_address(text: &str) -> bool {
+    let (ip, prefix) = match text.split_once('/') {
+        Some((ip, prefix)) => (ip, Some(prefix)),
+        None => (text, None),
+    };
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else { return false };
+    let bits = if ip.is_ipv4() { 32 } else { 128 };
+    match prefix {
+        None => true,
+        Some(p) => {
+            p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok_and(|p| p <= bits)
+        }
     }
 }
 
@@ -146,5 +389,152 @@ mod tests {
         assert!(matches!(parse("/block"), Input::Invalid(t) if t.contains("Usage: /block")));
         assert!(matches!(parse("/block a b"), Input::Invalid(_)));
         assert!(matches!(parse("/frobnicate"), Input::Invalid(t) if t.contains("/help")));
+    }
+
+    fn invalid(line: &str) -> String {
+        match parse(line) {
+            Input::Invalid(t) => t,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn account_commands_take_no_password_on_the_line() {
+        use Command::*;
+        for (line, want) in [
+            ("/register", Register),
+            ("/Register", Register),
+            ("/password", ChangePassword),
+            ("/passwd", ChangePassword),
+            ("/unregister", Unregister),
+            ("/sessions", Sessions),
+            ("/revoke abc123", Revoke("abc123".into())),
+            ("/LOGOUT", Logout),
+        ] {
+            assert_eq!(parse(line), Input::Command(want), "{line}");
+        }
+        // a password typed after the command is refused, not sent (it is on the screen)
+        for line in ["/register hunter22", "/password old new", "/unregister hunter22"] {
+            let t = invalid(line);
+            assert!(t.contains("asked for next") && !t.contains("hunter22"), "{line}: {t}");
+        }
+        assert!(invalid("/revoke").contains("Usage: /revoke ID"));
+        assert!(invalid("/revoke a b").contains("Usage: /revoke ID"));
+        assert!(invalid("/logout now").contains("Usage: /logout"));
+    }
+
+    #[test]
+    fn moderation_commands_build_the_wire_requests() {
+        use Command::*;
+        let kick = |name: &str, reason: Option<&str>| {
+            Kick(shared::frame::Kick { name: name.into(), reason: reason.map(Into::into) })
+        };
+        assert_eq!(parse("/kick bob"), Input::Command(kick("bob", None)));
+        assert_eq!(
+            parse("/KICK bob  stop  shouting "),
+            Input::Command(kick("bob", Some("stop  shouting")))
+        );
+        assert_eq!(
+            parse("/ban bob 7d spam, again"),
+            Input::Command(Ban(shared::frame::Ban {
+                name: Some("bob".into()),
+                duration: "7d".into(),
+                reason: Some("spam, again".into()),
+                ..shared::frame::Ban::default()
+            }))
+        );
+        assert_eq!(
+            parse("/ban-address bob forever"),
+            Input::Command(Ban(shared::frame::Ban {
+                name: Some("bob".into()),
+                with_address: Some(true),
+                duration: "forever".into(),
+                ..shared::frame::Ban::default()
+            }))
+        );
+        for address in ["203.0.113.7", "203.0.113.0/24", "2001:db8::/32", "::1"] {
+            assert_eq!(
+                parse(&format!("/ban-ip {address} 12h")),
+                Input::Command(Ban(shared::frame::Ban {
+                    address: Some(address.into()),
+                    duration: "12h".into(),
+                    ..shared::frame::Ban::default()
+                })),
+                "{address}"
+            );
+        }
+        assert_eq!(
+            parse("/mute bob 30m calm down"),
+            Input::Command(Mute(shared::frame::Mute {
+                name: "bob".into(),
+                duration: "30m".into(),
+                reason: Some("calm down".into()),
+            }))
+        );
+        assert_eq!(parse("/unban 203.0.113.0/24"), Input::Command(Unban("203.0.113.0/24".into())));
+        assert_eq!(parse("/unban bob"), Input::Command(Unban("bob".into())));
+        assert_eq!(parse("/unmute bob"), Input::Command(Unmute("bob".into())));
+        assert_eq!(parse("/bans"), Input::Command(Bans));
+    }
+
+    #[test]
+    fn bad_moderation_lines_say_what_is_wrong() {
+        // durations are checked before anything is sent, with parse_duration's words
+        for line in ["/ban bob 5y", "/ban bob soon", "/mute bob 1h30m", "/ban-ip 10.0.0.1 -5m"] {
+            assert!(invalid(line).contains("is not a duration"), "{line}");
+        }
+        for line in ["/ban bob 0m", "/mute bob 99999w"] {
+            assert!(invalid(line).contains("at most ten years"), "{line}");
+        }
+        assert!(invalid("/ban bob").contains("Usage: /ban name time"));
+        assert!(invalid("/ban").contains("Usage: /ban name time"));
+        assert!(invalid("/ban-address bob").contains("Usage: /ban-address"));
+        assert!(invalid("/mute").contains("Usage: /mute name time"));
+        assert!(invalid("/kick").contains("Usage: /kick name"));
+        assert!(invalid("/unban").contains("Usage: /unban"));
+        assert!(invalid("/unmute a b").contains("Usage: /unmute"));
+        assert!(invalid("/ban ALL 1h").contains("reserved"));
+        assert!(invalid("/kick all").contains("reserved"));
+        for address in ["bob", "10.0.0.256", "10.0.0.0/33", "::/129", "10.0.0.0/x", "10.0.0.0/"] {
+            assert!(
+                invalid(&format!("/ban-ip {address} 1h")).contains("not an IP address"),
+                "{address}"
+            );
+        }
+        let long = "x".repeat(shared::limits::MAX_REASON_CHARS + 1);
+        assert!(invalid(&format!("/kick bob {long}")).contains("at most"));
+        assert!(invalid(&format!("/ban bob 1h {long}")).contains("at most"));
+    }
+
+    #[test]
+    fn help_lists_only_what_was_granted() {
+        let none = help(Granted::default(), false);
+        assert_eq!(none, HELP);
+        assert_eq!(none.last(), HELP.last(), "/quit stays last");
+        let has = |lines: &[&str], cmd: &str| lines.iter().any(|l| l.starts_with(cmd));
+        let all = Granted { block: true, users: true, account: true, moderation: true };
+        let user = help(all, false);
+        for cmd in ["/block", "/allusers", "/register", "/password", "/sessions", "/logout"] {
+            assert!(has(&user, cmd), "{cmd}");
+        }
+        assert!(!has(&user, "/kick") && !has(&user, "/bans"), "moderation is for operators");
+        let op = help(all, true);
+        for cmd in ["/kick", "/ban ", "/ban-address", "/ban-ip", "/unban", "/mute", "/unmute"] {
+            assert!(has(&op, cmd), "{cmd}");
+        }
+        assert_eq!(
+            op.len(),
+            HELP.len()
+                + HELP_BLOCK.len()
+                + HELP_USERS.len()
+                + HELP_ACCOUNT.len()
+                + HELP_MODERATION.len()
+        );
+        assert!(op.last().is_some_and(|l| l.starts_with("/quit")));
+        // operator without the extension granted, or account without block: each on its own
+        let account = help(Granted { account: true, ..Granted::default() }, true);
+        assert!(has(&account, "/register") && !has(&account, "/block") && !has(&account, "/kick"));
+        let moderation = help(Granted { moderation: true, ..Granted::default() }, true);
+        assert!(has(&moderation, "/kick") && !has(&moderation, "/register"));
     }
 }

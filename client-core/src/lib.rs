@@ -12,11 +12,16 @@
 //!   of every client.
 //! - [`input`]: what a typed line means (`@name text`, `/commands` and the seed's spellings of
 //!   them), and the help text.
+//! - [`prompt`]: the password prompts of `/register`, `/password` and `/unregister`: what
+//!   is asked next, and the request once every answer is in.
+//! - [`secret`]: a password or session token in memory, never shown (`Debug` hides it).
 //! - [`fmt`]: the text of a message's time (from a broken-down local time each client reads
-//!   from its own clock), of a titled list of names, and a name's colour.
+//!   from its own clock), of a titled list of names, of sessions and bans, and a name's colour.
 //!
 //! The protocol itself (frames, limits, validation, the codec) is the `shared` crate.
 
 pub mod chat;
 pub mod fmt;
 pub mod input;
+pub mod prompt;
+pub mod secret;

@@ -28,6 +28,12 @@ pub struct Args {
     /// Username to log in with (otherwise the client asks).
     #[arg(short, long)]
     pub username: Option<String>,
+    /// Log in to a registered name: the client asks for its password without showing it (in
+    /// plain mode it reads the password from the terminal, or from the environment variable
+    /// CHATTERBOX_PASSWORD when that is set). A password is never given on the command line,
+    /// where other users of the machine could read it.
+    #[arg(long)]
+    pub password: bool,
     /// Line mode even in a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -64,5 +70,13 @@ mod tests {
         assert!(a.plain);
         assert_eq!(parse("chatterbox -ca=x.pem").ca, Some(PathBuf::from("x.pem")));
         assert_eq!(parse("chatterbox --ca y.pem").ca, Some(PathBuf::from("y.pem")));
+        assert!(!a.password);
+    }
+
+    #[test]
+    fn password_is_a_switch_that_takes_no_value() {
+        assert!(parse("chatterbox --password --username ann").password);
+        let with_value = Args::try_parse_from(["chatterbox", "--password=hunter22"]);
+        assert!(with_value.is_err(), "a password on the command line is refused");
     }
 }

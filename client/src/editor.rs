@@ -1,5 +1,5 @@
 //! The input line: editing at a cursor, a history of sent lines (Up/Down), and Tab completion
-//! of names after `@` and after `/block` and `/unblock`.
+//! of names after `@` and after the commands that take a name (`/block`, `/kick`, …).
 
 use client_core::input::NAME_COMMANDS;
 
@@ -134,8 +134,9 @@ impl Editor {
     }
 
     /// Completes the name before the cursor from `names`: after `@` at the start of the line,
-    /// or as the argument of `/block` and `/unblock`. A single match is completed with a
-    /// space after it; several are completed to their common prefix and returned.
+    /// or as the first argument of a command that takes a name (`NAME_COMMANDS`). A single
+    /// match is completed with a space after it; several are completed to their common prefix
+    /// and returned.
     pub fn complete(&mut self, names: &[String]) -> Vec<String> {
         let before: String = self.chars[..self.cursor].iter().collect();
         let (start, prefix) = if let Some(p) = before.strip_prefix('@') {
@@ -240,6 +241,12 @@ mod tests {
         let mut e = typed("/UnBlock b");
         e.complete(&names);
         assert_eq!(e.text(), "/UnBlock bob");
+        let mut e = typed("/kick ca");
+        e.complete(&names);
+        assert_eq!(e.text(), "/kick cat ");
+        let mut e = typed("/ban-address ca");
+        e.complete(&names);
+        assert_eq!(e.text(), "/ban-address cat ");
         let mut e = typed("hello b");
         e.complete(&names);
         assert_eq!(e.text(), "hello b", "no completion in ordinary text");

@@ -3,12 +3,22 @@
 //!
 //! A front end talks to the engine through two bounded channels: [`ToEngine`] in,
 //! [`FromEngine`] out.
+//!
+//! **Registered names** (extension `account`): with `--password` the engine asks the front end
+//! for the password ([`FromEngine::AskPassword`]) and logs in with USERNAME + PASSWORD +
+//! FEATURES. A session token from the login answer (or from a REGISTER or CHANGE_PASSWORD
+//! answer) is kept in memory only and used for the automatic reconnects (USERNAME + TOKEN +
+//! FEATURES), so that they need no password. If the token is refused (expired, revoked), the
+//! password given this run is used, or else the front end is asked for one. Neither the
+//! password nor the token is ever written anywhere, and the token's value is taken out of the
+//! frames passed to the front end.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use client_core::chat::login_frame;
+use client_core::chat::{Proof, login_frame_with};
+use client_core::secret::Secret;
 use shared::Frame;
 use tokio::sync::mpsc;
 
@@ -28,8 +38,11 @@ pub const CHANNEL: usize = 256;
 /// What a front end tells the engine.
 #[derive(Debug)]
 pub enum ToEngine {
-    /// The username to try (after [`FromEngine::AskName`]).
+    /// The username to try (after [`FromEngine::AskName`]); after
+    /// [`FromEngine::AskPassword`], another name to log in with, without a password.
     Name(String),
+    /// The password to log in with (after [`FromEngine::AskPassword`]).
+    Password(Secret),
     /// A frame to send.
     Send(Box<Frame>),
     /// Close the connection and stop.
@@ -62,14 +75,26 @@ pub enum FromEngine {
         /// The INFO of the refusal, if any.
         refused: Option<String>,
     },
-    /// Logged in as `name`; `reply` is the server's accepting frame (users, history, …).
+    /// The password of the registered name `name` is needed; `refused` holds the server's
+    /// reason if a login was just refused. Answered with [`ToEngine::Password`], or with
+    /// [`ToEngine::Name`] to log in as someone else without a password.
+    AskPassword {
+        /// The name to log in to.
+        name: String,
+        /// The INFO of the refusal, if any.
+        refused: Option<String>,
+    },
+    /// A note from the engine itself (a session that could not be resumed).
+    Note(String),
+    /// Logged in as `name`; `reply` is the server's accepting frame (users, history, …), a
+    /// `TOKEN` in it emptied (the engine keeps the token).
     LoggedIn {
         /// The username.
         name: String,
         /// The login answer.
         reply: Box<Frame>,
     },
-    /// A frame from the server.
+    /// A frame from the server, a `TOKEN` in it emptied (the engine keeps the token).
     Frame(Box<Frame>),
     /// A payload from the server that is not a protocol object.
     Bad(String),
@@ -90,6 +115,63 @@ pub struct Config {
     pub had_ca: bool,
     /// The name to log in with, if known.
     pub username: Option<String>,
+    /// Log in with a password (`--password`): ask the front end for it first.
+    pub password: bool,
+}
+
+/// What the engine keeps to log in again, in memory only.
+#[derive(Debug, Default)]
+struct Creds {
+    /// Ask the front end for a password before a login that has none (`--password`, or a
+    /// token or password just refused).
+    ask_password: bool,
+    /// The password given for logging in this run (or the new one, after a password change).
+    password: Option<Secret>,
+    /// The session token of the last password login, REGISTER or CHANGE_PASSWORD answer.
+    token: Option<Secret>,
+    /// The new password of a CHANGE_PASSWORD sent, until its answer's TOKEN says it took.
+    new_password: Option<Secret>,
+}
+
+impl Creds {
+    /// Notes what a frame the front end sends changes.
+    fn sending(&mut self, f: &Frame) {
+        if f.logout.is_some() {
+            // Logging out everywhere ends this client's session too.
+            self.token = None;
+        }
+        if let Some([_, new]) = &f.change_password {
+            // Worth keeping only in place of a password already kept.
+            self.new_password = self.password.as_ref().map(|_| Secret::new(new.clone()));
+        }
+    }
+
+    /// Notes what a frame from the server changes, and takes a token's value out of it.
+    fn received(&mut self, f: &mut Frame) {
+        if let Some(token) = take_token(f) {
+            self.token = Some(token);
+            // Only a CHANGE_PASSWORD answer carries a token along with a pending new password.
+            if let Some(p) = self.new_password.take() {
+                self.password = Some(p);
+            }
+        }
+        if f.registered == Some(false) {
+            // The account is gone: nothing of it is worth keeping.
+            self.token = None;
+            self.password = None;
+        }
+        if f.sessions.as_ref().is_some_and(|list| !list.iter().any(|s| s.current)) {
+            // This connection's session was revoked (by /revoke, or a log-out elsewhere).
+            self.token = None;
+        }
+    }
+}
+
+/// Takes a `TOKEN`'s value out of `f`, leaving the key with an empty value so that the front
+/// end can still say that one arrived.
+fn take_token(f: &mut Frame) -> Option<Secret> {
+    let token = f.token.as_mut().map(std::mem::take)?;
+    (!token.is_empty()).then(|| Secret::new(token))
 }
 
 /// A running engine: the channel to it, the channel from it, and its task.
@@ -104,6 +186,7 @@ pub fn start(args: &crate::args::Args) -> Result<Handle, net::ConnectError> {
         tls: net::tls_config(args.ca.as_deref())?,
         had_ca: args.ca.is_some(),
         username: args.username.clone(),
+        password: args.password,
     };
     let (to_engine, engine_rx) = mpsc::channel(CHANNEL);
     let (engine_tx, from_engine) = mpsc::channel(CHANNEL);
@@ -113,6 +196,7 @@ pub fn start(args: &crate::args::Args) -> Result<Handle, net::ConnectError> {
 /// Runs until [`ToEngine::Quit`], the front end going away, or a fatal error.
 pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender<FromEngine>) {
     let mut name = cfg.username.clone();
+    let mut creds = Creds { ask_password: cfg.password, ..Creds::default() };
     let mut ever = false;
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -126,7 +210,8 @@ pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender
             Ok((stream, addr)) => {
                 let _ = tx.send(FromEngine::Status(Status::Connected(addr))).await;
                 let mut conn = Conn::new(stream);
-                match session(&mut conn, &mut name, ever, &mut rx, &tx).await {
+                let mut link = Link { conn: &mut conn, rx: &mut rx, tx: &tx };
+                match session(&mut link, &mut name, &mut creds, ever).await {
                     End::Quit => {
                         conn.close().await;
                         return;
@@ -178,87 +263,176 @@ fn lost(text: impl Into<String>, logged_in: bool) -> End {
     End::Lost(LostWhy { text: text.into(), logged_in })
 }
 
+/// One connection and the front end's channels.
+struct Link<'a> {
+    conn: &'a mut Conn,
+    rx: &'a mut mpsc::Receiver<ToEngine>,
+    tx: &'a mpsc::Sender<FromEngine>,
+}
+
+/// What a login proves ownership with, of what [`Creds`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Using {
+    Nothing,
+    Password,
+    Token,
+}
+
+/// What the front end answered while the engine waited for it.
+enum Answer {
+    Name(String),
+    Password(Secret),
+}
+
 /// One connection: log in, then relay until it ends.
 async fn session(
-    conn: &mut Conn,
+    link: &mut Link<'_>,
     name: &mut Option<String>,
+    creds: &mut Creds,
     reconnecting: bool,
-    rx: &mut mpsc::Receiver<ToEngine>,
-    tx: &mpsc::Sender<FromEngine>,
 ) -> End {
+    let (me, reply) = match login(link, name, creds, reconnecting).await {
+        Ok(done) => done,
+        Err(end) => return end,
+    };
+    let _ = link.tx.send(FromEngine::LoggedIn { name: me, reply }).await;
+    relay(link, creds).await
+}
+
+/// Logs in: the name (asked for if unknown), the password or token if there is one, and the
+/// refusals handled. Returns the name and the accepting answer.
+async fn login(
+    link: &mut Link<'_>,
+    name: &mut Option<String>,
+    creds: &mut Creds,
+    reconnecting: bool,
+) -> Result<(String, Box<Frame>), End> {
     let mut refusals = 0;
     let mut retry = FIRST_BACKOFF;
-    // Log in.
-    let (me, reply) = loop {
-        let candidate = match name.clone() {
+    let mut refused: Option<String> = None;
+    loop {
+        let mut candidate = match name.clone() {
             Some(n) => n,
             None => {
-                let _ = tx.send(FromEngine::AskName { refused: None }).await;
-                match wait_for_name(conn, rx, tx).await {
-                    Ok(n) => n,
-                    Err(end) => return end,
-                }
+                let _ = link.tx.send(FromEngine::AskName { refused: None }).await;
+                wait_for_name(link).await?
             }
         };
-        if let Err(e) = conn.send(&login_frame(&candidate)).await {
-            return lost(e.to_string(), false);
-        }
-        let reply = loop {
-            match conn.recv().await {
-                None => return lost("the server closed the connection", false),
-                Some(Err(e)) => return lost(e.to_string(), false),
-                Some(Ok(Incoming::Bad(e))) => {
-                    let _ = tx.send(FromEngine::Bad(e.to_string())).await;
+        let using = if creds.token.is_some() {
+            Using::Token
+        } else if creds.password.is_some() {
+            Using::Password
+        } else if creds.ask_password {
+            let ask = FromEngine::AskPassword { name: candidate.clone(), refused: refused.take() };
+            let _ = link.tx.send(ask).await;
+            match wait_for_answer(link).await? {
+                Answer::Password(p) => {
+                    creds.password = Some(p);
+                    Using::Password
                 }
-                Some(Ok(Incoming::Frame(f))) if f.username_accepted.is_some() => break f,
-                Some(Ok(Incoming::Frame(f))) => {
-                    let _ = tx.send(FromEngine::Frame(f)).await;
+                Answer::Name(n) => {
+                    // Someone else, without a password.
+                    creds.ask_password = false;
+                    candidate = n;
+                    *name = Some(candidate.clone());
+                    Using::Nothing
                 }
             }
+        } else {
+            Using::Nothing
         };
+        let proof = match (using, &creds.token, &creds.password) {
+            (Using::Token, Some(t), _) => Proof::Token(t),
+            (Using::Password, _, Some(p)) => Proof::Password(p),
+            _ => Proof::None,
+        };
+        let mut reply = login_answer(link, &login_frame_with(&candidate, proof)).await?;
         if reply.username_accepted == Some(true) {
+            if let Some(token) = take_token(&mut reply) {
+                creds.token = Some(token);
+            }
             *name = Some(candidate.clone());
-            break (candidate, reply);
+            return Ok((candidate, reply));
         }
         let info = reply.info.clone().unwrap_or_else(|| "The username was refused.".into());
         refusals += 1;
         if reconnecting && name.is_some() && refusals < RELOGIN_ATTEMPTS {
-            // Probably our own previous connection, not yet gone on the server's side.
+            // Probably our own previous connection, not yet gone on the server's side: the
+            // same login again in a moment.
             tokio::time::sleep(retry).await;
             retry = (retry * 2).min(MAX_BACKOFF);
             continue;
         }
-        *name = None;
-        let _ = tx.send(FromEngine::AskName { refused: Some(info) }).await;
-        match wait_for_name(conn, rx, tx).await {
-            Ok(n) => *name = Some(n),
-            Err(end) => return end,
+        match using {
+            Using::Token => {
+                creds.token = None;
+                let note = format!("The session could not be resumed: {info}");
+                if creds.password.is_some() {
+                    let _ = link.tx.send(FromEngine::Note(note)).await;
+                } else {
+                    creds.ask_password = true;
+                    refused = Some(note);
+                }
+            }
+            Using::Password => {
+                creds.password = None;
+                creds.ask_password = true;
+                refused = Some(info);
+            }
+            Using::Nothing => {
+                *name = None;
+                let _ = link.tx.send(FromEngine::AskName { refused: Some(info) }).await;
+                *name = Some(wait_for_name(link).await?);
+            }
         }
-    };
-    let _ = tx.send(FromEngine::LoggedIn { name: me, reply }).await;
+    }
+}
 
-    // Relay.
+/// Sends a login frame and waits for its answer, passing on what comes meanwhile.
+async fn login_answer(link: &mut Link<'_>, login: &Frame) -> Result<Box<Frame>, End> {
+    if let Err(e) = link.conn.send(login).await {
+        return Err(lost(e.to_string(), false));
+    }
+    loop {
+        match link.conn.recv().await {
+            None => return Err(lost("the server closed the connection", false)),
+            Some(Err(e)) => return Err(lost(e.to_string(), false)),
+            Some(Ok(Incoming::Bad(e))) => {
+                let _ = link.tx.send(FromEngine::Bad(e.to_string())).await;
+            }
+            Some(Ok(Incoming::Frame(f))) if f.username_accepted.is_some() => return Ok(f),
+            Some(Ok(Incoming::Frame(f))) => {
+                let _ = link.tx.send(FromEngine::Frame(f)).await;
+            }
+        }
+    }
+}
+
+/// Passes frames both ways until the connection ends or the front end quits.
+async fn relay(link: &mut Link<'_>, creds: &mut Creds) -> End {
     loop {
         tokio::select! {
-            cmd = rx.recv() => match cmd {
+            cmd = link.rx.recv() => match cmd {
                 None | Some(ToEngine::Quit) => return End::Quit,
                 Some(ToEngine::Send(frame)) => {
-                    if let Err(e) = conn.send(&frame).await {
+                    creds.sending(&frame);
+                    if let Err(e) = link.conn.send(&frame).await {
                         return lost(e.to_string(), true);
                     }
                 }
-                Some(ToEngine::Name(_)) => {}
+                Some(ToEngine::Name(_) | ToEngine::Password(_)) => {}
             },
-            incoming = conn.recv() => match incoming {
+            incoming = link.conn.recv() => match incoming {
                 None => return lost("the server closed the connection", true),
                 Some(Err(e)) => return lost(e.to_string(), true),
-                Some(Ok(Incoming::Frame(f))) => {
-                    if tx.send(FromEngine::Frame(f)).await.is_err() {
+                Some(Ok(Incoming::Frame(mut f))) => {
+                    creds.received(&mut f);
+                    if link.tx.send(FromEngine::Frame(f)).await.is_err() {
                         return End::Quit;
                     }
                 }
                 Some(Ok(Incoming::Bad(e))) => {
-                    let _ = tx.send(FromEngine::Bad(e.to_string())).await;
+                    let _ = link.tx.send(FromEngine::Bad(e.to_string())).await;
                 }
             },
         }
@@ -266,28 +440,91 @@ async fn session(
 }
 
 /// Waits for the front end's name while keeping an eye on the connection.
-async fn wait_for_name(
-    conn: &mut Conn,
-    rx: &mut mpsc::Receiver<ToEngine>,
-    tx: &mpsc::Sender<FromEngine>,
-) -> Result<String, End> {
+async fn wait_for_name(link: &mut Link<'_>) -> Result<String, End> {
+    loop {
+        if let Answer::Name(n) = wait_for_answer(link).await? {
+            return Ok(n);
+        }
+    }
+}
+
+/// Waits for the front end's name or password while keeping an eye on the connection.
+async fn wait_for_answer(link: &mut Link<'_>) -> Result<Answer, End> {
     loop {
         tokio::select! {
-            cmd = rx.recv() => match cmd {
+            cmd = link.rx.recv() => match cmd {
                 None | Some(ToEngine::Quit) => return Err(End::Quit),
-                Some(ToEngine::Name(n)) => return Ok(n),
+                Some(ToEngine::Name(n)) => return Ok(Answer::Name(n)),
+                Some(ToEngine::Password(p)) => return Ok(Answer::Password(p)),
                 Some(ToEngine::Send(_)) => {}
             },
-            incoming = conn.recv() => match incoming {
+            incoming = link.conn.recv() => match incoming {
                 None => return Err(lost("the server closed the connection", false)),
                 Some(Err(e)) => return Err(lost(e.to_string(), false)),
                 Some(Ok(Incoming::Frame(f))) => {
-                    let _ = tx.send(FromEngine::Frame(f)).await;
+                    let _ = link.tx.send(FromEngine::Frame(f)).await;
                 }
                 Some(Ok(Incoming::Bad(e))) => {
-                    let _ = tx.send(FromEngine::Bad(e.to_string())).await;
+                    let _ = link.tx.send(FromEngine::Bad(e.to_string())).await;
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::frame::SessionInfo;
+
+    fn session(current: bool) -> SessionInfo {
+        SessionInfo { id: "s".into(), created: 0, last_used: 0, expires: 0, current }
+    }
+
+    #[test]
+    fn a_token_is_kept_out_of_the_frames_the_front_end_sees() {
+        let mut creds = Creds::default();
+        let mut f = Frame { token: Some("tok-1".into()), ..Frame::default() };
+        creds.received(&mut f);
+        assert_eq!(f.token.as_deref(), Some(""), "the key stays, its value goes");
+        assert_eq!(creds.token.as_ref().map(Secret::expose), Some("tok-1"));
+        assert!(!format!("{creds:?}").contains("tok-1"));
+    }
+
+    #[test]
+    fn logging_out_revoking_and_unregistering_forget_what_no_longer_works() {
+        let full = || Creds {
+            password: Some(Secret::new("pw")),
+            token: Some(Secret::new("tok")),
+            ..Creds::default()
+        };
+        let mut creds = full();
+        creds.sending(&Frame { logout: Some("everywhere".into()), ..Frame::default() });
+        assert!(creds.token.is_none() && creds.password.is_some());
+        let mut creds = full();
+        creds.received(&mut Frame { sessions: Some(vec![session(false)]), ..Frame::default() });
+        assert!(creds.token.is_none(), "this connection's session is not among them");
+        let mut creds = full();
+        creds.received(&mut Frame { sessions: Some(vec![session(true)]), ..Frame::default() });
+        assert!(creds.token.is_some());
+        creds.received(&mut Frame { registered: Some(false), ..Frame::default() });
+        assert!(creds.token.is_none() && creds.password.is_none());
+    }
+
+    #[test]
+    fn a_changed_password_replaces_the_kept_one_once_the_server_confirms() {
+        let change =
+            Frame { change_password: Some(["pw".into(), "new pw".into()]), ..Frame::default() };
+        let mut creds = Creds { password: Some(Secret::new("pw")), ..Creds::default() };
+        creds.sending(&change);
+        assert_eq!(creds.password.as_ref().map(Secret::expose), Some("pw"), "not yet");
+        creds.received(&mut Frame { token: Some("tok-2".into()), ..Frame::default() });
+        assert_eq!(creds.password.as_ref().map(Secret::expose), Some("new pw"));
+        // no password kept (a token-only run): none is picked up from the change
+        let mut creds = Creds::default();
+        creds.sending(&change);
+        creds.received(&mut Frame { token: Some("tok-3".into()), ..Frame::default() });
+        assert!(creds.password.is_none());
+        assert_eq!(creds.token.as_ref().map(Secret::expose), Some("tok-3"));
     }
 }

@@ -29,5 +29,8 @@ fn main() -> ExitCode {
         };
         if plain { plain::run(args, engine).await } else { tui::run(args, engine).await }
     });
+    // A password still being read from the terminal (plain mode) blocks a thread that nothing
+    // can interrupt; the program leaves without waiting for it.
+    runtime.shutdown_background();
     ExitCode::from(status)
 }

@@ -160,3 +160,28 @@ fn the_login_screen_asks_for_a_username() {
         "{screen}"
     );
 }
+
+#[test]
+fn a_password_is_masked_on_the_screen() {
+    let mut app = App::new("localhost:9443");
+    app.on_engine(FromEngine::AskPassword { name: "ann".into(), refused: None });
+    for c in "hunter22".chars() {
+        app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    let screen = rows(&render(&mut app, 100, 20)).join("\n");
+    assert!(screen.contains("Password for ann (not shown)"), "{screen}");
+    assert!(screen.contains(&view::MASK.to_string().repeat(8)), "{screen}");
+    assert!(!screen.contains("hunter22"), "{screen}");
+    // and so is a password of /register, under its own question
+    let mut app = self::app();
+    for c in "/register".chars() {
+        app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    for c in "hunter22".chars() {
+        app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    let screen = rows(&render(&mut app, 100, 20)).join("\n");
+    assert!(screen.contains("Password (not shown)"), "{screen}");
+    assert!(!screen.contains("hunter22"), "{screen}");
+}

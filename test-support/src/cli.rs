@@ -83,8 +83,19 @@ pub struct Cli {
 
 impl Cli {
     pub fn spawn<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Cli {
+        Cli::spawn_with_env(program, args, &[])
+    }
+
+    /// As [`Cli::spawn`], with `env` added to the child's environment (a script's password,
+    /// say, which never goes on a command line).
+    pub fn spawn_with_env<S: AsRef<OsStr>>(
+        program: &Path,
+        args: &[S],
+        env: &[(&str, &str)],
+    ) -> Cli {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -10,6 +10,7 @@ use crate::editor::Editor;
 use crate::engine::{FromEngine, Status, ToEngine};
 use client_core::chat::{Chat, Entry};
 use client_core::input;
+use client_core::secret::Secret;
 
 /// Entries kept for scrolling back; older ones are dropped.
 pub const SCROLLBACK: usize = 5000;
@@ -21,8 +22,21 @@ pub enum Mode {
     Waiting,
     /// Asking for a username.
     Login,
+    /// Asking for the password of this registered name, to log in (not shown).
+    LoginPassword(String),
     /// Chatting.
     Chat,
+    /// Asking for a password for `/register`, `/password` or `/unregister` (not shown; what
+    /// is asked is `chat.asking()`).
+    Secret,
+}
+
+impl Mode {
+    /// Whether the input line holds a password: shown masked, kept out of the history, never
+    /// completed.
+    pub fn is_secret(&self) -> bool {
+        matches!(self, Mode::LoginPassword(_) | Mode::Secret)
+    }
 }
 
 /// What the run loop must do after an event.
@@ -64,8 +78,11 @@ pub struct App {
 impl App {
     /// A fresh screen for `server`.
     pub fn new(server: &str) -> Self {
+        let mut chat = Chat::default();
+        // The input line is masked while a password is asked for.
+        chat.hidden_input = true;
         App {
-            chat: Chat::default(),
+            chat,
             log: VecDeque::new(),
             editor: Editor::default(),
             mode: Mode::Waiting,
@@ -113,9 +130,17 @@ impl App {
                 self.mode = Mode::Login;
                 self.editor.clear();
             }
+            FromEngine::AskPassword { name, refused } => {
+                if let Some(info) = refused {
+                    self.push([Entry::Error(format!("Login refused: {info}"))]);
+                }
+                self.mode = Mode::LoginPassword(name);
+                self.editor.clear();
+            }
+            FromEngine::Note(text) => self.push([Entry::Info(text)]),
             FromEngine::LoggedIn { name, reply } => {
                 self.connected = true;
-                self.mode = Mode::Chat;
+                self.mode = self.chat_mode();
                 self.status = format!("logged in as {name}");
                 let entries = self.chat.logged_in(&name, *reply);
                 self.push(entries);
@@ -142,7 +167,11 @@ impl App {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         self.hint = None;
+        let secret = self.mode.is_secret();
         match key.code {
+            // No history and no completion while a password is typed.
+            KeyCode::Up | KeyCode::Down | KeyCode::Tab if secret => {}
+            KeyCode::Esc => self.escape(),
             KeyCode::Char('c') if ctrl => return Some(Action::Quit),
             KeyCode::Char('d') if ctrl && self.editor.text().is_empty() => {
                 return Some(Action::Quit);
@@ -176,9 +205,46 @@ impl App {
         None
     }
 
+    /// The mode for chatting: a password prompt under way keeps the line masked.
+    fn chat_mode(&self) -> Mode {
+        if self.chat.asking().is_some() { Mode::Secret } else { Mode::Chat }
+    }
+
+    /// Esc: gives up a password prompt.
+    fn escape(&mut self) {
+        match self.mode {
+            Mode::Secret => {
+                self.editor.clear();
+                let entries = self.chat.cancel_prompt();
+                self.push(entries);
+                self.mode = Mode::Chat;
+            }
+            Mode::LoginPassword(_) => {
+                self.editor.clear();
+                self.push([Entry::Info("Type another name to log in without a password.".into())]);
+                self.mode = Mode::Login;
+            }
+            _ => {}
+        }
+    }
+
     fn enter(&mut self) -> Option<Action> {
         match self.mode {
             Mode::Waiting => None,
+            Mode::LoginPassword(_) => {
+                let password = Secret::new(self.editor.take());
+                if password.is_empty() {
+                    return None;
+                }
+                self.mode = Mode::Waiting;
+                Some(Action::Engine(ToEngine::Password(password)))
+            }
+            Mode::Secret => {
+                let out = self.chat.answer(Secret::new(self.editor.take()), self.connected);
+                self.push(out.show);
+                self.mode = self.chat_mode();
+                out.send.map(|f: Frame| Action::Engine(ToEngine::Send(Box::new(f))))
+            }
             Mode::Login => {
                 let name = self.editor.take().trim().to_owned();
                 if name.is_empty() {
@@ -199,6 +265,7 @@ impl App {
                 if out.quit {
                     return Some(Action::Quit);
                 }
+                self.mode = self.chat_mode();
                 out.send.map(|f: Frame| Action::Engine(ToEngine::Send(Box::new(f))))
             }
         }
@@ -292,5 +359,77 @@ mod tests {
         app.on_key(key(KeyCode::Tab));
         assert_eq!(app.editor.text(), "@bob");
         assert_eq!(app.hint.as_deref(), Some("bob  bobby"));
+    }
+
+    fn sent(action: Option<Action>) -> Box<Frame> {
+        match action {
+            Some(Action::Engine(ToEngine::Send(f))) => f,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_login_password_is_asked_for_masked_and_goes_to_the_engine_only() {
+        let mut app = App::new("localhost");
+        app.on_engine(FromEngine::AskPassword { name: "ann".into(), refused: None });
+        assert_eq!(app.mode, Mode::LoginPassword("ann".into()));
+        assert!(app.mode.is_secret());
+        match typed(&mut app, "correct horse") {
+            Some(Action::Engine(ToEngine::Password(p))) => assert_eq!(p.expose(), "correct horse"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(app.mode, Mode::Waiting);
+        app.on_key(key(KeyCode::Up));
+        assert_eq!(app.editor.text(), "", "the password is not in the history");
+        // refused: said so, asked again; Esc goes back to the name
+        app.on_engine(FromEngine::AskPassword {
+            name: "ann".into(),
+            refused: Some("Wrong.".into()),
+        });
+        assert!(matches!(app.log.back(), Some(Entry::Error(t)) if t.contains("Wrong.")));
+        app.on_key(key(KeyCode::Esc));
+        assert_eq!(app.mode, Mode::Login);
+        match typed(&mut app, "ann2") {
+            Some(Action::Engine(ToEngine::Name(n))) => assert_eq!(n, "ann2"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn register_masks_the_line_and_sends_the_password_after_asking_twice() {
+        let mut app = App::new("x");
+        app.on_engine(FromEngine::LoggedIn {
+            name: "ann".into(),
+            reply: Box::new(Frame {
+                registered: Some(false),
+                ..test_support::accepted_login(&["ann"], vec![])
+            }),
+        });
+        assert!(typed(&mut app, "/register").is_none());
+        assert_eq!(app.mode, Mode::Secret);
+        assert!(typed(&mut app, "correct horse").is_none());
+        assert_eq!(app.mode, Mode::Secret);
+        app.on_key(key(KeyCode::Tab));
+        let f = sent(typed(&mut app, "correct horse"));
+        assert_eq!(f.register.as_deref(), Some("correct horse"));
+        assert_eq!(app.mode, Mode::Chat);
+        // neither the log nor the history holds the password
+        assert!(!app.log.iter().any(|e| format!("{e:?}").contains("correct horse")));
+        app.on_key(key(KeyCode::Up));
+        assert_eq!(app.editor.text(), "/register");
+        app.editor.clear();
+        // Esc cancels a prompt
+        typed(&mut app, "/register");
+        assert_eq!(app.mode, Mode::Secret);
+        app.on_key(key(KeyCode::Esc));
+        assert_eq!(app.mode, Mode::Chat);
+        assert!(matches!(app.log.back(), Some(Entry::Info(t)) if t.contains("Cancelled")));
+    }
+
+    #[test]
+    fn the_engines_notes_are_shown() {
+        let mut app = App::new("x");
+        app.on_engine(FromEngine::Note("The session could not be resumed: expired".into()));
+        assert!(matches!(app.log.back(), Some(Entry::Info(t)) if t.contains("expired")));
     }
 }

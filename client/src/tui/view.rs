@@ -194,17 +194,32 @@ fn draw_users(frame: &mut Frame<'_>, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
 }
 
+/// Shown for each character of a password being typed.
+pub const MASK: char = '•';
+
 fn draw_input(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let title = match app.mode {
-        Mode::Waiting => " Connecting… ",
-        Mode::Login => " Username (Enter to log in) ",
-        Mode::Chat => " Message · Enter sends · @name private · /help ",
+    let title = match &app.mode {
+        Mode::Waiting => " Connecting… ".to_owned(),
+        Mode::Login => " Username (Enter to log in) ".to_owned(),
+        Mode::LoginPassword(name) => {
+            format!(" Password for {name} (not shown) · Enter logs in · Esc: another name ")
+        }
+        Mode::Chat => " Message · Enter sends · @name private · /help ".to_owned(),
+        Mode::Secret => {
+            let label = app.chat.asking().map_or("Password", |a| a.label());
+            format!(" {label} (not shown) · Enter · Esc cancels ")
+        }
     };
     let block = Block::bordered().title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let text = app.editor.text();
-    let chars: Vec<char> = text.chars().collect();
+    // A password is drawn as one mask character per character typed.
+    let chars: Vec<char> = if app.mode.is_secret() {
+        vec![MASK; text.chars().count()]
+    } else {
+        text.chars().collect()
+    };
     let cursor = app.editor.cursor();
     // Scroll the line horizontally so the cursor stays visible.
     let width = inner.width.max(1) as usize;
