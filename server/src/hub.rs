@@ -635,16 +635,19 @@ impl Hub {
             (!h.is_empty()).then(|| Arc::new(h))
         };
         for mut m in messages {
-            // Private messages are addressed by the name's key: `BOB` reaches `Bob`.
-            let dest_key =
-                if m.dest == shared::BROADCAST { m.dest.clone() } else { name_key(&m.dest) };
-            let decision =
-                route(&my_key, &dest_key, |k| self.keys.contains_key(k), |a, b| self.blocks(a, b));
-            let decision = if m.dest == shared::BROADCAST { Route::Broadcast } else { decision };
+            // Private messages are addressed by the name's key: `BOB` reaches `Bob`. A
+            // broadcast needs no key (`route` recognises its DEST `ALL` first).
+            let dest_key = (m.dest != shared::BROADCAST).then(|| name_key(&m.dest));
+            let decision = route(
+                &my_key,
+                dest_key.as_deref().unwrap_or(shared::BROADCAST),
+                |k| self.keys.contains_key(k),
+                |a, b| self.blocks(a, b),
+            );
             let kind_to = match decision {
                 Route::Broadcast => None,
                 Route::Direct => {
-                    if let Some(holder) = self.keys.get(&dest_key) {
+                    if let Some(holder) = dest_key.as_ref().and_then(|k| self.keys.get(k)) {
                         m.dest.clone_from(holder);
                     }
                     Some(m.dest.clone())

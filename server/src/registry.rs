@@ -166,8 +166,6 @@ pub enum RegistryOp {
     TouchToken { hash: String, last_used: i64, expires: i64 },
     /// Revoke a token.
     DeleteToken { hash: String },
-    /// Revoke every token of an account.
-    DeleteTokensOf { key: String },
     /// Hold or release a name (`until`: `None` while online).
     PutReservation { key: String, name: String, address: String, until: Option<i64>, since: i64 },
     /// Forget a reservation.

@@ -292,16 +292,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Reads what the registry keeps in memory, dropping what has expired.
 fn load_registry(conn: &Connection) -> Result<registry::Loaded, StoreError> {
-    let now = unix_now();
+    let now = crate::hub::unix_now();
     conn.execute("DELETE FROM tokens WHERE expires <= ?1", params![now])?;
     conn.execute("DELETE FROM reservations WHERE until IS NOT NULL AND until <= ?1", params![now])?;
     let accounts = conn
@@ -493,9 +486,6 @@ fn write_registry(tx: &rusqlite::Transaction<'_>, op: &RegistryOp) -> Result<(),
         }
         RegistryOp::DeleteToken { hash } => {
             tx.prepare_cached("DELETE FROM tokens WHERE hash = ?1")?.execute(params![hash])?;
-        }
-        RegistryOp::DeleteTokensOf { key } => {
-            tx.prepare_cached("DELETE FROM tokens WHERE key = ?1")?.execute(params![key])?;
         }
         RegistryOp::PutReservation { key, name, address, until, since } => {
             tx.prepare_cached(

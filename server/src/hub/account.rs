@@ -44,7 +44,8 @@ pub enum Request {
 }
 
 /// The ERROR for account requests from a name that is not registered.
-const NOT_REGISTERED: &str = "Your name is not registered; register it first (REGISTER).";
+pub(crate) const NOT_REGISTERED: &str =
+    "Your name is not registered; register it first (REGISTER).";
 
 impl Hub {
     /// Handles an `account` request from the user on `conn`.

@@ -9,7 +9,8 @@ use shared::Frame;
 use tokio::sync::oneshot;
 
 use super::Context;
-use crate::hub::{Command, ConnId, account::Request};
+use crate::hub::account::{NOT_REGISTERED, Request};
+use crate::hub::{Command, ConnId};
 
 /// How many login attempts a wrong password costs its address (one is the login itself):
 /// guessing meets the per-address login limit five times sooner than logging in does.
@@ -24,9 +25,6 @@ pub(super) enum Job {
     /// `UNREGISTER`: the password.
     Unregister(String),
 }
-
-/// The ERROR for password requests from a name that is not registered.
-const NOT_REGISTERED: &str = "Your name is not registered; register it first (REGISTER).";
 
 /// The ERROR for an old password that does not match.
 const WRONG: &str = "Wrong password; nothing was changed.";

@@ -79,21 +79,21 @@ pub(super) async fn answer(
         .send(Command::Login { name: name.clone(), key: key.clone(), ip, proof, peer, reply })
         .await
         .map_err(|_| unavailable())?;
-    let accepted = match answer.await.map_err(|_| unavailable())? {
-        LoginAnswer::Refused(info) => return Err(refused(info)),
-        LoginAnswer::Accepted {
-            upto,
-            users,
-            blocked,
-            hidden,
-            name,
-            since,
-            registered,
-            operator,
-            token,
-        } => (upto, users, blocked, hidden, name, since, registered, operator, token),
-    };
-    let (upto, users, blocked, hidden, name, since, registered, operator, token) = accepted;
+    let (upto, users, blocked, hidden, name, since, registered, operator, token) =
+        match answer.await.map_err(|_| unavailable())? {
+            LoginAnswer::Refused(info) => return Err(refused(info)),
+            LoginAnswer::Accepted {
+                upto,
+                users,
+                blocked,
+                hidden,
+                name,
+                since,
+                registered,
+                operator,
+                token,
+            } => (upto, users, blocked, hidden, name, since, registered, operator, token),
+        };
     let granted = Granted::from_list(features.as_deref().unwrap_or_default());
     let mut committed = ctx.committed.clone();
     committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
