@@ -216,6 +216,11 @@ pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender
                         conn.close().await;
                         return;
                     }
+                    End::Stopped(why) => {
+                        let text = format!("{why} Not reconnecting.");
+                        let _ = tx.send(FromEngine::Fatal(text)).await;
+                        return;
+                    }
                     End::Lost(why) => {
                         if name.is_some() {
                             ever = true;
@@ -242,6 +247,10 @@ struct LostWhy {
 enum End {
     Quit,
     Lost(LostWhy),
+    /// The server closed the connection on purpose (`DISCONNECTED`: another login of the
+    /// account took over, or an operator removed the user), with its ERROR: reconnecting by
+    /// itself would take the name back from the user's other client, or defy the operator.
+    Stopped(String),
 }
 
 /// Sleeps for `delay`, returning early with `true` if the front end quits meanwhile.
@@ -410,6 +419,8 @@ async fn login_answer(link: &mut Link<'_>, login: &Frame) -> Result<Box<Frame>, 
 
 /// Passes frames both ways until the connection ends or the front end quits.
 async fn relay(link: &mut Link<'_>, creds: &mut Creds) -> End {
+    // The ERROR of a frame with `DISCONNECTED`: the end that follows is on purpose.
+    let mut stopped: Option<String> = None;
     loop {
         tokio::select! {
             cmd = link.rx.recv() => match cmd {
@@ -423,9 +434,17 @@ async fn relay(link: &mut Link<'_>, creds: &mut Creds) -> End {
                 Some(ToEngine::Name(_) | ToEngine::Password(_)) => {}
             },
             incoming = link.conn.recv() => match incoming {
+                None | Some(Err(_)) if stopped.is_some() => {
+                    return End::Stopped(stopped.unwrap_or_default());
+                }
                 None => return lost("the server closed the connection", true),
                 Some(Err(e)) => return lost(e.to_string(), true),
                 Some(Ok(Incoming::Frame(mut f))) => {
+                    if f.disconnected.is_some() {
+                        stopped = Some(f.error.clone().unwrap_or_else(|| {
+                            "The server ended this session.".to_owned()
+                        }));
+                    }
                     creds.received(&mut f);
                     if link.tx.send(FromEngine::Frame(f)).await.is_err() {
                         return End::Quit;

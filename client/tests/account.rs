@@ -207,6 +207,26 @@ async fn a_refused_token_falls_back_to_the_password_given_this_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_server_ends_on_purpose_is_not_resumed() {
+    let server = FakeServer::start().await;
+    let mut cli = server.client(&["--password"], &[("CHATTERBOX_PASSWORD", PASSWORD)]);
+    let mut conn = server.accept().await;
+    conn.login().await;
+    conn.accept(token("tok-1")).await;
+    cli.expect("Welcome! You are ann.");
+    let replaced = "ann logged in on another connection, which took over; this one is closed.";
+    conn.send(&Frame {
+        error: Some(replaced.into()),
+        disconnected: Some("replaced".into()),
+        ..Frame::default()
+    })
+    .await;
+    drop(conn);
+    cli.expect(&format!("{replaced} Not reconnecting."));
+    assert_eq!(cli.wait(), 1, "the client ends instead of taking the name back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_from_the_environment_ends_the_program() {
     let server = FakeServer::start().await;
     let mut cli = server.client(&["--password"], &[("CHATTERBOX_PASSWORD", "wrong password")]);

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use shared::frame::ended;
 use shared::limits::MAX_CLOCK_SKEW_SECS;
 use shared::names::name_key;
 use shared::rules::{Route, route};
@@ -67,8 +68,31 @@ pub struct Peer {
     pub outbox: outbox::Sender,
     /// Cancelled by the hub to disconnect a peer (it fell behind, or an operator removed it).
     pub kick: CancellationToken,
-    /// The ERROR the peer is disconnected with, when it is not [`TOO_SLOW`].
-    pub goodbye: Arc<OnceLock<String>>,
+    /// Why the peer is disconnected, when it is not for being [`TOO_SLOW`].
+    pub goodbye: Arc<OnceLock<Goodbye>>,
+}
+
+/// Why the hub disconnects a user on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Goodbye {
+    /// The ERROR the connection is closed with.
+    pub text: String,
+    /// The `DISCONNECTED` value (see [`shared::frame::ended`]) for a client that negotiated
+    /// its extension: [`ended::REPLACED`] (`account`) or [`ended::REMOVED`] (`moderation`);
+    /// none for a slow reader, which may well come back.
+    pub ended: Option<&'static str>,
+}
+
+impl Goodbye {
+    /// For a connection that did not keep up.
+    fn too_slow() -> Self {
+        Goodbye { text: TOO_SLOW.to_owned(), ended: None }
+    }
+}
+
+/// The ERROR a connection gets when a login of the same account takes the name over.
+pub fn replaced(name: &str) -> String {
+    format!("{name} logged in on another connection, which took over; this one is closed.")
 }
 
 /// A request to the hub.
@@ -433,12 +457,19 @@ impl Hub {
         peer: Peer,
         reply: oneshot::Sender<LoginAnswer>,
     ) {
-        if self.keys.contains_key(&key) {
-            let _ = reply.send(LoginAnswer::Refused(NAME_IN_USE.to_owned()));
-            return;
+        let now = unix_now();
+        if let Some(holder) = self.keys.get(&key).cloned() {
+            // A login that proves it is the account's owner takes the name over: the holder
+            // is most likely the same person's connection that has not noticed it is gone (a
+            // reloaded page, a laptop that slept, a network that changed).
+            if !self.registry.proves(&key, ip, &proof, now) {
+                let _ = reply.send(LoginAnswer::Refused(NAME_IN_USE.to_owned()));
+                return;
+            }
+            let goodbye = Goodbye { text: replaced(&holder), ended: Some(ended::REPLACED) };
+            self.remove(&holder, Some(goodbye));
         }
         let upto = self.next_id - 1;
-        let now = unix_now();
         let admitted =
             match self.registry.admit(&name, &key, ip, &proof, upto, now, &mut self.writes) {
                 Ok(a) => a,
@@ -585,7 +616,7 @@ impl Hub {
             }
         }
         for name in slow {
-            self.remove(&name, Some(TOO_SLOW));
+            self.remove(&name, Some(Goodbye::too_slow()));
         }
     }
 
@@ -743,13 +774,13 @@ impl Hub {
     fn kick(&mut self, name: &str) {
         if self.users.contains_key(name) {
             tracing::info!(user = name, "disconnecting a client that does not keep up");
-            self.remove(name, Some(TOO_SLOW));
+            self.remove(name, Some(Goodbye::too_slow()));
         }
     }
 
     /// Takes `name` offline: announces its leave, releases the name (its reservation runs
     /// from now) and, with a `goodbye`, disconnects its connection with that ERROR.
-    fn remove(&mut self, name: &str, goodbye: Option<&str>) {
+    fn remove(&mut self, name: &str, goodbye: Option<Goodbye>) {
         if !self.users.contains_key(name) {
             return;
         }
@@ -758,8 +789,8 @@ impl Hub {
             self.names.remove(&u.peer.conn);
             self.keys.remove(&u.key);
             self.registry.left(&u.key, unix_now(), &mut self.writes);
-            if let Some(text) = goodbye {
-                let _ = u.peer.goodbye.set(text.to_owned());
+            if let Some(goodbye) = goodbye {
+                let _ = u.peer.goodbye.set(goodbye);
                 u.peer.kick.cancel();
             }
         }

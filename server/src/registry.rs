@@ -328,6 +328,21 @@ impl Registry {
         }
     }
 
+    /// Whether `proof` shows that a login from `ip` is the owner of the account `key`, and
+    /// the owner may log in now (not banned): what lets it take the name over from another
+    /// connection. Changes nothing (the login that follows does, through [`Registry::admit`]).
+    pub fn proves(&self, key: &str, ip: IpAddr, proof: &Proof, now: i64) -> bool {
+        let Some(account) = self.accounts.get(key) else { return false };
+        let owner = match proof {
+            Proof::None => false,
+            Proof::Password(hash) => **hash == *account.hash,
+            Proof::Token(hash) => {
+                self.tokens.get(hash).is_some_and(|t| t.key == key && t.expires > now)
+            }
+        };
+        owner && self.banned(key, ip, now, self.is_operator(key)).is_none()
+    }
+
     /// Decides a login to `name` (key `key`) from `ip` with `proof`, made when the last
     /// message id was `upto`. The caller has checked that nobody holds the key now.
     #[allow(clippy::too_many_arguments, reason = "one login's parts")]

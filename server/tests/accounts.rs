@@ -188,6 +188,46 @@ async fn a_registered_name_needs_its_password_or_a_token() {
 }
 
 #[tokio::test]
+async fn the_owner_takes_the_name_over_from_a_connection_it_left_behind() {
+    let dirs = Dirs::new();
+    let s = server(&dirs, &[]);
+    let (mut old, _) = accepted(&s, &dirs, HOME, &login("ann", None, None)).await;
+    old.send(&Frame { register: Some("correct horse".into()), ..Frame::default() }).await;
+    let token = old.recv_where(|f| f.token.is_some()).await.token.expect("token");
+    let (mut bob, _) = accepted(&s, &dirs, HOME, &plain("bob")).await;
+
+    // Without proof, or with a wrong one, the name stays in use and its holder stays.
+    let info = refused(&s, &dirs, ELSEWHERE, &plain("ann")).await;
+    assert!(info.contains("in use"), "{info}");
+    let info = refused(&s, &dirs, ELSEWHERE, &login("ann", Some("wrong horse"), None)).await;
+    assert!(info.contains("Wrong password"), "{info}");
+    let info = refused(&s, &dirs, ELSEWHERE, &login("ann", None, Some("forged"))).await;
+    assert!(info.contains("in use") || info.contains("token"), "{info}");
+    bob.say("ann", "still there?").await;
+    old.recv_message("still there?").await;
+
+    // The token (a reloaded page, a laptop that woke up elsewhere) takes over.
+    let (mut new, r) = accepted(&s, &dirs, ELSEWHERE, &login("ann", None, Some(&token))).await;
+    assert!(contents_of(&r).contains(&"still there?".to_owned()), "the owner's history");
+    let goodbye = old.expect_closed(PATIENCE).await;
+    let last = goodbye.last().expect("a goodbye");
+    assert!(last.error.as_deref().is_some_and(|e| e.contains("another connection")), "{last:?}");
+    assert_eq!(last.disconnected.as_deref(), Some("replaced"), "so it does not take it back");
+    bob.say("ann", "where are you now?").await;
+    new.recv_message("where are you now?").await;
+
+    // So does the password; the holder of a name that is not registered is never replaced.
+    let (mut newer, _) =
+        accepted(&s, &dirs, HOME, &login("ann", Some("correct horse"), None)).await;
+    let goodbye = new.expect_closed(PATIENCE).await;
+    assert!(goodbye.iter().any(|f| f.disconnected.as_deref() == Some("replaced")));
+    let info = refused(&s, &dirs, HOME, &login("bob", Some("correct horse"), None)).await;
+    assert!(info.contains("not registered"), "{info}");
+    bob.say("ALL", "bob is still here").await;
+    newer.recv_message("bob is still here").await;
+}
+
+#[tokio::test]
 async fn tokens_survive_a_restart_and_revoked_ones_do_not() {
     let dirs = Dirs::new();
     let s = server(&dirs, &[]);
@@ -416,7 +456,15 @@ async fn operators_kick_ban_and_mute_and_bans_survive_a_restart() {
     assert!(
         goodbye.iter().any(|f| f.error.as_deref() == Some("You were removed by opal: flooding"))
     );
+    assert!(goodbye.iter().all(|f| f.disconnected.is_none()), "a plain client sees no extension");
     cat.recv_where(|f| f.info.as_deref() == Some("bob was removed by opal: flooding")).await;
+
+    // A client that negotiated moderation is told not to come back by itself.
+    opal.send(&kick("dan", "enough")).await;
+    let goodbye = dan.expect_closed(PATIENCE).await;
+    assert!(goodbye.iter().any(|f| f.error.as_deref() == Some("You were removed by opal: enough")
+        && f.disconnected.as_deref() == Some("removed")));
+    let (dan, _) = accepted(&s, &dirs, HOME, &plain("dan")).await;
 
     // Ban bob's name for ever: refused at login, also after a restart, until unbanned.
     opal.send(&ban("bob", "forever")).await;
@@ -447,6 +495,7 @@ async fn operators_kick_ban_and_mute_and_bans_survive_a_restart() {
     let want = [
         ("opal", "mute", "cat"),
         ("opal", "kick", "bob"),
+        ("opal", "kick", "dan"),
         ("opal", "ban", "bob"),
         ("opal", "unban", "bob"),
     ];

@@ -71,6 +71,10 @@ pub mod keys {
     pub const REGISTERED: &str = "REGISTERED";
     /// Extension `account`, server → client: the account's session tokens.
     pub const SESSIONS: &str = "SESSIONS";
+    /// Extensions `account` and `moderation`, server → client, beside the ERROR a connection
+    /// is closed with: the server ended the session on purpose ([`super::ended`]), so the
+    /// client should not log back in by itself.
+    pub const DISCONNECTED: &str = "DISCONNECTED";
 
     /// Extension `moderation`, server → client: whether this user is an operator.
     pub const OPERATOR: &str = "OPERATOR";
@@ -88,6 +92,15 @@ pub mod keys {
     pub const LIST_BANS: &str = "LIST_BANS";
     /// Extension `moderation`, server → client: the bans and mutes in force.
     pub const BANS: &str = "BANS";
+}
+
+/// Values of `DISCONNECTED`: why the server closed a connection on purpose.
+pub mod ended {
+    /// Extension `account`: the same account logged in on another connection, which took the
+    /// name over (a client that reconnected by itself would take it back, and so on).
+    pub const REPLACED: &str = "replaced";
+    /// Extension `moderation`: an operator kicked or banned the user.
+    pub const REMOVED: &str = "removed";
 }
 
 /// Names of the negotiated extensions (PROTOCOL.md, "Extensions").
@@ -210,6 +223,10 @@ pub struct Frame {
     /// `SESSIONS` (extension `account`): the account's session tokens, newest first.
     #[serde(rename = "SESSIONS", skip_serializing_if = "Option::is_none")]
     pub sessions: Option<Vec<SessionInfo>>,
+    /// `DISCONNECTED` (extensions `account`, `moderation`): why the server closed the
+    /// connection on purpose (see [`ended`]); the client does not reconnect by itself.
+    #[serde(rename = "DISCONNECTED", skip_serializing_if = "Option::is_none")]
+    pub disconnected: Option<String>,
     /// `OPERATOR` (extension `moderation`): whether this user is an operator.
     #[serde(rename = "OPERATOR", skip_serializing_if = "Option::is_none")]
     pub operator: Option<bool>,
@@ -266,6 +283,7 @@ impl Frame {
             (self.all_users.is_some(), keys::ALL_USERS),
             (self.registered.is_some(), keys::REGISTERED),
             (self.sessions.is_some(), keys::SESSIONS),
+            (self.disconnected.is_some(), keys::DISCONNECTED),
             (self.operator.is_some(), keys::OPERATOR),
             (self.bans.is_some(), keys::BANS),
         ];
@@ -525,6 +543,7 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::LOGOUT => fill(&mut frame.logout, &mut map, keys::LOGOUT)?,
                 keys::REGISTERED => fill(&mut frame.registered, &mut map, keys::REGISTERED)?,
                 keys::SESSIONS => fill(&mut frame.sessions, &mut map, keys::SESSIONS)?,
+                keys::DISCONNECTED => fill(&mut frame.disconnected, &mut map, keys::DISCONNECTED)?,
                 keys::OPERATOR => fill(&mut frame.operator, &mut map, keys::OPERATOR)?,
                 keys::KICK => fill(&mut frame.kick, &mut map, keys::KICK)?,
                 keys::BAN => fill(&mut frame.ban, &mut map, keys::BAN)?,

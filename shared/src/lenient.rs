@@ -39,6 +39,7 @@ const KNOWN: &[&str] = &[
     keys::LOGOUT,
     keys::REGISTERED,
     keys::SESSIONS,
+    keys::DISCONNECTED,
     keys::OPERATOR,
     keys::KICK,
     keys::BAN,

@@ -5,11 +5,11 @@
 use std::net::IpAddr;
 
 use shared::Frame;
-use shared::frame::{Ban, Kick, Mute};
+use shared::frame::{Ban, Kick, Mute, ended};
 use shared::names::name_key;
 use shared::validate::{parse_duration, validate_reason, validate_username};
 
-use super::{ConnId, Hub, unix_now};
+use super::{ConnId, Goodbye, Hub, unix_now};
 use crate::registry::{Kind, RegistryOp, Sanction};
 use crate::throttle::Cidr;
 
@@ -254,8 +254,8 @@ impl Hub {
     fn throw_out(&mut self, names: &[String], by: &str, how: &str, reason: Option<&str>) {
         for name in names {
             let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
-            let goodbye = format!("You were {how} by {by}{why}");
-            self.remove(name, Some(&goodbye));
+            let text = format!("You were {how} by {by}{why}");
+            self.remove(name, Some(Goodbye { text, ended: Some(ended::REMOVED) }));
             let info = format!("{name} was {how} by {by}{why}");
             self.send_to_all(&Frame { info: Some(info), ..Frame::default() });
         }

@@ -92,7 +92,7 @@ impl<T: Transport> Connection<'_, T> {
                 biased;
                 () = self.session.ctx.shutdown.cancelled() => Flow::Break(Some(SHUTTING_DOWN.to_owned())),
                 () = self.session.kick.cancelled() => Flow::Break(Some(
-                    self.session.goodbye.get().cloned().unwrap_or_else(|| TOO_SLOW.to_owned()),
+                    self.session.goodbye.get().map_or_else(|| TOO_SLOW.to_owned(), |g| g.text.clone()),
                 )),
                 done = waiting(&mut self.wait), if self.wait.is_some() => self.on_wait(done).await,
                 _ = self.inbox.recv_many(&mut self.items, OUTBOX_BATCH), if logged_in => {
@@ -220,7 +220,8 @@ impl<T: Transport> Connection<'_, T> {
     /// Says goodbye (if there is something to say), closes the connection and tells the hub.
     async fn close(&mut self, goodbye: Option<String>) {
         if let Some(text) = goodbye {
-            let frame = shared::encode(&Frame::error(text));
+            let disconnected = self.session.ended().map(str::to_owned);
+            let frame = shared::encode(&Frame { disconnected, ..Frame::error(text) });
             let _ = tokio::time::timeout(GOODBYE_TIMEOUT, self.t.send(&frame)).await;
         }
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, self.t.close()).await;

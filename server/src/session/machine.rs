@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use shared::frame::features::{self, Granted};
-use shared::frame::keys;
+use shared::frame::{ended, keys};
 use shared::limits::{MAX_FEATURES, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES};
 use shared::names::{check_scripts, name_key};
 use shared::validate::{validate_password, validate_username};
@@ -18,7 +18,7 @@ use super::account::{self, Job};
 use super::login::{self, Credential, LoginFailed, LoginReply};
 use super::{Context, SUPPORTED_FEATURES};
 use crate::hub::account::Request;
-use crate::hub::{Command, ConnId, HubHandle, Moderation, Peer};
+use crate::hub::{Command, ConnId, Goodbye, HubHandle, Moderation, Peer};
 use crate::outbox;
 use crate::store::Reader;
 use crate::throttle::{Bucket, Rate};
@@ -98,7 +98,7 @@ pub(super) struct Session {
     /// Cancelled by the hub when this connection falls behind or is removed.
     pub(super) kick: CancellationToken,
     /// The ERROR the hub disconnects this connection with, if not the slow reader's.
-    pub(super) goodbye: Arc<OnceLock<String>>,
+    pub(super) goodbye: Arc<OnceLock<Goodbye>>,
     /// Flood control for this connection's messages.
     flood: Option<Bucket>,
     /// The sender has been told it is being slowed down (told once per episode).
@@ -120,6 +120,18 @@ impl Session {
             flood,
             throttled: false,
         }
+    }
+
+    /// The `DISCONNECTED` value to close the connection with: why the hub removed it, if it
+    /// did, and the login negotiated the extension that defines the value.
+    pub(super) fn ended(&self) -> Option<&'static str> {
+        let ended = self.goodbye.get()?.ended?;
+        let State::LoggedIn { granted, .. } = &self.state else { return None };
+        let negotiated = match ended {
+            ended::REPLACED => granted.account,
+            _ => granted.moderation,
+        };
+        negotiated.then_some(ended)
     }
 
     /// True once the hub has accepted a login and its answer has been sent.
