@@ -434,3 +434,155 @@ async fn the_page_marks_new_messages_once_and_describes_itself_to_the_browser() 
     let _ = b.close().await;
     server.stop().await;
 }
+
+/// Fills in the login form: a name, a password (may be empty), and "register this name".
+async fn sign_in(b: &Browser, name: &str, password: &str, register: bool) {
+    type_field(b, "username", name).await;
+    type_field(b, "password", password).await;
+    let register_box = b.find(Locator::Id("register")).await.expect("register box");
+    if register_box.is_selected().await.expect("checked?") != register {
+        register_box.click().await.expect("tick");
+    }
+    b.find(Locator::Css(".login button[type=submit]"))
+        .await
+        .expect("join button")
+        .click()
+        .await
+        .expect("join");
+}
+
+async fn type_field(b: &Browser, id: &str, text: &str) {
+    let input = b.wait().at_most(PATIENCE).for_element(Locator::Id(id)).await.expect("a field");
+    input.clear().await.expect("clear");
+    input.send_keys(text).await.expect("type");
+}
+
+/// What the page keeps in the browser's storage, every key and value.
+const STORED: &str = "const out = {}; for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i); out[k] = localStorage.getItem(k); } return out;";
+
+/// Waits until the signed-in bar's attribute `attr` is `value`.
+async fn wait_account(b: &Browser, attr: &str, value: &str) {
+    let script = format!(
+        "return document.querySelector('[data-test=account]')?.getAttribute('{attr}') ?? null;"
+    );
+    wait_js(b, &script, |v| v == &json!(value)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
+async fn a_registered_name_resumes_after_a_reload_logs_out_and_as_operator_bans() {
+    assert!(chatterbox_server::http::web_client_built(), "run `trunk build --release` first");
+    let dirs = Dirs::new();
+    // opal registers (from a native client), then the server starts with opal as operator.
+    let server = TestServer::start(dirs.config()).await;
+    let mut opal = server.client().await;
+    opal.send(&shared::Frame {
+        username: Some("opal".into()),
+        features: Some(vec!["account".into()]),
+        ..shared::Frame::default()
+    })
+    .await;
+    opal.recv_where(|f| f.username_accepted == Some(true)).await;
+    opal.send(&shared::Frame { register: Some("operator pass".into()), ..Default::default() })
+        .await;
+    opal.recv_where(|f| f.registered == Some(true)).await;
+    drop(opal);
+    server.stop().await;
+    let mut config = dirs.config();
+    config.operators = vec!["opal".into()];
+    let server = TestServer::start(config).await;
+    let web = server.web.expect("gateway");
+    let pin = spki_pin(&dirs.certs().join("server.pem"));
+    let driver = chromedriver().await;
+    let b1 = browser(&driver, &pin, "ann").await;
+    let mut term = server.user("term").await;
+
+    // ann registers her name from the login form.
+    b1.goto(&format!("https://localhost:{}/", web.port())).await.expect("open the page");
+    sign_in(&b1, "ann", "short", true).await;
+    wait_text(&b1, "[data-test=login-error]", |t| t.contains("at least 8")).await;
+    sign_in(&b1, "ann", "correct horse", true).await;
+    wait_text(&b1, "[data-test=me]", |t| t.contains("Signed in as ann")).await;
+    wait_account(&b1, "data-registered", "true").await;
+    let stored = wait_js(&b1, STORED, |v| v.get("chatterbox.token").is_some()).await;
+    assert_eq!(stored["chatterbox.name"], json!("ann"));
+    assert!(stored["chatterbox.token"].as_str().is_some_and(|t| t.len() >= 22), "{stored}");
+    assert!(!stored.to_string().contains("correct horse"), "no password kept: {stored}");
+    assert_eq!(
+        b1.find_all(Locator::Css("[data-test=moderate]")).await.expect("query").len(),
+        0,
+        "no operator actions for a user who is not one"
+    );
+    screenshot(&b1, "06-registered").await;
+
+    // A reload logs straight back in, private history included.
+    term.say("ann", "psst ann").await;
+    wait_text(&b1, "[data-test=messages]", |t| t.contains("psst ann")).await;
+    b1.refresh().await.expect("reload");
+    wait_text(&b1, "[data-test=status]", |t| t.contains("Connected as ann")).await;
+    wait_text(&b1, "[data-test=messages]", |t| t.contains("term → you (private): psst ann")).await;
+    wait_account(&b1, "data-registered", "true").await;
+    // Nobody else takes the name meanwhile, not even from the same address without proof.
+    let mut thief = server.client().await;
+    let r = thief.login("ann").await;
+    assert_eq!(r.username_accepted, Some(false), "{r:?}");
+
+    // Log out: back to the login form, the token forgotten, a reload does not log in.
+    b1.find(Locator::Css("[data-test=logout]"))
+        .await
+        .expect("log out")
+        .click()
+        .await
+        .expect("click");
+    b1.wait().at_most(PATIENCE).for_element(Locator::Id("password")).await.expect("login form");
+    wait_js(&b1, STORED, |v| v.get("chatterbox.token").is_none()).await;
+    b1.refresh().await.expect("reload");
+    b1.wait().at_most(PATIENCE).for_element(Locator::Id("password")).await.expect("login form");
+    wait_text(&b1, "[data-test=status]", |t| t == "Connected").await;
+    screenshot(&b1, "07-logged-out").await;
+
+    // Back in with the password; opal, an operator, bans her.
+    sign_in(&b1, "ann", "correct horse", false).await;
+    wait_text(&b1, "[data-test=me]", |t| t.contains("Signed in as ann")).await;
+    let b2 = browser(&driver, &pin, "opal").await;
+    b2.goto(&format!("https://localhost:{}/", web.port())).await.expect("open the page");
+    sign_in(&b2, "opal", "operator pass", false).await;
+    wait_account(&b2, "data-operator", "true").await;
+    b2.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("[data-test=moderate][data-name=ann]"))
+        .await
+        .expect("a moderate button on ann's row")
+        .click()
+        .await
+        .expect("click");
+    type_field(&b2, "mod-duration", "soon").await;
+    b2.find(Locator::Css("[data-test=mod-ban]")).await.expect("ban").click().await.expect("click");
+    wait_text(&b2, "[data-test=mod-error]", |t| t.contains("not a duration")).await;
+    type_field(&b2, "mod-duration", "1h").await;
+    type_field(&b2, "mod-reason", "spam").await;
+    screenshot(&b2, "08-moderate").await;
+    b2.find(Locator::Css("[data-test=mod-ban]")).await.expect("ban").click().await.expect("click");
+
+    // ann is out, told why, and the page does not log her back in by itself.
+    wait_text(&b1, "[data-test=login-error]", |t| t.contains("banned by opal: spam")).await;
+    wait_text(&b1, "[data-test=status]", |t| t == "Disconnected").await;
+    term.recv_where(|f| f.info.as_deref() == Some("ann was banned by opal: spam")).await;
+    screenshot(&b1, "09-banned").await;
+    // Trying again, with the kept token or the password, she is refused.
+    b1.find(Locator::Css(".login button[type=submit]"))
+        .await
+        .expect("join")
+        .click()
+        .await
+        .expect("join");
+    wait_text(&b1, "[data-test=login-error]", |t| t.contains("ann is banned")).await;
+    sign_in(&b1, "ann", "correct horse", false).await;
+    wait_text(&b1, "[data-test=login-error]", |t| t.contains("ann is banned")).await;
+    assert!(b1.find_all(Locator::Css("[data-test=me]")).await.expect("query").is_empty());
+
+    let _ = b1.close().await;
+    let _ = b2.close().await;
+    server.stop().await;
+}

@@ -1,5 +1,7 @@
 //! The WebSocket to the server's gateway: one text message per protocol frame. It reconnects
-//! with backoff after a drop and logs in again under the same name, by way of the state.
+//! with backoff after a drop and logs in again under the same name (with its session token, if
+//! it has one), by way of the state; after the server ended the session on purpose it waits
+//! until the user joins again.
 
 use futures_channel::mpsc;
 use futures_util::future::{Either, select};
@@ -52,7 +54,27 @@ async fn run(model: RwSignal<Model>, mut rx: mpsc::Receiver<Out>) {
             },
             Err(_) => Ended::Failed,
         };
-        countdown(model, backoff.after(ended)).await;
+        let wait_ms = backoff.after(ended);
+        model.update(|m| m.closed(wait_ms));
+        if model.with_untracked(Model::stopped) {
+            if !until_joined(&mut rx).await {
+                return;
+            }
+        } else {
+            countdown(model, wait_ms).await;
+        }
+    }
+}
+
+/// Waits until the page asks to connect again (the user joins); `false` when the page is
+/// gone. What else it queues meanwhile has no connection to go to.
+async fn until_joined(rx: &mut mpsc::Receiver<Out>) -> bool {
+    loop {
+        match rx.next().await {
+            Some(Out::Reconnect) => return true,
+            Some(Out::Frame(_)) => {}
+            None => return false,
+        }
     }
 }
 
@@ -71,13 +93,20 @@ async fn connection(
     }
     loop {
         match select(read.next(), rx.next()).await {
-            Either::Left((Some(Ok(Message::Text(text))), _)) => {
-                received(model, text.as_bytes());
+            Either::Left((Some(Ok(message)), _)) => {
+                let bytes = match &message {
+                    Message::Text(text) => text.as_bytes(),
+                    Message::Bytes(bytes) => bytes,
+                };
+                if let Some(answer) = received(model, bytes)
+                    && write.send(Message::Text(encode(&answer))).await.is_err()
+                {
+                    return Some(Ended::Failed);
+                }
                 if model.with_untracked(|m| m.phase == Phase::Chat) {
                     backoff.reset();
                 }
             }
-            Either::Left((Some(Ok(Message::Bytes(bytes))), _)) => received(model, &bytes),
             Either::Left((Some(Err(_)) | None, _)) => return Some(Ended::Failed),
             Either::Right((Some(Out::Frame(frame)), _)) => {
                 if write.send(Message::Text(encode(&frame))).await.is_err() {
@@ -95,7 +124,6 @@ async fn connection(
 
 /// Waits `wait_ms` before the next attempt, the status counting down each second.
 async fn countdown(model: RwSignal<Model>, wait_ms: u32) {
-    model.update(|m| m.closed(wait_ms));
     let mut left = wait_ms;
     while left > 0 {
         // first the part of a second, then whole seconds: the count changes on the second
@@ -113,9 +141,13 @@ fn encode(frame: &Frame) -> String {
     String::from_utf8_lossy(&shared::encode(frame)).into_owned()
 }
 
-fn received(model: RwSignal<Model>, bytes: &[u8]) {
+/// Takes in a frame from the server; returns the answer to send, if any.
+fn received(model: RwSignal<Model>, bytes: &[u8]) -> Option<Frame> {
     match decode_lenient(bytes) {
-        Ok(frame) => model.update(|m| m.received(frame)),
-        Err(e) => model.update(|m| m.unreadable(&e.to_string())),
+        Ok(frame) => model.try_update(|m| m.received(frame)).flatten(),
+        Err(e) => {
+            model.update(|m| m.unreadable(&e.to_string()));
+            None
+        }
     }
 }

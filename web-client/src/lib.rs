@@ -8,6 +8,7 @@
 //! - [`backoff`]: how long to wait before reconnecting.
 //! - [`palette`]: nickname colours (the colours are in `style.css`, checked for contrast).
 //! - `conn` (wasm32): the WebSocket, with reconnects and backoff.
+//! - `storage` (wasm32): the name and session token kept for a reload.
 //! - `components` (wasm32): the views, which only read the state and report what the user did.
 
 pub mod backoff;
@@ -19,6 +20,8 @@ pub mod state;
 pub mod components;
 #[cfg(target_arch = "wasm32")]
 pub mod conn;
+#[cfg(target_arch = "wasm32")]
+pub mod storage;
 
 /// Mounts the app on the page's body.
 #[cfg(target_arch = "wasm32")]

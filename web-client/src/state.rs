@@ -6,8 +6,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
-use client_core::chat::{Chat, Entry, login_frame};
+use client_core::chat::{Chat, Entry, LOGOUT_EVERYWHERE, Proof, login_frame_with};
 use client_core::input::{self, Input};
+use client_core::secret::Secret;
+use shared::validate::validate_password;
 use shared::{BROADCAST, Frame, Message};
 
 /// Entries kept; older ones are dropped so a long-open tab stays small.
@@ -45,6 +47,8 @@ pub enum Link {
     Open,
     /// Closed; the next attempt is in this many milliseconds.
     Retrying(u32),
+    /// Closed by the server on purpose (`DISCONNECTED`); no attempt until the user logs in.
+    Ended,
 }
 
 /// What the status indicator shows.
@@ -81,6 +85,20 @@ pub struct Model {
     pub login_error: Option<String>,
     /// The name to log in (and back in, after a reconnect) with.
     pub name: Option<String>,
+    /// The name last tried, which the login form starts with.
+    pub last_name: String,
+    /// The session token of the name (extension `account`): what a reload or a reconnect logs
+    /// in with. The page keeps it in the browser's storage (see [`Model::remembered`]).
+    token: Option<Secret>,
+    /// The password typed for the next login; dropped once the server has answered it (the
+    /// page never keeps a password).
+    password: Option<Secret>,
+    /// The password to register the name with once the login is accepted ("register this
+    /// name" on the login form).
+    register_with: Option<Secret>,
+    /// The ERROR of a `DISCONNECTED` frame: the server is ending the session on purpose, so
+    /// the page does not log back in by itself.
+    ended: Option<String>,
     /// Unread private messages per sender.
     pub unread: BTreeMap<String, usize>,
     /// The view follows new messages (the user has not scrolled up).
@@ -109,6 +127,11 @@ impl Default for Model {
             link: Link::Connecting,
             login_error: None,
             name: None,
+            last_name: String::new(),
+            token: None,
+            password: None,
+            register_with: None,
+            ended: None,
             unread: BTreeMap::new(),
             following: true,
             first_unseen: None,
@@ -182,30 +205,91 @@ impl Model {
         }
     }
 
-    /// The user asks to join as `name`; returns the frame to send if the connection is open.
-    pub fn join(&mut self, name: &str) -> Option<Frame> {
+    /// The page opens with a name and session token kept from an earlier visit: it logs in
+    /// with them as soon as the socket is open.
+    pub fn restored(name: String, token: String) -> Self {
+        Model {
+            last_name: name.clone(),
+            name: Some(name),
+            token: Some(Secret::new(token)),
+            ..Model::default()
+        }
+    }
+
+    /// What the page keeps in the browser's storage: the name and its session token, while
+    /// there is a token to keep. Never a password.
+    pub fn remembered(&self) -> Option<(String, String)> {
+        let token = self.token.as_ref()?;
+        Some((self.name.clone()?, token.expose().to_owned()))
+    }
+
+    /// The user asks to join as `name`, with an optional `password` (a registered name's, or
+    /// the one to register the name with when `register`); returns the frame to send if the
+    /// connection is open.
+    pub fn join(&mut self, name: &str, password: &str, register: bool) -> Option<Frame> {
         let name = name.trim();
         if name.is_empty() {
             self.login_error = Some("Please choose a username.".into());
             return None;
         }
+        if register && let Err(e) = validate_password(password) {
+            self.login_error = Some(format!("To register the name: {e}."));
+            return None;
+        }
+        if self.name.as_deref() != Some(name) {
+            // Another name: the kept token is not its own.
+            self.token = None;
+        }
+        let password = (!password.is_empty()).then(|| Secret::new(password));
+        (self.password, self.register_with) =
+            if register { (None, password) } else { (password, None) };
         self.name = Some(name.to_owned());
+        self.last_name = name.to_owned();
         self.login_error = None;
+        self.ended = None;
         if self.link == Link::Open {
             self.phase = Phase::Joining;
-            Some(login_frame(name))
+            Some(self.login())
         } else {
             None
         }
     }
 
-    /// The WebSocket opened; returns the login frame when a name is known (a reconnect, or a
-    /// name chosen while connecting).
+    /// The login frame for the name: with the password just typed, else the session token.
+    fn login(&self) -> Frame {
+        let name = self.name.as_deref().unwrap_or_default();
+        let proof = match (&self.password, &self.token) {
+            (Some(p), _) => Proof::Password(p),
+            (None, Some(t)) => Proof::Token(t),
+            (None, None) => Proof::None,
+        };
+        login_frame_with(name, proof)
+    }
+
+    /// The WebSocket opened; returns the login frame when a name is known (a reconnect, a
+    /// reload with a kept token, or a name chosen while connecting).
     pub fn opened(&mut self) -> Option<Frame> {
         self.link = Link::Open;
-        let name = self.name.clone()?;
+        self.name.as_ref()?;
         self.phase = Phase::Joining;
-        Some(login_frame(&name))
+        Some(self.login())
+    }
+
+    /// Whether the server ended the session on purpose: the page waits for the user before
+    /// it connects again.
+    pub fn stopped(&self) -> bool {
+        self.link == Link::Ended
+    }
+
+    /// Logs out: `everywhere` ends every session of the account, else only this one (for a
+    /// registered name; another has no session to end). Returns the frame to send first, if
+    /// any; the page then leaves the chat and forgets the token.
+    pub fn logout(&mut self, everywhere: bool) -> Option<Frame> {
+        let registered = self.chat.granted.account && self.chat.registered == Some(true);
+        let scope = if everywhere { LOGOUT_EVERYWHERE } else { "this" };
+        self.token = None;
+        self.leave();
+        registered.then(|| Frame { logout: Some(scope.to_owned()), ..Frame::default() })
     }
 
     /// The WebSocket is being opened.
@@ -213,9 +297,19 @@ impl Model {
         self.link = Link::Connecting;
     }
 
-    /// The WebSocket closed; the next attempt is in `retry_ms` milliseconds.
+    /// The WebSocket closed; the next attempt is in `retry_ms` milliseconds, unless the
+    /// server ended the session on purpose: then the page shows the login form with the
+    /// server's reason, and connects again when the user joins.
     pub fn closed(&mut self, retry_ms: u32) {
         let was_in = self.phase == Phase::Chat;
+        if let Some(why) = self.ended.take() {
+            self.link = Link::Ended;
+            self.phase = Phase::Login;
+            self.chat = Chat::default();
+            self.login_error = Some(why);
+            self.people_changed();
+            return;
+        }
         self.link = Link::Retrying(retry_ms);
         if self.phase == Phase::Joining {
             self.phase = if self.chat.me.is_some() { Phase::Chat } else { Phase::Login };
@@ -246,39 +340,78 @@ impl Model {
             Link::Retrying(ms) => {
                 ("offline", format!("Offline — reconnecting in {} s", seconds(ms)))
             }
+            Link::Ended => ("offline", "Disconnected".to_owned()),
         };
         Status { class, text }
     }
 
-    /// Takes in a frame from the server.
-    pub fn received(&mut self, frame: Frame) {
-        // The only keys that change the side panel's names (see `Chat::apply`).
+    /// Takes in a frame from the server; returns a frame to answer it with, if any (the
+    /// REGISTER of "register this name", once the login is accepted).
+    pub fn received(&mut self, mut frame: Frame) -> Option<Frame> {
+        // The only keys that change the side panel's names (see `Chat::apply`), or who may
+        // moderate them.
         if frame.username_accepted.is_some()
             || frame.users_joined.is_some()
             || frame.users_left.is_some()
             || frame.blocked.is_some()
             || frame.all_users.is_some()
+            || frame.operator.is_some()
         {
             self.people_changed();
         }
+        self.account(&mut frame);
         if let Some(accepted) = frame.username_accepted {
+            let used_token = self.password.is_none() && self.token.is_some();
+            self.password = None;
             if accepted {
                 let name = self.name.clone().unwrap_or_default();
                 let entries = self.chat.logged_in(&name, frame);
                 self.phase = Phase::Chat;
                 self.login_error = None;
                 self.push(entries);
-            } else {
-                self.phase = Phase::Login;
-                self.chat.me = None;
-                self.name = None;
-                self.login_error =
-                    Some(frame.info.unwrap_or_else(|| "That username was refused.".into()));
+                let password = self.register_with.take()?;
+                return Some(Frame {
+                    register: Some(password.expose().to_owned()),
+                    ..Frame::default()
+                });
             }
-            return;
+            if used_token {
+                // Expired, revoked, or the name is banned: the token is of no more use.
+                self.token = None;
+            }
+            self.register_with = None;
+            self.phase = Phase::Login;
+            self.chat.me = None;
+            self.name = None;
+            self.login_error =
+                Some(frame.info.unwrap_or_else(|| "That username was refused.".into()));
+            return None;
         }
         let entries = self.chat.apply(frame);
         self.push(entries);
+        None
+    }
+
+    /// What a frame's keys of extension `account` change: the token (kept, and taken out of
+    /// the frame), and the end of the session the server announces.
+    fn account(&mut self, frame: &mut Frame) {
+        // Taken out whole: the conversation's note about a token kept "in memory only" is
+        // the terminal client's; the page keeps it in the browser's storage.
+        if let Some(token) = frame.token.take()
+            && !token.is_empty()
+        {
+            self.token = Some(Secret::new(token));
+        }
+        if frame.registered == Some(false)
+            || frame.sessions.as_ref().is_some_and(|list| !list.iter().any(|s| s.current))
+        {
+            // The account is gone, or this session was revoked.
+            self.token = None;
+        }
+        if frame.disconnected.is_some() {
+            let why = frame.error.clone().unwrap_or_else(|| "The server ended the session.".into());
+            self.ended = Some(why);
+        }
     }
 
     /// A frame the server sent that is not a protocol object.
@@ -404,9 +537,97 @@ fn typed(m: &Message) -> String {
     }
 }
 
+/// What an operator does to a user, from the user's row (extension `moderation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Disconnect.
+    Kick,
+    /// Ban the name (and, if asked, its address) for the duration.
+    Ban,
+    /// Lift the name's bans.
+    Unban,
+    /// Refuse the user's messages for the duration.
+    Mute,
+    /// Lift the mute.
+    Unmute,
+}
+
+impl Action {
+    /// Every action, in the order the row offers them.
+    pub const ALL: [Action; 5] =
+        [Action::Kick, Action::Ban, Action::Mute, Action::Unmute, Action::Unban];
+
+    /// The button's label, and its `data-test` suffix.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Kick => "kick",
+            Action::Ban => "ban",
+            Action::Unban => "unban",
+            Action::Mute => "mute",
+            Action::Unmute => "unmute",
+        }
+    }
+}
+
+/// What the operator's form on a user's row holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModForm {
+    /// How long a ban or mute lasts (`30m`, `12h`, `7d`, `2w`, `forever`).
+    pub duration: String,
+    /// Why (shown to everyone for a kick or ban); may be empty.
+    pub reason: String,
+    /// A ban also bans the address the user is connected from.
+    pub with_address: bool,
+}
+
+impl Model {
+    /// Whether this user may moderate: an operator, on a server granting `moderation`.
+    pub fn operator(&self) -> bool {
+        self.chat.granted.moderation && self.chat.operator
+    }
+
+    /// The frame for an operator's `action` on `name`, or why it cannot be sent (checked as
+    /// the server would, so that a mistake is said at once, next to the form).
+    pub fn moderate(&self, action: Action, name: &str, form: &ModForm) -> Result<Frame, String> {
+        use shared::frame::{Ban, Kick, Mute};
+        if !self.operator() {
+            return Err("Only operators can kick, ban or mute.".into());
+        }
+        let reason = Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty());
+        let duration = || {
+            let d = form.duration.trim();
+            match shared::validate::parse_duration(d) {
+                Ok(_) => Ok(d.to_owned()),
+                Err(e) => Err(format!("{e} (for example 30m, 12h, 7d, 2w or forever)")),
+            }
+        };
+        let name = name.to_owned();
+        Ok(match action {
+            Action::Kick => Frame { kick: Some(Kick { name, reason }), ..Frame::default() },
+            Action::Ban => Frame {
+                ban: Some(Ban {
+                    name: Some(name),
+                    with_address: form.with_address.then_some(true),
+                    duration: duration()?,
+                    reason,
+                    ..Ban::default()
+                }),
+                ..Frame::default()
+            },
+            Action::Mute => Frame {
+                mute: Some(Mute { name, duration: duration()?, reason }),
+                ..Frame::default()
+            },
+            Action::Unmute => Frame { unmute: Some(name), ..Frame::default() },
+            Action::Unban => Frame { unban: Some(name), ..Frame::default() },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_core::chat::login_frame;
     use shared::Message;
 
     fn accepted(users: &[&str]) -> Frame {
@@ -424,7 +645,7 @@ mod tests {
     fn in_chat() -> Model {
         let mut m = Model::default();
         m.opened();
-        assert_eq!(m.join("ann"), Some(login_frame("ann")));
+        assert_eq!(m.join("ann", "", false), Some(login_frame("ann")));
         m.received(accepted(&["ann", "bob"]));
         m
     }
@@ -432,9 +653,9 @@ mod tests {
     #[test]
     fn a_name_chosen_while_connecting_is_sent_once_the_socket_opens() {
         let mut m = Model::default();
-        assert_eq!(m.join("  "), None);
+        assert_eq!(m.join("  ", "", false), None);
         assert!(m.login_error.is_some());
-        assert_eq!(m.join("ann"), None, "not open yet");
+        assert_eq!(m.join("ann", "", false), None, "not open yet");
         assert_eq!(m.opened(), Some(login_frame("ann")));
         assert_eq!(m.phase, Phase::Joining);
     }
@@ -443,7 +664,7 @@ mod tests {
     fn a_refusal_shows_the_reason_and_returns_to_the_login() {
         let mut m = Model::default();
         m.opened();
-        m.join("ann");
+        m.join("ann", "", false);
         m.received(Frame {
             username_accepted: Some(false),
             info: Some("The provided username is already in use.".into()),
@@ -658,5 +879,134 @@ mod tests {
         m.not_sent(Some(&m.toggle_block("bob")));
         assert!(matches!(&m.items().last().expect("entry").entry,
             Entry::Error(t) if t == "Not sent: too much is waiting to go out; try again in a moment."));
+    }
+
+    fn token(t: &str) -> Frame {
+        Frame { token: Some(t.into()), ..Frame::default() }
+    }
+
+    #[test]
+    fn registering_on_the_login_form_logs_in_then_registers_and_keeps_only_the_token() {
+        let mut m = Model::default();
+        m.opened();
+        assert_eq!(m.join("ann", "short", true), None);
+        assert!(m.login_error.as_deref().is_some_and(|e| e.contains("register")), "{m:?}");
+        let login = m.join("ann", "correct horse", true).expect("a login");
+        assert_eq!((login.password, login.token), (None, None), "a plain login first");
+        let register = m.received(accepted(&["ann"])).expect("then REGISTER");
+        assert_eq!(register.register.as_deref(), Some("correct horse"));
+        assert_eq!(m.remembered(), None, "nothing kept before the server answers");
+        m.received(Frame { registered: Some(true), ..token("tok-1") });
+        assert_eq!(m.remembered(), Some(("ann".into(), "tok-1".into())));
+        assert!(!format!("{m:?}").contains("correct horse"), "no password kept or shown");
+        assert!(m.items().all(|i| !format!("{:?}", i.entry).contains("tok-1")));
+    }
+
+    #[test]
+    fn a_kept_token_logs_straight_back_in_and_a_refused_one_is_forgotten() {
+        let mut m = Model::restored("ann".into(), "tok-1".into());
+        let login = m.opened().expect("logs in at once");
+        assert_eq!(
+            (login.username.as_deref(), login.token.as_deref()),
+            (Some("ann"), Some("tok-1"))
+        );
+        m.received(accepted(&["ann"]));
+        assert_eq!(m.phase, Phase::Chat);
+        m.closed(1000);
+        let again = m.opened().expect("a reconnect");
+        assert_eq!(again.token.as_deref(), Some("tok-1"));
+        m.received(Frame {
+            username_accepted: Some(false),
+            info: Some("The session token is unknown or expired; log in with the password.".into()),
+            ..Frame::default()
+        });
+        assert_eq!(m.remembered(), None);
+        assert!(m.login_error.as_deref().is_some_and(|e| e.contains("token")));
+        // A password login gets a new token to keep.
+        let login = m.join("ann", "correct horse", false).expect("a login");
+        assert_eq!((login.password.as_deref(), login.token), (Some("correct horse"), None));
+        m.received(Frame {
+            registered: Some(true),
+            token: Some("tok-2".into()),
+            ..accepted(&["ann"])
+        });
+        assert_eq!(m.remembered(), Some(("ann".into(), "tok-2".into())));
+        assert!(
+            m.items().all(|i| !matches!(&i.entry, Entry::Info(t) if t.contains("in memory"))),
+            "the terminal client's note does not apply to the page"
+        );
+        // Another name does not use ann's token.
+        m.leave();
+        let other = m.join("bob", "", false).expect("a login");
+        assert_eq!(other.token, None);
+    }
+
+    #[test]
+    fn logging_out_ends_this_session_or_all_and_forgets_the_token() {
+        let mut m = Model::restored("ann".into(), "tok-1".into());
+        m.opened();
+        m.received(Frame { registered: Some(true), ..accepted(&["ann"]) });
+        let out = m.logout(false).expect("LOGOUT");
+        assert_eq!(out.logout.as_deref(), Some("this"));
+        assert_eq!((m.phase, m.remembered()), (Phase::Login, None));
+        let mut m = Model::restored("ann".into(), "tok-1".into());
+        m.opened();
+        m.received(Frame { registered: Some(true), ..accepted(&["ann"]) });
+        assert_eq!(m.logout(true).and_then(|f| f.logout).as_deref(), Some("everywhere"));
+        // A name that is not registered has no session to end.
+        let mut m = in_chat();
+        assert_eq!(m.logout(false), None);
+        assert_eq!(m.phase, Phase::Login);
+    }
+
+    #[test]
+    fn a_session_the_server_ends_on_purpose_waits_for_the_user() {
+        let mut m = Model::restored("ann".into(), "tok-1".into());
+        m.opened();
+        m.received(accepted(&["ann"]));
+        let why = "ann logged in on another connection, which took over; this one is closed.";
+        m.received(Frame { disconnected: Some("replaced".into()), ..Frame::error(why) });
+        m.closed(1000);
+        assert!(m.stopped());
+        assert_eq!((m.phase, m.login_error.as_deref()), (Phase::Login, Some(why)));
+        assert_eq!(m.status().text, "Disconnected");
+        // Joining again connects (the page asks the connection) and logs in with the token.
+        assert_eq!(m.join("ann", "", false), None, "not connected yet");
+        m.connecting();
+        assert_eq!(m.opened().and_then(|f| f.token).as_deref(), Some("tok-1"));
+        // An ordinary drop still reconnects by itself.
+        m.received(accepted(&["ann"]));
+        m.closed(1000);
+        assert_eq!(m.link, Link::Retrying(1000));
+    }
+
+    #[test]
+    fn operators_get_frames_for_their_actions_and_a_mistake_is_said_at_once() {
+        let mut m = Model::default();
+        m.opened();
+        m.join("opal", "operator pass", false);
+        m.received(Frame { operator: Some(true), ..accepted(&["opal", "bob"]) });
+        assert!(m.operator());
+        let form = ModForm { duration: "2h".into(), reason: " spam ".into(), with_address: true };
+        let ban = m.moderate(Action::Ban, "bob", &form).expect("a ban").ban.expect("BAN");
+        assert_eq!(
+            (ban.name.as_deref(), ban.duration.as_str(), ban.reason.as_deref(), ban.with_address),
+            (Some("bob"), "2h", Some("spam"), Some(true))
+        );
+        let kick = m.moderate(Action::Kick, "bob", &ModForm::default()).expect("kick");
+        assert_eq!(kick.kick.map(|k| (k.name, k.reason)), Some(("bob".into(), None)));
+        let soon = ModForm { duration: "soon".into(), ..form.clone() };
+        assert!(m.moderate(Action::Mute, "bob", &soon).is_err_and(|e| e.contains("30m")));
+        assert_eq!(
+            m.moderate(Action::Unban, "bob", &soon).expect("unban").unban.as_deref(),
+            Some("bob")
+        );
+        assert_eq!(
+            m.moderate(Action::Unmute, "bob", &soon).expect("unmute").unmute.as_deref(),
+            Some("bob")
+        );
+        let user = in_chat();
+        assert!(!user.operator());
+        assert!(user.moderate(Action::Kick, "bob", &form).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! event re-renders only what it changed, and reports what the user did; none holds state of
 //! its own beyond what the DOM needs.
 
+mod account;
 mod composer;
 mod login;
 mod messages;
@@ -11,9 +12,9 @@ use futures_channel::mpsc;
 use leptos::html::Input;
 use leptos::prelude::*;
 
-use crate::conn;
 use crate::outbox::{self, Out};
 use crate::state::{Model, Phase};
+use crate::{conn, storage};
 
 /// Sends a frame; when the connection's queue is full, the page says it was not sent.
 pub(crate) fn send(tx: StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, out: Out) {
@@ -52,7 +53,11 @@ fn date(ts: i64) -> js_sys::Date {
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
-    let model = RwSignal::new(Model::default());
+    // A name and token kept from an earlier visit log straight back in.
+    let restored = storage::load().map(|(name, token)| Model::restored(name, token));
+    let model = RwSignal::new(restored.unwrap_or_default());
+    let remembered = Memo::new(move |_| model.with(Model::remembered));
+    Effect::new(move |_| remembered.with(|kept| storage::save(kept.as_ref())));
     let tx = StoredValue::new(conn::start(model));
     let status = Memo::new(move |_| model.with(Model::status));
     let in_chat = Memo::new(move |_| model.with(|m| m.phase == Phase::Chat));
@@ -69,6 +74,7 @@ pub fn App() -> impl IntoView {
             when=move || in_chat.get()
             fallback=move || view! { <login::Login model tx /> }
         >
+            <account::SignedIn model tx />
             <main class="chat">
                 <messages::Messages model />
                 <users::Users model tx composer />

@@ -1,5 +1,6 @@
 //! Who is online (or everyone ever seen), in two tabs: click a name to write to them
-//! privately; block and unblock; the blocked list; unread private-message badges. The panel
+//! privately; block and unblock; the blocked list; unread private-message badges; for an
+//! operator, a "moderate" button on each row that opens the kick, ban and mute form. The panel
 //! re-renders when its names change (the model's `people` revision), not on every message.
 
 use futures_channel::mpsc;
@@ -11,7 +12,7 @@ use shared::Frame;
 use super::send;
 use crate::outbox::Out;
 use crate::palette::nick_class;
-use crate::state::{Model, Tab};
+use crate::state::{Action, ModForm, Model, Tab};
 
 /// The id of the panel the tabs control.
 const PANEL: &str = "people-panel";
@@ -40,6 +41,8 @@ pub fn Users(
     let unread = Memo::new(move |_| model.with(|m| m.unread.clone()));
     let total_unread = Memo::new(move |_| model.with(Model::total_unread));
     let any_blocked = Memo::new(move |_| model.with(|m| !m.chat.blocked.is_empty()));
+    // The name the operator's form is open for.
+    let moderating = RwSignal::new(None::<String>);
     let pick = move |name: &str| {
         model.update(|m| m.address(name));
         if let Some(input) = composer.get_untracked() {
@@ -106,6 +109,15 @@ pub fn Users(
                 </button>
             }
         });
+        let operator = model.with_untracked(Model::operator);
+        let moderate = (!is_me && operator).then(|| {
+            let n = name.clone();
+            let open = move |_| moderating.set(Some(n.clone()));
+            view! {
+                <button class="block" data-test="moderate" data-name=name.clone() on:click=open
+                    aria-label=format!("Moderate {name}")>"moderate"</button>
+            }
+        });
         let n = name.clone();
         view! {
             <li class:blocked=move || blocked.get()>
@@ -118,6 +130,7 @@ pub fn Users(
                     <span class="badge" aria-label="unread private messages">{move || unread_here.get()}</span>
                 </Show>
                 {block}
+                {moderate}
             </li>
         }
     };
@@ -143,6 +156,7 @@ pub fn Users(
                     <For each=listed key=|n| n.clone() children=row />
                 </ul>
             </div>
+            {move || moderating.get().map(|name| view! { <Moderate model tx moderating name /> })}
             <Show when=move || any_blocked.get()>
                 <h3>"Blocked"</h3>
                 <ul class="list blocked-list" data-test="blocked">
@@ -150,5 +164,62 @@ pub fn Users(
                 </ul>
             </Show>
         </aside>
+    }
+}
+
+/// The operator's form for one user: duration, reason, the address too, and the actions.
+#[component]
+fn Moderate(
+    model: RwSignal<Model>,
+    tx: StoredValue<mpsc::Sender<Out>>,
+    /// Closed by setting it to `None`.
+    moderating: RwSignal<Option<String>>,
+    /// Whom.
+    name: String,
+) -> impl IntoView {
+    let form = RwSignal::new(ModForm { duration: "1d".into(), ..ModForm::default() });
+    let error = RwSignal::new(None::<String>);
+    let target = name.clone();
+    let act = move |action: Action| match model
+        .with_untracked(|m| m.moderate(action, &target, &form.get_untracked()))
+    {
+        Ok(frame) => {
+            send(tx, model, Out::Frame(Box::new(frame)));
+            moderating.set(None);
+        }
+        Err(e) => error.set(Some(e)),
+    };
+    let buttons = Action::ALL.map(|action| {
+        let act = act.clone();
+        view! {
+            <button type="button" data-test=format!("mod-{}", action.label())
+                on:click=move |_| act(action)>{action.label()}</button>
+        }
+    });
+    view! {
+        <form class="moderate" data-test="mod-form" on:submit=|ev| ev.prevent_default()>
+            <h3>"Moderate " {name}</h3>
+            <label for="mod-duration">"For (ban, mute)"</label>
+            <input id="mod-duration" placeholder="30m, 12h, 7d, 2w or forever"
+                prop:value=move || form.with(|f| f.duration.clone())
+                on:input=move |ev| form.update(|f| f.duration = event_target_value(&ev)) />
+            <label for="mod-reason">"Reason (everyone sees it)"</label>
+            <input id="mod-reason" maxlength="300"
+                prop:value=move || form.with(|f| f.reason.clone())
+                on:input=move |ev| form.update(|f| f.reason = event_target_value(&ev)) />
+            <label class="check">
+                <input id="mod-address" type="checkbox"
+                    prop:checked=move || form.with(|f| f.with_address)
+                    on:change=move |ev| form.update(|f| f.with_address = event_target_checked(&ev)) />
+                " Ban the address too"
+            </label>
+            <div class="actions">
+                {buttons}
+                <button type="button" data-test="mod-cancel" on:click=move |_| moderating.set(None)>"cancel"</button>
+            </div>
+            <Show when=move || error.with(Option::is_some)>
+                <p class="error" role="alert" data-test="mod-error">{move || error.get().unwrap_or_default()}</p>
+            </Show>
+        </form>
     }
 }
