@@ -528,6 +528,37 @@ async fn a_registered_name_resumes_after_a_reload_logs_out_and_as_operator_bans(
     let r = thief.login("ann").await;
     assert_eq!(r.username_accepted, Some(false), "{r:?}");
 
+    // A new password from the account settings; the page keeps the new session token.
+    let before = b1.execute(STORED, vec![]).await.expect("storage")["chatterbox.token"].clone();
+    b1.find(Locator::Css("[data-test=account-settings] summary"))
+        .await
+        .expect("account settings")
+        .click()
+        .await
+        .expect("open");
+    type_field(&b1, "acct-current", "correct horse").await;
+    type_field(&b1, "acct-new", "battery staple").await;
+    type_field(&b1, "acct-again", "battery stapel").await;
+    b1.find(Locator::Css("[data-test=acct-change]"))
+        .await
+        .expect("change")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&b1, "[data-test=acct-error]", |t| t.contains("differ")).await;
+    type_field(&b1, "acct-again", "battery staple").await;
+    screenshot(&b1, "06b-account-settings").await;
+    b1.find(Locator::Css("[data-test=acct-change]"))
+        .await
+        .expect("change")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&b1, "[data-test=messages]", |t| t.contains("Password changed")).await;
+    let after = wait_js(&b1, STORED, |v| v["chatterbox.token"] != before).await;
+    assert!(after["chatterbox.token"].as_str().is_some_and(|t| t.len() >= 22), "{after}");
+    assert!(!after.to_string().contains("battery"), "no password kept: {after}");
+
     // Log out: back to the login form, the token forgotten, a reload does not log in.
     b1.find(Locator::Css("[data-test=logout]"))
         .await
@@ -542,8 +573,10 @@ async fn a_registered_name_resumes_after_a_reload_logs_out_and_as_operator_bans(
     wait_text(&b1, "[data-test=status]", |t| t == "Connected").await;
     screenshot(&b1, "07-logged-out").await;
 
-    // Back in with the password; opal, an operator, bans her.
+    // Back in with the new password; opal, an operator, bans her.
     sign_in(&b1, "ann", "correct horse", false).await;
+    wait_text(&b1, "[data-test=login-error]", |t| t.contains("Wrong password")).await;
+    sign_in(&b1, "ann", "battery staple", false).await;
     wait_text(&b1, "[data-test=me]", |t| t.contains("Signed in as ann")).await;
     let b2 = browser(&driver, &pin, "opal").await;
     b2.goto(&format!("https://localhost:{}/", web.port())).await.expect("open the page");
@@ -578,7 +611,7 @@ async fn a_registered_name_resumes_after_a_reload_logs_out_and_as_operator_bans(
         .await
         .expect("join");
     wait_text(&b1, "[data-test=login-error]", |t| t.contains("ann is banned")).await;
-    sign_in(&b1, "ann", "correct horse", false).await;
+    sign_in(&b1, "ann", "battery staple", false).await;
     wait_text(&b1, "[data-test=login-error]", |t| t.contains("ann is banned")).await;
     assert!(b1.find_all(Locator::Css("[data-test=me]")).await.expect("query").is_empty());
 

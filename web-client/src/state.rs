@@ -537,6 +537,56 @@ fn typed(m: &Message) -> String {
     }
 }
 
+/// A change to the account, from the signed-in bar's settings (extension `account`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Register the current name with a new password.
+    Register,
+    /// Change the password (the other sessions are logged out).
+    Password,
+    /// Remove the account.
+    Unregister,
+}
+
+/// What the account settings' form holds. Cleared once a request is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PasswordForm {
+    /// The current password (to change it, or to remove the account).
+    pub current: String,
+    /// The new password.
+    pub new: String,
+    /// The new password again.
+    pub again: String,
+}
+
+impl Model {
+    /// The frame for an account `change`, or why it cannot be sent (checked as the server
+    /// would, so that a mistake is said at once, next to the form).
+    pub fn change(&self, change: Change, form: &PasswordForm) -> Result<Frame, String> {
+        if !self.chat.granted.account {
+            return Err("This server does not offer accounts.".into());
+        }
+        let new = || {
+            validate_password(&form.new).map_err(|e| format!("The new password: {e}."))?;
+            if form.new != form.again {
+                return Err("The two new passwords differ.".to_owned());
+            }
+            Ok(form.new.clone())
+        };
+        let current = || match form.current.as_str() {
+            "" => Err("Type the current password.".to_owned()),
+            p => Ok(p.to_owned()),
+        };
+        Ok(match change {
+            Change::Register => Frame { register: Some(new()?), ..Frame::default() },
+            Change::Password => {
+                Frame { change_password: Some([current()?, new()?]), ..Frame::default() }
+            }
+            Change::Unregister => Frame { unregister: Some(current()?), ..Frame::default() },
+        })
+    }
+}
+
 /// What an operator does to a user, from the user's row (extension `moderation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -1008,5 +1058,33 @@ mod tests {
         let user = in_chat();
         assert!(!user.operator());
         assert!(user.moderate(Action::Kick, "bob", &form).is_err());
+    }
+
+    #[test]
+    fn account_changes_are_checked_before_they_are_sent() {
+        let m = in_chat();
+        let form = |current: &str, new: &str, again: &str| PasswordForm {
+            current: current.into(),
+            new: new.into(),
+            again: again.into(),
+        };
+        let f = m.change(Change::Register, &form("", "battery staple", "battery staple"));
+        assert_eq!(f.expect("REGISTER").register.as_deref(), Some("battery staple"));
+        assert!(
+            m.change(Change::Register, &form("", "short", "short")).is_err_and(|e| e.contains("8"))
+        );
+        assert!(
+            m.change(Change::Register, &form("", "battery staple", "battery stapel"))
+                .is_err_and(|e| e.contains("differ"))
+        );
+        let f = m.change(Change::Password, &form("old horse", "battery staple", "battery staple"));
+        assert_eq!(
+            f.expect("CHANGE_PASSWORD").change_password,
+            Some(["old horse".to_owned(), "battery staple".to_owned()])
+        );
+        assert!(m.change(Change::Password, &form("", "battery staple", "battery staple")).is_err());
+        let f = m.change(Change::Unregister, &form("old horse", "", ""));
+        assert_eq!(f.expect("UNREGISTER").unregister.as_deref(), Some("old horse"));
+        assert!(Model::default().change(Change::Unregister, &form("x", "", "")).is_err());
     }
 }
