@@ -58,13 +58,20 @@ impl CliLauncher {
 
     /// A plain-mode client, without waiting for anything.
     pub fn client_raw(&self, name: Option<&str>) -> Cli {
+        self.client_with(name, &[], &[])
+    }
+
+    /// A plain-mode client with `extra` arguments and `env` added to its environment (a
+    /// script's password, which never goes on a command line), without waiting for anything.
+    pub fn client_with(&self, name: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Cli {
         let port = self.port.to_string();
         let mut args: Vec<&OsStr> = ["localhost", "-p", &port, "--ca"].map(OsStr::new).to_vec();
         args.extend([self.ca.as_os_str(), OsStr::new("--plain")]);
         if let Some(n) = name {
             args.extend([OsStr::new("--username"), OsStr::new(n)]);
         }
-        Cli::spawn(&self.program, &args)
+        args.extend(extra.iter().map(OsStr::new));
+        Cli::spawn_with_env(&self.program, &args, env)
     }
 }
 
