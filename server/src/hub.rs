@@ -95,24 +95,28 @@ pub fn replaced(name: &str) -> String {
     format!("{name} logged in on another connection, which took over; this one is closed.")
 }
 
+/// A login for the hub to decide.
+#[derive(Debug)]
+pub struct LoginRequest {
+    /// The (already validated) username.
+    pub name: String,
+    /// Its key ([`name_key`]).
+    pub key: String,
+    /// The client's address.
+    pub ip: IpAddr,
+    /// What the login offers as proof of owning the name.
+    pub proof: Proof,
+    /// The connection.
+    pub peer: Peer,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<LoginAnswer>,
+}
+
 /// A request to the hub.
 #[derive(Debug)]
 pub enum Command {
-    /// Log `name` in on `peer`.
-    Login {
-        /// The (already validated) username.
-        name: String,
-        /// Its key ([`name_key`]).
-        key: String,
-        /// The client's address.
-        ip: IpAddr,
-        /// What the login offers as proof of owning the name.
-        proof: Proof,
-        /// The connection.
-        peer: Peer,
-        /// Where the answer goes.
-        reply: oneshot::Sender<LoginAnswer>,
-    },
+    /// Log a user in.
+    Login(LoginRequest),
     /// The password hash of the account `key` and when it may be checked (its backoff);
     /// `None` if the name is not registered.
     Credentials {
@@ -413,9 +417,7 @@ pub(crate) fn unix_now() -> i64 {
 impl Hub {
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Login { name, key, ip, proof, peer, reply } => {
-                self.login(name, key, ip, proof, peer, reply).await;
-            }
+            Command::Login(request) => self.login(request).await,
             Command::Credentials { key, reply } => {
                 let now = tokio::time::Instant::now();
                 let found = self
@@ -448,15 +450,8 @@ impl Hub {
     }
 
     /// Decides a login and, if accepted, puts the user online.
-    async fn login(
-        &mut self,
-        name: String,
-        key: String,
-        ip: IpAddr,
-        proof: Proof,
-        peer: Peer,
-        reply: oneshot::Sender<LoginAnswer>,
-    ) {
+    async fn login(&mut self, request: LoginRequest) {
+        let LoginRequest { name, key, ip, proof, peer, reply } = request;
         let now = unix_now();
         if let Some(holder) = self.keys.get(&key).cloned() {
             // A login that proves it is the account's owner takes the name over: the holder

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use shared::frame::features::Granted;
 
 use super::{Context, SHUTTING_DOWN, WELCOME};
-use crate::hub::{Command, LoginAnswer, Peer};
+use crate::hub::{Command, LoginAnswer, LoginRequest, Peer};
 use crate::registry::{Proof, not_registered};
 use crate::wire;
 
@@ -76,7 +76,14 @@ pub(super) async fn answer(
     };
     let (reply, answer) = oneshot::channel();
     ctx.hub
-        .send(Command::Login { name: name.clone(), key: key.clone(), ip, proof, peer, reply })
+        .send(Command::Login(LoginRequest {
+            name: name.clone(),
+            key: key.clone(),
+            ip,
+            proof,
+            peer,
+            reply,
+        }))
         .await
         .map_err(|_| unavailable())?;
     let (upto, users, blocked, hidden, name, since, registered, operator, token) =
