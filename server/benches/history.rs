@@ -59,7 +59,8 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (writer, reader, _) = store::open(dir.path(), CancellationToken::new()).expect("store");
+        let (writer, reader, _) =
+            store::sqlite::open(dir.path(), CancellationToken::new()).expect("store");
         let t = Instant::now();
         fill(&writer, 1, COMMIT_RUN).await;
         let commits = COMMIT_RUN as f64 / t.elapsed().as_secs_f64();

@@ -44,7 +44,8 @@ fn queries(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let (writer, reader) = rt.block_on(async {
-        let (writer, reader, _) = store::open(dir.path(), CancellationToken::new()).expect("store");
+        let (writer, reader, _) =
+            store::sqlite::open(dir.path(), CancellationToken::new()).expect("store");
         let t = Instant::now();
         fill(&writer, STORE_SIZE).await;
         eprintln!("filled a store of {STORE_SIZE} messages in {:.2} s", t.elapsed().as_secs_f64());

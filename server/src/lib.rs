@@ -114,7 +114,8 @@ impl Server {
         };
         let tls_config = tls::server_config(&cert, &key)?;
         let stop = CancellationToken::new();
-        let (writer, reader, loaded) = store::open(&config.data_dir, stop.clone())?;
+        let backend = store::Backend::Sqlite(&config.data_dir);
+        let (writer, reader, loaded) = store::open(backend, stop.clone()).await?;
         for name in &config.operators {
             let key = shared::names::name_key(name);
             if !loaded.registry.accounts.iter().any(|(k, _)| *k == key) {
@@ -180,7 +181,7 @@ impl Server {
             loaded,
             stop,
         } = self;
-        let store::Writer { ops, committed, thread } = writer;
+        let store::Writer { ops, committed, finished } = writer;
         let mut loaded = loaded;
         let operators = config.operators.iter().map(|n| shared::names::name_key(n)).collect();
         let registry = registry::Registry::new(
@@ -249,13 +250,10 @@ impl Server {
         let _ = tokio::time::timeout_at(deadline, hub_task).await;
         // The hub has dropped its side of the store's queue: the writer commits what is left
         // and ends.
-        let joined = tokio::task::spawn_blocking(move || {
-            if thread.join().is_err() {
-                tracing::error!("the store's writer thread panicked");
-            }
-        });
-        if tokio::time::timeout_at(deadline + SHUTDOWN_GRACE / 3, joined).await.is_err() {
-            tracing::warn!("the store did not finish in time");
+        match tokio::time::timeout_at(deadline + SHUTDOWN_GRACE / 3, finished.wait()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::error!("the store's writer panicked"),
+            Err(_) => tracing::warn!("the store did not finish in time"),
         }
         tracing::info!("stopped");
         if failed { Err(ServerError::StoreFailed) } else { Ok(()) }

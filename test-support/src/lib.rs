@@ -14,6 +14,7 @@
 //!   did not arrive by waiting for a probe sent after it.
 //! - [`ws`]: the web gateway from a test: HTTPS requests and WebSocket sessions.
 //! - [`cli`]: the terminal client binary, read line by line ([`Cli`]).
+//! - [`pg`]: a PostgreSQL database of the test's own ([`TestDb`]), dropped after it.
 //!
 //! Without the default feature `in-process`, only [`dirs`] and [`process`] remain (what
 //! xtask needs to run server binaries for its benchmarks).
@@ -23,6 +24,8 @@ pub mod cli;
 #[cfg(feature = "in-process")]
 pub mod client;
 pub mod dirs;
+#[cfg(feature = "in-process")]
+pub mod pg;
 pub mod process;
 #[cfg(feature = "in-process")]
 pub mod server;
@@ -38,6 +41,8 @@ pub use cli::{Cli, CliLauncher};
 #[cfg(feature = "in-process")]
 pub use client::{Client, Next, contents};
 pub use dirs::Dirs;
+#[cfg(feature = "in-process")]
+pub use pg::TestDb;
 pub use process::{BinServer, Listener, SpawnError, listening};
 #[cfg(feature = "in-process")]
 pub use server::TestServer;

@@ -1,5 +1,4 @@
-//! SQLite persistence: message history, users ever seen, blocks, and the registry's accounts,
-//! session tokens, reservations, bans, mutes and audit log.
+//! The SQLite backend (the default): one file in the data directory.
 //!
 //! One writer thread owns the only writing connection and commits operations in batches
 //! (group commit): it takes whatever the hub has queued, up to [`STORE_BATCH`], and commits it in
@@ -23,6 +22,7 @@ use shared::Message;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::{COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, StoreError, Writer, publish};
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 
@@ -35,86 +35,7 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// How long a reader waits for a lock before giving up (checkpoints hold one briefly).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How often the writer retries a failed commit before it gives up and stops the server.
-const COMMIT_ATTEMPTS: u32 = 3;
-
-/// Why the store failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite reported an error.
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The data directory could not be created.
-    #[error("{path}: {source}")]
-    Dir {
-        /// The directory.
-        path: PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
-    },
-    /// The writer thread could not be started.
-    #[error("starting the store's writer thread: {0}")]
-    Spawn(std::io::Error),
-    /// The database was written by a newer version of Chatterbox.
-    #[error("the database has schema version {0}, newer than this server's {SCHEMA_VERSION}")]
-    TooNew(i64),
-    /// The writer thread has stopped.
-    #[error("the store's writer has stopped")]
-    Closed,
-    /// A blocking read task failed.
-    #[error("history read failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-/// One write for the writer thread.
-#[derive(Debug)]
-pub enum Op {
-    /// Append a message under the id the hub assigned (ids give the server's order).
-    Message {
-        /// The message's id, increasing in the hub's order.
-        id: i64,
-        /// The message as it is delivered.
-        message: Message,
-    },
-    /// The name with key `blocker_key` blocks the name `blocked_name` (key `blocked_key`).
-    Block {
-        /// Who blocks (its key).
-        blocker_key: String,
-        /// Whom (its key).
-        blocked_key: String,
-        /// Whom, as the blocker wrote it.
-        blocked_name: String,
-    },
-    /// `blocker_key` no longer blocks `blocked_key`.
-    Unblock {
-        /// Who blocked (its key).
-        blocker_key: String,
-        /// Whom (its key).
-        blocked_key: String,
-    },
-    /// A change to accounts, tokens, reservations, bans or the audit log.
-    Registry(RegistryOp),
-    /// A user logged in at `at` (Unix seconds).
-    UserSeen {
-        /// The username.
-        name: String,
-        /// When.
-        at: i64,
-    },
-}
-
-/// The sending side of the writer's queue, and the thread to wait for at shutdown.
-#[derive(Debug)]
-pub struct Writer {
-    /// Bounded queue to the writer thread.
-    pub ops: mpsc::Sender<Op>,
-    /// The highest message id committed so far.
-    pub committed: watch::Receiver<i64>,
-    /// The writer thread; it ends once every sender of `ops` is gone and all is committed.
-    pub thread: std::thread::JoinHandle<()>,
-}
-
-/// Read access to history, shared by all sessions.
+/// Read access to history: read-only connections on the blocking pool.
 #[derive(Debug, Clone)]
 pub struct Reader {
     inner: Arc<ReaderPool>,
@@ -129,23 +50,14 @@ struct ReaderPool {
     permits: Semaphore,
 }
 
-/// What the server needs to know from the database at start.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// The highest message id stored (0 for none): new ids continue after it.
-    pub last_id: i64,
-    /// Every block, as (blocker key, blocked key, blocked name). The hub keeps them in
-    /// memory; there are few.
-    pub blocks: Vec<(String, String, String)>,
-    /// Accounts, tokens, reservations and sanctions.
-    pub registry: registry::Loaded,
-}
-
 /// Opens (creating or migrating) the database in `dir` and starts the writer thread.
 ///
 /// `fatal` is cancelled if the writer cannot commit: a server that cannot keep history must
 /// not go on pretending to.
-pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, Loaded), StoreError> {
+pub fn open(
+    dir: &Path,
+    fatal: CancellationToken,
+) -> Result<(Writer, super::Reader, Loaded), StoreError> {
     std::fs::create_dir_all(dir)
         .map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
     let path = dir.join(DB_FILE);
@@ -180,7 +92,8 @@ pub fn open(dir: &Path, fatal: CancellationToken) -> Result<(Writer, Reader, Loa
             permits: Semaphore::new(STORE_READERS),
         }),
     };
-    Ok((Writer { ops, committed, thread }, reader, Loaded { last_id, blocks, registry }))
+    let writer = Writer { ops, committed, finished: Finished::Thread(thread) };
+    Ok((writer, super::Reader::Sqlite(reader), Loaded { last_id, blocks, registry }))
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -402,13 +315,7 @@ fn write_loop(
         };
         batch.clear();
         if let Some(id) = last {
-            committed.send_if_modified(|c| {
-                let newer = id > *c;
-                if newer {
-                    *c = id;
-                }
-                newer
-            });
+            publish(committed, id);
         }
     }
     Ok(())
@@ -420,7 +327,8 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
     let mut last = None;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (id, src, dest, ts, content) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO messages (id, src, dest, ts, content)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut block = tx.prepare_cached(
             "INSERT INTO blocks (blocker_key, blocked_key, blocked_name) VALUES (?1, ?2, ?3)
@@ -572,10 +480,6 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Message)> {
     ))
 }
 
-/// Most names `ALL_USERS` lists: the most recently seen ones. Keeps the answer far below the
-/// frame limit however many people have ever visited.
-pub const MAX_ALL_USERS: usize = 10_000;
-
 impl Reader {
     /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest
     /// first: broadcasts, and the private messages to or from `user` with ids above `since`
@@ -584,7 +488,7 @@ impl Reader {
     ///
     /// Each variant of the statements leaves the key comparison out when nothing is hidden:
     /// computing a name's key costs about a microsecond per row read.
-    pub async fn history(
+    pub(super) async fn history(
         &self,
         user: &str,
         upto: i64,
@@ -592,9 +496,6 @@ impl Reader {
         hidden: &[String],
         since: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let user = user.to_owned();
         let variant = usize::from(!hidden.is_empty());
@@ -630,7 +531,7 @@ impl Reader {
     }
 
     /// Every user ever seen (the [`MAX_ALL_USERS`] most recently seen), sorted by name.
-    pub async fn all_users(&self) -> Result<Vec<String>, StoreError> {
+    pub(super) async fn all_users(&self) -> Result<Vec<String>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT name FROM (SELECT name FROM users ORDER BY last_seen DESC LIMIT ?1)
@@ -675,17 +576,18 @@ impl Reader {
 mod tests {
     use super::*;
 
-    async fn store_with(messages: &[(&str, &str)]) -> (tempfile::TempDir, Writer, Reader) {
+    /// What only SQLite has: readers beside a writer's transaction (WAL), the file's schema
+    /// version and journal mode, and the refusal of a newer file. What both backends do is
+    /// tested in `store::tests`, against both.
+    async fn store_with(n: i64) -> (tempfile::TempDir, Writer, super::super::Reader) {
         let dir = tempfile::tempdir().expect("tempdir");
         let (writer, reader, loaded) = open(dir.path(), CancellationToken::new()).expect("open");
         assert_eq!(loaded.last_id, 0);
-        for (i, (src, dest)) in messages.iter().enumerate() {
-            let id = i as i64 + 1;
-            let message = Message::new(*src, *dest, 0, format!("{id}"));
+        for id in 1..=n {
+            let message = Message::new("a", "ALL", 0, format!("{id}"));
             writer.ops.send(Op::Message { id, message }).await.expect("queued");
         }
         let mut committed = writer.committed.clone();
-        let n = messages.len() as i64;
         committed.wait_for(|c| *c >= n).await.expect("committed");
         (dir, writer, reader)
     }
@@ -694,124 +596,9 @@ mod tests {
         h.iter().map(|m| m.content.clone()).collect()
     }
 
-    async fn history(
-        reader: &Reader,
-        user: &str,
-        upto: i64,
-        limit: usize,
-        hidden: &[&str],
-    ) -> Vec<String> {
-        let hidden: Vec<String> = hidden.iter().map(|h| (*h).to_owned()).collect();
-        let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
-        ids(&reader.history(user, upto, limit, &hidden, 0).await.expect("read"))
-    }
-
-    #[tokio::test]
-    async fn history_is_the_newest_visible_messages_oldest_first_up_to_the_bound() {
-        let (_dir, _w, reader) = store_with(&[
-            ("a", "ALL"), // 1
-            ("a", "b"),   // 2: to b
-            ("b", "a"),   // 3: from b
-            ("a", "c"),   // 4: not b's
-            ("c", "ALL"), // 5
-            ("b", "b"),   // 6: note to self, once
-        ])
-        .await;
-        assert_eq!(history(&reader, "b", i64::MAX, 100, &[]).await, ["1", "2", "3", "5", "6"]);
-        assert_eq!(history(&reader, "b", i64::MAX, 2, &[]).await, ["5", "6"]);
-        assert_eq!(history(&reader, "b", 3, 100, &[]).await, ["1", "2", "3"]);
-        assert_eq!(history(&reader, "z", i64::MAX, 100, &[]).await, ["1", "5"]);
-        assert!(history(&reader, "b", i64::MAX, 0, &[]).await.is_empty());
-        // hiding a name removes its broadcasts and the private messages both ways
-        assert_eq!(history(&reader, "b", i64::MAX, 100, &["a"]).await, ["5", "6"]);
-        assert_eq!(history(&reader, "a", i64::MAX, 100, &["c"]).await, ["1", "2", "3"]);
-    }
-
-    #[tokio::test]
-    async fn history_matches_a_plain_filter_of_every_message() {
-        // A store where private messages are spread among many broadcasts, as in a real
-        // room: the query's bounds must never drop or add a message the plain rule keeps.
-        let names = ["a", "b", "c", "d"];
-        let mut seed = 7u64;
-        let mut next = move |n: usize| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as usize % n
-        };
-        let messages: Vec<(&str, &str)> = (0..400)
-            .map(|_| {
-                let src = names[next(4)];
-                let dest = if next(5) == 0 { names[next(4)] } else { "ALL" };
-                (src, dest)
-            })
-            .collect();
-        let (_dir, _w, reader) = store_with(&messages).await;
-        for user in ["a", "b", "z"] {
-            for hidden in [&[][..], &["c"][..], &["a", "d"][..]] {
-                for (upto, limit) in [(400, 1000), (400, 10), (250, 7), (400, 1), (120, 50)] {
-                    let want: Vec<String> = messages
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, (src, dest))| {
-                            *i < upto
-                                && ((*dest == "ALL" || *dest == user) && !hidden.contains(src)
-                                    || *src == user
-                                        && *dest != "ALL"
-                                        && *dest != user
-                                        && !hidden.contains(dest))
-                        })
-                        .map(|(i, _)| (i + 1).to_string())
-                        .collect();
-                    let want = want[want.len().saturating_sub(limit)..].to_vec();
-                    let got = history(&reader, user, upto as i64, limit, hidden).await;
-                    assert_eq!(
-                        got, want,
-                        "user {user}, hidden {hidden:?}, upto {upto}, limit {limit}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn blocks_and_users_persist() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (writer, reader, _) = open(dir.path(), CancellationToken::new()).expect("open");
-        for op in [
-            Op::UserSeen { name: "bob".into(), at: 2 },
-            Op::UserSeen { name: "ann".into(), at: 1 },
-            Op::UserSeen { name: "bob".into(), at: 3 },
-            Op::Block {
-                blocker_key: "ann".into(),
-                blocked_key: "bob".into(),
-                blocked_name: "Bob".into(),
-            },
-            Op::Block {
-                blocker_key: "ann".into(),
-                blocked_key: "cat".into(),
-                blocked_name: "cat".into(),
-            },
-            Op::Block {
-                blocker_key: "ann".into(),
-                blocked_key: "cat".into(),
-                blocked_name: "Cat".into(),
-            },
-            Op::Unblock { blocker_key: "ann".into(), blocked_key: "bob".into() },
-            Op::Message { id: 1, message: Message::new("ann", "ALL", 0, "x") },
-        ] {
-            writer.ops.send(op).await.expect("queued");
-        }
-        let mut committed = writer.committed.clone();
-        committed.wait_for(|c| *c >= 1).await.expect("committed");
-        assert_eq!(reader.all_users().await.expect("users"), ["ann", "bob"]);
-        drop(writer.ops);
-        writer.thread.join().expect("writer ends");
-        let (_w, _r, loaded) = open(dir.path(), CancellationToken::new()).expect("reopen");
-        assert_eq!(loaded.blocks, [("ann".to_owned(), "cat".to_owned(), "Cat".to_owned())]);
-    }
-
     #[tokio::test]
     async fn history_reads_do_not_wait_for_a_writer_holding_a_transaction() {
-        let (dir, _w, reader) = store_with(&[("a", "ALL")]).await;
+        let (dir, _w, reader) = store_with(1).await;
         // EXCLUSIVE would lock every reader out of a rollback-journal database; WAL lets
         // them read the last committed state meanwhile.
         let other = Connection::open(dir.path().join(DB_FILE)).expect("second writer");
@@ -831,13 +618,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reopening_keeps_messages_and_the_schema_version() {
-        let (dir, writer, _r) = store_with(&[("a", "ALL"), ("b", "ALL")]).await;
+    async fn the_file_keeps_its_schema_version_in_wal_mode() {
+        let (dir, writer, _r) = store_with(2).await;
         drop(writer.ops);
-        writer.thread.join().expect("writer ends");
-        let (_w, reader, loaded) = open(dir.path(), CancellationToken::new()).expect("reopen");
-        assert_eq!(loaded.last_id, 2);
-        assert_eq!(history(&reader, "x", 2, 10, &[]).await, ["1", "2"]);
+        assert!(writer.finished.wait().await, "writer ends");
         let conn = Connection::open(dir.path().join(DB_FILE)).expect("open");
         let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
         assert_eq!(v, SCHEMA_VERSION);

@@ -1,0 +1,527 @@
+//! Persistence: message history, users ever seen, blocks, and the registry's accounts, session
+//! tokens, reservations, bans, mutes and audit log, in one of two backends:
+//!
+//! - [`sqlite`] (the default): one file in the data directory, one writer thread.
+//! - [`postgres`] (cluster mode): a PostgreSQL database shared by every node, one writer task
+//!   per node with a pool of connections.
+//!
+//! Both present the same interface, so that the hub and the sessions do not know which is in
+//! use: the hub queues [`Op`]s on the writer's bounded queue; the writer commits them in
+//! batches (group commit) and publishes the highest message id now durable on a `watch`
+//! channel; the hub delivers a message only once its id is published, so a message somebody
+//! has seen is always stored. Sessions read the join history through the [`Reader`].
+
+use std::path::Path;
+
+use shared::Message;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::{self, RegistryOp};
+
+pub mod postgres;
+pub mod sqlite;
+
+pub use sqlite::{DB_FILE, SCHEMA_VERSION};
+
+/// How often a writer retries a failed commit before it gives up and stops the server.
+const COMMIT_ATTEMPTS: u32 = 3;
+
+/// Most names `ALL_USERS` lists: the most recently seen ones. Keeps the answer far below the
+/// frame limit however many people have ever visited.
+pub const MAX_ALL_USERS: usize = 10_000;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool.
+    #[error("PostgreSQL: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The PostgreSQL address is not one.
+    #[error("the database address is not a PostgreSQL URL: {0}")]
+    Url(String),
+    /// The data directory could not be created.
+    #[error("{path}: {source}")]
+    Dir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The writer thread could not be started.
+    #[error("starting the store's writer thread: {0}")]
+    Spawn(std::io::Error),
+    /// The database was written by a newer version of Chatterbox.
+    #[error("the database has schema version {0}, newer than this server's")]
+    TooNew(i64),
+    /// The writer has stopped.
+    #[error("the store's writer has stopped")]
+    Closed,
+    /// A blocking read task failed.
+    #[error("history read failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// One write for the writer.
+#[derive(Debug)]
+pub enum Op {
+    /// Append a message under the id the hub assigned (ids give the server's order).
+    Message {
+        /// The message's id, increasing in the hub's order.
+        id: i64,
+        /// The message as it is delivered.
+        message: Message,
+    },
+    /// The name with key `blocker_key` blocks the name `blocked_name` (key `blocked_key`).
+    Block {
+        /// Who blocks (its key).
+        blocker_key: String,
+        /// Whom (its key).
+        blocked_key: String,
+        /// Whom, as the blocker wrote it.
+        blocked_name: String,
+    },
+    /// `blocker_key` no longer blocks `blocked_key`.
+    Unblock {
+        /// Who blocked (its key).
+        blocker_key: String,
+        /// Whom (its key).
+        blocked_key: String,
+    },
+    /// A change to accounts, tokens, reservations, bans or the audit log.
+    Registry(RegistryOp),
+    /// A user logged in at `at` (Unix seconds).
+    UserSeen {
+        /// The username.
+        name: String,
+        /// When.
+        at: i64,
+    },
+}
+
+/// The sending side of the writer's queue, and the writer to wait for at shutdown.
+#[derive(Debug)]
+pub struct Writer {
+    /// Bounded queue to the writer.
+    pub ops: mpsc::Sender<Op>,
+    /// The highest message id committed so far.
+    pub committed: watch::Receiver<i64>,
+    /// The writer; it ends once every sender of `ops` is gone and all is committed.
+    pub finished: Finished,
+}
+
+/// The writer's end, to wait for.
+#[derive(Debug)]
+pub enum Finished {
+    /// SQLite's writer thread.
+    Thread(std::thread::JoinHandle<()>),
+    /// PostgreSQL's writer task.
+    Task(tokio::task::JoinHandle<()>),
+}
+
+impl Finished {
+    /// Waits until the writer has committed everything and ended; `false` if it panicked.
+    pub async fn wait(self) -> bool {
+        match self {
+            Finished::Thread(thread) => {
+                tokio::task::spawn_blocking(move || thread.join().is_ok()).await.unwrap_or(false)
+            }
+            Finished::Task(task) => task.await.is_ok(),
+        }
+    }
+}
+
+/// Read access to history, shared by all sessions.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// Read-only SQLite connections on the blocking pool.
+    Sqlite(sqlite::Reader),
+    /// A pool of PostgreSQL connections.
+    Postgres(postgres::Reader),
+}
+
+impl Reader {
+    /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest
+    /// first: broadcasts, and the private messages to or from `user` with ids above `since`
+    /// (where the user's claim to the name began), without any message from or to a name
+    /// whose key is in `hidden`.
+    pub async fn history(
+        &self,
+        user: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[String],
+        since: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self {
+            Reader::Sqlite(r) => r.history(user, upto, limit, hidden, since).await,
+            Reader::Postgres(r) => r.history(user, upto, limit, hidden, since).await,
+        }
+    }
+
+    /// Every user ever seen (the [`MAX_ALL_USERS`] most recently seen), sorted by name.
+    pub async fn all_users(&self) -> Result<Vec<String>, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.all_users().await,
+            Reader::Postgres(r) => r.all_users().await,
+        }
+    }
+}
+
+/// What the server needs to know from the database at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The highest message id stored (0 for none): new ids continue after it.
+    pub last_id: i64,
+    /// Every block, as (blocker key, blocked key, blocked name). The hub keeps them in
+    /// memory; there are few.
+    pub blocks: Vec<(String, String, String)>,
+    /// Accounts, tokens, reservations and sanctions.
+    pub registry: registry::Loaded,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend<'a> {
+    /// The SQLite file in this data directory.
+    Sqlite(&'a Path),
+    /// The PostgreSQL database at this URL (`postgres://user@host:port/db`).
+    Postgres(&'a str),
+}
+
+/// Opens (creating or migrating) the store and starts its writer.
+///
+/// `fatal` is cancelled if the writer cannot commit: a server that cannot keep history must
+/// not go on pretending to.
+pub async fn open(
+    backend: Backend<'_>,
+    fatal: CancellationToken,
+) -> Result<(Writer, Reader, Loaded), StoreError> {
+    match backend {
+        Backend::Sqlite(dir) => sqlite::open(dir, fatal),
+        Backend::Postgres(url) => postgres::open(url, fatal).await,
+    }
+}
+
+/// Publishes `id` as committed if it is newer than what was.
+fn publish(committed: &watch::Sender<i64>, id: i64) {
+    committed.send_if_modified(|c| {
+        let newer = id > *c;
+        if newer {
+            *c = id;
+        }
+        newer
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    //! What both backends must do alike, run against each: SQLite in a temporary directory,
+    //! PostgreSQL in a database of the test's own.
+
+    use super::*;
+    use shared::names::name_key;
+
+    /// Where one test's data lives.
+    enum Place {
+        Sqlite(tempfile::TempDir),
+        Postgres(test_support::TestDb),
+    }
+
+    impl Place {
+        async fn both() -> [Place; 2] {
+            [
+                Place::Sqlite(tempfile::tempdir().expect("tempdir")),
+                Place::Postgres(test_support::TestDb::new().await),
+            ]
+        }
+
+        fn backend(&self) -> Backend<'_> {
+            match self {
+                Place::Sqlite(dir) => Backend::Sqlite(dir.path()),
+                Place::Postgres(db) => Backend::Postgres(&db.url),
+            }
+        }
+
+        fn name(&self) -> &'static str {
+            match self {
+                Place::Sqlite(_) => "sqlite",
+                Place::Postgres(_) => "postgres",
+            }
+        }
+
+        async fn open(&self) -> (Writer, Reader, Loaded) {
+            open(self.backend(), CancellationToken::new()).await.expect("open")
+        }
+
+        /// Opens the store and writes `messages` (src, dest), the i-th with id and content i.
+        async fn with(&self, messages: &[(&str, &str)]) -> (Writer, Reader) {
+            let (writer, reader, loaded) = self.open().await;
+            assert_eq!(loaded.last_id, 0);
+            for (i, (src, dest)) in messages.iter().enumerate() {
+                let id = i as i64 + 1;
+                let message = Message::new(*src, *dest, 0, format!("{id}"));
+                writer.ops.send(Op::Message { id, message }).await.expect("queued");
+            }
+            let mut committed = writer.committed.clone();
+            let n = messages.len() as i64;
+            committed.wait_for(|c| *c >= n).await.expect("committed");
+            (writer, reader)
+        }
+    }
+
+    /// Closes the writer once everything is committed.
+    async fn close(writer: Writer) {
+        drop(writer.ops);
+        assert!(writer.finished.wait().await, "the writer ends");
+    }
+
+    fn ids(h: &[Message]) -> Vec<String> {
+        h.iter().map(|m| m.content.clone()).collect()
+    }
+
+    async fn history(
+        reader: &Reader,
+        user: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[&str],
+    ) -> Vec<String> {
+        let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
+        ids(&reader.history(user, upto, limit, &hidden, 0).await.expect("read"))
+    }
+
+    #[tokio::test]
+    async fn history_is_the_newest_visible_messages_oldest_first_up_to_the_bound() {
+        for place in Place::both().await {
+            let (_w, reader) = place
+                .with(&[
+                    ("a", "ALL"), // 1
+                    ("a", "b"),   // 2: to b
+                    ("b", "a"),   // 3: from b
+                    ("a", "c"),   // 4: not b's
+                    ("c", "ALL"), // 5
+                    ("b", "b"),   // 6: note to self, once
+                ])
+                .await;
+            let at = place.name();
+            let h =
+                async |user, upto, limit, hidden| history(&reader, user, upto, limit, hidden).await;
+            assert_eq!(h("b", i64::MAX, 100, &[]).await, ["1", "2", "3", "5", "6"], "{at}");
+            assert_eq!(h("b", i64::MAX, 2, &[]).await, ["5", "6"], "{at}");
+            assert_eq!(h("b", 3, 100, &[]).await, ["1", "2", "3"], "{at}");
+            assert_eq!(h("z", i64::MAX, 100, &[]).await, ["1", "5"], "{at}");
+            assert!(h("b", i64::MAX, 0, &[]).await.is_empty(), "{at}");
+            // hiding a name removes its broadcasts and the private messages both ways
+            assert_eq!(h("b", i64::MAX, 100, &["A"]).await, ["5", "6"], "{at}");
+            assert_eq!(h("a", i64::MAX, 100, &["c"]).await, ["1", "2", "3"], "{at}");
+            // private history starts after `since`
+            let got = reader.history("b", i64::MAX, 100, &[], 2).await.expect("read");
+            assert_eq!(ids(&got), ["1", "3", "5", "6"], "{at}");
+        }
+    }
+
+    #[tokio::test]
+    async fn history_matches_a_plain_filter_of_every_message() {
+        // A store where private messages are spread among many broadcasts, as in a real
+        // room: the query's bounds must never drop or add a message the plain rule keeps.
+        let names = ["a", "b", "c", "d"];
+        let mut seed = 7u64;
+        let mut next = move |n: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let messages: Vec<(&str, &str)> = (0..400)
+            .map(|_| {
+                let src = names[next(4)];
+                let dest = if next(5) == 0 { names[next(4)] } else { "ALL" };
+                (src, dest)
+            })
+            .collect();
+        for place in Place::both().await {
+            let (_w, reader) = place.with(&messages).await;
+            for user in ["a", "b", "z"] {
+                for hidden in [&[][..], &["c"][..], &["a", "d"][..]] {
+                    for (upto, limit) in [(400, 1000), (400, 10), (250, 7), (400, 1), (120, 50)] {
+                        let want: Vec<String> = messages
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, (src, dest))| {
+                                *i < upto
+                                    && ((*dest == "ALL" || *dest == user) && !hidden.contains(src)
+                                        || *src == user
+                                            && *dest != "ALL"
+                                            && *dest != user
+                                            && !hidden.contains(dest))
+                            })
+                            .map(|(i, _)| (i + 1).to_string())
+                            .collect();
+                        let want = want[want.len().saturating_sub(limit)..].to_vec();
+                        let got = history(&reader, user, upto as i64, limit, hidden).await;
+                        assert_eq!(
+                            got,
+                            want,
+                            "{}: user {user}, hidden {hidden:?}, upto {upto}, limit {limit}",
+                            place.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn blocks_users_and_messages_persist_and_a_message_is_stored_once() {
+        for place in Place::both().await {
+            let at = place.name();
+            let (writer, reader, _) = place.open().await;
+            for op in [
+                Op::UserSeen { name: "bob".into(), at: 2 },
+                Op::UserSeen { name: "ann".into(), at: 1 },
+                Op::UserSeen { name: "bob".into(), at: 3 },
+                Op::UserSeen { name: "Zed".into(), at: 3 },
+                Op::Block {
+                    blocker_key: "ann".into(),
+                    blocked_key: "bob".into(),
+                    blocked_name: "Bob".into(),
+                },
+                Op::Block {
+                    blocker_key: "ann".into(),
+                    blocked_key: "cat".into(),
+                    blocked_name: "cat".into(),
+                },
+                Op::Block {
+                    blocker_key: "ann".into(),
+                    blocked_key: "cat".into(),
+                    blocked_name: "Cat".into(),
+                },
+                Op::Unblock { blocker_key: "ann".into(), blocked_key: "bob".into() },
+                Op::Message { id: 1, message: Message::new("ann", "ALL", 0, "first") },
+                // the same message again (a retry, another node): stored once
+                Op::Message { id: 1, message: Message::new("ann", "ALL", 0, "first") },
+            ] {
+                writer.ops.send(op).await.expect("queued");
+            }
+            let mut committed = writer.committed.clone();
+            committed.wait_for(|c| *c >= 1).await.expect("committed");
+            writer
+                .ops
+                .send(Op::Message { id: 1, message: Message::new("ann", "ALL", 0, "first") })
+                .await
+                .expect("queued");
+            writer
+                .ops
+                .send(Op::Message { id: 2, message: Message::new("bob", "ALL", 0, "second") })
+                .await
+                .expect("queued");
+            committed.wait_for(|c| *c >= 2).await.expect("committed");
+            assert_eq!(reader.all_users().await.expect("users"), ["Zed", "ann", "bob"], "{at}");
+            close(writer).await;
+            let (writer, reader, loaded) = place.open().await;
+            let cat = ("ann".to_owned(), "cat".to_owned(), "Cat".to_owned());
+            assert_eq!(loaded.blocks, [cat], "{at}");
+            assert_eq!(loaded.last_id, 2, "{at}");
+            assert_eq!(history(&reader, "x", 2, 10, &[]).await, ["first", "second"], "{at}");
+            close(writer).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_registry_survives_a_reopen() {
+        use crate::registry::RegistryOp as R;
+        for place in Place::both().await {
+            let at = place.name();
+            let (writer, _r, _) = place.open().await;
+            let far = crate::hub::unix_now() + 3600;
+            for op in [
+                R::PutAccount {
+                    key: "ann".into(),
+                    name: "Ann".into(),
+                    hash: "h1".into(),
+                    since: 5,
+                    created: 1,
+                },
+                R::SetHash { key: "ann".into(), hash: "h2".into() },
+                R::PutAccount {
+                    key: "gone".into(),
+                    name: "gone".into(),
+                    hash: "h".into(),
+                    since: 0,
+                    created: 1,
+                },
+                R::PutToken { hash: "t1".into(), key: "gone".into(), created: 1, expires: far },
+                R::DeleteAccount { key: "gone".into() },
+                R::PutToken { hash: "t2".into(), key: "ann".into(), created: 1, expires: far },
+                R::TouchToken { hash: "t2".into(), last_used: 7, expires: far + 1 },
+                R::PutToken { hash: "old".into(), key: "ann".into(), created: 1, expires: 2 },
+                R::PutReservation {
+                    key: "bob".into(),
+                    name: "Bob".into(),
+                    address: "192.0.2.7".into(),
+                    until: None,
+                    since: 3,
+                },
+                R::PutSanction {
+                    id: 1,
+                    kind: "ban",
+                    key: Some("eve".into()),
+                    name: Some("Eve".into()),
+                    address: None,
+                    by: "ann".into(),
+                    at: 1,
+                    until: None,
+                    reason: Some("spam".into()),
+                },
+                R::PutSanction {
+                    id: 2,
+                    kind: "mute",
+                    key: Some("dan".into()),
+                    name: Some("dan".into()),
+                    address: None,
+                    by: "ann".into(),
+                    at: 1,
+                    until: Some(far),
+                    reason: None,
+                },
+                R::LiftSanction { id: 2, at: 4 },
+                R::Audit {
+                    at: 1,
+                    actor: "ann".into(),
+                    action: "ban",
+                    target: "eve".into(),
+                    reason: Some("spam".into()),
+                },
+            ] {
+                writer.ops.send(Op::Registry(op)).await.expect("queued");
+            }
+            close(writer).await;
+            let (writer, _r, loaded) = place.open().await;
+            let r = loaded.registry;
+            let accounts: Vec<(&str, &str, &str, i64)> = r
+                .accounts
+                .iter()
+                .map(|(k, a)| (k.as_str(), a.name.as_str(), &*a.hash, a.since))
+                .collect();
+            assert_eq!(accounts, [("ann", "Ann", "h2", 5)], "{at}");
+            let tokens: Vec<(&str, &str, i64)> =
+                r.tokens.iter().map(|(h, t)| (h.as_str(), t.key.as_str(), t.last_used)).collect();
+            assert_eq!(tokens, [("t2", "ann", 7)], "{at}: expired and removed ones are gone");
+            assert_eq!(r.reservations.len(), 1, "{at}");
+            assert_eq!(r.reservations[0].1.ip.to_string(), "192.0.2.7", "{at}");
+            let sanctions: Vec<(i64, Option<&str>)> =
+                r.sanctions.iter().map(|s| (s.id, s.reason.as_deref())).collect();
+            assert_eq!(sanctions, [(1, Some("spam"))], "{at}: the lifted mute is not loaded");
+            assert_eq!(r.last_sanction, 2, "{at}");
+            close(writer).await;
+        }
+    }
+}

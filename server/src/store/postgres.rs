@@ -1,0 +1,540 @@
+//! The PostgreSQL backend (cluster mode): one database shared by every node.
+//!
+//! Each node runs one writer task that takes what its hub queued, up to [`STORE_BATCH`]
+//! operations, and commits it in one transaction (group commit, as with SQLite); the messages
+//! of a batch go in one `INSERT … SELECT FROM UNNEST(…)` statement. Every write is idempotent:
+//! a message is keyed by its id (`ON CONFLICT DO NOTHING`), so a retry, or another node
+//! writing the same message, stores it once. Sessions read history through a pool of
+//! connections.
+//!
+//! Messages keep the keys of their sender and recipient (`src_key`, `dest_key`, computed by
+//! the server as [`shared::names::name_key`]), so that the join history can leave out the
+//! names a user blocks without computing keys in the database.
+//!
+//! Migrations are versioned in the table `chatterbox_schema` and run under a transaction-level
+//! advisory lock, so that nodes starting together migrate once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use shared::Message;
+use shared::names::name_key;
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_util::sync::CancellationToken;
+
+use super::{COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, StoreError, Writer, publish};
+use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
+use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
+
+/// The schema version this server writes; migrations move older databases forward.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Connections a node keeps to PostgreSQL: the writer's one and [`STORE_READERS`] for
+/// history reads, which is as many reads as SQLite runs at once.
+const POOL_SIZE: usize = STORE_READERS + 1;
+
+/// How long a node waits for a connection from the pool (or for a new one to be made): a
+/// login that cannot read its history within this fails rather than hang.
+const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The advisory lock migrations hold (an arbitrary number: "chatterbox" in letters' places).
+const MIGRATION_LOCK: i64 = 0x0C4A_7B0C;
+
+/// Opens the database at `url`, migrates it and starts the writer task.
+pub async fn open(
+    url: &str,
+    fatal: CancellationToken,
+) -> Result<(Writer, super::Reader, Loaded), StoreError> {
+    let pg: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
+    let manager =
+        Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let pool = Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Url(e.to_string()))?;
+    migrate(&pool).await?;
+    let (last_id, blocks, registry) = load(&pool).await?;
+    let (ops, rx) = mpsc::channel(STORE_QUEUE);
+    let (committed_tx, committed) = watch::channel(last_id);
+    let writer_pool = pool.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = write_loop(&writer_pool, rx, &committed_tx).await {
+            tracing::error!(error = %e, "the store cannot commit; shutting down");
+            fatal.cancel();
+        }
+    });
+    let writer = Writer { ops, committed, finished: Finished::Task(task) };
+    let reader = super::Reader::Postgres(Reader { pool });
+    Ok((writer, reader, Loaded { last_id, blocks, registry }))
+}
+
+/// The statements of each schema version, in order.
+const MIGRATIONS: &[&str] = &[
+    // version 1
+    "CREATE TABLE messages (
+         id       BIGINT PRIMARY KEY,
+         src      TEXT NOT NULL,
+         dest     TEXT NOT NULL,
+         src_key  TEXT NOT NULL,
+         dest_key TEXT NOT NULL,
+         ts       BIGINT NOT NULL,
+         content  TEXT NOT NULL
+     );
+     -- broadcasts (dest = 'ALL') and private messages to a user, newest first
+     CREATE INDEX messages_by_dest ON messages (dest, id);
+     -- private messages a user sent
+     CREATE INDEX messages_private_by_src ON messages (src, id) WHERE dest <> 'ALL';
+     CREATE TABLE users (
+         name       TEXT PRIMARY KEY,
+         first_seen BIGINT NOT NULL,
+         last_seen  BIGINT NOT NULL
+     );
+     CREATE INDEX users_by_last_seen ON users (last_seen);
+     CREATE TABLE blocks (
+         blocker_key  TEXT NOT NULL,
+         blocked_key  TEXT NOT NULL,
+         blocked_name TEXT NOT NULL,
+         PRIMARY KEY (blocker_key, blocked_key)
+     );
+     CREATE TABLE accounts (
+         key      TEXT PRIMARY KEY,
+         name     TEXT NOT NULL,
+         hash     TEXT NOT NULL,
+         since_id BIGINT NOT NULL,
+         created  BIGINT NOT NULL
+     );
+     -- session tokens, by the SHA-256 of the token (never the token itself)
+     CREATE TABLE tokens (
+         hash      TEXT PRIMARY KEY,
+         key       TEXT NOT NULL,
+         created   BIGINT NOT NULL,
+         last_used BIGINT NOT NULL,
+         expires   BIGINT NOT NULL
+     );
+     -- until: NULL while the holder is online
+     CREATE TABLE reservations (
+         key      TEXT PRIMARY KEY,
+         name     TEXT NOT NULL,
+         address  TEXT NOT NULL,
+         until    BIGINT,
+         since_id BIGINT NOT NULL
+     );
+     -- bans and mutes; lifted: when an operator lifted it (NULL: not lifted)
+     CREATE TABLE sanctions (
+         id      BIGINT PRIMARY KEY,
+         kind    TEXT NOT NULL,
+         key     TEXT,
+         name    TEXT,
+         address TEXT,
+         \"by\"  TEXT NOT NULL,
+         at      BIGINT NOT NULL,
+         until   BIGINT,
+         reason  TEXT,
+         lifted  BIGINT
+     );
+     CREATE TABLE audit (
+         id     BIGSERIAL PRIMARY KEY,
+         at     BIGINT NOT NULL,
+         actor  TEXT NOT NULL,
+         action TEXT NOT NULL,
+         target TEXT NOT NULL,
+         reason TEXT
+     );",
+];
+
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS chatterbox_schema (version INTEGER NOT NULL)")
+        .await?;
+    let version: i32 =
+        tx.query_opt("SELECT version FROM chatterbox_schema", &[]).await?.map_or(0, |r| r.get(0));
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew(i64::from(version)));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        tx.batch_execute(sql).await?;
+        let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute("DELETE FROM chatterbox_schema", &[]).await?;
+        tx.execute("INSERT INTO chatterbox_schema (version) VALUES ($1)", &[&v]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+type Blocks = Vec<(String, String, String)>;
+
+/// What the server keeps in memory: the last message id, the blocks, and the registry (what
+/// has expired dropped).
+async fn load(pool: &Pool) -> Result<(i64, Blocks, registry::Loaded), StoreError> {
+    let client = pool.get().await?;
+    let now = crate::hub::unix_now();
+    client.execute("DELETE FROM tokens WHERE expires <= $1", &[&now]).await?;
+    client
+        .execute("DELETE FROM reservations WHERE until IS NOT NULL AND until <= $1", &[&now])
+        .await?;
+    let last_id: i64 =
+        client.query_one("SELECT COALESCE(MAX(id), 0) FROM messages", &[]).await?.get(0);
+    let blocks = client
+        .query("SELECT blocker_key, blocked_key, blocked_name FROM blocks", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let accounts = client
+        .query("SELECT key, name, hash, since_id FROM accounts", &[])
+        .await?
+        .iter()
+        .map(|r| {
+            let hash: String = r.get(2);
+            (r.get(0), Account { name: r.get(1), hash: Arc::from(hash), since: r.get(3) })
+        })
+        .collect();
+    let tokens = client
+        .query("SELECT hash, key, created, last_used, expires FROM tokens", &[])
+        .await?
+        .iter()
+        .map(|r| {
+            let token =
+                Token { key: r.get(1), created: r.get(2), last_used: r.get(3), expires: r.get(4) };
+            (r.get(0), token)
+        })
+        .collect();
+    let reservations = client
+        .query("SELECT key, name, address, until, since_id FROM reservations", &[])
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let address: String = r.get(2);
+            let ip = address.parse().ok()?;
+            Some((r.get(0), Reservation { name: r.get(1), ip, until: r.get(3), since: r.get(4) }))
+        })
+        .collect();
+    let sanctions = client
+        .query(
+            "SELECT id, kind, key, name, address, \"by\", at, until, reason FROM sanctions
+             WHERE lifted IS NULL AND (until IS NULL OR until > $1)",
+            &[&now],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let kind: String = r.get(1);
+            let key: Option<String> = r.get(2);
+            let name: Option<String> = r.get(3);
+            let address: Option<String> = r.get(4);
+            Sanction {
+                id: r.get(0),
+                kind: if kind == "mute" { Kind::Mute } else { Kind::Ban },
+                name: key.zip(name),
+                address: address.and_then(|a| a.parse().ok()),
+                by: r.get(5),
+                at: r.get(6),
+                until: r.get(7),
+                reason: r.get(8),
+            }
+        })
+        .collect();
+    let last_sanction: i64 =
+        client.query_one("SELECT COALESCE(MAX(id), 0) FROM sanctions", &[]).await?.get(0);
+    let registry = registry::Loaded { accounts, tokens, reservations, sanctions, last_sanction };
+    Ok((last_id, blocks, registry))
+}
+
+async fn write_loop(
+    pool: &Pool,
+    mut rx: mpsc::Receiver<Op>,
+    committed: &watch::Sender<i64>,
+) -> Result<(), StoreError> {
+    let mut batch = Vec::with_capacity(STORE_BATCH);
+    while let Some(op) = rx.recv().await {
+        batch.push(op);
+        while batch.len() < STORE_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut attempt = 1;
+        let last = loop {
+            match commit(pool, &batch).await {
+                Ok(last) => break last,
+                Err(e) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "commit failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        batch.clear();
+        if let Some(id) = last {
+            publish(committed, id);
+        }
+    }
+    Ok(())
+}
+
+/// The columns of a batch's messages, for one `UNNEST` insert.
+#[derive(Default)]
+struct Columns {
+    id: Vec<i64>,
+    src: Vec<String>,
+    dest: Vec<String>,
+    src_key: Vec<String>,
+    dest_key: Vec<String>,
+    ts: Vec<i64>,
+    content: Vec<String>,
+}
+
+/// Commits one batch; returns the highest message id in it. Safe to run again after a
+/// failure: every statement is idempotent or replaces what it wrote.
+async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut messages = Columns::default();
+    // name → the latest time seen in the batch (one upsert may not touch a row twice)
+    let mut seen: HashMap<&str, i64> = HashMap::new();
+    for op in batch {
+        match op {
+            Op::Message { id, message: m } => {
+                messages.id.push(*id);
+                messages.src_key.push(name_key(&m.src));
+                messages.dest_key.push(name_key(&m.dest));
+                messages.src.push(m.src.clone());
+                messages.dest.push(m.dest.clone());
+                messages.ts.push(m.timestamp);
+                messages.content.push(m.content.clone());
+            }
+            Op::UserSeen { name, at } => {
+                let latest = seen.entry(name.as_str()).or_insert(*at);
+                *latest = (*latest).max(*at);
+            }
+            Op::Block { blocker_key, blocked_key, blocked_name } => {
+                let sql = "INSERT INTO blocks (blocker_key, blocked_key, blocked_name)
+                           VALUES ($1, $2, $3)
+                           ON CONFLICT (blocker_key, blocked_key)
+                           DO UPDATE SET blocked_name = excluded.blocked_name";
+                let stmt = tx.prepare_cached(sql).await?;
+                tx.execute(&stmt, &[blocker_key, blocked_key, blocked_name]).await?;
+            }
+            Op::Unblock { blocker_key, blocked_key } => {
+                let sql = "DELETE FROM blocks WHERE blocker_key = $1 AND blocked_key = $2";
+                let stmt = tx.prepare_cached(sql).await?;
+                tx.execute(&stmt, &[blocker_key, blocked_key]).await?;
+            }
+            Op::Registry(op) => write_registry(&tx, op).await?,
+        }
+    }
+    if !seen.is_empty() {
+        let (names, ats): (Vec<&str>, Vec<i64>) = seen.into_iter().unzip();
+        let sql = "INSERT INTO users (name, first_seen, last_seen)
+                   SELECT name, at, at FROM UNNEST($1::text[], $2::bigint[]) AS s (name, at)
+                   ON CONFLICT (name)
+                   DO UPDATE SET last_seen = GREATEST(users.last_seen, excluded.last_seen)";
+        let stmt = tx.prepare_cached(sql).await?;
+        tx.execute(&stmt, &[&names, &ats]).await?;
+    }
+    let last = messages.id.iter().copied().max();
+    if last.is_some() {
+        let sql = "INSERT INTO messages (id, src, dest, src_key, dest_key, ts, content)
+                   SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[],
+                                        $5::text[], $6::bigint[], $7::text[])
+                   ON CONFLICT (id) DO NOTHING";
+        let stmt = tx.prepare_cached(sql).await?;
+        let m = &messages;
+        tx.execute(&stmt, &[&m.id, &m.src, &m.dest, &m.src_key, &m.dest_key, &m.ts, &m.content])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(last)
+}
+
+/// Writes one registry change inside the batch's transaction.
+async fn write_registry(
+    tx: &deadpool_postgres::Transaction<'_>,
+    op: &RegistryOp,
+) -> Result<(), StoreError> {
+    let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match op {
+        RegistryOp::PutAccount { key, name, hash, since, created } => (
+            "INSERT INTO accounts (key, name, hash, since_id, created) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key) DO UPDATE SET name = excluded.name, hash = excluded.hash,
+                 since_id = excluded.since_id, created = excluded.created",
+            vec![key, name, hash, since, created],
+        ),
+        RegistryOp::DeleteAccount { key } => {
+            let stmt = tx.prepare_cached("DELETE FROM tokens WHERE key = $1").await?;
+            tx.execute(&stmt, &[key]).await?;
+            ("DELETE FROM accounts WHERE key = $1", vec![key])
+        }
+        RegistryOp::SetHash { key, hash } => {
+            ("UPDATE accounts SET hash = $2 WHERE key = $1", vec![key, hash])
+        }
+        RegistryOp::PutToken { hash, key, created, expires } => (
+            "INSERT INTO tokens (hash, key, created, last_used, expires) VALUES ($1, $2, $3, $3, $4)
+             ON CONFLICT (hash) DO UPDATE SET key = excluded.key, created = excluded.created,
+                 last_used = excluded.last_used, expires = excluded.expires",
+            vec![hash, key, created, expires],
+        ),
+        RegistryOp::TouchToken { hash, last_used, expires } => (
+            "UPDATE tokens SET last_used = $2, expires = $3 WHERE hash = $1",
+            vec![hash, last_used, expires],
+        ),
+        RegistryOp::DeleteToken { hash } => ("DELETE FROM tokens WHERE hash = $1", vec![hash]),
+        RegistryOp::PutReservation { key, name, address, until, since } => (
+            "INSERT INTO reservations (key, name, address, until, since_id)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key) DO UPDATE SET name = excluded.name, address = excluded.address,
+                 until = excluded.until, since_id = excluded.since_id",
+            vec![key, name, address, until, since],
+        ),
+        RegistryOp::DeleteReservation { key } => {
+            ("DELETE FROM reservations WHERE key = $1", vec![key])
+        }
+        RegistryOp::PutSanction { id, kind, key, name, address, by, at, until, reason } => (
+            "INSERT INTO sanctions (id, kind, key, name, address, \"by\", at, until, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO NOTHING",
+            vec![id, kind, key, name, address, by, at, until, reason],
+        ),
+        RegistryOp::LiftSanction { id, at } => {
+            ("UPDATE sanctions SET lifted = $2 WHERE id = $1", vec![id, at])
+        }
+        RegistryOp::Audit { at, actor, action, target, reason } => (
+            "INSERT INTO audit (at, actor, action, target, reason) VALUES ($1, $2, $3, $4, $5)",
+            vec![at, actor, action, target, reason],
+        ),
+        RegistryOp::ClearBlocks { blocker_key } => {
+            ("DELETE FROM blocks WHERE blocker_key = $1", vec![blocker_key])
+        }
+    };
+    let stmt = tx.prepare_cached(sql).await?;
+    tx.execute(&stmt, &params).await?;
+    Ok(())
+}
+
+/// The join history is read in three parts, each a range scan of an index from the newest
+/// end, and merged, as with SQLite (see its `HISTORY_PUBLIC_SQL`): the newest broadcasts
+/// ($1: up to id, $2: limit, $3: hidden keys), then the private messages to and from the user
+/// ($1: user, $2: up to id, $3: lower bound, $4: limit, $5: hidden keys).
+const HISTORY_PUBLIC_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+     WHERE dest = 'ALL' AND id <= $1 AND NOT (src_key = ANY($3))
+     ORDER BY id DESC LIMIT $2";
+
+/// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
+const HISTORY_TO_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+     WHERE dest = $1 AND id <= $2 AND id >= $3 AND NOT (src_key = ANY($5))
+     ORDER BY id DESC LIMIT $4";
+
+/// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
+const HISTORY_FROM_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+     WHERE src = $1 AND dest <> 'ALL' AND dest <> $1 AND id <= $2 AND id >= $3
+       AND NOT (dest_key = ANY($5))
+     ORDER BY id DESC LIMIT $4";
+
+/// A stored message with its id.
+fn message_row(r: &tokio_postgres::Row) -> (i64, Message) {
+    (r.get(0), Message { src: r.get(1), dest: r.get(2), timestamp: r.get(3), content: r.get(4) })
+}
+
+/// Read access to history: a pool of connections.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pool: Pool,
+}
+
+impl Reader {
+    /// See [`super::Reader::history`].
+    pub(super) async fn history(
+        &self,
+        user: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[String],
+        since: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(HISTORY_PUBLIC_SQL).await?;
+        let mut rows: Vec<(i64, Message)> =
+            client.query(&stmt, &[&upto, &limit, &hidden]).await?.iter().map(message_row).collect();
+        let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+        let lo = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
+        let lo = lo.max(since.saturating_add(1));
+        for sql in [HISTORY_TO_SQL, HISTORY_FROM_SQL] {
+            let stmt = client.prepare_cached(sql).await?;
+            let found = client.query(&stmt, &[&user, &upto, &lo, &limit, &hidden]).await?;
+            rows.extend(found.iter().map(message_row));
+        }
+        // Newest `limit` of the three parts, oldest first.
+        rows.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(rows.into_iter().rev().map(|(_, m)| m).collect())
+    }
+
+    /// See [`super::Reader::all_users`].
+    pub(super) async fn all_users(&self) -> Result<Vec<String>, StoreError> {
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(MAX_ALL_USERS).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT name FROM (SELECT name FROM users ORDER BY last_seen DESC LIMIT $1) AS recent
+                 ORDER BY name COLLATE \"C\"",
+                &[&limit],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused_and_nodes_migrate_once() {
+        let db = test_support::TestDb::new().await;
+        // Two nodes starting together: one migrates, the other finds it done.
+        let (a, b) = tokio::join!(
+            open(&db.url, CancellationToken::new()),
+            open(&db.url, CancellationToken::new())
+        );
+        let ((wa, _, _), (wb, _, _)) = (a.expect("first"), b.expect("second"));
+        drop((wa, wb));
+        let (client, conn) = tokio_postgres::connect(&db.url, NoTls).await.expect("connect");
+        tokio::spawn(conn);
+        let v: i32 = client
+            .query_one("SELECT version FROM chatterbox_schema", &[])
+            .await
+            .expect("one version row")
+            .get(0);
+        assert_eq!(v, SCHEMA_VERSION);
+        client
+            .execute("UPDATE chatterbox_schema SET version = $1", &[&(SCHEMA_VERSION + 1)])
+            .await
+            .expect("set version");
+        let err = open(&db.url, CancellationToken::new()).await.expect_err("refused");
+        assert!(
+            matches!(err, StoreError::TooNew(v) if v == i64::from(SCHEMA_VERSION) + 1),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_or_malformed_address_is_a_clear_error() {
+        let err = open("postgres://nobody@127.0.0.1:1/none", CancellationToken::new())
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let err = open("not a url at all", CancellationToken::new()).await.expect_err("refused");
+        assert!(matches!(err, StoreError::Url(_)), "{err}");
+    }
+}
