@@ -24,6 +24,7 @@
 //! - [`store`]: SQLite history with one group-committing writer thread and pooled readers.
 
 pub mod accounts;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod hub;

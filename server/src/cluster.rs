@@ -1,0 +1,435 @@
+//! The cluster bus: what the nodes of a cluster share through NATS JetStream, a proven engine
+//! (no consensus, replication or broker of our own).
+//!
+//! - **One stream of events** (`<prefix>_events`, subject `<prefix>.events`, file storage):
+//!   every chat message, join, leave and block is published to it, and JetStream's sequence
+//!   number is its place in the one order everybody sees (a message's id). A node learns of an
+//!   event only by consuming the stream, in order, after JetStream has stored it: nothing a
+//!   client sees can be lost with the node that sent it.
+//! - **Names** (key-value bucket `<prefix>_names`): a name is held by creating its key, which
+//!   JetStream does atomically, so two nodes cannot both give out one name.
+//! - **Nodes** (key-value bucket `<prefix>_nodes`): each node puts its key every
+//!   [`HEARTBEAT`]; the bucket forgets a key [`NODE_EXPIRY`] after its last put, and the names
+//!   of a node that stopped beating are free again.
+//!
+//! Keys of the name bucket are the names' keys ([`shared::names::name_key`]) in hexadecimal:
+//! name keys may be any letters, bucket keys only ASCII letters, digits and a few signs.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use shared::Message;
+
+/// How often a node tells the others it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// How long after its last heartbeat a node counts as dead (its users are announced as left
+/// and their names freed): three missed heartbeats, so that one slow put is not a death.
+pub const NODE_EXPIRY: Duration = Duration::from_secs(6);
+
+/// How long connecting to NATS may take at start before the server says it is unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the stream keeps events by default. History lives in PostgreSQL; the stream only
+/// needs to cover a node catching up after a restart or an outage.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The largest event the stream accepts: a message at the protocol's limit with its JSON
+/// around it, far below NATS's default 1 MiB payload.
+pub const MAX_EVENT_BYTES: i32 = 256 * 1024;
+
+/// Why the bus failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// NATS could not be reached.
+    #[error("NATS at {url} is unreachable: {why}")]
+    Unreachable {
+        /// Where it was looked for.
+        url: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// JetStream refused or failed an operation.
+    #[error("JetStream: {0}")]
+    JetStream(String),
+    /// An event could not be read.
+    #[error("an event in the stream is unreadable: {0}")]
+    Event(#[from] serde_json::Error),
+}
+
+fn js_error(e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::JetStream(e.to_string())
+}
+
+/// The names of what the bus uses, and the stream's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusSettings {
+    /// The prefix of the stream's, subject's and buckets' names (letters, digits, `_`, `-`):
+    /// clusters sharing one NATS keep apart by it.
+    pub prefix: String,
+    /// Replicas of the stream and buckets (1 for a single NATS server; 3 for a NATS cluster).
+    pub replicas: usize,
+    /// How long the stream keeps events.
+    pub max_age: Duration,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        BusSettings { prefix: "chatterbox".into(), replicas: 1, max_age: DEFAULT_MAX_AGE }
+    }
+}
+
+impl BusSettings {
+    fn stream(&self) -> String {
+        format!("{}_events", self.prefix)
+    }
+
+    fn subject(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    fn names(&self) -> String {
+        format!("{}_names", self.prefix)
+    }
+
+    fn nodes(&self) -> String {
+        format!("{}_nodes", self.prefix)
+    }
+}
+
+/// What the nodes tell each other, in the stream's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Event {
+    /// A chat message, accepted by `node` from its connection `conn`; its id is the event's
+    /// sequence number.
+    Message {
+        /// The node that accepted it.
+        node: String,
+        /// The sending connection on that node (a broadcast does not go back to it).
+        conn: u64,
+        /// The message as it is delivered.
+        message: Message,
+    },
+    /// `name` (key `key`) logged in on `node`.
+    Joined {
+        /// The node.
+        node: String,
+        /// The name as shown.
+        name: String,
+        /// Its key.
+        key: String,
+    },
+    /// `name` (key `key`) left `node`.
+    Left {
+        /// The node.
+        node: String,
+        /// The name as shown.
+        name: String,
+        /// Its key.
+        key: String,
+    },
+    /// `blocker_key` blocks (`on`) or unblocks `blocked_key` (written `blocked_name`).
+    Block {
+        /// Who blocks.
+        blocker_key: String,
+        /// Whom.
+        blocked_key: String,
+        /// Whom, as written.
+        blocked_name: String,
+        /// Block or unblock.
+        on: bool,
+    },
+}
+
+/// Who holds a name: the node and the name as its holder wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The node the holder is connected to.
+    pub node: String,
+    /// The name as shown.
+    pub name: String,
+}
+
+/// The answer to [`Bus::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The name is now this node's.
+    Claimed,
+    /// Someone holds it.
+    Held(Holder),
+}
+
+/// A node's connection to the bus.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    js: jetstream::Context,
+    settings: BusSettings,
+    stream: stream::Stream,
+    names: kv::Store,
+    nodes: kv::Store,
+    /// This node's id.
+    pub node: String,
+}
+
+/// The key-value bucket `name`, created if it does not exist: its stream is made here with the
+/// settings the client library gives a bucket (one value per key, roll-ups and direct reads
+/// allowed), because the library's own way first asks for the account's details in a form
+/// NATS servers before 2.10 do not answer in.
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, ClusterError> {
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| js_error(format!("creating the bucket {name}: {e}")))?;
+    js.get_key_value(name).await.map_err(|e| js_error(format!("opening the bucket {name}: {e}")))
+}
+
+/// A name's key in the name bucket: its bytes in hexadecimal.
+fn bucket_key(key: &str) -> String {
+    use std::fmt::Write;
+    key.bytes().fold(String::with_capacity(key.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+impl Bus {
+    /// Connects to NATS at `url` as node `node`, creating the stream and buckets if they do
+    /// not exist yet.
+    pub async fn connect(
+        url: &str,
+        settings: BusSettings,
+        node: String,
+    ) -> Result<Bus, ClusterError> {
+        let unreachable = |why: String| ClusterError::Unreachable { url: url.to_owned(), why };
+        let options = async_nats::ConnectOptions::new().connection_timeout(CONNECT_TIMEOUT);
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, options.connect(url))
+            .await
+            .map_err(|_| unreachable("no answer".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: settings.stream(),
+                subjects: vec![settings.subject()],
+                storage: stream::StorageType::File,
+                num_replicas: settings.replicas,
+                max_age: settings.max_age,
+                max_message_size: MAX_EVENT_BYTES,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_error(format!("creating the stream: {e}")))?;
+        let names = bucket(&js, &settings.names(), Duration::ZERO, settings.replicas).await?;
+        let nodes = bucket(&js, &settings.nodes(), NODE_EXPIRY, settings.replicas).await?;
+        let bus = Bus { js, settings, stream, names, nodes, node };
+        bus.heartbeat().await?;
+        Ok(bus)
+    }
+
+    /// Publishes `event` and waits until JetStream has stored it; returns its sequence number.
+    pub async fn publish(&self, event: &Event) -> Result<u64, ClusterError> {
+        let payload = Bytes::from(serde_json::to_vec(event)?);
+        let ack = self.js.publish(self.settings.subject(), payload).await.map_err(js_error)?;
+        Ok(ack.await.map_err(js_error)?.sequence)
+    }
+
+    /// The events after sequence `after`, in order, and then as they come: (sequence, event).
+    pub async fn events(
+        &self,
+        after: u64,
+    ) -> Result<impl Stream<Item = Result<(u64, Event), ClusterError>> + use<>, ClusterError> {
+        let deliver_policy = consumer::DeliverPolicy::ByStartSequence { start_sequence: after + 1 };
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: self.settings.subject(),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(js_error)?;
+        let messages = consumer.messages().await.map_err(js_error)?;
+        Ok(messages.map(|m| {
+            let m = m.map_err(js_error)?;
+            let seq = m.info().map_err(js_error)?.stream_sequence;
+            Ok((seq, serde_json::from_slice(&m.payload)?))
+        }))
+    }
+
+    /// The last sequence number in the stream (0 when empty).
+    pub async fn last_sequence(&self) -> Result<u64, ClusterError> {
+        let mut stream = self.stream.clone();
+        Ok(stream.info().await.map_err(js_error)?.state.last_sequence)
+    }
+
+    /// Takes the name with key `key` for this node, atomically; a name held by a node that is
+    /// no longer alive is taken over.
+    pub async fn claim(&self, key: &str, name: &str) -> Result<Claim, ClusterError> {
+        let holder = Holder { node: self.node.clone(), name: name.to_owned() };
+        let value = Bytes::from(serde_json::to_vec(&holder)?);
+        let k = bucket_key(key);
+        match self.names.create(&k, value.clone()).await {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(js_error(e)),
+        }
+        let Some(entry) = self.names.entry(&k).await.map_err(js_error)? else {
+            // released meanwhile: try once more
+            return match self.names.create(&k, value).await {
+                Ok(_) => Ok(Claim::Claimed),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    Ok(Claim::Held(Holder { node: String::new(), name: name.to_owned() }))
+                }
+                Err(e) => Err(js_error(e)),
+            };
+        };
+        let held: Holder = serde_json::from_slice(&entry.value)?;
+        if held.node != self.node && !self.alive(&held.node).await? {
+            // Its node died: the name is free; the revision check keeps the takeover atomic.
+            if self.names.update(&k, value, entry.revision).await.is_ok() {
+                return Ok(Claim::Claimed);
+            }
+        }
+        Ok(Claim::Held(held))
+    }
+
+    /// Gives the name with key `key` back, if this node holds it.
+    pub async fn release(&self, key: &str) -> Result<(), ClusterError> {
+        let k = bucket_key(key);
+        if let Some(entry) = self.names.entry(&k).await.map_err(js_error)?
+            && serde_json::from_slice::<Holder>(&entry.value).is_ok_and(|h| h.node == self.node)
+        {
+            self.names.delete_expect_revision(&k, Some(entry.revision)).await.map_err(js_error)?;
+        }
+        Ok(())
+    }
+
+    /// Tells the other nodes this one is alive (every [`HEARTBEAT`]).
+    pub async fn heartbeat(&self) -> Result<(), ClusterError> {
+        self.nodes.put(bucket_key(&self.node), Bytes::new()).await.map_err(js_error)?;
+        Ok(())
+    }
+
+    /// Whether `node` has beaten its heart within [`NODE_EXPIRY`].
+    pub async fn alive(&self, node: &str) -> Result<bool, ClusterError> {
+        Ok(self.nodes.entry(bucket_key(node)).await.map_err(js_error)?.is_some())
+    }
+
+    /// Deletes the stream and buckets (a test's own, when it is done).
+    pub async fn destroy(&self) -> Result<(), ClusterError> {
+        self.js.delete_stream(self.settings.stream()).await.map_err(js_error)?;
+        self.js.delete_key_value(self.settings.names()).await.map_err(js_error)?;
+        self.js.delete_key_value(self.settings.nodes()).await.map_err(js_error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The NATS server the project's machines run; tests make their own stream and buckets.
+    fn nats_url() -> String {
+        std::env::var("CHATTERBOX_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+    }
+
+    fn settings() -> BusSettings {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        BusSettings { prefix: format!("test_{}_{n}", std::process::id()), ..BusSettings::default() }
+    }
+
+    async fn bus(settings: &BusSettings, node: &str) -> Bus {
+        Bus::connect(&nats_url(), settings.clone(), node.into()).await.unwrap_or_else(|e| {
+            panic!("NATS with JetStream is needed for this test ({e}); start it or set CHATTERBOX_TEST_NATS")
+        })
+    }
+
+    #[tokio::test]
+    async fn events_come_back_to_every_node_in_one_order_with_their_sequence() {
+        let s = settings();
+        let (a, b) = (bus(&s, "a").await, bus(&s, "b").await);
+        let m = |text: &str| Message::new("ann", "ALL", 1, text);
+        let first = a
+            .publish(&Event::Message { node: "a".into(), conn: 1, message: m("one") })
+            .await
+            .expect("stored");
+        let joined = Event::Joined { node: "b".into(), name: "Bob".into(), key: "bob".into() };
+        let second = b.publish(&joined).await.expect("stored");
+        assert!(second > first);
+        assert_eq!(a.last_sequence().await.expect("info"), second);
+        for node in [&a, &b] {
+            let mut events = Box::pin(node.events(first - 1).await.expect("consumer"));
+            let (seq, e) = events.next().await.expect("one").expect("readable");
+            assert_eq!(
+                (seq, e),
+                (first, Event::Message { node: "a".into(), conn: 1, message: m("one") })
+            );
+            assert_eq!(
+                events.next().await.expect("two").expect("readable"),
+                (second, joined.clone())
+            );
+        }
+        // From a later point, only what follows it.
+        let mut later = Box::pin(b.events(first).await.expect("consumer"));
+        assert_eq!(later.next().await.expect("one").expect("readable").0, second);
+        a.destroy().await.expect("cleaned up");
+    }
+
+    #[tokio::test]
+    async fn a_name_is_held_by_one_node_until_released_or_its_node_dies() {
+        let s = settings();
+        let (a, b) = (bus(&s, "a").await, bus(&s, "b").await);
+        assert_eq!(a.claim("bob", "Bob").await.expect("claim"), Claim::Claimed);
+        assert_eq!(
+            b.claim("bob", "BOB").await.expect("claim"),
+            Claim::Held(Holder { node: "a".into(), name: "Bob".into() })
+        );
+        b.release("bob").await.expect("not b's: nothing happens");
+        assert!(matches!(b.claim("bob", "bob").await.expect("claim"), Claim::Held(_)));
+        a.release("bob").await.expect("released");
+        assert_eq!(b.claim("bob", "bob").await.expect("claim"), Claim::Claimed);
+        // Non-ASCII keys are fine.
+        assert_eq!(a.claim("bоb-кот", "bоb-кот").await.expect("claim"), Claim::Claimed);
+        // A node that stops beating loses its names to the next claim.
+        let dead = bus(&s, "dead").await;
+        assert_eq!(dead.claim("cat", "cat").await.expect("claim"), Claim::Claimed);
+        assert!(a.alive("dead").await.expect("alive?"));
+        let deadline = tokio::time::Instant::now() + NODE_EXPIRY * 3;
+        while a.alive("dead").await.expect("alive?") {
+            assert!(tokio::time::Instant::now() < deadline, "the node never expired");
+            tokio::time::sleep(HEARTBEAT).await;
+            a.heartbeat().await.expect("beat");
+        }
+        assert_eq!(a.claim("cat", "Cat").await.expect("claim"), Claim::Claimed);
+        a.destroy().await.expect("cleaned up");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_nats_is_a_clear_error() {
+        let err = Bus::connect("nats://127.0.0.1:1", settings(), "a".into())
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(err.to_string().contains("NATS at nats://127.0.0.1:1 is unreachable"), "{err}");
+    }
+}
