@@ -8,8 +8,11 @@
 //! - `--mode lockstep`: one broadcast at a time, each waiting until every client has it;
 //!   reports the per-broadcast fan-out latency without queueing.
 //!
-//! It also reports logins per second and, with `--server-pid`, the server's resident memory
-//! per connection. The last line of its output is
+//! It also reports logins per second with each login's latency and, with `--server-pid`, the
+//! server's CPU time per login and its resident memory per connection. `--auth password` or
+//! `--auth token` makes every client a registered account first (not timed: a plain login,
+//! `REGISTER`, the session token kept), so that the logins measured prove the name with the
+//! password (argon2id on the server) or the token. The last line of its output is
 //! `deliveries/s=<n> p50_ms=<x> p99_ms=<y> p999_ms=<z> lost=<k>`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,11 +24,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use hdrhistogram::Histogram;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use shared::codec::{FrameCodec, put_frame};
+use shared::frame::features;
 use shared::{Frame, Message};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
@@ -46,12 +50,36 @@ const LOGIN_PROGRESS: usize = 1000;
 /// Time without a single delivery after which the rest counts as lost.
 const STALL: Duration = Duration::from_secs(5);
 
+/// The password of every account the load generator registers (`--auth password`): the
+/// server's minimum length or more, and like a real one in cost (argon2id's work does not
+/// depend on the password).
+const BENCH_PASSWORD: &str = "chatterbox-bench password";
+
+/// Time the registered clients' leaves may take to reach the observer after they closed
+/// (the server announces them within half a second; this only ends a run that went wrong).
+const LEAVES_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Clock ticks a second in /proc/PID/stat's `utime` and `stime`: the kernel's USER_HZ, 100 on
+/// every architecture this runs on (a fixed part of the ABI, unlike the kernel's own HZ).
+const USER_HZ: f64 = 100.0;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
     /// As fast as possible (or at --rate): throughput and latency under load.
     Flood,
     /// One broadcast at a time, each waiting for every client: fan-out latency.
     Lockstep,
+}
+
+/// How the measured logins prove their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Auth {
+    /// The name alone: a plain login.
+    None,
+    /// A registered name with its password (argon2id on the server).
+    Password,
+    /// A registered name with the session token its registration returned.
+    Token,
 }
 
 /// Load generator for Chatterbox servers.
@@ -100,6 +128,10 @@ struct Args {
     /// Keep the clients connected this many seconds after logging in (for memory readings).
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
+    /// How the logins prove their names: none (plain), password or token. With password or
+    /// token every client's name is registered first (not timed, --concurrency at a time).
+    #[arg(long, value_enum, default_value_t = Auth::None)]
+    auth: Auth,
 }
 
 type Tls = TlsStream<TcpStream>;
@@ -155,6 +187,21 @@ fn rss_kib(pid: u32) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
 }
 
+/// CPU seconds (user and system, every thread, ended ones included) process `pid` has used.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    cpu_secs_of(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `utime` + `stime` (fields 14 and 15) of a /proc/PID/stat line, in seconds. The command
+/// name before them is in parentheses and may hold spaces, so fields are counted after its
+/// closing one.
+fn cpu_secs_of(stat: &str) -> Option<f64> {
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
 fn tls(ca: &std::path::Path) -> Result<TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in
@@ -171,12 +218,13 @@ fn tls(ca: &std::path::Path) -> Result<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+/// Connects client `i` and logs it in with `login`.
 async fn connect(
     i: usize,
     addr: SocketAddr,
     args: &Args,
     tls: &TlsConnector,
-    name: &str,
+    login: &Frame,
 ) -> Result<(Reader, Writer)> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     if addr.ip().is_loopback() && addr.is_ipv4() && args.clients > PER_SOURCE {
@@ -207,7 +255,7 @@ async fn connect(
             Writer::Native(w),
         )
     };
-    writer.send(&Frame { username: Some(name.to_owned()), ..Frame::default() }).await?;
+    writer.send(login).await?;
     loop {
         let payload = reader.next().await.context("closed before the login answer")?;
         // The accepted login carries everyone online; a load generator has no use for the
@@ -358,6 +406,10 @@ async fn main() -> Result<()> {
         .next()
         .context("no address")?;
     let connector = tls(&args.ca)?;
+    let tokens = match args.auth {
+        Auth::None => Vec::new(),
+        Auth::Password | Auth::Token => register_all(&args, addr, &connector).await?,
+    };
     let rss_before = args.server_pid.and_then(rss_kib);
     let tally = Arc::new(Tally {
         delivered: AtomicU64::new(0),
@@ -368,7 +420,8 @@ async fn main() -> Result<()> {
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let (clients, logins_per_sec) = login_crowd(&args, addr, &connector, &tally, &stop_rx).await?;
+    let (clients, logins) =
+        login_crowd(&args, addr, &connector, Arc::new(tokens), &tally, &stop_rx).await?;
     if args.hold > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
     }
@@ -394,7 +447,7 @@ async fn main() -> Result<()> {
     let delivered = tally.delivered.load(Ordering::Relaxed);
     let window = (tally.last.load(Ordering::Relaxed).saturating_sub(start)) as f64 / 1e6;
     let report = Report {
-        logins_per_sec,
+        logins,
         rss_per_conn_kib,
         delivered,
         expected,
@@ -415,32 +468,80 @@ fn client_name(i: usize) -> String {
     format!("b{}x{i}", std::process::id())
 }
 
+/// Whether `name` is one of this run's clients' (see [`client_name`]).
+fn is_client_name(name: &str) -> bool {
+    name.strip_prefix(&format!("b{}x", std::process::id()))
+        .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Client `i`'s login object: its name and, with `--auth`, the account extension and the
+/// proof (`tokens` holds each client's session token, in order).
+fn login_frame(auth: Auth, i: usize, tokens: &[String]) -> Frame {
+    let account = || Some(vec![features::ACCOUNT.to_owned()]);
+    let username = Some(client_name(i));
+    match auth {
+        Auth::None => Frame { username, ..Frame::default() },
+        Auth::Password => Frame {
+            username,
+            features: account(),
+            password: Some(BENCH_PASSWORD.to_owned()),
+            ..Frame::default()
+        },
+        Auth::Token => Frame {
+            username,
+            features: account(),
+            token: tokens.get(i).cloned(),
+            ..Frame::default()
+        },
+    }
+}
+
+/// What the login phase measured.
+struct Logins {
+    /// Logins per second over the phase.
+    per_sec: f64,
+    /// Each login's time from its connect to the accepted answer, in microseconds.
+    latency: Histogram<u64>,
+    /// The server's CPU seconds over the phase (with `--server-pid`).
+    server_cpu: Option<f64>,
+}
+
 /// Connects and logs in every client, `--concurrency` at a time, and returns them in order
-/// with the logins per second. Like a real client, each reads everything from its login on (a
-/// client that stopped reading during a crowd's joins would rightly be dropped as too slow).
-/// Each login is a task of its own, so that the client side of the TLS handshakes uses every
-/// core (in one task they would all run on one thread and be the bottleneck).
+/// with what the logins measured. Like a real client, each reads everything from its login on
+/// (a client that stopped reading during a crowd's joins would rightly be dropped as too
+/// slow). Each login is a task of its own, so that the client side of the TLS handshakes uses
+/// every core (in one task they would all run on one thread and be the bottleneck).
 async fn login_crowd(
     args: &Arc<Args>,
     addr: SocketAddr,
     connector: &TlsConnector,
+    tokens: Arc<Vec<String>>,
     tally: &Arc<Tally>,
     stop: &watch::Receiver<bool>,
-) -> Result<(Vec<(usize, Client)>, f64)> {
+) -> Result<(Vec<(usize, Client)>, Logins)> {
+    let cpu_before = args.server_pid.and_then(cpu_secs);
     let t0 = Instant::now();
+    let mut latency = Histogram::<u64>::new(3)?;
     let mut clients: Vec<(usize, Client)> = futures_util::stream::iter(0..args.clients)
         .map(|i| {
             let (args, connector) = (Arc::clone(args), connector.clone());
-            let (tally, stop) = (Arc::clone(tally), stop.clone());
+            let (tally, stop, tokens) = (Arc::clone(tally), stop.clone(), Arc::clone(&tokens));
             tokio::spawn(async move {
-                let conn = connect(i, addr, &args, &connector, &client_name(i))
+                let begun = Instant::now();
+                let login = login_frame(args.auth, i, &tokens);
+                let conn = connect(i, addr, &args, &connector, &login)
                     .await
                     .map(|(reader, writer)| (tokio::spawn(read_loop(reader, tally, stop)), writer));
-                (i, conn)
+                (i, conn, begun.elapsed())
             })
         })
         .buffer_unordered(args.concurrency.max(1))
-        .map(|joined| joined.map_err(anyhow::Error::from).and_then(|(i, r)| r.map(|c| (i, c))))
+        .map(|joined| {
+            joined.map_err(anyhow::Error::from).and_then(|(i, r, took)| {
+                let _ = latency.record((took.as_micros() as u64).max(1));
+                r.map(|c| (i, c))
+            })
+        })
         .enumerate()
         .map(|(n, r)| {
             // Progress on long runs (a crowd of thousands takes a while to log in).
@@ -457,10 +558,96 @@ async fn login_crowd(
         eprintln!();
     }
     let login_secs = t0.elapsed().as_secs_f64();
-    let logins_per_sec = args.clients as f64 / login_secs;
-    eprintln!("{} clients logged in in {login_secs:.2} s ({logins_per_sec:.0}/s)", args.clients);
+    let server_cpu = match (cpu_before, args.server_pid.and_then(cpu_secs)) {
+        (Some(b), Some(a)) => Some(a - b),
+        _ => None,
+    };
+    let per_sec = args.clients as f64 / login_secs;
+    eprintln!("{} clients logged in in {login_secs:.2} s ({per_sec:.0}/s)", args.clients);
     clients.sort_by_key(|(i, _)| *i);
-    Ok((clients, logins_per_sec))
+    Ok((clients, Logins { per_sec, latency, server_cpu }))
+}
+
+/// Registers every client's name, `--concurrency` at a time (not timed: this is the set-up of
+/// `--auth password` and `--auth token`), and returns the session tokens in client order. Each
+/// client logs in plainly with the account extension, sends `REGISTER` with
+/// [`BENCH_PASSWORD`], keeps the token of the answer and closes. An observer, logged in
+/// throughout, waits until it has seen every one of them leave: only then are the names free
+/// for the logins measured (a leave reaches the hub after the connection has closed).
+async fn register_all(
+    args: &Arc<Args>,
+    addr: SocketAddr,
+    connector: &TlsConnector,
+) -> Result<Vec<String>> {
+    let t0 = Instant::now();
+    let watcher = Frame { username: Some(format!("b{}w", std::process::id())), ..Frame::default() };
+    let (mut reader, observer_writer) = connect(0, addr, args, connector, &watcher).await?;
+    let (left_tx, mut left_rx) = watch::channel(0);
+    let observer = tokio::spawn(async move {
+        let mut left = 0;
+        while let Some(payload) = reader.next().await {
+            let Ok(frame) = shared::decode(&payload) else { continue };
+            left += frame.users_left.iter().flatten().filter(|n| is_client_name(n)).count();
+            let _ = left_tx.send(left);
+        }
+    });
+    let mut tokens: Vec<(usize, String)> = futures_util::stream::iter(0..args.clients)
+        .map(|i| {
+            let (args, connector) = (Arc::clone(args), connector.clone());
+            tokio::spawn(async move { register(i, addr, &args, &connector).await.map(|t| (i, t)) })
+        })
+        .buffer_unordered(args.concurrency.max(1))
+        .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
+        .enumerate()
+        .map(|(n, r)| {
+            if (n + 1) % LOGIN_PROGRESS == 0 {
+                eprint!("\r{} / {} registered", n + 1, args.clients);
+            }
+            r
+        })
+        .try_collect()
+        .await?;
+    if args.clients >= LOGIN_PROGRESS {
+        eprintln!();
+    }
+    let gone = tokio::time::timeout(LEAVES_TIMEOUT, left_rx.wait_for(|n| *n >= args.clients)).await;
+    gone.context("the registered clients did not all leave")?
+        .context("the observer's connection closed")?;
+    observer.abort();
+    drop(observer_writer);
+    eprintln!(
+        "{} names registered in {:.2} s (not timed)",
+        args.clients,
+        t0.elapsed().as_secs_f64()
+    );
+    tokens.sort_by_key(|(i, _)| *i);
+    Ok(tokens.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Registers client `i`'s name with [`BENCH_PASSWORD`] and returns the session token of the
+/// answer (the connection closes when its halves are dropped).
+async fn register(i: usize, addr: SocketAddr, args: &Args, tls: &TlsConnector) -> Result<String> {
+    let login = Frame {
+        username: Some(client_name(i)),
+        features: Some(vec![features::ACCOUNT.to_owned()]),
+        ..Frame::default()
+    };
+    let (mut reader, mut writer) = connect(i, addr, args, tls, &login).await?;
+    writer.send(&Frame { register: Some(BENCH_PASSWORD.to_owned()), ..Frame::default() }).await?;
+    loop {
+        let payload = reader.next().await.context("closed before the answer to REGISTER")?;
+        // Others' joins and leaves: nothing to look for in them.
+        if payload.starts_with(br#"{"USERS_"#) {
+            continue;
+        }
+        let frame = shared::decode(&payload)?;
+        if let Some(e) = frame.error {
+            bail!("REGISTER refused: {e}");
+        }
+        if frame.registered == Some(true) {
+            return frame.token.context("REGISTER answered without a session token");
+        }
+    }
 }
 
 /// Every client's reader task, and the writers of the first `senders` (the others are
@@ -583,8 +770,8 @@ async fn await_deliveries(tally: &Tally, expected: u64) {
 
 /// What a run measured.
 struct Report {
-    /// Logins per second while the crowd logged in.
-    logins_per_sec: f64,
+    /// What the crowd's logins measured.
+    logins: Logins,
     /// The server's resident memory per connection (with `--server-pid`).
     rss_per_conn_kib: Option<f64>,
     /// Deliveries of benchmark messages.
@@ -611,6 +798,17 @@ impl Report {
         self.latency.value_at_quantile(q) as f64 / 1000.0
     }
 
+    /// A login's latency at quantile `q`, in milliseconds.
+    fn login_ms(&self, q: f64) -> f64 {
+        self.logins.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// The server's CPU time per login, in milliseconds (with `--server-pid`; none when the
+    /// phase was too short for the clock ticks /proc counts in).
+    fn cpu_ms_per_login(&self, clients: usize) -> Option<f64> {
+        self.logins.server_cpu.filter(|c| *c > 0.0).map(|c| c * 1000.0 / clients as f64)
+    }
+
     /// The human-readable summary.
     fn print(&self, args: &Args) {
         println!(
@@ -622,7 +820,16 @@ impl Report {
             "clients           {} ({} sending {} messages of {} bytes)",
             args.clients, args.senders, args.messages, args.size
         );
-        println!("logins/s          {:.0}", self.logins_per_sec);
+        println!("logins/s          {:.0} ({:?})", self.logins.per_sec, args.auth);
+        println!(
+            "login latency ms  p50 {:.3}  p99 {:.3}  max {:.3}",
+            self.login_ms(0.5),
+            self.login_ms(0.99),
+            self.logins.latency.max() as f64 / 1000.0
+        );
+        if let Some(ms) = self.cpu_ms_per_login(args.clients) {
+            println!("server CPU/login  {ms:.3} ms ({:.0} logins per core-second)", 1000.0 / ms);
+        }
         if let Some(kib) = self.rss_per_conn_kib {
             println!("server RSS/conn   {kib:.1} KiB");
         }
@@ -641,10 +848,15 @@ impl Report {
 
     /// The results as `--json` writes them.
     fn json(&self, args: &Args) -> serde_json::Value {
+        let cpu_ms = self.cpu_ms_per_login(args.clients);
         serde_json::json!({
             "mode": format!("{:?}", args.mode).to_lowercase(), "ws": args.ws, "clients": args.clients,
             "senders": args.senders, "messages": args.messages, "size": args.size,
-            "logins_per_sec": self.logins_per_sec, "rss_per_conn_kib": self.rss_per_conn_kib,
+            "auth": format!("{:?}", args.auth).to_lowercase(), "logins_per_sec": self.logins.per_sec,
+            "login_p50_ms": self.login_ms(0.5), "login_p99_ms": self.login_ms(0.99),
+            "server_cpu_ms_per_login": cpu_ms,
+            "logins_per_core_sec": cpu_ms.map(|ms| 1000.0 / ms),
+            "rss_per_conn_kib": self.rss_per_conn_kib,
             "deliveries": self.delivered, "expected": self.expected, "deliveries_per_sec": self.rate(),
             "p50_ms": self.ms(0.5), "p99_ms": self.ms(0.99), "p999_ms": self.ms(0.999), "lost": self.lost(),
         })
@@ -686,5 +898,43 @@ mod tests {
         assert_eq!(scan(&shared::encode(&joined), |_| {}), Some(0));
         assert_eq!(scan(&shared::encode(&Frame::error("x")), |_| {}), None);
         assert_eq!(scan(br#"{"MESSAGES":[["a","ALL",1,"2 x"]],"INFO":"y"}"#, |_| {}), None);
+    }
+
+    #[test]
+    fn logins_carry_the_proof_auth_asks_for() {
+        let tokens = vec!["t0".to_owned(), "t1".to_owned()];
+        let plain = login_frame(Auth::None, 1, &tokens);
+        assert_eq!(plain, Frame { username: Some(client_name(1)), ..Frame::default() });
+        let account = Some(vec!["account".to_owned()]);
+        let password = login_frame(Auth::Password, 1, &tokens);
+        assert_eq!(password.features, account);
+        assert_eq!(password.password.as_deref(), Some(BENCH_PASSWORD));
+        assert_eq!(password.token, None);
+        let token = login_frame(Auth::Token, 1, &tokens);
+        assert_eq!(token.features, account);
+        assert_eq!((token.password, token.token.as_deref()), (None, Some("t1")));
+        assert!(shared::validate::validate_password(BENCH_PASSWORD).is_ok());
+    }
+
+    #[test]
+    fn this_runs_client_names_are_told_from_others() {
+        assert!(is_client_name(&client_name(0)) && is_client_name(&client_name(1234)));
+        let pid = std::process::id();
+        for other in
+            [format!("b{pid}w"), format!("b{pid}x"), format!("b{}x1", pid + 1), "ann".into()]
+        {
+            assert!(!is_client_name(&other), "{other}");
+        }
+    }
+
+    #[test]
+    fn cpu_time_is_read_after_the_command_name() {
+        // A command name with spaces and a parenthesis; utime 250 and stime 50 ticks.
+        let stat = "4242 (chatter box) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 \
+                    9 0 123 456789 321 18446744073709551615";
+        assert_eq!(cpu_secs_of(stat), Some(3.0));
+        assert_eq!(cpu_secs_of("4242 (short"), None);
+        let me = cpu_secs(std::process::id()).expect("this process's /proc/PID/stat");
+        assert!(me >= 0.0);
     }
 }

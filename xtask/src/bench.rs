@@ -25,6 +25,9 @@ pub struct Scenario {
     /// Over WebSocket: the server runs its web gateway, and the load generator connects to
     /// that port with `--ws`.
     pub web: bool,
+    /// It measures logins: its row also goes into the report's table of what a login costs
+    /// (latency, the server's CPU per login).
+    pub logins: bool,
     /// The load generator's own arguments, separated by spaces (`--ws` comes from `web`).
     pub args: &'static str,
 }
@@ -59,19 +62,41 @@ pub const SCENARIOS: &[Scenario] = &[
         label: "fan-out, flood, 1,000 TLS clients, 10 senders, 64 B",
         target: ">= 3,000,000 deliveries/s, 0 lost",
         web: false,
+        logins: false,
         args: "--clients 1000 --senders 10 --messages 300 --size 64 --mode flood",
     },
     Scenario {
         label: "lockstep fan-out to 1,000 TLS clients",
         target: "p99 <= 2 ms",
         web: false,
+        logins: false,
         args: "--clients 1000 --senders 1 --messages 300 --size 64 --mode lockstep",
     },
     Scenario {
         label: "logins: 1,000 TLS clients, 256 logging in at a time",
         target: ">= 5,000 logins/s",
         web: false,
+        logins: true,
         args: "--clients 1000 --senders 1 --messages 1 --size 16 --concurrency 256",
+    },
+    // Password and token logins need registered names: the load generator registers them
+    // first, not timed, an argon2id hash each (about 45 a second on two cores). The 200
+    // password logins take as long again; 32 at a time keep the server's hashing slots busy
+    // while the rest queue. The token crowd is the plain one's (1,000: about 25 s of
+    // registering), so that the two rows compare.
+    Scenario {
+        label: "logins with a password: 200 TLS clients, 32 logging in at a time",
+        target: "argon2id m=19 MiB t=2 p=1: ~45 logins per core-second",
+        web: false,
+        logins: true,
+        args: "--clients 200 --senders 1 --messages 1 --size 16 --concurrency 32 --auth password",
+    },
+    Scenario {
+        label: "logins with a session token: 1,000 TLS clients, 256 logging in at a time",
+        target: ">= 5,000 logins/s, as plain ones (a SHA-256, no argon2id)",
+        web: false,
+        logins: true,
+        args: "--clients 1000 --senders 1 --messages 1 --size 16 --concurrency 256 --auth token",
     },
     // Every login is announced to everyone already in, so the login rate falls as the room
     // grows; the memory reading is taken after the allocator has returned what the login
@@ -80,18 +105,21 @@ pub const SCENARIOS: &[Scenario] = &[
         label: "idle: 19,000 logged-in TLS clients (RSS per connection)",
         target: "19,000 held, <= 8 KiB RSS per connection",
         web: false,
+        logins: false,
         args: "--clients 19000 --senders 1 --messages 1 --size 16 --hold 3 --concurrency 512",
     },
     Scenario {
         label: "fan-out, flood, 500 WebSocket clients, 5 senders, 64 B",
         target: "none set (Centrifugo: ~12,500 deliveries/s per CPU)",
         web: true,
+        logins: false,
         args: "--clients 500 --senders 5 --messages 200 --size 64 --mode flood",
     },
     Scenario {
         label: "lockstep fan-out to 1,000 WebSocket clients",
         target: "none set (native: p99 <= 2 ms)",
         web: true,
+        logins: false,
         args: "--clients 1000 --senders 1 --messages 300 --size 64 --mode lockstep",
     },
     // Held like the native idle scenario; the target is a Rust push server's (Mozilla's
@@ -100,13 +128,14 @@ pub const SCENARIOS: &[Scenario] = &[
         label: "idle: 10,000 logged-in WebSocket clients (RSS per connection)",
         target: "10,000 held, <= 10 KiB RSS per connection",
         web: true,
+        logins: false,
         args: "--clients 10000 --senders 1 --messages 1 --size 16 --hold 3 --concurrency 512",
     },
 ];
 
 /// The criterion micro-benchmarks: each one's bench target, and the `cargo` arguments that
 /// run it in full.
-pub const MICRO_BENCHES: [(&str, &[&str]); 2] = [
+pub const MICRO_BENCHES: [(&str, &[&str]); 3] = [
     (
         "frames",
         &[
@@ -120,6 +149,7 @@ pub const MICRO_BENCHES: [(&str, &[&str]); 2] = [
         ],
     ),
     ("query", &["bench", "--package", "chatterbox-server", "--bench", "query"]),
+    ("accounts", &["bench", "--package", "chatterbox-server", "--bench", "accounts"]),
 ];
 
 /// One load scenario's result.
@@ -142,8 +172,14 @@ pub struct Median {
     pub ns: f64,
 }
 
-/// `cargo xtask bench`: everything, then docs/PERFORMANCE.md.
-pub fn bench() -> Result<()> {
+/// `cargo xtask bench`: everything, then docs/PERFORMANCE.md. With `only`, just the load
+/// scenarios whose labels contain one of its texts, their tables printed rather than written
+/// (docs/PERFORMANCE.md keeps the last full run's).
+pub fn bench(only: &[String]) -> Result<()> {
+    let chosen = selected(only);
+    if chosen.is_empty() {
+        bail!("no scenario's label contains any of {only:?}");
+    }
     step(
         "build the release server and the load generator",
         cargo().args([
@@ -156,7 +192,7 @@ pub fn bench() -> Result<()> {
         ]),
     )?;
     let mut rows = Vec::new();
-    for sc in SCENARIOS {
+    for sc in chosen {
         let server = start_server(Path::new("target/release/chatterbox-server"), sc)?;
         let json = server.dirs.root.path().join("result.json");
         eprintln!("==> {}", sc.label);
@@ -173,9 +209,21 @@ pub fn bench() -> Result<()> {
             .with_context(|| format!("the load generator's results for {}", sc.label))?;
         rows.push(Row { scenario: sc, result });
     }
+    if !only.is_empty() {
+        print!("{}", report::scenario_tables(&rows, &[]));
+        return Ok(());
+    }
     let history = history()?;
     let micro = micro_benches()?;
     report::write_performance(&rows, &history, &micro)
+}
+
+/// The scenarios whose labels contain one of the texts in `only`; all of them without any.
+fn selected(only: &[String]) -> Vec<&'static Scenario> {
+    SCENARIOS
+        .iter()
+        .filter(|sc| only.is_empty() || only.iter().any(|o| sc.label.contains(o.as_str())))
+        .collect()
 }
 
 /// Starts the server binary `server_bin` as scenario `sc` needs it.
@@ -317,6 +365,37 @@ mod tests {
             ["--port", args[1].as_str(), "--ca", "/tmp/ca.pem", "--server-pid", "7"]
         );
         (args[1].clone(), args[6..].to_vec())
+    }
+
+    #[test]
+    fn password_and_token_scenarios_ask_the_generator_for_that_proof() {
+        let auth = |sc: &Scenario| {
+            let flags = sc.flags();
+            flags.iter().position(|f| *f == "--auth").map(|i| flags[i + 1])
+        };
+        let logins: Vec<_> = SCENARIOS.iter().filter(|sc| sc.logins).map(auth).collect();
+        assert_eq!(logins, [None, Some("password"), Some("token")]);
+        for sc in SCENARIOS {
+            assert!(auth(sc).is_none() || sc.logins, "{}: in the logins table", sc.label);
+            assert!(!sc.logins || sc.label.starts_with("logins"), "{}", sc.label);
+            assert!(!sc.logins || !sc.web, "{}: native TLS, like the plain one", sc.label);
+        }
+        let password = SCENARIOS.iter().find(|sc| auth(sc) == Some("password")).expect("one");
+        assert!(password.label.contains("password") && password.target.contains("argon2id"));
+        let token = SCENARIOS.iter().find(|sc| auth(sc) == Some("token")).expect("one");
+        assert!(token.label.contains("session token"));
+    }
+
+    #[test]
+    fn a_subset_is_chosen_by_the_texts_of_the_labels() {
+        assert_eq!(selected(&[]).len(), SCENARIOS.len());
+        let labels = |only: &[&str]| -> Vec<&str> {
+            let only: Vec<String> = only.iter().map(|s| (*s).to_owned()).collect();
+            selected(&only).iter().map(|sc| sc.label).collect()
+        };
+        assert_eq!(labels(&["password", "session token"]).len(), 2);
+        assert_eq!(labels(&["logins"]).len(), 3);
+        assert!(labels(&["nothing like it"]).is_empty());
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   criterion micro-benchmarks run once each so that they cannot rot.
 //! - `cargo xtask fuzz [SECS]`: each fuzz target for a while (nightly).
 //! - `cargo xtask bench`: the load scenarios, the history and criterion benchmarks, written
-//!   to docs/PERFORMANCE.md.
+//!   to docs/PERFORMANCE.md. `cargo xtask bench TEXT…`: only the load scenarios whose labels
+//!   contain one of the texts, their tables printed (docs/PERFORMANCE.md is left as it is).
 //!
 //! # Layout
 //!
@@ -47,7 +48,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(cmd::workspace_root()).context("entering the workspace root")?;
     match task.as_str() {
         "setup" => setup::setup(true),
-        "bench" => bench::bench(),
+        "bench" => bench::bench(&rest),
         "fuzz" => {
             let secs = rest.first().map(String::as_str).unwrap_or(FUZZ_SECS);
             fuzz::fuzz(secs.parse().context("seconds")?)
@@ -62,7 +63,8 @@ fn main() -> Result<()> {
                  run [ARGS…]   build the web client and the release server, and run it (ARGS go to chatterbox-server)\n  \
                  test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included), fuzz smoke\n  \
                  fuzz [SECS]   run each fuzz target for SECS seconds (default {FUZZ_SECS}; needs nightly)\n  \
-                 bench         the standard load scenarios against a fresh release server, the history and criterion benchmarks; writes docs/PERFORMANCE.md"
+                 bench         the standard load scenarios against a fresh release server, the history and criterion benchmarks; writes docs/PERFORMANCE.md\n  \
+                 bench TEXT…   only the load scenarios whose labels contain one of the texts (e.g. \"password\"); prints their tables, writes nothing"
             );
             if task.is_empty() || task == "help" || task == "--help" {
                 Ok(())

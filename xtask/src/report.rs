@@ -6,8 +6,8 @@ use serde_json::Value;
 use crate::bench::{MICRO_BENCHES, Median, Row, SERVER_ARGS};
 
 /// Writes docs/PERFORMANCE.md: the machine, one row per load scenario, the history
-/// benchmark's `key=value` output, the criterion medians, the commands that produced them,
-/// and docs/PERFORMANCE-NOTES.md after them.
+/// benchmark's `key=value` output, what a login costs, the criterion medians, the commands
+/// that produced them, and docs/PERFORMANCE-NOTES.md after them.
 pub fn write_performance(rows: &[Row], history: &str, micro: &[Median]) -> Result<()> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -40,6 +40,7 @@ pub fn write_performance(rows: &[Row], history: &str, micro: &[Median]) -> Resul
         kv(history, "replay_p99_ms"),
         kv(history, "replay_p99_ms_at_200000"),
     ));
+    md.push_str(&logins_table(rows, micro));
     md.push_str(&micro_table(micro));
     md.push_str(&format!(
         "\nCommands (each against `chatterbox-server 127.0.0.1 -p PORT {} --no-web`; the \
@@ -58,6 +59,14 @@ pub fn write_performance(rows: &[Row], history: &str, micro: &[Median]) -> Resul
     std::fs::write("docs/PERFORMANCE.md", md)?;
     eprintln!("==> wrote docs/PERFORMANCE.md");
     Ok(())
+}
+
+/// The load scenarios' table, then the table of what a login costs (with the argon2id
+/// micro-benchmark's bound when `micro` has it): what a run of some scenarios prints.
+pub fn scenario_tables(rows: &[Row], micro: &[Median]) -> String {
+    let mut md = scenario_table(rows);
+    md.push_str(&logins_table(rows, micro));
+    md
 }
 
 /// The load scenarios' table.
@@ -83,13 +92,58 @@ fn scenario_table(rows: &[Row]) -> String {
     md
 }
 
+/// What a login costs, by how it proves the name: the rows of the scenarios that measure
+/// logins, and what one argon2id check alone allows a core.
+fn logins_table(rows: &[Row], micro: &[Median]) -> String {
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.scenario.logins).collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n## What a login costs\n\n\
+         By how the login proves its name: `none` (the name alone), `password` (checked with\n\
+         argon2id on the server's blocking threads, a few at a time) or `token` (a session\n\
+         token, looked up by its SHA-256). The password and token scenarios register their\n\
+         names first, untimed. Logins/s is wall-clock on this machine's cores, shared with the\n\
+         load generator; latency is each login's, from its connect to the accepted answer,\n\
+         queueing for the server's hashing included. Server CPU per login is the server\n\
+         process's user and system time over the login phase (`/proc/PID/stat`) divided by the\n\
+         logins; logins per core-second is its inverse, what one core sustains for the server's\n\
+         part (the load generator's not counted).\n\n\
+         | scenario | auth | logins/s | login p50 ms | login p99 ms | server CPU per login ms | logins per core-second |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for Row { scenario, result } in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            scenario.label,
+            field(result, "auth"),
+            field(result, "logins_per_sec"),
+            field(result, "login_p50_ms"),
+            field(result, "login_p99_ms"),
+            field(result, "server_cpu_ms_per_login"),
+            field(result, "logins_per_core_sec"),
+        ));
+    }
+    if let Some(Median { id, ns, .. }) = micro.iter().find(|m| m.id.contains("verify_password")) {
+        md.push_str(&format!(
+            "\nOne password check alone (`{id}`, criterion, below) takes {}:\n\
+             at most {:.0} password logins per core-second, before TLS and the login itself.\n",
+            duration_text(*ns),
+            1e9 / ns,
+        ));
+    }
+    md
+}
+
 /// The criterion medians' section.
 fn micro_table(micro: &[Median]) -> String {
     let mut md = String::from(
         "\n## Micro-benchmarks (criterion)\n\n\
          Median time of one iteration: one call, or one pass over the batch whose size ends the\n\
          name (`codec/frame_codec/1000` splits a buffer of 1,000 frames). The history queries\n\
-         read 1,000 messages from a store of 200,000 (SQLite's pages cached).\n\n\
+         read 1,000 messages from a store of 200,000 (SQLite's pages cached); `argon2id/…`\n\
+         names its parameters (memory in KiB, passes, lanes).\n\n\
          | bench | benchmark | median |\n|---|---|---|\n",
     );
     for Median { bench, id, ns } in micro {
@@ -146,5 +200,31 @@ mod tests {
         assert_eq!(duration_text(12.0), "12.0 ns");
         assert_eq!(duration_text(1234.5), "1.23 µs");
         assert_eq!(duration_text(1_185_400.0), "1.185 ms");
+    }
+
+    #[test]
+    fn the_logins_table_has_the_login_scenarios_and_the_bound_of_one_check() {
+        use crate::bench::SCENARIOS;
+        let result = serde_json::json!({
+            "auth": "password", "logins_per_sec": 49.3, "login_p50_ms": 640.4,
+            "login_p99_ms": 812.0, "server_cpu_ms_per_login": 24.75, "logins_per_core_sec": 40.4,
+        });
+        let rows: Vec<Row> =
+            SCENARIOS.iter().map(|scenario| Row { scenario, result: result.clone() }).collect();
+        let verify = Median {
+            bench: "accounts",
+            id: "argon2id/verify_password/m19456_t2_p1".into(),
+            ns: 23_800_000.0,
+        };
+        let md = logins_table(&rows, &[verify]);
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with("| logins")).collect();
+        assert_eq!(lines.len(), 3, "{md}");
+        assert!(lines[1].ends_with("| password | 49.30 | 640 | 812 | 24.75 | 40.40 |"), "{md}");
+        assert!(
+            md.contains("takes 23.800 ms:\nat most 42 password logins per core-second"),
+            "{md}"
+        );
+        assert!(!logins_table(&rows, &[]).contains("at most"));
+        assert!(logins_table(&[], &[]).is_empty());
     }
 }
