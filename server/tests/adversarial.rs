@@ -155,6 +155,8 @@ async fn garbage_invalid_utf8_and_deep_json_get_errors_without_harm() {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut buf)).await;
     assert!(!buf.starts_with(b"HTTP"), "no plaintext answer");
+    // a fatal TLS alert record (content type 21), not a dropped connection
+    assert!(buf.starts_with(&[0x15, 0x03]), "a TLS alert: {buf:?}");
     pair.probe("after plaintext on the TLS port").await;
     // invalid UTF-8 and 100,000 levels of nesting, from a logged-in client
     let mut evil = Client::connect(server.addr, &dirs.ca()).await;

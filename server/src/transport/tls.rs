@@ -305,9 +305,11 @@ impl TlsConn {
 
     /// After a fatal error: moves the alert rustls queued (if any) into `outgoing`.
     fn queue_alert(&mut self) {
+        // The bytes that failed are not offered again: rustls would fail on them a second
+        // time and queue a second alert, which it treats as a bug (a debug assertion).
+        self.incoming.clear();
         for _ in 0..MAX_ALERT_RECORDS {
-            let UnbufferedStatus { discard, state } =
-                self.conn.process_tls_records(&mut self.incoming);
+            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
             let Ok(ConnectionState::EncodeTlsData(mut encode)) = state else {
                 break;
             };
@@ -315,7 +317,6 @@ impl TlsConn {
             if let Ok(n) = encode.encode(&mut record) {
                 self.outgoing.extend_from_slice(&record[..n]);
             }
-            self.incoming.drain(..discard);
         }
     }
 
