@@ -173,6 +173,111 @@ pub struct Config {
     pub session: Duration,
     /// Names of registered accounts that are operators.
     pub operators: Vec<String>,
+    /// Cluster mode (`None`: one server on its own).
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// Where the servers of a cluster meet: the message bus (NATS JetStream) and the shared
+/// database (PostgreSQL).
+///
+/// The URLs may carry credentials: its `Debug` and the `*_redacted` methods hide them, and
+/// nothing else should print the URLs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The NATS server, e.g. `nats://nats.internal:4222`.
+    pub nats_url: String,
+    /// The PostgreSQL database, e.g. `postgres://chatterbox:secret@db.internal/chatterbox`.
+    pub database_url: String,
+}
+
+impl ClusterConfig {
+    /// The NATS URL without its credentials (a user's password, or a token as the user).
+    pub fn nats_url_redacted(&self) -> String {
+        redact_url(&self.nats_url, false)
+    }
+
+    /// The database URL without its password (the user name stays).
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url, true)
+    }
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("nats_url", &self.nats_url_redacted())
+            .field("database_url", &self.database_url_redacted())
+            .finish()
+    }
+}
+
+/// What replaces a secret in a redacted URL.
+const REDACTED: &str = "***";
+
+/// `url` fit for a log: the password in `scheme://user:password@host` replaced by `***`
+/// (with `keep_user` false the user too, as NATS takes a bare token there), and so is the
+/// value of every `password=` parameter, in a URL's query or in a PostgreSQL key=value
+/// connection string (`host=db password=secret`).
+pub fn redact_url(url: &str, keep_user: bool) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    if let Some(scheme_end) = url.find("://") {
+        let (scheme, after) = url.split_at(scheme_end + 3);
+        out.push_str(scheme);
+        let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let (authority, tail) = after.split_at(authority_end);
+        // The last '@' ends the user information (a password may contain '@' unescaped).
+        if let Some(at) = authority.rfind('@') {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) if keep_user => {
+                    out.push_str(user);
+                    out.push(':');
+                    out.push_str(REDACTED);
+                }
+                None if keep_user => out.push_str(userinfo),
+                _ => out.push_str(REDACTED),
+            }
+            out.push_str(host);
+        } else {
+            out.push_str(authority);
+        }
+        rest = tail;
+    }
+    redact_password_parameters(rest, &mut out);
+    out
+}
+
+/// Copies `text` to `out` with the value of each `password=` parameter (in a query, up to
+/// `&` or `#`; in a key=value string, up to white space, or quoted) replaced.
+fn redact_password_parameters(mut text: &str, out: &mut String) {
+    const KEY: &str = "password=";
+    while let Some(found) = text.to_ascii_lowercase().find(KEY) {
+        let starts_key = found == 0 || text[..found].ends_with([' ', '\t', '?', '&', ';']);
+        let value_start = found + KEY.len();
+        out.push_str(&text[..value_start]);
+        text = &text[value_start..];
+        if !starts_key {
+            continue;
+        }
+        let value_end = if let Some(quoted) = text.strip_prefix('\'') {
+            // A quoted key=value value: up to the closing quote not escaped by a backslash.
+            let mut escaped = false;
+            quoted
+                .char_indices()
+                .find(|&(_, c)| {
+                    let end = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    end
+                })
+                .map_or(text.len(), |(i, _)| i + 2)
+        } else {
+            text.find([' ', '\t', '&', '#', ';']).unwrap_or(text.len())
+        };
+        out.push_str(REDACTED);
+        text = &text[value_end..];
+    }
+    out.push_str(text);
 }
 
 impl Default for Config {
@@ -201,6 +306,41 @@ impl Default for Config {
             reserve: DEFAULT_RESERVE,
             session: DEFAULT_SESSION,
             operators: Vec::new(),
+            cluster: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_tokens_are_redacted_from_urls() {
+        let db = |u: &str| redact_url(u, true);
+        let nats = |u: &str| redact_url(u, false);
+        assert_eq!(db("postgres://chat:s3cret@db:5432/chat"), "postgres://chat:***@db:5432/chat");
+        assert_eq!(db("postgres://chat:p@ss@db/chat"), "postgres://chat:***@db/chat");
+        assert_eq!(db("postgres://chat@db/chat"), "postgres://chat@db/chat");
+        assert_eq!(db("postgres://db/chat"), "postgres://db/chat");
+        assert_eq!(
+            db("postgresql://db/chat?user=chat&password=s3cret&sslmode=require"),
+            "postgresql://db/chat?user=chat&password=***&sslmode=require"
+        );
+        assert_eq!(db("host=db user=chat password=s3cret"), "host=db user=chat password=***");
+        assert_eq!(
+            db("host=db password='it\\'s secret' user=chat"),
+            "host=db password=*** user=chat"
+        );
+        assert_eq!(db("host=db mypassword=x"), "host=db mypassword=x");
+        assert_eq!(nats("nats://token@nats:4222"), "nats://***@nats:4222");
+        assert_eq!(nats("nats://user:pw@nats:4222"), "nats://***@nats:4222");
+        assert_eq!(nats("nats://nats:4222"), "nats://nats:4222");
+        let c = ClusterConfig {
+            nats_url: "nats://tok@n:4222".into(),
+            database_url: "postgres://u:s3cret@db/c".into(),
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("tok"), "{shown}");
     }
 }

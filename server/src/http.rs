@@ -9,6 +9,11 @@
 //! Browsers may only connect from the page's own origin unless `--allow-origin` lists others
 //! (for `trunk serve` during development). WebSocket sizes come from the protocol's limits, and
 //! the page is served with a Content-Security-Policy that allows nothing but its own scripts.
+//!
+//! For monitoring, `/healthz` answers `200 ok` when the server is ready
+//! ([`crate::readiness`]) and `503` with the reason when not, and `/metrics` reports
+//! [`crate::metrics`] in the Prometheus text format. Neither is cached, and both answer even a
+//! connection over its address's limit (a probe costs no more than the refusal would).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -27,6 +32,8 @@ use tokio::net::TcpStream;
 
 use crate::config::GOODBYE_TIMEOUT;
 use crate::listener::{Entry, handshake_within};
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
 use crate::session::Context;
 use crate::transport::tls::{TlsConn, TlsStream};
 use crate::transport::ws::{Ws, ws_plain_limit};
@@ -73,6 +80,8 @@ pub struct Gateway {
 struct Web {
     origins: Arc<Origins>,
     csp: Arc<str>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
 }
 
 /// What the handlers know of their connection, added to each of its requests.
@@ -160,9 +169,16 @@ impl Gateway {
         ping: Duration,
         handshake_timeout: Duration,
     ) -> Gateway {
-        let web = Web { origins: Arc::new(origins), csp: content_security_policy().into() };
+        let web = Web {
+            origins: Arc::new(origins),
+            csp: content_security_policy().into(),
+            metrics: Arc::clone(&ctx.metrics),
+            readiness: Arc::clone(&ctx.readiness),
+        };
         let router = Router::new()
             .route("/ws", get(websocket))
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics))
             .route("/", get(index))
             .route("/{*path}", get(file))
             .with_state(web);
@@ -234,6 +250,26 @@ async fn file(
     Path(path): Path<String>,
 ) -> Response {
     asset_response(&web, &conn, &path)
+}
+
+/// Monitoring answers change from one request to the next: never cached.
+const NO_STORE: (HeaderName, HeaderValue) =
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+
+/// `200 ok` when the server is ready, `503` with the failing checks otherwise.
+async fn healthz(State(web): State<Web>) -> Response {
+    let (status, body) = match web.readiness.check() {
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
+    };
+    let text = (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    (status, [NO_STORE, text], body).into_response()
+}
+
+/// Every metric in the Prometheus text format.
+async fn metrics(State(web): State<Web>) -> Response {
+    let kind = (header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+    ([NO_STORE, kind], web.metrics.encode()).into_response()
 }
 
 /// A refused connection's answer: the reason, and the connection closed after it.

@@ -338,6 +338,8 @@ struct Hub {
     writes: Vec<RegistryOp>,
     /// When the presence at the front of `pending` (held for [`PRESENCE_HOLD`]) goes out.
     presence_due: Option<tokio::time::Instant>,
+    /// Deliveries and slow readers dropped are counted here.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Starts the hub task. It ends when every [`HubHandle`] is gone or `shutdown` is cancelled,
@@ -349,6 +351,7 @@ pub fn spawn(
     registry: Registry,
     queue: usize,
     shutdown: CancellationToken,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> (HubHandle, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(queue);
     let task = tokio::spawn(async move {
@@ -366,6 +369,7 @@ pub fn spawn(
             registry,
             writes: Vec::new(),
             presence_due: None,
+            metrics,
         };
         for (blocker, blocked, name) in loaded.blocks {
             hub.set_block(blocker, blocked, name, true);
@@ -610,6 +614,7 @@ impl Hub {
                 slow.push(name.clone());
             }
         }
+        self.metrics.outbox_disconnects.inc_by(slow.len() as u64);
         for name in slow {
             self.remove(&name, Some(Goodbye::too_slow()));
         }
@@ -769,6 +774,7 @@ impl Hub {
     fn kick(&mut self, name: &str) {
         if self.users.contains_key(name) {
             tracing::info!(user = name, "disconnecting a client that does not keep up");
+            self.metrics.outbox_disconnects.inc();
             self.remove(name, Some(Goodbye::too_slow()));
         }
     }
@@ -794,6 +800,7 @@ impl Hub {
     /// Delivers every pending event whose commit has been published, in order.
     fn flush(&mut self) {
         let mut slow = Vec::new();
+        let mut delivered = 0;
         let now = tokio::time::Instant::now();
         let release = self.presence_due.is_some_and(|due| now >= due);
         if release {
@@ -814,8 +821,11 @@ impl Hub {
                 break;
             };
             let mut deliver = |u: &Online, item: &Out| {
-                if u.since_ev < p.ev && u.peer.outbox.try_send(item.clone()).is_err() {
-                    slow.push(u.peer.conn);
+                if u.since_ev < p.ev {
+                    match u.peer.outbox.try_send(item.clone()) {
+                        Ok(()) => delivered += 1,
+                        Err(_) => slow.push(u.peer.conn),
+                    }
                 }
             };
             match &p.kind {
@@ -880,5 +890,6 @@ impl Hub {
                 }
             }
         }
+        self.metrics.deliveries.inc_by(delivered);
     }
 }

@@ -16,12 +16,14 @@
 //!   differs between transports.
 //! - [`session`]: one connection's protocol state machine and its read/write loop.
 //! - [`http`]: the web gateway: HTTPS for the embedded browser client and the WebSocket
-//!   handshake, whose connections run through the same sessions as native ones.
+//!   handshake, whose connections run through the same sessions as native ones; `/healthz`
+//!   and `/metrics`.
 //! - [`hub`]: who is online, message order, routing, and fan-out of bytes encoded once.
 //! - [`outbox`]: a connection's queued output and the merging of messages into frames.
 //! - [`wire`]: the frames spliced from JSON pieces encoded once (lists, the login answer).
 //! - [`throttle`]: flood control (token buckets) and the limits per client address.
 //! - [`store`]: SQLite history with one group-committing writer thread and pooled readers.
+//! - [`metrics`] and [`readiness`]: what `/metrics` and `/healthz` on the web port report.
 
 pub mod accounts;
 pub mod cluster;
@@ -29,7 +31,9 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod listener;
+pub mod metrics;
 pub mod outbox;
+pub mod readiness;
 pub mod registry;
 pub mod session;
 pub mod store;
@@ -94,6 +98,8 @@ pub struct Server {
     loaded: store::Loaded,
     /// Cancelled to stop; the store cancels it too if it cannot commit.
     stop: CancellationToken,
+    /// What `/metrics` reports.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Server {
@@ -115,8 +121,10 @@ impl Server {
         };
         let tls_config = tls::server_config(&cert, &key)?;
         let stop = CancellationToken::new();
+        let metrics = Arc::new(metrics::Metrics::new());
+        let commit_seconds = metrics.store_commit_seconds.clone();
         let backend = store::Backend::Sqlite(&config.data_dir);
-        let (writer, reader, loaded) = store::open(backend, stop.clone()).await?;
+        let (writer, reader, loaded) = store::open(backend, stop.clone(), commit_seconds).await?;
         for name in &config.operators {
             let key = shared::names::name_key(name);
             if !loaded.registry.accounts.iter().any(|(k, _)| *k == key) {
@@ -144,6 +152,7 @@ impl Server {
             reader,
             loaded,
             stop,
+            metrics,
         })
     }
 
@@ -181,6 +190,7 @@ impl Server {
             reader,
             loaded,
             stop,
+            metrics,
         } = self;
         let store::Writer { ops, committed, finished } = writer;
         let mut loaded = loaded;
@@ -192,8 +202,18 @@ impl Server {
             config.session,
             hub::unix_now(),
         );
-        let (hub, hub_task) =
-            hub::spawn(ops, committed.clone(), loaded, registry, HUB_QUEUE, stop.clone());
+        let (hub, hub_task) = hub::spawn(
+            ops,
+            committed.clone(),
+            loaded,
+            registry,
+            HUB_QUEUE,
+            stop.clone(),
+            Arc::clone(&metrics),
+        );
+        let readiness = readiness::Readiness::new()
+            .with("store", readiness::store_writer(committed.clone()))
+            .with("server", readiness::running(stop.clone()));
         let ctx = Arc::new(Context {
             hub,
             reader,
@@ -210,6 +230,8 @@ impl Server {
             ),
             shutdown: stop.clone(),
             hasher: accounts::Hasher::default(),
+            metrics,
+            readiness: Arc::new(readiness),
         });
         let tracker = TaskTracker::new();
         let acceptor = listener::Acceptor {

@@ -177,7 +177,8 @@ impl Entry {
     ) -> impl Future<Output = ()> + Send {
         match self {
             Entry::Admitted(admission) => {
-                Either::Left(session::serve(t, ctx, ip).map(move |()| drop(admission)))
+                let open = ctx.metrics.open_connection(T::KIND);
+                Either::Left(session::serve(t, ctx, ip).map(move |()| drop((admission, open))))
             }
             Entry::Refused(why, permit) => Either::Right(async move {
                 let error = shared::encode(&Frame::error(why));

@@ -59,7 +59,10 @@ pub(super) async fn answer(
     then_send: Vec<Message>,
 ) -> Result<LoginReply, LoginFailed> {
     let unavailable = || LoginFailed::Unavailable(SHUTTING_DOWN.to_owned());
-    let refused = |info: String| LoginFailed::Refused { info, then_send: !then_send.is_empty() };
+    let refused = |info: String| {
+        ctx.metrics.login(false);
+        LoginFailed::Refused { info, then_send: !then_send.is_empty() }
+    };
     let proof = match credential {
         Credential::None => Proof::None,
         Credential::Token(token) => Proof::Token(crate::accounts::token_hash(&token)),
@@ -122,5 +125,6 @@ pub(super) async fn answer(
     // USER_LIST is the JSON array the hub built; the history is spliced in entry by entry,
     // the oldest left out if the frame would be too long.
     let frame = wire::login_frame(&head, &users, &history, MAX_SERVER_FRAME_LEN);
+    ctx.metrics.login(true);
     Ok(LoginReply { name, key, granted, frame, then_send })
 }

@@ -374,6 +374,7 @@ impl Session {
             }
         };
         if let Some(info) = refused {
+            self.ctx.metrics.login(false);
             step.refuse_login(info, then_send.as_ref().is_some_and(|m| !m.is_empty()));
             return;
         }

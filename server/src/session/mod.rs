@@ -64,4 +64,8 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Password hashing, a few at a time on the blocking pool.
     pub hasher: crate::accounts::Hasher,
+    /// What `/metrics` reports; sessions count their logins in it.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// What `/healthz` reports.
+    pub readiness: Arc<crate::readiness::Readiness>,
 }

@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use prometheus_client::metrics::histogram::Histogram;
 use shared::Message;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -202,13 +203,15 @@ pub enum Backend<'a> {
 ///
 /// `fatal` is cancelled if the writer cannot commit: a server that cannot keep history must
 /// not go on pretending to.
+/// Each batch's commit time is observed in `commit_seconds`.
 pub async fn open(
     backend: Backend<'_>,
     fatal: CancellationToken,
+    commit_seconds: Histogram,
 ) -> Result<(Writer, Reader, Loaded), StoreError> {
     match backend {
-        Backend::Sqlite(dir) => sqlite::open(dir, fatal),
-        Backend::Postgres(url) => postgres::open(url, fatal).await,
+        Backend::Sqlite(dir) => sqlite::open_measured(dir, fatal, commit_seconds),
+        Backend::Postgres(url) => postgres::open(url, fatal, commit_seconds).await,
     }
 }
 
@@ -260,7 +263,8 @@ mod tests {
         }
 
         async fn open(&self) -> (Writer, Reader, Loaded) {
-            open(self.backend(), CancellationToken::new()).await.expect("open")
+            let seconds = crate::metrics::commit_histogram();
+            open(self.backend(), CancellationToken::new(), seconds).await.expect("open")
         }
 
         /// Opens the store and writes `messages` (src, dest), the i-th with id and content i.

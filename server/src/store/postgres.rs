@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use prometheus_client::metrics::histogram::Histogram;
 use shared::Message;
 use shared::names::name_key;
 use tokio::sync::{mpsc, watch};
@@ -48,6 +49,7 @@ const MIGRATION_LOCK: i64 = 0x0C4A_7B0C;
 pub async fn open(
     url: &str,
     fatal: CancellationToken,
+    commit_seconds: Histogram,
 ) -> Result<(Writer, super::Reader, Loaded), StoreError> {
     let pg: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Url(format!("{e}")))?;
     let manager =
@@ -65,7 +67,7 @@ pub async fn open(
     let (committed_tx, committed) = watch::channel(last_id);
     let writer_pool = pool.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = write_loop(&writer_pool, rx, &committed_tx).await {
+        if let Err(e) = write_loop(&writer_pool, rx, &committed_tx, &commit_seconds).await {
             tracing::error!(error = %e, "the store cannot commit; shutting down");
             fatal.cancel();
         }
@@ -253,6 +255,7 @@ async fn write_loop(
     pool: &Pool,
     mut rx: mpsc::Receiver<Op>,
     committed: &watch::Sender<i64>,
+    commit_seconds: &Histogram,
 ) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(STORE_BATCH);
     while let Some(op) = rx.recv().await {
@@ -263,6 +266,7 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let mut attempt = 1;
         let last = loop {
             match commit(pool, &batch).await {
@@ -275,6 +279,7 @@ async fn write_loop(
                 Err(e) => return Err(e),
             }
         };
+        commit_seconds.observe(started.elapsed().as_secs_f64());
         batch.clear();
         if let Some(id) = last {
             publish(committed, id);
@@ -499,13 +504,17 @@ impl Reader {
 mod tests {
     use super::*;
 
+    fn hist() -> Histogram {
+        crate::metrics::commit_histogram()
+    }
+
     #[tokio::test]
     async fn a_database_from_a_newer_version_is_refused_and_nodes_migrate_once() {
         let db = test_support::TestDb::new().await;
         // Two nodes starting together: one migrates, the other finds it done.
         let (a, b) = tokio::join!(
-            open(&db.url, CancellationToken::new()),
-            open(&db.url, CancellationToken::new())
+            open(&db.url, CancellationToken::new(), crate::metrics::commit_histogram()),
+            open(&db.url, CancellationToken::new(), crate::metrics::commit_histogram())
         );
         let ((wa, _, _), (wb, _, _)) = (a.expect("first"), b.expect("second"));
         drop((wa, wb));
@@ -521,7 +530,9 @@ mod tests {
             .execute("UPDATE chatterbox_schema SET version = $1", &[&(SCHEMA_VERSION + 1)])
             .await
             .expect("set version");
-        let err = open(&db.url, CancellationToken::new()).await.expect_err("refused");
+        let err = open(&db.url, CancellationToken::new(), crate::metrics::commit_histogram())
+            .await
+            .expect_err("refused");
         assert!(
             matches!(err, StoreError::TooNew(v) if v == i64::from(SCHEMA_VERSION) + 1),
             "{err}"
@@ -530,11 +541,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_or_malformed_address_is_a_clear_error() {
-        let err = open("postgres://nobody@127.0.0.1:1/none", CancellationToken::new())
+        let err = open("postgres://nobody@127.0.0.1:1/none", CancellationToken::new(), hist())
             .await
             .expect_err("nothing listens on port 1");
         assert!(err.to_string().contains("PostgreSQL"), "{err}");
-        let err = open("not a url at all", CancellationToken::new()).await.expect_err("refused");
+        let err =
+            open("not a url at all", CancellationToken::new(), hist()).await.expect_err("refused");
         assert!(matches!(err, StoreError::Url(_)), "{err}");
     }
 }

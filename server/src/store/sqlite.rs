@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::{Connection, OpenFlags, params};
 use shared::Message;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -58,6 +59,15 @@ pub fn open(
     dir: &Path,
     fatal: CancellationToken,
 ) -> Result<(Writer, super::Reader, Loaded), StoreError> {
+    open_measured(dir, fatal, crate::metrics::commit_histogram())
+}
+
+/// [`open`], with each batch's commit time observed in `commit_seconds`.
+pub fn open_measured(
+    dir: &Path,
+    fatal: CancellationToken,
+    commit_seconds: Histogram,
+) -> Result<(Writer, super::Reader, Loaded), StoreError> {
     std::fs::create_dir_all(dir)
         .map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
     let path = dir.join(DB_FILE);
@@ -79,7 +89,7 @@ pub fn open(
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || {
-            if let Err(e) = write_loop(conn, rx, &committed_tx) {
+            if let Err(e) = write_loop(conn, rx, &committed_tx, &commit_seconds) {
                 tracing::error!(error = %e, "the store cannot commit; shutting down");
                 fatal.cancel();
             }
@@ -291,6 +301,7 @@ fn write_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Op>,
     committed: &watch::Sender<i64>,
+    commit_seconds: &Histogram,
 ) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(STORE_BATCH);
     while let Some(op) = rx.blocking_recv() {
@@ -302,6 +313,7 @@ fn write_loop(
             }
         }
         let mut attempt = 1;
+        let started = std::time::Instant::now();
         let last = loop {
             match commit(&mut conn, &batch) {
                 Ok(last) => break last,
@@ -313,6 +325,7 @@ fn write_loop(
                 Err(e) => return Err(e),
             }
         };
+        commit_seconds.observe(started.elapsed().as_secs_f64());
         batch.clear();
         if let Some(id) = last {
             publish(committed, id);

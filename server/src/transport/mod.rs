@@ -8,12 +8,17 @@ use std::io;
 use bytes::BytesMut;
 use shared::codec::{FrameError, PREFIX_LEN};
 
+use crate::metrics::ConnectionKind;
+
 pub mod native;
 pub mod tls;
 pub mod ws;
 
 /// One connection's framing.
 pub trait Transport: Send {
+    /// How `/metrics` counts this transport's connections.
+    const KIND: ConnectionKind;
+
     /// The next frame's JSON payload; `None` when the peer has closed the connection.
     fn recv(&mut self) -> impl Future<Output = Option<Result<BytesMut, FrameError>>> + Send;
 

@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 
 use super::{Transport, length_prefixed};
+use crate::metrics::ConnectionKind;
 
 /// Initial read buffer of a connection. Most frames a client sends are small (a login, a
 /// line of chat); the buffer grows up to the frame limit only while a large frame is being
@@ -36,6 +37,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Native<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
+    const KIND: ConnectionKind = ConnectionKind::Native;
+
     async fn recv(&mut self) -> Option<Result<BytesMut, FrameError>> {
         self.framed.next().await
     }

@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{Transport, length_prefixed};
+use crate::metrics::ConnectionKind;
 
 /// Bytes of a TLS record header (type, version, length).
 const RECORD_HEADER_LEN: usize = 5;
@@ -503,6 +504,8 @@ impl Tls {
 }
 
 impl Transport for Tls {
+    const KIND: ConnectionKind = ConnectionKind::Native;
+
     async fn recv(&mut self) -> Option<Result<BytesMut, FrameError>> {
         loop {
             match self.take_frame() {

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::Transport;
 use super::tls::{TlsConn, plain_limit};
+use crate::metrics::ConnectionKind;
 
 /// How often an idle connection is pinged. Proxies and NATs commonly drop idle connections
 /// after a minute or more; 25 s keeps them open and notices a vanished browser within 50 s.
@@ -332,6 +333,8 @@ impl Ws {
 }
 
 impl Transport for Ws {
+    const KIND: ConnectionKind = ConnectionKind::WebSocket;
+
     async fn recv(&mut self) -> Option<Result<BytesMut, FrameError>> {
         loop {
             let next_ping = self.next_ping;
