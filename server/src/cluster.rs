@@ -157,9 +157,10 @@ pub struct Holder {
 /// The answer to [`Bus::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The name is now this node's.
-    Claimed,
-    /// Someone holds it.
+    /// The name is now this node's, at this revision of its key (what [`Bus::release`] needs,
+    /// so that a late release cannot free the name of a later login).
+    Claimed(u64),
+    /// Someone else holds it.
     Held(Holder),
 }
 
@@ -201,6 +202,27 @@ async fn bucket(
     .await
     .map_err(|e| js_error(format!("creating the bucket {name}: {e}")))?;
     js.get_key_value(name).await.map_err(|e| js_error(format!("opening the bucket {name}: {e}")))
+}
+
+/// A new node's id: random, so that a restarted node is a new one (its predecessor's names
+/// expire with its heartbeat).
+pub fn node_id() -> String {
+    let mut bytes = [0u8; 6];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("node-{hex}")
+}
+
+/// How often a claim retries when the name changes hands under it.
+const CLAIM_ATTEMPTS: usize = 5;
+
+/// The key [`bucket_key`] made, back.
+fn from_bucket_key(hex: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 /// A name's key in the name bucket: its bytes in hexadecimal.
@@ -282,46 +304,73 @@ impl Bus {
         Ok(stream.info().await.map_err(js_error)?.state.last_sequence)
     }
 
-    /// Takes the name with key `key` for this node, atomically; a name held by a node that is
-    /// no longer alive is taken over.
+    /// Takes the name with key `key` for this node, atomically. A name this node holds
+    /// already is taken again under a new revision (the hub decides whether the login may
+    /// have it); one held by a node that is no longer alive is taken over.
     pub async fn claim(&self, key: &str, name: &str) -> Result<Claim, ClusterError> {
         let holder = Holder { node: self.node.clone(), name: name.to_owned() };
         let value = Bytes::from(serde_json::to_vec(&holder)?);
         let k = bucket_key(key);
-        match self.names.create(&k, value.clone()).await {
-            Ok(_) => return Ok(Claim::Claimed),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-            Err(e) => return Err(js_error(e)),
-        }
-        let Some(entry) = self.names.entry(&k).await.map_err(js_error)? else {
-            // released meanwhile: try once more
-            return match self.names.create(&k, value).await {
-                Ok(_) => Ok(Claim::Claimed),
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                    Ok(Claim::Held(Holder { node: String::new(), name: name.to_owned() }))
-                }
-                Err(e) => Err(js_error(e)),
-            };
-        };
-        let held: Holder = serde_json::from_slice(&entry.value)?;
-        if held.node != self.node && !self.alive(&held.node).await? {
-            // Its node died: the name is free; the revision check keeps the takeover atomic.
-            if self.names.update(&k, value, entry.revision).await.is_ok() {
-                return Ok(Claim::Claimed);
+        for _ in 0..CLAIM_ATTEMPTS {
+            match self.names.create(&k, value.clone()).await {
+                Ok(revision) => return Ok(Claim::Claimed(revision)),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(js_error(e)),
             }
+            let Some(entry) = self.names.entry(&k).await.map_err(js_error)? else {
+                continue; // released meanwhile
+            };
+            let held: Holder = serde_json::from_slice(&entry.value)?;
+            if held.node == self.node || !self.alive(&held.node).await? {
+                // The revision check keeps this atomic: a claim that raced it wins instead.
+                if let Ok(revision) = self.names.update(&k, value.clone(), entry.revision).await {
+                    return Ok(Claim::Claimed(revision));
+                }
+                continue;
+            }
+            return Ok(Claim::Held(held));
         }
-        Ok(Claim::Held(held))
+        Err(ClusterError::JetStream(format!("the name {name} changed hands too often to claim")))
     }
 
-    /// Gives the name with key `key` back, if this node holds it.
-    pub async fn release(&self, key: &str) -> Result<(), ClusterError> {
-        let k = bucket_key(key);
-        if let Some(entry) = self.names.entry(&k).await.map_err(js_error)?
-            && serde_json::from_slice::<Holder>(&entry.value).is_ok_and(|h| h.node == self.node)
-        {
-            self.names.delete_expect_revision(&k, Some(entry.revision)).await.map_err(js_error)?;
+    /// Gives the name with key `key` back, if it is still held at `revision`.
+    pub async fn release(&self, key: &str, revision: u64) -> Result<(), ClusterError> {
+        match self.names.delete_expect_revision(bucket_key(key), Some(revision)).await {
+            Ok(()) => Ok(()),
+            // claimed again since (a later login): not ours to free
+            Err(e) if e.kind() == kv::DeleteErrorKind::WrongLastRevision => Ok(()),
+            Err(e) => Err(js_error(e)),
         }
-        Ok(())
+    }
+
+    /// Every name held on a node that is alive: (key, holder).
+    pub async fn holders(&self) -> Result<Vec<(String, Holder)>, ClusterError> {
+        let alive = self.alive_nodes().await?;
+        let mut keys = Box::pin(self.names.keys().await.map_err(js_error)?);
+        let mut out = Vec::new();
+        while let Some(k) = keys.next().await {
+            let k = k.map_err(js_error)?;
+            let Some(entry) = self.names.entry(&k).await.map_err(js_error)? else { continue };
+            let Ok(holder) = serde_json::from_slice::<Holder>(&entry.value) else { continue };
+            if alive.contains(&holder.node)
+                && let Some(key) = from_bucket_key(&k)
+            {
+                out.push((key, holder));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The nodes alive now (their heartbeat within [`NODE_EXPIRY`]).
+    pub async fn alive_nodes(&self) -> Result<std::collections::HashSet<String>, ClusterError> {
+        let mut keys = Box::pin(self.nodes.keys().await.map_err(js_error)?);
+        let mut out = std::collections::HashSet::new();
+        while let Some(k) = keys.next().await {
+            if let Some(node) = from_bucket_key(&k.map_err(js_error)?) {
+                out.insert(node);
+            }
+        }
+        Ok(out)
     }
 
     /// Tells the other nodes this one is alive (every [`HEARTBEAT`]).
@@ -400,28 +449,41 @@ mod tests {
     async fn a_name_is_held_by_one_node_until_released_or_its_node_dies() {
         let s = settings();
         let (a, b) = (bus(&s, "a").await, bus(&s, "b").await);
-        assert_eq!(a.claim("bob", "Bob").await.expect("claim"), Claim::Claimed);
+        let Claim::Claimed(first) = a.claim("bob", "Bob").await.expect("claim") else {
+            panic!("free")
+        };
         assert_eq!(
             b.claim("bob", "BOB").await.expect("claim"),
             Claim::Held(Holder { node: "a".into(), name: "Bob".into() })
         );
-        b.release("bob").await.expect("not b's: nothing happens");
+        // Node a claims it again (another login there): a late release of the first claim
+        // does not free it.
+        let Claim::Claimed(second) = a.claim("bob", "bob").await.expect("claim") else {
+            panic!("a's own")
+        };
+        a.release("bob", first).await.expect("stale: nothing happens");
         assert!(matches!(b.claim("bob", "bob").await.expect("claim"), Claim::Held(_)));
-        a.release("bob").await.expect("released");
-        assert_eq!(b.claim("bob", "bob").await.expect("claim"), Claim::Claimed);
+        let held = a.holders().await.expect("holders");
+        assert_eq!(held, [("bob".to_owned(), Holder { node: "a".into(), name: "bob".into() })]);
+        a.release("bob", second).await.expect("released");
+        assert!(matches!(b.claim("bob", "bob").await.expect("claim"), Claim::Claimed(_)));
         // Non-ASCII keys are fine.
-        assert_eq!(a.claim("bоb-кот", "bоb-кот").await.expect("claim"), Claim::Claimed);
+        assert!(matches!(a.claim("bоb-кот", "bоb-кот").await.expect("claim"), Claim::Claimed(_)));
+        assert!(a.holders().await.expect("holders").iter().any(|(k, _)| k == "bоb-кот"));
         // A node that stops beating loses its names to the next claim.
         let dead = bus(&s, "dead").await;
-        assert_eq!(dead.claim("cat", "cat").await.expect("claim"), Claim::Claimed);
-        assert!(a.alive("dead").await.expect("alive?"));
+        assert!(matches!(dead.claim("cat", "cat").await.expect("claim"), Claim::Claimed(_)));
+        assert!(a.alive_nodes().await.expect("nodes").contains("dead"));
         let deadline = tokio::time::Instant::now() + NODE_EXPIRY * 3;
         while a.alive("dead").await.expect("alive?") {
             assert!(tokio::time::Instant::now() < deadline, "the node never expired");
             tokio::time::sleep(HEARTBEAT).await;
             a.heartbeat().await.expect("beat");
+            b.heartbeat().await.expect("beat");
         }
-        assert_eq!(a.claim("cat", "Cat").await.expect("claim"), Claim::Claimed);
+        assert!(!a.alive_nodes().await.expect("nodes").contains("dead"));
+        assert!(!a.holders().await.expect("holders").iter().any(|(k, _)| k == "cat"));
+        assert!(matches!(a.claim("cat", "Cat").await.expect("claim"), Claim::Claimed(_)));
         a.destroy().await.expect("cleaned up");
     }
 

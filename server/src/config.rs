@@ -188,6 +188,8 @@ pub struct ClusterConfig {
     pub nats_url: String,
     /// The PostgreSQL database, e.g. `postgres://chatterbox:secret@db.internal/chatterbox`.
     pub database_url: String,
+    /// The names and settings of the stream and buckets on NATS.
+    pub bus: crate::cluster::BusSettings,
 }
 
 impl ClusterConfig {
@@ -339,6 +341,7 @@ mod tests {
         let c = ClusterConfig {
             nats_url: "nats://tok@n:4222".into(),
             database_url: "postgres://u:s3cret@db/c".into(),
+            bus: crate::cluster::BusSettings::default(),
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret") && !shown.contains("tok"), "{shown}");

@@ -36,6 +36,7 @@ use crate::store::Op;
 use crate::wire;
 
 pub mod account;
+pub mod cluster;
 mod moderation;
 
 pub use moderation::Moderation;
@@ -45,6 +46,9 @@ pub use moderation::Moderation;
 pub struct ConnId(u64);
 
 impl ConnId {
+    /// No connection of this node (a message that came from another node).
+    pub const NONE: ConnId = ConnId(0);
+
     /// A fresh id.
     pub fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -110,6 +114,8 @@ pub struct LoginRequest {
     pub peer: Peer,
     /// Where the answer goes.
     pub reply: oneshot::Sender<LoginAnswer>,
+    /// In a cluster: the revision of the name's claim, to give it back at the leave.
+    pub claim: Option<u64>,
 }
 
 /// A request to the hub.
@@ -169,6 +175,13 @@ pub enum Command {
     ListBlocked {
         /// The connection.
         conn: ConnId,
+    },
+    /// Send `frame` to the user `name`, if online here.
+    Tell {
+        /// The user.
+        name: String,
+        /// What to send.
+        frame: Box<Frame>,
     },
     /// The names online now (they may not all be committed to the users table yet).
     Online {
@@ -253,6 +266,8 @@ struct Online {
     since_ev: u64,
     /// The name as a JSON string, encoded once.
     json: Bytes,
+    /// In a cluster: the revision of the name's claim.
+    claim: Option<u64>,
 }
 
 enum Kind {
@@ -338,22 +353,48 @@ struct Hub {
     writes: Vec<RegistryOp>,
     /// When the presence at the front of `pending` (held for [`PRESENCE_HOLD`]) goes out.
     presence_due: Option<tokio::time::Instant>,
+    /// In a cluster: the other nodes' users and the way to the stream.
+    link: Option<cluster::Link>,
     /// Deliveries and slow readers dropped are counted here.
     metrics: Arc<crate::metrics::Metrics>,
 }
 
+/// What the hub starts with.
+#[derive(Debug)]
+pub struct Setup {
+    /// The store writer's queue.
+    pub store: mpsc::Sender<Op>,
+    /// The highest message id the store has committed.
+    pub committed: watch::Receiver<i64>,
+    /// What the store holds at start.
+    pub loaded: crate::store::Loaded,
+    /// Accounts, tokens, reservations, bans.
+    pub registry: Registry,
+    /// The capacity of the hub's queue.
+    pub queue: usize,
+    /// Cancelled when the server stops.
+    pub shutdown: CancellationToken,
+    /// Deliveries and slow readers dropped are counted here.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// In a cluster: the bus and the names held in the cluster at start.
+    pub cluster: Option<(crate::cluster::Bus, Vec<(String, crate::cluster::Holder)>)>,
+}
+
 /// Starts the hub task. It ends when every [`HubHandle`] is gone or `shutdown` is cancelled,
 /// dropping its side of the store's queue so the writer can finish.
-pub fn spawn(
-    store: mpsc::Sender<Op>,
-    mut committed: watch::Receiver<i64>,
-    loaded: crate::store::Loaded,
-    registry: Registry,
-    queue: usize,
-    shutdown: CancellationToken,
-    metrics: Arc<crate::metrics::Metrics>,
-) -> (HubHandle, tokio::task::JoinHandle<()>) {
+pub fn spawn(setup: Setup) -> (HubHandle, tokio::task::JoinHandle<()>) {
+    let Setup { store, mut committed, loaded, registry, queue, shutdown, metrics, cluster } = setup;
     let (tx, mut rx) = mpsc::channel(queue);
+    let handle = HubHandle { tx };
+    let (link, mut feed, mut alive) = match cluster {
+        Some((bus, holders)) => {
+            let after = u64::try_from(loaded.last_id).unwrap_or(0);
+            let (link, feeds) =
+                cluster::start(bus, after, holders, handle.clone(), shutdown.clone());
+            (Some(link), Some(feeds.events), Some(feeds.alive))
+        }
+        None => (None, None, None),
+    };
     let task = tokio::spawn(async move {
         let mut hub = Hub {
             users: BTreeMap::new(),
@@ -369,12 +410,14 @@ pub fn spawn(
             registry,
             writes: Vec::new(),
             presence_due: None,
+            link,
             metrics,
         };
         for (blocker, blocked, name) in loaded.blocks {
             hub.set_block(blocker, blocked, name, true);
         }
         let mut cmds = Vec::with_capacity(HUB_BATCH);
+        let mut events = Vec::with_capacity(HUB_BATCH);
         loop {
             tokio::select! {
                 biased;
@@ -387,6 +430,22 @@ pub fn spawn(
                     hub.flush();
                 }
                 () = sleep_until(hub.presence_due), if hub.presence_due.is_some() => hub.flush(),
+                n = recv_events(&mut feed, &mut events), if feed.is_some() => {
+                    if n == 0 {
+                        break; // the consumer stopped: the server is stopping
+                    }
+                    for event in events.drain(..) {
+                        match event {
+                            Ok((seq, event)) => hub.apply(seq, event).await,
+                            Err(e) => tracing::warn!(error = %e, "an event was unreadable"),
+                        }
+                    }
+                    hub.flush();
+                }
+                nodes = alive_changed(&mut alive), if alive.is_some() => {
+                    hub.nodes_alive(&nodes);
+                    hub.flush();
+                }
                 n = rx.recv_many(&mut cmds, HUB_BATCH) => {
                     if n == 0 {
                         break;
@@ -398,9 +457,34 @@ pub fn spawn(
                 }
             }
             hub.write_registry().await;
+            if let Some(link) = hub.link.as_mut() {
+                link.publish_later().await;
+            }
         }
     });
-    (HubHandle { tx }, task)
+    (handle, task)
+}
+
+/// The next events from the stream (at most [`HUB_BATCH`]); 0 when the consumer stopped.
+async fn recv_events(
+    feed: &mut Option<mpsc::Receiver<cluster::Inbound>>,
+    events: &mut Vec<cluster::Inbound>,
+) -> usize {
+    match feed {
+        Some(rx) => rx.recv_many(events, HUB_BATCH).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The nodes alive, when that changes (never again once the heartbeat task is gone).
+async fn alive_changed(alive: &mut Option<watch::Receiver<HashSet<String>>>) -> HashSet<String> {
+    match alive {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => rx.borrow_and_update().clone(),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// Sleeps until `due` (forever without one; the caller guards the branch).
@@ -443,8 +527,14 @@ impl Hub {
             Command::Route { conn, messages } => self.route(conn, messages).await,
             Command::Block { conn, name, on } => self.block(conn, name, on).await,
             Command::Online { reply } => {
-                let _ = reply.send(self.users.keys().cloned().collect());
+                let mut names: Vec<String> = self.users.keys().cloned().collect();
+                if let Some(link) = &self.link {
+                    names.extend(link.remote.keys().cloned());
+                    names.sort_unstable();
+                }
+                let _ = reply.send(names);
             }
+            Command::Tell { name, frame } => self.send_frame(&name, &frame),
             Command::ListBlocked { conn } => {
                 if let Some(me) = self.names.get(&conn).cloned() {
                     self.send_blocked(&me);
@@ -455,7 +545,7 @@ impl Hub {
 
     /// Decides a login and, if accepted, puts the user online.
     async fn login(&mut self, request: LoginRequest) {
-        let LoginRequest { name, key, ip, proof, peer, reply } = request;
+        let LoginRequest { name, key, ip, proof, peer, reply, claim } = request;
         let now = unix_now();
         if let Some(holder) = self.keys.get(&key).cloned() {
             // A login that proves it is the account's owner takes the name over: the holder
@@ -492,6 +582,20 @@ impl Hub {
         // Encoded once, for every recipient of its presence items and user lists.
         let json = wire::string(&name);
         self.presence(true, json.clone());
+        if let Some(link) = self.link.as_mut() {
+            // The name is claimed: an older entry of another node's is stale (its leave has
+            // not come through the stream yet).
+            if let Some(old) = link.remote_keys.get(&key).cloned() {
+                link.remote.remove(&old);
+                link.remote_keys.remove(&key);
+            }
+            let event = crate::cluster::Event::Joined {
+                node: link.node.clone(),
+                name: name.clone(),
+                key: key.clone(),
+            };
+            link.queue(cluster::Job::Publish { event, from: None }).await;
+        }
         self.names.insert(peer.conn, name.clone());
         self.keys.insert(key.clone(), name.clone());
         let online = Online {
@@ -504,6 +608,7 @@ impl Hub {
             token: token_hash,
             since_ev: self.ev,
             json,
+            claim,
         };
         self.users.insert(name.clone(), online);
         let users = self.user_list();
@@ -635,6 +740,15 @@ impl Hub {
             return;
         }
         self.set_block(my_key.clone(), key.clone(), name.clone(), on);
+        if let Some(link) = &self.link {
+            let event = crate::cluster::Event::Block {
+                blocker_key: my_key.clone(),
+                blocked_key: key.clone(),
+                blocked_name: name.clone(),
+                on,
+            };
+            link.queue(cluster::Job::Publish { event, from: None }).await;
+        }
         let op = if on {
             Op::Block { blocker_key: my_key, blocked_key: key, blocked_name: name }
         } else {
@@ -672,13 +786,21 @@ impl Hub {
             let decision = route(
                 &my_key,
                 dest_key.as_deref().unwrap_or(shared::BROADCAST),
-                |k| self.keys.contains_key(k),
+                |k| {
+                    self.keys.contains_key(k)
+                        || self.link.as_ref().is_some_and(|l| l.remote_keys.contains_key(k))
+                },
                 |a, b| self.blocks(a, b),
             );
             let kind_to = match decision {
                 Route::Broadcast => None,
                 Route::Direct => {
-                    if let Some(holder) = dest_key.as_ref().and_then(|k| self.keys.get(k)) {
+                    let holder = dest_key.as_ref().and_then(|k| {
+                        self.keys
+                            .get(k)
+                            .or_else(|| self.link.as_ref().and_then(|l| l.remote_keys.get(k)))
+                    });
+                    if let Some(holder) = holder {
                         m.dest.clone_from(holder);
                     }
                     Some(m.dest.clone())
@@ -705,6 +827,16 @@ impl Hub {
             // Clients stamp their messages; a stamp far from the server's clock is replaced.
             if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
                 m.timestamp = now;
+            }
+            if let Some(link) = &self.link {
+                // In a cluster the stream gives the id and the order; delivery follows it.
+                let event = crate::cluster::Event::Message {
+                    node: link.node.clone(),
+                    conn: conn.0,
+                    message: m,
+                };
+                link.queue(cluster::Job::Publish { event, from: Some(me.clone()) }).await;
+                continue;
             }
             let id = self.next_id;
             self.next_id += 1;
@@ -740,7 +872,19 @@ impl Hub {
 
     /// `USER_LIST`: everyone online as a JSON array, from the names encoded at login.
     fn user_list(&self) -> Bytes {
-        wire::array(self.users.values().map(|u| &u.json))
+        let Some(link) = self.link.as_ref().filter(|l| !l.remote.is_empty()) else {
+            return wire::array(self.users.values().map(|u| &u.json));
+        };
+        // Both maps are sorted by name: merged, the list stays sorted.
+        let mut local = self.users.iter().map(|(n, u)| (n, &u.json)).peekable();
+        let mut remote = link.remote.iter().map(|(n, r)| (n, &r.json)).peekable();
+        let merged = std::iter::from_fn(|| match (local.peek(), remote.peek()) {
+            (Some((a, _)), Some((b, _))) if b < a => remote.next(),
+            (Some(_), _) => local.next(),
+            (None, _) => remote.next(),
+        });
+        let merged: Vec<&Bytes> = merged.map(|(_, json)| json).collect();
+        wire::array(merged.iter().copied())
     }
 
     /// Queues a join or leave (`json`: the name as a JSON string) for everyone else online.
@@ -789,6 +933,17 @@ impl Hub {
         if let Some(u) = self.users.remove(name) {
             self.names.remove(&u.peer.conn);
             self.keys.remove(&u.key);
+            if let Some(link) = self.link.as_mut() {
+                let event = crate::cluster::Event::Left {
+                    node: link.node.clone(),
+                    name: name.to_owned(),
+                    key: u.key.clone(),
+                };
+                link.later(cluster::Job::Publish { event, from: None });
+                if let Some(revision) = u.claim {
+                    link.later(cluster::Job::Release { key: u.key.clone(), revision });
+                }
+            }
             self.registry.left(&u.key, unix_now(), &mut self.writes);
             if let Some(goodbye) = goodbye {
                 let _ = u.peer.goodbye.set(goodbye);

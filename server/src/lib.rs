@@ -67,6 +67,17 @@ pub enum ServerError {
     /// The database could not be opened.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The cluster's NATS could not be used.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+    /// The cluster's database could not be used (`url` without its password).
+    #[error("the cluster's database at {url} cannot be used: {source}")]
+    ClusterDatabase {
+        /// Where it was looked for, the password hidden.
+        url: String,
+        /// What went wrong.
+        source: store::StoreError,
+    },
     /// No socket could be bound.
     #[error(transparent)]
     Bind(#[from] listener::BindError),
@@ -96,6 +107,8 @@ pub struct Server {
     writer: store::Writer,
     reader: store::Reader,
     loaded: store::Loaded,
+    /// In a cluster: the bus and the names held in the cluster at start.
+    bus: Option<(cluster::Bus, Vec<(String, cluster::Holder)>)>,
     /// Cancelled to stop; the store cancels it too if it cannot commit.
     stop: CancellationToken,
     /// What `/metrics` reports.
@@ -123,8 +136,42 @@ impl Server {
         let stop = CancellationToken::new();
         let metrics = Arc::new(metrics::Metrics::new());
         let commit_seconds = metrics.store_commit_seconds.clone();
-        let backend = store::Backend::Sqlite(&config.data_dir);
-        let (writer, reader, loaded) = store::open(backend, stop.clone(), commit_seconds).await?;
+        let backend = match &config.cluster {
+            Some(c) => store::Backend::Postgres(&c.database_url),
+            None => store::Backend::Sqlite(&config.data_dir),
+        };
+        let opened = store::open(backend, stop.clone(), commit_seconds).await;
+        let (writer, reader, loaded) = match (opened, &config.cluster) {
+            (Ok(store), _) => store,
+            (Err(source), Some(c)) => {
+                return Err(ServerError::ClusterDatabase {
+                    url: c.database_url_redacted(),
+                    source,
+                });
+            }
+            (Err(e), None) => return Err(e.into()),
+        };
+        let bus = match &config.cluster {
+            Some(c) => {
+                let node = cluster::node_id();
+                tracing::info!(node = %node, "joining the cluster");
+                let bus =
+                    cluster::Bus::connect(&c.nats_url, c.bus.clone(), node).await.map_err(|e| {
+                        match e {
+                            cluster::ClusterError::Unreachable { why, .. } => {
+                                cluster::ClusterError::Unreachable {
+                                    url: c.nats_url_redacted(),
+                                    why,
+                                }
+                            }
+                            other => other,
+                        }
+                    })?;
+                let holders = bus.holders().await?;
+                Some((bus, holders))
+            }
+            None => None,
+        };
         for name in &config.operators {
             let key = shared::names::name_key(name);
             if !loaded.registry.accounts.iter().any(|(k, _)| *k == key) {
@@ -151,6 +198,7 @@ impl Server {
             writer,
             reader,
             loaded,
+            bus,
             stop,
             metrics,
         })
@@ -189,6 +237,7 @@ impl Server {
             writer,
             reader,
             loaded,
+            bus,
             stop,
             metrics,
         } = self;
@@ -202,15 +251,17 @@ impl Server {
             config.session,
             hub::unix_now(),
         );
-        let (hub, hub_task) = hub::spawn(
-            ops,
-            committed.clone(),
+        let bus_for_sessions = bus.as_ref().map(|(b, _)| b.clone());
+        let (hub, hub_task) = hub::spawn(hub::Setup {
+            store: ops,
+            committed: committed.clone(),
             loaded,
             registry,
-            HUB_QUEUE,
-            stop.clone(),
-            Arc::clone(&metrics),
-        );
+            queue: HUB_QUEUE,
+            shutdown: stop.clone(),
+            metrics: Arc::clone(&metrics),
+            cluster: bus,
+        });
         let readiness = readiness::Readiness::new()
             .with("store", readiness::store_writer(committed.clone()))
             .with("server", readiness::running(stop.clone()));
@@ -230,6 +281,7 @@ impl Server {
             ),
             shutdown: stop.clone(),
             hasher: accounts::Hasher::default(),
+            bus: bus_for_sessions,
             metrics,
             readiness: Arc::new(readiness),
         });

@@ -279,7 +279,11 @@ fn config(args: Args) -> anyhow::Result<Config> {
     }
     let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let cluster = match (non_empty(args.cluster), non_empty(args.database)) {
-        (Some(nats_url), Some(database_url)) => Some(ClusterConfig { nats_url, database_url }),
+        (Some(nats_url), Some(database_url)) => Some(ClusterConfig {
+            nats_url,
+            database_url,
+            bus: chatterbox_server::cluster::BusSettings::default(),
+        }),
         (None, None) => None,
         (Some(_), None) => bail!(
             "--cluster and --database go together: --cluster is set but the database is \
@@ -357,7 +361,7 @@ fn main() -> anyhow::Result<()> {
         tracing::info!(
             nats = %cluster.nats_url_redacted(),
             database = %cluster.database_url_redacted(),
-            "cluster settings read"
+            "cluster mode"
         );
     }
     // Every connection is a file descriptor: use all the system allows (the soft limit is

@@ -10,7 +10,8 @@ use tokio::sync::oneshot;
 use shared::frame::features::Granted;
 
 use super::{Context, SHUTTING_DOWN, WELCOME};
-use crate::hub::{Command, LoginAnswer, LoginRequest, Peer};
+use crate::cluster::Claim;
+use crate::hub::{Command, LoginAnswer, LoginRequest, NAME_IN_USE, Peer};
 use crate::registry::{Proof, not_registered};
 use crate::wire;
 
@@ -36,6 +37,10 @@ pub(super) struct LoginReply {
     /// Messages that rode in the same frame as the USERNAME, sent once logged in.
     pub(super) then_send: Vec<Message>,
 }
+
+/// The INFO of a login that cannot be decided because the cluster's bus is unreachable.
+pub const CLUSTER_UNAVAILABLE: &str =
+    "Logins cannot be checked right now (the cluster is unreachable); please try again.";
 
 /// Why a login did not succeed.
 pub(super) enum LoginFailed {
@@ -77,8 +82,26 @@ pub(super) async fn answer(
             }
         }
     };
+    // In a cluster the name is claimed for every node first; the hub decides the rest.
+    let claim = match &ctx.bus {
+        None => None,
+        Some(bus) => match bus.claim(&key, &name).await {
+            Ok(Claim::Claimed(revision)) => Some(revision),
+            Ok(Claim::Held(_)) => return Err(refused(NAME_IN_USE.to_owned())),
+            Err(e) => {
+                tracing::warn!(error = %e, "a name could not be claimed");
+                return Err(LoginFailed::Unavailable(CLUSTER_UNAVAILABLE.to_owned()));
+            }
+        },
+    };
+    let release = async || {
+        if let (Some(bus), Some(revision)) = (&ctx.bus, claim) {
+            let _ = bus.release(&key, revision).await;
+        }
+    };
     let (reply, answer) = oneshot::channel();
-    ctx.hub
+    let sent = ctx
+        .hub
         .send(Command::Login(LoginRequest {
             name: name.clone(),
             key: key.clone(),
@@ -86,12 +109,19 @@ pub(super) async fn answer(
             proof,
             peer,
             reply,
+            claim,
         }))
-        .await
-        .map_err(|_| unavailable())?;
+        .await;
+    if sent.is_err() {
+        release().await;
+        return Err(unavailable());
+    }
     let (upto, users, blocked, hidden, name, since, registered, operator, token) =
         match answer.await.map_err(|_| unavailable())? {
-            LoginAnswer::Refused(info) => return Err(refused(info)),
+            LoginAnswer::Refused(info) => {
+                release().await;
+                return Err(refused(info));
+            }
             LoginAnswer::Accepted {
                 upto,
                 users,

@@ -64,6 +64,8 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Password hashing, a few at a time on the blocking pool.
     pub hasher: crate::accounts::Hasher,
+    /// In a cluster: the bus, where a login claims its name for the whole cluster.
+    pub bus: Option<crate::cluster::Bus>,
     /// What `/metrics` reports; sessions count their logins in it.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What `/healthz` reports.

@@ -1,0 +1,360 @@
+//! The hub in cluster mode: what it tells the other nodes and what it learns from them.
+//!
+//! A node's hub does not give out message ids itself. It publishes each accepted message to
+//! the cluster's stream (through the [`publisher`] task, which keeps the node's messages in
+//! the order they were accepted) and delivers messages, its own included, only as they come
+//! back from the stream ([`Hub::apply`]), so that every node delivers one order. Each node
+//! writes every message it consumes to the shared database (idempotently), so its own
+//! `committed` watermark covers everything before a login's history bound.
+//!
+//! Presence: a login's name is claimed in the cluster's name bucket by the session before the
+//! hub sees it; the hub announces joins and leaves of its own users at once, and publishes
+//! them for the other nodes, which announce them as they consume them. A node whose heartbeat
+//! stops has its users announced as left by every other node.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use shared::names::name_key;
+use shared::{Frame, Message, encode_message};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::{Command, ConnId, Hub, HubHandle, Kind, Pending};
+use crate::cluster::{Bus, ClusterError, Event, HEARTBEAT, Holder};
+use crate::store::Op;
+use crate::wire;
+
+/// Jobs queued for the publisher: a node's messages wait here while JetStream acknowledges
+/// the ones before. As many as a burst from every connection of a busy node; when full, the
+/// hub waits, and with it the senders (backpressure, as with the store's queue).
+pub const PUBLISH_QUEUE: usize = 4096;
+
+/// Publications awaiting JetStream's acknowledgement at once: enough to keep the link busy
+/// (one round trip covers this many), few enough to bound what a failure must report.
+pub const PUBLISH_IN_FLIGHT: usize = 256;
+
+/// Events consumed from the stream, waiting for the hub.
+pub const EVENT_QUEUE: usize = 4096;
+
+/// Longest wait before consuming the stream again after it failed (NATS away).
+const RECONSUME_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The ERROR a sender gets when its message could not be stored in the cluster's stream.
+pub const NOT_ACCEPTED: &str = "Your message could not be accepted right now (the cluster's \
+    message stream is unreachable) and was not delivered; send it again in a moment.";
+
+/// What the publisher does, in order.
+#[derive(Debug)]
+pub enum Job {
+    /// Publish an event; `from`: the local user to tell if it fails.
+    Publish {
+        /// The event.
+        event: Event,
+        /// The local user who sent it (a message), to be told of a failure.
+        from: Option<String>,
+    },
+    /// Give a name back to the cluster, if still held at this revision.
+    Release {
+        /// The name's key.
+        key: String,
+        /// The revision of its claim.
+        revision: u64,
+    },
+}
+
+/// A user online on another node.
+#[derive(Debug)]
+pub(super) struct Remote {
+    pub(super) key: String,
+    pub(super) node: String,
+    /// The name as a JSON string, encoded once.
+    pub(super) json: Bytes,
+}
+
+/// The hub's side of the cluster.
+#[derive(Debug)]
+pub struct Link {
+    /// This node's id.
+    pub(super) node: String,
+    jobs: mpsc::Sender<Job>,
+    /// Jobs decided where the hub cannot wait (a user removed), queued after each round.
+    later: Vec<Job>,
+    /// Users online on other nodes, by name.
+    pub(super) remote: BTreeMap<String, Remote>,
+    /// Their keys → names.
+    pub(super) remote_keys: HashMap<String, String>,
+}
+
+/// An event from the stream with its sequence number, or why it could not be read.
+pub type Inbound = Result<(u64, Event), ClusterError>;
+
+/// What the hub's loop waits on besides its commands.
+#[derive(Debug)]
+pub struct Feeds {
+    /// Events from the stream, in order.
+    pub events: mpsc::Receiver<Inbound>,
+    /// The nodes alive.
+    pub alive: watch::Receiver<HashSet<String>>,
+}
+
+/// Starts the cluster's tasks for a hub: the publisher, the stream's consumer (from after
+/// message `after`) and the heartbeat; `holders` are the names online in the cluster now.
+pub fn start(
+    bus: Bus,
+    after: u64,
+    holders: Vec<(String, Holder)>,
+    hub: HubHandle,
+    shutdown: CancellationToken,
+) -> (Link, Feeds) {
+    let (jobs, jobs_rx) = mpsc::channel(PUBLISH_QUEUE);
+    tokio::spawn(publisher(bus.clone(), jobs_rx, hub));
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    tokio::spawn(consumer(bus.clone(), after, events_tx, shutdown.clone()));
+    let (alive_tx, alive) = watch::channel(HashSet::new());
+    tokio::spawn(heartbeat(bus.clone(), alive_tx, shutdown));
+    let mut link = Link {
+        node: bus.node.clone(),
+        jobs,
+        later: Vec::new(),
+        remote: BTreeMap::new(),
+        remote_keys: HashMap::new(),
+    };
+    for (key, holder) in holders {
+        if holder.node != link.node {
+            link.add_remote(key, holder.node, holder.name);
+        }
+    }
+    (link, Feeds { events, alive })
+}
+
+impl Link {
+    fn add_remote(&mut self, key: String, node: String, name: String) -> Option<Bytes> {
+        if self.remote.contains_key(&name) {
+            return None;
+        }
+        let json = wire::string(&name);
+        self.remote_keys.insert(key.clone(), name.clone());
+        self.remote.insert(name, Remote { key, node, json: json.clone() });
+        Some(json)
+    }
+
+    fn remove_remote(&mut self, name: &str) -> Option<Remote> {
+        let r = self.remote.remove(name)?;
+        self.remote_keys.remove(&r.key);
+        Some(r)
+    }
+
+    /// Queues a job for the publisher, waiting while its queue is full.
+    pub(super) async fn queue(&self, job: Job) {
+        let _ = self.jobs.send(job).await;
+    }
+
+    /// Keeps a job for [`Link::publish_later`].
+    pub(super) fn later(&mut self, job: Job) {
+        self.later.push(job);
+    }
+
+    /// Queues the jobs kept by [`Link::later`], in order.
+    pub(super) async fn publish_later(&mut self) {
+        for job in std::mem::take(&mut self.later) {
+            let _ = self.jobs.send(job).await;
+        }
+    }
+}
+
+/// Publishes the node's events in order, pipelined; a failure is reported to the sender.
+async fn publisher(bus: Bus, mut jobs: mpsc::Receiver<Job>, hub: HubHandle) {
+    let mut in_flight = futures_util::stream::FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => report(&hub, done).await,
+            job = jobs.recv(), if in_flight.len() < PUBLISH_IN_FLIGHT => {
+                let Some(job) = job else { break };
+                match job {
+                    Job::Publish { event, from } => {
+                        let bus = bus.clone();
+                        in_flight.push_back(async move { (bus.publish(&event).await, from) });
+                    }
+                    Job::Release { key, revision } => {
+                        if let Err(e) = bus.release(&key, revision).await {
+                            tracing::warn!(error = %e, "a name could not be released");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    while let Some(done) = in_flight.next().await {
+        report(&hub, done).await;
+    }
+}
+
+async fn report(hub: &HubHandle, done: (Result<u64, ClusterError>, Option<String>)) {
+    if let (Err(e), from) = done {
+        tracing::warn!(error = %e, "an event could not be published");
+        if let Some(name) = from {
+            let _ =
+                hub.send(Command::Tell { name, frame: Box::new(Frame::error(NOT_ACCEPTED)) }).await;
+        }
+    }
+}
+
+/// Consumes the stream from after `after` and hands each event to the hub, in order; after a
+/// failure it consumes again from after the last event handed on.
+async fn consumer(
+    bus: Bus,
+    mut after: u64,
+    events: mpsc::Sender<Result<(u64, Event), ClusterError>>,
+    shutdown: CancellationToken,
+) {
+    let mut wait = HEARTBEAT / 4;
+    loop {
+        match bus.events(after).await {
+            Ok(stream) => {
+                let mut stream = Box::pin(stream);
+                loop {
+                    let next = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        next = stream.next() => next,
+                    };
+                    match next {
+                        Some(Ok((seq, event))) => {
+                            wait = HEARTBEAT / 4;
+                            after = seq;
+                            if events.send(Ok((seq, event))).await.is_err() {
+                                return; // the hub is gone
+                            }
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "consuming the cluster's stream failed");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot consume the cluster's stream"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(RECONSUME_MAX);
+    }
+}
+
+/// Beats this node's heart every [`HEARTBEAT`] and tells the hub which nodes are alive.
+async fn heartbeat(bus: Bus, alive: watch::Sender<HashSet<String>>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = bus.heartbeat().await {
+            tracing::warn!(error = %e, "heartbeat failed");
+            continue;
+        }
+        match bus.alive_nodes().await {
+            Ok(nodes) => {
+                alive.send_if_modified(|known| {
+                    let changed = *known != nodes;
+                    *known = nodes;
+                    changed
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list the nodes alive"),
+        }
+    }
+}
+
+impl Hub {
+    /// Applies an event from the stream: delivers a message to this node's recipients (after
+    /// the local store has it), and keeps presence and blocks of the other nodes.
+    pub(super) async fn apply(&mut self, seq: u64, event: Event) {
+        let Some(own) = self.link.as_ref().map(|l| l.node.clone()) else { return };
+        match event {
+            Event::Message { node, conn, message } => {
+                let id = i64::try_from(seq).unwrap_or(i64::MAX);
+                let from = if node == own { ConnId(conn) } else { ConnId::NONE };
+                self.deliver_later(id, from, &message);
+                let _ = self.store.send(Op::Message { id, message }).await;
+            }
+            Event::Joined { node, name, key } => {
+                if node == own || self.keys.contains_key(&key) {
+                    return; // announced here at the login
+                }
+                let json = self.link.as_mut().and_then(|l| l.add_remote(key, node, name));
+                if let Some(json) = json {
+                    self.presence(true, json);
+                }
+            }
+            Event::Left { node, name, key: _ } => {
+                if node == own {
+                    return;
+                }
+                let gone = self.link.as_mut().and_then(|l| {
+                    if l.remote.get(&name).is_some_and(|r| r.node == node) {
+                        l.remove_remote(&name)
+                    } else {
+                        None
+                    }
+                });
+                if let Some(r) = gone {
+                    self.presence(false, r.json);
+                }
+            }
+            Event::Block { blocker_key, blocked_key, blocked_name, on } => {
+                self.set_block(blocker_key, blocked_key, blocked_name, on);
+            }
+        }
+    }
+
+    /// Queues message `id` for this node's recipients, to go out once it is committed here.
+    fn deliver_later(&mut self, id: i64, from: ConnId, message: &Message) {
+        self.next_id = self.next_id.max(id + 1);
+        let kind = if message.is_broadcast() {
+            let hidden = self.hidden_from(&name_key(&message.src));
+            let entry = Bytes::from(encode_message(message));
+            Kind::Broadcast { from, entry, hidden: (!hidden.is_empty()).then(|| Arc::new(hidden)) }
+        } else {
+            let dest_key = name_key(&message.dest);
+            let Some(to) = self.keys.get(&dest_key) else {
+                return; // its recipient is on another node
+            };
+            if self.hidden_from(&name_key(&message.src)).contains(&dest_key) {
+                // A block the sender's node did not know of yet: it holds here too.
+                return;
+            }
+            Kind::Direct { to: to.clone(), entry: Bytes::from(encode_message(message)) }
+        };
+        self.ev += 1;
+        self.pending.push_back(Pending { ev: self.ev, needs: id, kind });
+    }
+
+    /// The set of nodes alive changed: the users of those gone are announced as left.
+    pub(super) fn nodes_alive(&mut self, alive: &HashSet<String>) {
+        if alive.is_empty() {
+            return; // not known yet
+        }
+        let Some(link) = self.link.as_mut() else { return };
+        let gone: Vec<Remote> = link
+            .remote
+            .iter()
+            .filter(|(_, r)| !alive.contains(&r.node))
+            .map(|(name, _)| name.clone())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|name| link.remove_remote(&name))
+            .collect();
+        for r in gone {
+            tracing::info!(node = %r.node, "a node stopped; its users are announced as left");
+            self.presence(false, r.json);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Cluster mode against the real NATS JetStream and PostgreSQL: three nodes in one test, users
+//! on different nodes in one chat. Each test has its own database and its own stream and
+//! buckets, dropped after it.
+
+use chatterbox_server::cluster::{Bus, BusSettings};
+use chatterbox_server::config::ClusterConfig;
+use shared::Frame;
+use test_support::*;
+
+/// The NATS server the project's machines run.
+fn nats_url() -> String {
+    std::env::var("CHATTERBOX_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Nodes sharing one database and one stream.
+struct Cluster {
+    nodes: Vec<TestServer>,
+    _dirs: Vec<Dirs>,
+    bus: Bus,
+    _db: TestDb,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Cluster {
+        let db = TestDb::new().await;
+        let prefix = format!("test_{}_{}", std::process::id(), unique());
+        let settings = BusSettings { prefix, ..BusSettings::default() };
+        let bus =
+            Bus::connect(&nats_url(), settings.clone(), "test".into()).await.unwrap_or_else(|e| {
+                panic!("NATS with JetStream is needed ({e}); start it or set CHATTERBOX_TEST_NATS")
+            });
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for _ in 0..n {
+            let d = Dirs::new();
+            let mut config = d.config();
+            config.cluster = Some(ClusterConfig {
+                nats_url: nats_url(),
+                database_url: db.url.clone(),
+                bus: settings.clone(),
+            });
+            nodes.push(TestServer::start(config).await);
+            dirs.push(d);
+        }
+        Cluster { nodes, _dirs: dirs, bus, _db: db }
+    }
+
+    async fn stop(self) {
+        for node in self.nodes {
+            node.stop().await;
+        }
+        self.bus.destroy().await.expect("the test's stream and buckets removed");
+    }
+}
+
+fn unique() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Waits until `c` knows `name` is online: in its login answer's list or a later join.
+async fn sees_online(c: &mut Client, login: &Frame, name: &str) {
+    let has = |l: &Option<Vec<String>>| l.as_ref().is_some_and(|l| l.iter().any(|n| n == name));
+    if !has(&login.user_list) {
+        c.recv_where(|f| has(&f.users_joined)).await;
+    }
+}
+
+async fn user(node: &TestServer, name: &str) -> (Client, Frame) {
+    let mut c = node.client().await;
+    let r = c.login(name).await;
+    assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
+    (c, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_three_nodes_share_one_chat_one_order_one_list_and_their_names() {
+    let cluster = Cluster::start(3).await;
+    let [n0, n1, n2] = &cluster.nodes[..] else { unreachable!() };
+    let (mut ann, _) = user(n0, "ann").await;
+    let (mut bob, r) = user(n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+    let (mut cat, r) = user(n2, "cat").await;
+    sees_online(&mut cat, &r, "ann").await;
+    ann.recv_where(|f| f.users_joined.as_ref().is_some_and(|j| j.contains(&"cat".to_owned())))
+        .await;
+
+    // A broadcast from one node reaches the others; a private message only its recipient.
+    ann.say("ALL", "hello from node 0").await;
+    bob.recv_message("hello from node 0").await;
+    cat.recv_message("hello from node 0").await;
+    bob.say("cat", "psst cat").await;
+    assert_eq!(cat.recv_message("psst cat").await.src, "bob");
+    cat.say("ALL", "probe after psst").await;
+    ann.expect_none_before_probe("probe after psst", "bob's private message", |f| {
+        f.messages.iter().flatten().any(|m| m.content == "psst cat")
+    })
+    .await;
+
+    // A name is unique across nodes, whatever its spelling.
+    let mut thief = n2.client().await;
+    let refused = thief.login("ANN").await;
+    assert_eq!(refused.username_accepted, Some(false));
+    assert!(refused.info.as_deref().is_some_and(|i| i.contains("in use")), "{refused:?}");
+
+    // Two senders on two nodes, interleaved: everyone sees one order.
+    let (mut dan, r) = user(n0, "dan").await;
+    sees_online(&mut dan, &r, "cat").await;
+    for i in 0..20 {
+        ann.say("ALL", &format!("a{i}")).await;
+        bob.say("ALL", &format!("b{i}")).await;
+    }
+    let order = async |c: &mut Client| {
+        let mut seen = Vec::new();
+        while seen.len() < 40 {
+            let m = c.next_message().await;
+            if m.content.len() <= 3 && (m.content.starts_with('a') || m.content.starts_with('b')) {
+                seen.push(m.content);
+            }
+        }
+        seen
+    };
+    let at_cat = order(&mut cat).await;
+    let at_dan = order(&mut dan).await;
+    assert_eq!(at_cat, at_dan, "one order on node 2 and node 0");
+    let only_b: Vec<&String> = at_cat.iter().filter(|m| m.starts_with('b')).collect();
+    assert_eq!(
+        only_b,
+        (0..20).map(|i| format!("b{i}")).collect::<Vec<_>>().iter().collect::<Vec<_>>()
+    );
+
+    // One user list: a login anywhere lists everyone.
+    let (_eve, r) = user(n1, "eve").await;
+    let list = r.user_list.expect("USER_LIST");
+    for name in ["ann", "bob", "cat", "dan", "eve"] {
+        assert!(list.contains(&name.to_owned()), "{name} missing from {list:?}");
+    }
+    // The join history comes from the shared database, whichever node wrote it.
+    let history: Vec<String> = r.messages.iter().flatten().map(|m| m.content.clone()).collect();
+    assert!(history.contains(&"hello from node 0".to_owned()), "{history:?}");
+    assert!(!history.contains(&"psst cat".to_owned()), "not eve's: {history:?}");
+
+    // A user leaving one node is announced on the others and frees the name.
+    drop(ann);
+    cat.recv_where(|f| f.users_left.as_ref().is_some_and(|l| l.contains(&"ann".to_owned()))).await;
+    let mut again = loop {
+        let mut c = n2.client().await;
+        let r = c.login("ann").await;
+        if r.username_accepted == Some(true) {
+            break c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    bob.say("ann", "welcome back on node 2").await;
+    again.recv_message("welcome back on node 2").await;
+
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_hold_across_nodes() {
+    let cluster = Cluster::start(2).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+    let (mut ann, _) = user(n0, "ann").await;
+    let mut cat = n1.client().await;
+    let r = cat.login_with("cat", Some(&["block"])).await;
+    assert_eq!(r.username_accepted, Some(true));
+    sees_online(&mut cat, &r, "ann").await;
+    let (mut bob, r) = user(n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+    cat.send(&Frame { block: Some("Ann".into()), ..Frame::default() }).await;
+    cat.recv_where(|f| f.blocked.is_some()).await;
+    // ann's node learns of the block through the stream: her private message is refused.
+    let refused = loop {
+        ann.say("cat", "let me in").await;
+        bob.say("ALL", "tick").await;
+        let f = ann
+            .recv_where(|f| {
+                f.error.is_some() || f.messages.iter().flatten().any(|m| m.content == "tick")
+            })
+            .await;
+        if let Some(e) = f.error {
+            break e;
+        }
+    };
+    assert!(refused.contains("does not accept your messages"), "{refused}");
+    ann.say("ALL", "ann to all").await;
+    bob.recv_message("ann to all").await;
+    bob.say("ALL", "probe from bob").await;
+    cat.expect_none_before_probe("probe from bob", "ann's messages", |f| {
+        f.messages.iter().flatten().any(|m| m.src == "ann")
+    })
+    .await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_nats_stops_the_node_at_start_and_says_so() {
+    let db = TestDb::new().await;
+    let dirs = Dirs::new();
+    let mut config = dirs.config();
+    config.cluster = Some(ClusterConfig {
+        nats_url: "nats://user:s3cret@127.0.0.1:1".into(),
+        database_url: db.url.clone(),
+        bus: BusSettings::default(),
+    });
+    let err = chatterbox_server::Server::bind(config).await.expect_err("no NATS on port 1");
+    let text = err.to_string();
+    assert!(text.contains("NATS at nats://***@127.0.0.1:1 is unreachable"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
