@@ -132,6 +132,38 @@ pub enum Event {
         /// Its key.
         key: String,
     },
+    /// A change to accounts, tokens, reservations or sanctions, decided (and stored) by
+    /// `node`; the others' registries follow it.
+    Registry {
+        /// The node that decided it.
+        node: String,
+        /// The change.
+        op: crate::registry::RegistryOp,
+    },
+    /// An operator on `node` kicks the user with key `key`, wherever it is connected.
+    Kick {
+        /// The operator's node.
+        node: String,
+        /// Whom.
+        key: String,
+        /// The operator.
+        by: String,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// `node` removed its user `name` (kicked or banned): the other nodes tell their users.
+    Removed {
+        /// The node the user was on.
+        node: String,
+        /// The name as shown.
+        name: String,
+        /// "removed" or "banned".
+        how: String,
+        /// The operator.
+        by: String,
+        /// Why.
+        reason: Option<String>,
+    },
     /// `blocker_key` blocks (`on`) or unblocks `blocked_key` (written `blocked_name`).
     Block {
         /// Who blocks.

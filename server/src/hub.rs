@@ -631,6 +631,14 @@ impl Hub {
 
     /// Queues the registry's writes for the store, in order.
     async fn write_registry(&mut self) {
+        if let Some(link) = self.link.as_mut() {
+            // The other nodes' registries follow (the audit log is only written).
+            for op in self.writes.iter().filter(|op| !matches!(op, RegistryOp::Audit { .. })) {
+                let event =
+                    crate::cluster::Event::Registry { node: link.node.clone(), op: op.clone() };
+                link.later(cluster::Job::Publish { event, from: None });
+            }
+        }
         for op in std::mem::take(&mut self.writes) {
             if self.store.send(Op::Registry(op)).await.is_err() {
                 return; // the writer stopped; the server is shutting down

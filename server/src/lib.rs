@@ -244,13 +244,16 @@ impl Server {
         let store::Writer { ops, committed, finished } = writer;
         let mut loaded = loaded;
         let operators = config.operators.iter().map(|n| shared::names::name_key(n)).collect();
-        let registry = registry::Registry::new(
+        let mut registry = registry::Registry::new(
             std::mem::take(&mut loaded.registry),
             operators,
             config.reserve,
             config.session,
             hub::unix_now(),
         );
+        if config.cluster.is_some() {
+            registry = registry.in_cluster();
+        }
         let bus_for_sessions = bus.as_ref().map(|(b, _)| b.clone());
         let (hub, hub_task) = hub::spawn(hub::Setup {
             store: ops,

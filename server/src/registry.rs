@@ -151,8 +151,9 @@ pub fn utc(t: i64) -> String {
         .map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
-/// A write for the store, in the order the registry decided it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A write for the store, in the order the registry decided it (in a cluster also an event
+/// for the other nodes' registries, see [`Registry::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RegistryOp {
     /// Create an account.
     PutAccount { key: String, name: String, hash: String, since: i64, created: i64 },
@@ -173,7 +174,7 @@ pub enum RegistryOp {
     /// Record a ban or mute.
     PutSanction {
         id: i64,
-        kind: &'static str,
+        kind: String,
         key: Option<String>,
         name: Option<String>,
         address: Option<String>,
@@ -185,7 +186,7 @@ pub enum RegistryOp {
     /// Lift a ban or mute.
     LiftSanction { id: i64, at: i64 },
     /// One line of the audit table.
-    Audit { at: i64, actor: String, action: &'static str, target: String, reason: Option<String> },
+    Audit { at: i64, actor: String, action: String, target: String, reason: Option<String> },
     /// Drop every block a name's previous claim set.
     ClearBlocks { blocker_key: String },
 }
@@ -234,6 +235,8 @@ pub struct Registry {
     reserve_secs: i64,
     /// How long a token lasts after its last use (seconds).
     session_secs: i64,
+    /// Sanction ids are random (nodes of a cluster give them out at once), not consecutive.
+    random_ids: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -287,6 +290,79 @@ impl Registry {
             operators,
             reserve_secs,
             session_secs: i64::try_from(session.as_secs()).unwrap_or(i64::MAX),
+            random_ids: false,
+        }
+    }
+
+    /// The registry of a node of a cluster: it gives out sanction ids that other nodes, giving
+    /// out theirs at the same time, do not.
+    pub fn in_cluster(mut self) -> Self {
+        self.random_ids = true;
+        self
+    }
+
+    /// Applies a change another node of the cluster decided (and wrote to the shared
+    /// database): this node's registry follows. Blocks and the audit log are not kept here.
+    pub fn apply(&mut self, op: &RegistryOp) {
+        match op {
+            RegistryOp::PutAccount { key, name, hash, since, .. } => {
+                let account =
+                    Account { name: name.clone(), hash: Arc::from(hash.as_str()), since: *since };
+                self.accounts.insert(key.clone(), account);
+            }
+            RegistryOp::DeleteAccount { key } => {
+                self.accounts.remove(key);
+                self.tokens.retain(|_, t| t.key != *key);
+            }
+            RegistryOp::SetHash { key, hash } => {
+                if let Some(a) = self.accounts.get_mut(key) {
+                    a.hash = Arc::from(hash.as_str());
+                }
+            }
+            RegistryOp::PutToken { hash, key, created, expires } => {
+                let token = Token {
+                    key: key.clone(),
+                    created: *created,
+                    last_used: *created,
+                    expires: *expires,
+                };
+                self.tokens.insert(hash.clone(), token);
+            }
+            RegistryOp::TouchToken { hash, last_used, expires } => {
+                if let Some(t) = self.tokens.get_mut(hash) {
+                    t.last_used = *last_used;
+                    t.expires = *expires;
+                }
+            }
+            RegistryOp::DeleteToken { hash } => {
+                self.tokens.remove(hash);
+            }
+            RegistryOp::PutReservation { key, name, address, until, since } => {
+                if let Ok(ip) = address.parse() {
+                    let r = Reservation { name: name.clone(), ip, until: *until, since: *since };
+                    self.reservations.insert(key.clone(), r);
+                }
+            }
+            RegistryOp::DeleteReservation { key } => {
+                self.reservations.remove(key);
+            }
+            RegistryOp::PutSanction { id, kind, key, name, address, by, at, until, reason } => {
+                if self.sanctions.iter().any(|s| s.id == *id) {
+                    return;
+                }
+                self.sanctions.push(Sanction {
+                    id: *id,
+                    kind: if kind == "mute" { Kind::Mute } else { Kind::Ban },
+                    name: key.clone().zip(name.clone()),
+                    address: address.as_deref().and_then(|a| a.parse().ok()),
+                    by: by.clone(),
+                    at: *at,
+                    until: *until,
+                    reason: reason.clone(),
+                });
+            }
+            RegistryOp::LiftSanction { id, .. } => self.sanctions.retain(|s| s.id != *id),
+            RegistryOp::Audit { .. } | RegistryOp::ClearBlocks { .. } => {}
         }
     }
 
@@ -651,20 +727,20 @@ impl Registry {
         reason: Option<String>,
         ops: &mut Vec<RegistryOp>,
     ) -> Sanction {
-        let s = Sanction {
-            id: self.next_sanction,
-            kind,
-            name,
-            address,
-            by: by.to_owned(),
-            at: now,
-            until,
-            reason,
+        let id = if self.random_ids {
+            // Nodes of a cluster give out ids at once: random ones do not collide (53 bits,
+            // so that they stay exact wherever they are read as JSON numbers).
+            let mut bytes = [0u8; 8];
+            let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+            i64::from_le_bytes(bytes) & ((1 << 53) - 1)
+        } else {
+            self.next_sanction
         };
+        let s = Sanction { id, kind, name, address, by: by.to_owned(), at: now, until, reason };
         self.next_sanction += 1;
         ops.push(RegistryOp::PutSanction {
             id: s.id,
-            kind: kind.as_str(),
+            kind: kind.as_str().to_owned(),
             key: s.name.as_ref().map(|(k, _)| k.clone()),
             name: s.name.as_ref().map(|(_, n)| n.clone()),
             address: s.address.map(|a| a.to_string()),
@@ -860,5 +936,43 @@ mod tests {
         );
         assert!(r.muted(&key("ZED"), 1000).is_some());
         assert_eq!(r.in_force(1000).len(), 1);
+    }
+
+    #[test]
+    fn another_node_applying_the_ops_knows_what_this_one_decided() {
+        let mut here = registry().in_cluster();
+        let mut there = registry().in_cluster();
+        let mut ops = Vec::new();
+        here.register("ann", "Ann", "phc", 5, 1, &mut ops).expect("registered");
+        here.add_token("ann", "tokenhash".into(), 1, &mut ops);
+        let bob = Some(("bob".to_owned(), "bob".to_owned()));
+        let ban = here.sanction(Kind::Ban, bob, None, "opal", 1, None, None, &mut ops);
+        let cat = Some(("cat".to_owned(), "cat".to_owned()));
+        let mute = here.sanction(Kind::Mute, cat.clone(), None, "opal", 1, None, None, &mut ops);
+        let other = there.sanction(Kind::Mute, cat, None, "olga", 1, None, None, &mut Vec::new());
+        assert_ne!(mute.id, other.id, "random ids do not collide");
+        assert_ne!(ban.id, mute.id);
+        for op in &ops {
+            // the round trip the stream makes
+            let json = serde_json::to_vec(op).expect("encode");
+            there.apply(&serde_json::from_slice(&json).expect("decode"));
+        }
+        assert_eq!(there.account("ann").map(|a| a.name.as_str()), Some("Ann"));
+        assert!(there.proves("ann", ip(1), &Proof::Token("tokenhash".into()), 2));
+        assert!(
+            admit(&mut there, "bob", ip(1), &Proof::None, 2).is_err_and(|e| e.contains("banned"))
+        );
+        assert!(there.muted("cat", 2).is_some());
+        // applying twice changes nothing
+        for op in &ops {
+            there.apply(op);
+        }
+        assert_eq!(there.in_force(2).len(), 3);
+        let mut lifted = Vec::new();
+        here.lift(Kind::Ban, 2, |s| s.id == ban.id, &mut lifted);
+        for op in &lifted {
+            there.apply(op);
+        }
+        assert!(admit(&mut there, "bob", ip(1), &Proof::None, 2).is_ok());
     }
 }

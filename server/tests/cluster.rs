@@ -22,7 +22,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Cluster {
-        let db = TestDb::new().await;
+        Cluster::start_with(n, &[], TestDb::new().await).await
+    }
+
+    /// `n` nodes with `operators`, on the database `db`.
+    async fn start_with(n: usize, operators: &[&str], db: TestDb) -> Cluster {
         let prefix = format!("test_{}_{}", std::process::id(), unique());
         let settings = BusSettings { prefix, ..BusSettings::default() };
         let bus =
@@ -34,6 +38,7 @@ impl Cluster {
         for _ in 0..n {
             let d = Dirs::new();
             let mut config = d.config();
+            config.operators = operators.iter().map(|o| (*o).to_owned()).collect();
             config.cluster = Some(ClusterConfig {
                 nats_url: nats_url(),
                 database_url: db.url.clone(),
@@ -208,4 +213,112 @@ async fn an_unreachable_nats_stops_the_node_at_start_and_says_so() {
     let text = err.to_string();
     assert!(text.contains("NATS at nats://***@127.0.0.1:1 is unreachable"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// A login asking for the account and moderation extensions, with a password if given.
+fn login_frame(name: &str, password: Option<&str>) -> Frame {
+    Frame {
+        username: Some(name.into()),
+        features: Some(vec!["account".into(), "moderation".into()]),
+        password: password.map(Into::into),
+        ..Frame::default()
+    }
+}
+
+async fn try_login(node: &TestServer, frame: &Frame) -> (Client, Frame) {
+    let mut c = node.client().await;
+    c.send(frame).await;
+    let r = c.recv_where(|f| f.username_accepted.is_some()).await;
+    (c, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_kicks_and_bans_hold_across_nodes() {
+    // opal registers on a first node; the cluster then starts with opal as operator.
+    let db = TestDb::new().await;
+    let url = db.url.clone();
+    let first = Cluster::start_with(1, &[], db).await;
+    let (mut opal, _) = try_login(&first.nodes[0], &login_frame("opal", None)).await;
+    opal.send(&Frame { register: Some("operator pass".into()), ..Frame::default() }).await;
+    assert_eq!(opal.recv_where(|f| f.registered.is_some()).await.registered, Some(true));
+    drop(opal);
+    let Cluster { nodes, bus, _db: db, .. } = first;
+    for node in nodes {
+        node.stop().await;
+    }
+    bus.destroy().await.expect("cleaned up");
+    assert_eq!(db.url, url);
+    let cluster = Cluster::start_with(2, &["opal"], db).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+
+    // An account registered on one node needs its password on the other at once.
+    let (mut ann, _) = try_login(n0, &login_frame("ann", None)).await;
+    ann.send(&Frame { register: Some("correct horse".into()), ..Frame::default() }).await;
+    assert_eq!(ann.recv_where(|f| f.registered.is_some()).await.registered, Some(true));
+    drop(ann);
+    let refused = loop {
+        let (_c, r) = try_login(n1, &login_frame("ann", None)).await;
+        assert_eq!(r.username_accepted, Some(false), "a plain login to a registered name");
+        let info = r.info.unwrap_or_default();
+        if !info.contains("in use") {
+            break info;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(refused.contains("registered"), "{refused}");
+    let (_ann, r) = try_login(n1, &login_frame("ann", Some("correct horse"))).await;
+    assert_eq!(r.username_accepted, Some(true), "{:?}", r.info);
+
+    // The operator on node 0 kicks and bans a user on node 1.
+    let (mut opal, r) = try_login(n0, &login_frame("opal", Some("operator pass"))).await;
+    assert_eq!(r.operator, Some(true), "{r:?}");
+    let (mut cat, r) = try_login(n0, &login_frame("cat", None)).await;
+    assert_eq!(r.username_accepted, Some(true));
+    let (mut bob, r) = try_login(n1, &login_frame("bob", None)).await;
+    assert_eq!(r.username_accepted, Some(true));
+    cat.recv_where(|f| f.users_joined.as_ref().is_some_and(|j| j.contains(&"bob".to_owned())))
+        .await;
+    opal.recv_where(|f| {
+        f.users_joined.as_ref().is_some_and(|j| j.contains(&"bob".to_owned()))
+            || f.user_list.as_ref().is_some_and(|j| j.contains(&"bob".to_owned()))
+    })
+    .await;
+    let kick = shared::frame::Kick { name: "bob".into(), reason: Some("bye".into()) };
+    opal.send(&Frame { kick: Some(kick), ..Frame::default() }).await;
+    let goodbye = bob.expect_closed(PATIENCE).await;
+    assert!(
+        goodbye.iter().any(|f| f.error.as_deref() == Some("You were removed by opal: bye")
+            && f.disconnected.as_deref() == Some("removed")),
+        "{goodbye:?}"
+    );
+    cat.recv_where(|f| f.info.as_deref() == Some("bob was removed by opal: bye")).await;
+
+    let (mut bob, r) = loop {
+        let (c, r) = try_login(n1, &login_frame("bob", None)).await;
+        if r.username_accepted == Some(true) {
+            break (c, r);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(r.username_accepted, Some(true));
+    let ban = shared::frame::Ban {
+        name: Some("bob".into()),
+        duration: "forever".into(),
+        reason: Some("spam".into()),
+        ..Default::default()
+    };
+    opal.send(&Frame { ban: Some(ban), ..Frame::default() }).await;
+    let goodbye = bob.expect_closed(PATIENCE).await;
+    assert!(
+        goodbye.iter().any(|f| f.error.as_deref() == Some("You were banned by opal: spam")),
+        "{goodbye:?}"
+    );
+    cat.recv_where(|f| f.info.as_deref() == Some("bob was banned by opal: spam")).await;
+    for node in [n0, n1] {
+        let (_c, r) = try_login(node, &login_frame("bob", None)).await;
+        assert_eq!(r.username_accepted, Some(false));
+        let info = r.info.unwrap_or_default();
+        assert!(info.contains("bob is banned"), "{info}");
+    }
+    cluster.stop().await;
 }

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Command, ConnId, Hub, HubHandle, Kind, Pending};
 use crate::cluster::{Bus, ClusterError, Event, HEARTBEAT, Holder};
+use crate::registry::RegistryOp;
 use crate::store::Op;
 use crate::wire;
 
@@ -312,6 +313,58 @@ impl Hub {
             Event::Block { blocker_key, blocked_key, blocked_name, on } => {
                 self.set_block(blocker_key, blocked_key, blocked_name, on);
             }
+            Event::Registry { node, op } => {
+                if node != own {
+                    self.registry.apply(&op);
+                    self.follow(&op);
+                }
+            }
+            Event::Kick { node, key, by, reason } => {
+                if node != own
+                    && let Some(name) = self.keys.get(&key).cloned()
+                {
+                    self.throw_out(&[name], &by, "removed", reason.as_deref());
+                }
+            }
+            Event::Removed { node, name, how, by, reason } => {
+                if node != own {
+                    self.announce_removal(&name, &how, &by, reason.as_deref());
+                }
+            }
+        }
+    }
+
+    /// What another node's registry change means for this node's users: a ban removes those
+    /// it covers, a mute is told to its user, a new claim's blocks go.
+    fn follow(&mut self, op: &RegistryOp) {
+        match op {
+            RegistryOp::ClearBlocks { blocker_key } => self.clear_blocks(blocker_key),
+            RegistryOp::PutSanction { kind, key, address, by, reason, .. } if kind == "ban" => {
+                let address: Option<crate::throttle::Cidr> =
+                    address.as_deref().and_then(|a| a.parse().ok());
+                let gone: Vec<String> = self
+                    .users
+                    .iter()
+                    .filter(|(_, u)| {
+                        !u.operator
+                            && (key.as_ref() == Some(&u.key)
+                                || address.is_some_and(|a| a.contains(u.ip)))
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                self.throw_out(&gone, by, "banned", reason.as_deref());
+            }
+            RegistryOp::PutSanction { kind, key: Some(key), .. } if kind == "mute" => {
+                let name = self.keys.get(key).cloned();
+                let text = self
+                    .registry
+                    .muted(key, super::unix_now())
+                    .map(|s| format!("An operator muted you {}.", s.describe()));
+                if let (Some(name), Some(text)) = (name, text) {
+                    self.send_error(&name, text);
+                }
+            }
+            _ => {}
         }
     }
 

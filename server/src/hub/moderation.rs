@@ -84,7 +84,7 @@ impl Hub {
         self.writes.push(RegistryOp::Audit {
             at: now,
             actor: actor.to_owned(),
-            action,
+            action: action.to_owned(),
             target,
             reason,
         });
@@ -100,7 +100,23 @@ impl Hub {
         let reason = checked_reason(k.reason)?;
         let key = self.target(me_key, &k.name, "kick", "kicked")?;
         let Some(name) = self.keys.get(&key).cloned() else {
-            return Err(format!("{} is not online.", k.name));
+            // On another node of the cluster: that node removes it.
+            let remote = self.link.as_mut().and_then(|l| {
+                let name = l.remote_keys.get(&key).cloned()?;
+                let event = crate::cluster::Event::Kick {
+                    node: l.node.clone(),
+                    key: key.clone(),
+                    by: me.to_owned(),
+                    reason: reason.clone(),
+                };
+                l.later(super::cluster::Job::Publish { event, from: None });
+                Some(name)
+            });
+            let Some(name) = remote else {
+                return Err(format!("{} is not online.", k.name));
+            };
+            self.audit(me, "kick", name.clone(), reason, now);
+            return Ok(Some(format!("{name} was removed.")));
         };
         self.audit(me, "kick", name.clone(), reason.clone(), now);
         self.throw_out(std::slice::from_ref(&name), me, "removed", reason.as_deref());
@@ -250,15 +266,44 @@ impl Hub {
         Ok(Some(format!("{name} is no longer muted.")))
     }
 
-    /// Disconnects `names` with an ERROR giving the reason, and tells everyone.
-    fn throw_out(&mut self, names: &[String], by: &str, how: &str, reason: Option<&str>) {
+    /// Disconnects `names` with an ERROR giving the reason, and tells everyone (in a
+    /// cluster, the other nodes tell theirs).
+    pub(super) fn throw_out(
+        &mut self,
+        names: &[String],
+        by: &str,
+        how: &str,
+        reason: Option<&str>,
+    ) {
         for name in names {
             let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
             let text = format!("You were {how} by {by}{why}");
             self.remove(name, Some(Goodbye { text, ended: Some(ended::REMOVED) }));
-            let info = format!("{name} was {how} by {by}{why}");
-            self.send_to_all(&Frame { info: Some(info), ..Frame::default() });
+            self.announce_removal(name, how, by, reason);
+            if let Some(link) = self.link.as_mut() {
+                let event = crate::cluster::Event::Removed {
+                    node: link.node.clone(),
+                    name: name.clone(),
+                    how: how.to_owned(),
+                    by: by.to_owned(),
+                    reason: reason.map(str::to_owned),
+                };
+                link.later(super::cluster::Job::Publish { event, from: None });
+            }
         }
+    }
+
+    /// Tells everyone online here that `name` was removed.
+    pub(super) fn announce_removal(
+        &mut self,
+        name: &str,
+        how: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) {
+        let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        let info = format!("{name} was {how} by {by}{why}");
+        self.send_to_all(&Frame { info: Some(info), ..Frame::default() });
     }
 }
 

@@ -476,7 +476,7 @@ mod tests {
                 },
                 R::PutSanction {
                     id: 1,
-                    kind: "ban",
+                    kind: "ban".into(),
                     key: Some("eve".into()),
                     name: Some("Eve".into()),
                     address: None,
@@ -487,7 +487,7 @@ mod tests {
                 },
                 R::PutSanction {
                     id: 2,
-                    kind: "mute",
+                    kind: "mute".into(),
                     key: Some("dan".into()),
                     name: Some("dan".into()),
                     address: None,
@@ -500,7 +500,7 @@ mod tests {
                 R::Audit {
                     at: 1,
                     actor: "ann".into(),
-                    action: "ban",
+                    action: "ban".into(),
                     target: "eve".into(),
                     reason: Some("spam".into()),
                 },
