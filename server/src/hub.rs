@@ -442,8 +442,8 @@ pub fn spawn(setup: Setup) -> (HubHandle, tokio::task::JoinHandle<()>) {
                     }
                     hub.flush();
                 }
-                nodes = alive_changed(&mut alive), if alive.is_some() => {
-                    hub.nodes_alive(&nodes);
+                membership = membership_changed(&mut alive), if alive.is_some() => {
+                    hub.nodes_alive(membership);
                     hub.flush();
                 }
                 n = rx.recv_many(&mut cmds, HUB_BATCH) => {
@@ -476,12 +476,14 @@ async fn recv_events(
     }
 }
 
-/// The nodes alive, when that changes (never again once the heartbeat task is gone).
-async fn alive_changed(alive: &mut Option<watch::Receiver<HashSet<String>>>) -> HashSet<String> {
+/// The next change of which nodes are alive (never again once the heartbeat task is gone).
+async fn membership_changed(
+    alive: &mut Option<mpsc::Receiver<cluster::Membership>>,
+) -> cluster::Membership {
     match alive {
-        Some(rx) => match rx.changed().await {
-            Ok(()) => rx.borrow_and_update().clone(),
-            Err(_) => std::future::pending().await,
+        Some(rx) => match rx.recv().await {
+            Some(m) => m,
+            None => std::future::pending().await,
         },
         None => std::future::pending().await,
     }

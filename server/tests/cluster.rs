@@ -27,6 +27,11 @@ impl Cluster {
 
     /// `n` nodes with `operators`, on the database `db`.
     async fn start_with(n: usize, operators: &[&str], db: TestDb) -> Cluster {
+        Cluster::start_on(n, operators, db, &nats_url()).await
+    }
+
+    /// The same against the NATS at `nats`.
+    async fn start_on(n: usize, operators: &[&str], db: TestDb, nats: &str) -> Cluster {
         let prefix = format!("test_{}_{}", std::process::id(), unique());
         let settings = BusSettings { prefix, ..BusSettings::default() };
         let bus =
@@ -40,7 +45,7 @@ impl Cluster {
             let mut config = d.config();
             config.operators = operators.iter().map(|o| (*o).to_owned()).collect();
             config.cluster = Some(ClusterConfig {
-                nats_url: nats_url(),
+                nats_url: nats.to_owned(),
                 database_url: db.url.clone(),
                 bus: settings.clone(),
             });
@@ -320,5 +325,98 @@ async fn accounts_kicks_and_bans_hold_across_nodes() {
         let info = r.info.unwrap_or_default();
         assert!(info.contains("bob is banned"), "{info}");
     }
+    cluster.stop().await;
+}
+
+/// A NATS server of the test's own (so that it can be stopped and started again), with
+/// JetStream keeping its files in `dir`.
+struct OwnNats {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnNats {
+    fn start(port: u16, dir: &std::path::Path) -> OwnNats {
+        let child = std::process::Command::new(
+            std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into()),
+        )
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server (the project's machines have it, from Debian's nats-server)");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        OwnNats { child, port, dir: dir.to_owned() }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn restart(&mut self, down: std::time::Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        tokio::time::sleep(down).await;
+        *self = OwnNats::start(self.port, &self.dir.clone());
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_during_traffic_loses_and_reorders_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut nats = OwnNats::start(free_port(), dir.path());
+    let cluster = Cluster::start_on(2, &[], TestDb::new().await, &nats.url()).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+    let (mut ann, _) = user(n0, "ann").await;
+    let (mut bob, r) = user(n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+
+    const SENT: usize = 120;
+    let mut refused = 0;
+    for i in 0..SENT {
+        if i == SENT / 3 {
+            nats.restart(std::time::Duration::from_millis(500)).await;
+        }
+        ann.say("ALL", &format!("m{i}")).await;
+        // what ann is told meanwhile (an ERROR for a message the stream could not take)
+        while let Next::Frame(f) = ann.next_within(std::time::Duration::from_millis(5)).await {
+            if f.error.as_deref().is_some_and(|e| e.contains("could not be accepted")) {
+                refused += 1;
+            }
+        }
+    }
+    // The cluster recovers by itself: a message after the restart goes through.
+    ann.say("ALL", "the end").await;
+    let mut got = Vec::new();
+    loop {
+        let m = bob.next_message().await;
+        if m.content == "the end" {
+            break;
+        }
+        got.push(m.content[1..].parse::<usize>().expect("a numbered message"));
+    }
+    while let Next::Frame(f) = ann.next_within(std::time::Duration::from_millis(200)).await {
+        if f.error.as_deref().is_some_and(|e| e.contains("could not be accepted")) {
+            refused += 1;
+        }
+    }
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in the order sent, once each: {got:?}");
+    let lost = SENT - got.len();
+    assert!(lost <= refused, "{lost} messages missing but only {refused} ERRORs: {got:?}");
+    bob.say("ALL", "bob after the restart").await;
+    ann.recv_message("bob after the restart").await;
     cluster.stop().await;
 }

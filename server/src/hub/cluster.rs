@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use shared::names::name_key;
 use shared::{Frame, Message, encode_message};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Command, ConnId, Hub, HubHandle, Kind, Pending};
@@ -97,8 +97,8 @@ pub type Inbound = Result<(u64, Event), ClusterError>;
 pub struct Feeds {
     /// Events from the stream, in order.
     pub events: mpsc::Receiver<Inbound>,
-    /// The nodes alive.
-    pub alive: watch::Receiver<HashSet<String>>,
+    /// Which nodes are alive, when that changes.
+    pub alive: mpsc::Receiver<Membership>,
 }
 
 /// Starts the cluster's tasks for a hub: the publisher, the stream's consumer (from after
@@ -114,7 +114,7 @@ pub fn start(
     tokio::spawn(publisher(bus.clone(), jobs_rx, hub));
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     tokio::spawn(consumer(bus.clone(), after, events_tx, shutdown.clone()));
-    let (alive_tx, alive) = watch::channel(HashSet::new());
+    let (alive_tx, alive) = mpsc::channel(MEMBERSHIP_QUEUE);
     tokio::spawn(heartbeat(bus.clone(), alive_tx, shutdown));
     let mut link = Link {
         node: bus.node.clone(),
@@ -248,10 +248,28 @@ async fn consumer(
     }
 }
 
+/// Which nodes are alive, and the names held on those that came back.
+#[derive(Debug)]
+pub struct Membership {
+    /// The nodes alive.
+    pub alive: HashSet<String>,
+    /// The names held on the nodes that were counted dead and are alive again (after NATS
+    /// was away longer than their heartbeats last, say): their users are online again.
+    pub returned: Vec<(String, Holder)>,
+}
+
+/// Membership changes waiting for the hub: they are rare (a node starting or stopping).
+const MEMBERSHIP_QUEUE: usize = 16;
+
 /// Beats this node's heart every [`HEARTBEAT`] and tells the hub which nodes are alive.
-async fn heartbeat(bus: Bus, alive: watch::Sender<HashSet<String>>, shutdown: CancellationToken) {
+///
+/// A node counts as gone only when two listings in a row miss it: after NATS was away, every
+/// heartbeat may have expired, and each node beats again within one [`HEARTBEAT`].
+async fn heartbeat(bus: Bus, alive: mpsc::Sender<Membership>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut previous: HashSet<String> = HashSet::new();
+    let mut known: HashSet<String> = HashSet::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -261,15 +279,33 @@ async fn heartbeat(bus: Bus, alive: watch::Sender<HashSet<String>>, shutdown: Ca
             tracing::warn!(error = %e, "heartbeat failed");
             continue;
         }
-        match bus.alive_nodes().await {
-            Ok(nodes) => {
-                alive.send_if_modified(|known| {
-                    let changed = *known != nodes;
-                    *known = nodes;
-                    changed
-                });
+        let listed = match bus.alive_nodes().await {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the nodes alive");
+                continue;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot list the nodes alive"),
+        };
+        let now: HashSet<String> = listed.union(&previous).cloned().collect();
+        previous = listed;
+        if now == known {
+            continue;
+        }
+        let came_back: HashSet<&String> = now.difference(&known).collect();
+        let returned = if came_back.is_empty() || known.is_empty() {
+            Vec::new() // nothing new, or the first listing (the hub started with the holders)
+        } else {
+            match bus.holders().await {
+                Ok(all) => all.into_iter().filter(|(_, h)| came_back.contains(&h.node)).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the names held");
+                    continue; // tried again at the next beat
+                }
+            }
+        };
+        known = now.clone();
+        if alive.send(Membership { alive: now, returned }).await.is_err() {
+            return; // the hub is gone
         }
     }
 }
@@ -390,10 +426,23 @@ impl Hub {
         self.pending.push_back(Pending { ev: self.ev, needs: id, kind });
     }
 
-    /// The set of nodes alive changed: the users of those gone are announced as left.
-    pub(super) fn nodes_alive(&mut self, alive: &HashSet<String>) {
+    /// The set of nodes alive changed: the users of those gone are announced as left, those
+    /// of nodes back are announced as joined.
+    pub(super) fn nodes_alive(&mut self, membership: Membership) {
+        let Membership { alive, returned } = membership;
         if alive.is_empty() {
             return; // not known yet
+        }
+        for (key, holder) in returned {
+            if self.keys.contains_key(&key) {
+                continue;
+            }
+            let json = self.link.as_mut().and_then(|l| {
+                (holder.node != l.node).then(|| l.add_remote(key, holder.node, holder.name))?
+            });
+            if let Some(json) = json {
+                self.presence(true, json);
+            }
         }
         let Some(link) = self.link.as_mut() else { return };
         let gone: Vec<Remote> = link
