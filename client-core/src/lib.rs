@@ -14,6 +14,8 @@
 //!   them), and the help text.
 //! - [`prompt`]: the password prompts of `/register`, `/password` and `/unregister`: what
 //!   is asked next, and the request once every answer is in.
+//! - [`rotation`]: which of several servers (a cluster's nodes) to try next after a failed
+//!   attempt or a lost connection, and when a full round calls for the backoff's wait.
 //! - [`secret`]: a password or session token in memory, never shown (`Debug` hides it).
 //! - [`fmt`]: the text of a message's time (from a broken-down local time each client reads
 //!   from its own clock), of a titled list of names, of sessions and bans, and a name's colour.
@@ -24,4 +26,5 @@ pub mod chat;
 pub mod fmt;
 pub mod input;
 pub mod prompt;
+pub mod rotation;
 pub mod secret;

@@ -1,6 +1,13 @@
 //! The connection's life, independent of any screen: connect, log in, pass frames both ways,
 //! and after a drop reconnect with backoff and log in again under the same name.
 //!
+//! **Several servers** (the nodes of a cluster): the engine tries them as
+//! [`client_core::rotation`] says: at start the first that connects; after a lost connection
+//! the next one in the list first (the node it was on may be dead), cycling; a server that
+//! cannot be reached is reported ([`Status::Unreachable`]) and the next one tried at once,
+//! and the backoff's wait comes once per full round of failures, not per server. The re-login
+//! on another server is the one on the same server: the token first, then the password.
+//!
 //! A front end talks to the engine through two bounded channels: [`ToEngine`] in,
 //! [`FromEngine`] out.
 //!
@@ -18,13 +25,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client_core::chat::{Proof, login_frame_with};
+use client_core::rotation::Rotation;
 use client_core::secret::Secret;
 use shared::Frame;
 use tokio::sync::mpsc;
 
+use crate::args::Server;
 use crate::net::{self, Conn, Incoming};
 
-/// First pause before reconnecting; it doubles after each failure up to [`MAX_BACKOFF`].
+/// First pause before reconnecting; it doubles after each failed round (every server tried)
+/// up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest pause between reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -52,11 +62,24 @@ pub enum ToEngine {
 /// The connection's state, for the status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
-    /// Connecting (first time or again).
-    Connecting,
-    /// Connected to this address, not logged in yet.
-    Connected(SocketAddr),
-    /// The connection dropped; the next attempt is in `retry`.
+    /// Connecting to this server (`host:port`), the first time or again.
+    Connecting(String),
+    /// Connected, not logged in yet.
+    Connected {
+        /// The server as given (`host:port`).
+        server: String,
+        /// The address it resolved to that accepted the connection.
+        addr: SocketAddr,
+    },
+    /// A server could not be reached and another one is tried at once (several servers were
+    /// given and not all of them have failed yet).
+    Unreachable {
+        /// Why, naming the server.
+        why: String,
+        /// The server tried next (`host:port`).
+        next: String,
+    },
+    /// The connection dropped, or no server could be reached; the next attempt is in `retry`.
     Lost {
         /// Why.
         why: String,
@@ -105,10 +128,8 @@ pub enum FromEngine {
 /// Where to connect and as whom.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Server host.
-    pub host: String,
-    /// Server port.
-    pub port: u16,
+    /// The servers, tried in turn; never empty.
+    pub servers: Vec<Server>,
     /// TLS settings.
     pub tls: Arc<rustls::ClientConfig>,
     /// Whether a CA file was given (for the hints).
@@ -177,12 +198,11 @@ fn take_token(f: &mut Frame) -> Option<Secret> {
 /// A running engine: the channel to it, the channel from it, and its task.
 pub type Handle = (mpsc::Sender<ToEngine>, mpsc::Receiver<FromEngine>, tokio::task::JoinHandle<()>);
 
-/// Starts the engine for the command line's server and user: the channel to it, the channel
-/// from it, and its task. Fails if the CA file cannot be used.
-pub fn start(args: &crate::args::Args) -> Result<Handle, net::ConnectError> {
+/// Starts the engine for `servers` (from the command line) and the command line's user: the
+/// channel to it, the channel from it, and its task. Fails if the CA file cannot be used.
+pub fn start(args: &crate::args::Args, servers: Vec<Server>) -> Result<Handle, net::ConnectError> {
     let cfg = Config {
-        host: args.server.clone(),
-        port: args.port,
+        servers,
         tls: net::tls_config(args.ca.as_deref())?,
         had_ca: args.ca.is_some(),
         username: args.username.clone(),
@@ -195,20 +215,49 @@ pub fn start(args: &crate::args::Args) -> Result<Handle, net::ConnectError> {
 
 /// Runs until [`ToEngine::Quit`], the front end going away, or a fatal error.
 pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender<FromEngine>) {
+    let Some(mut servers) = Rotation::new(cfg.servers.clone()) else {
+        let _ = tx.send(FromEngine::Fatal("no server to connect to".into())).await;
+        return;
+    };
     let mut name = cfg.username.clone();
     let mut creds = Creds { ask_password: cfg.password, ..Creds::default() };
     let mut ever = false;
     let mut backoff = FIRST_BACKOFF;
+    // Whether every attempt of this round failed in a way trying again cannot fix (a
+    // certificate problem): then the round ends the engine even after a session.
+    let mut hopeless = true;
     loop {
-        let _ = tx.send(FromEngine::Status(Status::Connecting)).await;
-        let why = match net::connect(&cfg.host, cfg.port, Arc::clone(&cfg.tls), cfg.had_ca).await {
-            Err(e) if !ever || e.is_permanent() => {
-                let _ = tx.send(FromEngine::Fatal(e.to_string())).await;
-                return;
+        let server = servers.current().clone();
+        let _ = tx.send(FromEngine::Status(Status::Connecting(server.to_string()))).await;
+        let tls = Arc::clone(&cfg.tls);
+        let attempt = tokio::select! {
+            attempt = net::connect(&server.host, server.port, tls, cfg.had_ca) => attempt,
+            () = quit_asked(&mut rx) => return,
+        };
+        let why = match attempt {
+            Err(e) => {
+                hopeless &= e.is_permanent();
+                if !servers.failed() {
+                    // Another server is left in this round: on to it at once.
+                    let next = servers.current().to_string();
+                    let why = e.to_string();
+                    let _ = tx.send(FromEngine::Status(Status::Unreachable { why, next })).await;
+                    continue;
+                }
+                if !ever || hopeless {
+                    let text = match servers.len() {
+                        1 => e.to_string(),
+                        n => format!("none of the {n} servers could be reached; the last: {e}"),
+                    };
+                    let _ = tx.send(FromEngine::Fatal(text)).await;
+                    return;
+                }
+                hopeless = true;
+                e.to_string()
             }
-            Err(e) => e.to_string(),
             Ok((stream, addr)) => {
-                let _ = tx.send(FromEngine::Status(Status::Connected(addr))).await;
+                let connected = Status::Connected { server: server.to_string(), addr };
+                let _ = tx.send(FromEngine::Status(connected)).await;
                 let mut conn = Conn::new(stream);
                 let mut link = Link { conn: &mut conn, rx: &mut rx, tx: &tx };
                 match session(&mut link, &mut name, &mut creds, ever).await {
@@ -225,6 +274,9 @@ pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender
                         if name.is_some() {
                             ever = true;
                         }
+                        // The node may be dead: the next server first.
+                        servers.lost();
+                        hopeless = true;
                         backoff = if why.logged_in { FIRST_BACKOFF } else { backoff };
                         why.text
                     }
@@ -255,15 +307,18 @@ enum End {
 
 /// Sleeps for `delay`, returning early with `true` if the front end quits meanwhile.
 async fn wait_or_quit(delay: Duration, rx: &mut mpsc::Receiver<ToEngine>) -> bool {
-    let sleep = tokio::time::sleep(delay);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            () = &mut sleep => return false,
-            cmd = rx.recv() => match cmd {
-                None | Some(ToEngine::Quit) => return true,
-                Some(_) => {} // nothing can be sent while disconnected
-            },
+    tokio::select! {
+        () = tokio::time::sleep(delay) => false,
+        () = quit_asked(rx) => true,
+    }
+}
+
+/// Returns once the front end quits or goes away; what else it sends meanwhile is dropped, as
+/// nothing can be sent while disconnected.
+async fn quit_asked(rx: &mut mpsc::Receiver<ToEngine>) {
+    while let Some(cmd) = rx.recv().await {
+        if let ToEngine::Quit = cmd {
+            return;
         }
     }
 }

@@ -161,8 +161,13 @@ pub async fn run(args: Args, engine: engine::Handle) -> u8 {
                 Some(FromEngine::Status(s)) => {
                     connected = false;
                     match s {
-                        Status::Connecting => {}
-                        Status::Connected(addr) => print(&[Entry::Info(format!("connected to {addr}"))]),
+                        Status::Connecting(_) => {}
+                        Status::Connected { server, addr } => {
+                            print(&[Entry::Info(format!("connected to {server} ({})", addr.ip()))]);
+                        }
+                        Status::Unreachable { why, next } => {
+                            print(&[Entry::Error(format!("{why}; trying {next}"))]);
+                        }
                         Status::Lost { why, retry } => print(&[Entry::Error(format!(
                             "connection lost ({why}); reconnecting in {:.1} s", retry.as_secs_f32()
                         ))]),

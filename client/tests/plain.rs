@@ -194,3 +194,59 @@ async fn certificate_and_connection_failures_say_how_to_fix_them() {
     refused.expect("is the server running there?");
     assert_eq!(refused.wait(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_servers_the_client_moves_to_the_other_when_its_server_dies() {
+    // Two independent servers sharing one CA (the second reuses the first's certificates), as
+    // the nodes of a cluster would; what is tested is the client's choice of server.
+    let dirs = Dirs::new();
+    let first = TestServer::start(dirs.config()).await;
+    let other = Dirs::new();
+    let mut config = other.config();
+    config.certs_dir = dirs.certs();
+    let second = TestServer::start(config).await;
+    let (a, b) = (first.addr.port(), second.addr.port());
+    let list = format!("localhost:{a},localhost:{b}");
+    let ca = first.ca.display().to_string();
+    let args = [list.as_str(), "--ca", &ca, "--plain", "--username", "ann"];
+    let mut ann = Cli::spawn(bin!("chatterbox"), &args);
+    ann.expect(&format!("-- connected to localhost:{a} (127.0.0.1)"));
+    ann.expect("Welcome! You are ann.");
+    first.stop().await;
+    ann.expect("connection lost");
+    ann.expect(&format!("-- connected to localhost:{b} (127.0.0.1)"));
+    ann.expect("Welcome! You are ann.");
+    let mut bob = CliLauncher::new(bin!("chatterbox"), &second).client(Some("bob"));
+    ann.expect("bob joined");
+    ann.send("on the second server");
+    bob.expect("<ann> on the second server");
+    // the dead server was not tried again first: the next one in the list was
+    assert!(!ann.saw("; trying"), "{}", ann.seen_text());
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_down_at_start_is_skipped_and_a_list_of_none_that_answer_fails() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    let ca = server.ca.display().to_string();
+    let up = server.addr.port();
+    let (down, also_down) = (free_port(), free_port());
+    // -p is the port of the entry without one
+    let list = format!("127.0.0.1,localhost:{up}");
+    let args = [list.as_str(), "-p", &down.to_string(), "--ca", &ca, "--username", "ann"];
+    let mut ann = Cli::spawn(bin!("chatterbox"), &args);
+    let skipped = ann.expect(&format!("; trying localhost:{up}"));
+    assert!(skipped.contains(&format!("cannot connect to 127.0.0.1 port {down}")), "{skipped}");
+    ann.expect(&format!("-- connected to localhost:{up}"));
+    ann.expect("Welcome! You are ann.");
+    drop(ann);
+    server.stop().await;
+    let list = format!("127.0.0.1:{down},127.0.0.1:{also_down}");
+    let mut nobody = Cli::spawn(bin!("chatterbox"), &[list.as_str(), "--plain"]);
+    nobody.expect("none of the 2 servers could be reached; the last: cannot connect to 127.0.0.1");
+    assert_eq!(nobody.wait(), 1);
+    let mut junk = Cli::spawn(bin!("chatterbox"), &["a:1,,b", "--plain"]);
+    junk.expect(r#"a server is missing in "a:1,,b""#);
+    assert_eq!(junk.wait(), 2, "a usage error");
+}

@@ -1,6 +1,7 @@
 //! How long the page waits before it opens the WebSocket again: at once after the user left,
 //! otherwise twice as long after each failed attempt, from [`FIRST_BACKOFF_MS`] up to
-//! [`MAX_BACKOFF_MS`], and from the start again once logged in.
+//! [`MAX_BACKOFF_MS`], and from the start again once logged in. With several gateways the
+//! wait comes once per full round of them (see [`crate::gateways`]).
 
 /// First pause before reconnecting, in milliseconds; doubles up to [`MAX_BACKOFF_MS`].
 pub const FIRST_BACKOFF_MS: u32 = 500;
@@ -11,9 +12,11 @@ pub const MAX_BACKOFF_MS: u32 = 30_000;
 /// How a connection (or an attempt at one) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
-    /// It failed: the socket did not open, the login could not be sent, or the connection
-    /// dropped.
+    /// It failed before the server said anything: the socket did not open (or closed at
+    /// once), or the login could not be sent.
     Failed,
+    /// The connection dropped after the server had answered on it: the gateway was there.
+    Dropped,
     /// The user left; the next connection opens at once.
     Left,
 }
@@ -43,7 +46,7 @@ impl Backoff {
                 self.reset();
                 0
             }
-            Ended::Failed => {
+            Ended::Failed | Ended::Dropped => {
                 let wait = self.next_ms;
                 self.next_ms = wait.saturating_mul(2).min(MAX_BACKOFF_MS);
                 wait
@@ -59,7 +62,8 @@ mod tests {
     #[test]
     fn failures_wait_longer_each_time_up_to_the_longest_pause() {
         let mut b = Backoff::default();
-        let waits: Vec<u32> = (0..9).map(|_| b.after(Ended::Failed)).collect();
+        let waits: Vec<u32> =
+            (0..9).map(|i| b.after([Ended::Failed, Ended::Dropped][i % 2])).collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
         b.reset();
         assert_eq!(b.after(Ended::Failed), FIRST_BACKOFF_MS, "logged in: from the start again");

@@ -1,7 +1,8 @@
 //! The WebSocket to the server's gateway: one text message per protocol frame. It reconnects
 //! with backoff after a drop and logs in again under the same name (with its session token, if
 //! it has one), by way of the state; after the server ended the session on purpose it waits
-//! until the user joins again.
+//! until the user joins again. With several gateways (`?ws=URL1,URL2`) it tries them in turn
+//! as [`Gateways`] says.
 
 use futures_channel::mpsc;
 use futures_util::future::{Either, select};
@@ -12,20 +13,22 @@ use leptos::prelude::*;
 use shared::Frame;
 use shared::lenient::decode_lenient;
 
-use crate::backoff::{Backoff, Ended};
+use crate::backoff::Ended;
+use crate::gateways::Gateways;
 use crate::outbox::{self, Out};
 use crate::state::{Model, Phase, SECOND_MS};
 
-/// The gateway's address: `?ws=URL` if given (development), the server's own origin when the
-/// page comes from it, or port 8443 of the same host when the page comes from `trunk serve`.
-pub fn url() -> String {
+/// The gateways: those listed in `?ws=URL1,URL2` if given (a cluster's nodes, or another
+/// server in development), else the page's own (see [`own_url`]).
+pub fn gateways() -> Gateways {
+    let search = window().location().search().unwrap_or_default();
+    Gateways::for_page(&search, own_url)
+}
+
+/// The page's own gateway: the server's own origin when the page comes from it, or port 8443
+/// of the same host when the page comes from `trunk serve`.
+pub fn own_url() -> String {
     let location = window().location();
-    if let Ok(search) = location.search()
-        && let Some(v) = search.strip_prefix("?ws=")
-        && let Some(decoded) = js_sys::decode_uri_component(v).ok().and_then(|s| s.as_string())
-    {
-        return decoded;
-    }
     let host = location.host().unwrap_or_default();
     if location.protocol().ok().as_deref() == Some("http:") {
         let hostname = location.hostname().unwrap_or_default();
@@ -42,19 +45,19 @@ pub fn start(model: RwSignal<Model>) -> mpsc::Sender<Out> {
 }
 
 async fn run(model: RwSignal<Model>, mut rx: mpsc::Receiver<Out>) {
-    let url = url();
-    let mut backoff = Backoff::default();
+    let mut gateways = gateways();
     loop {
-        model.update(Model::connecting);
-        let ended = match WebSocket::open(&url) {
-            Ok(ws) => match connection(ws, model, &mut rx, &mut backoff).await {
+        let shown = gateways.shown();
+        model.update(|m| m.connecting(shown));
+        let ended = match WebSocket::open(gateways.url()) {
+            Ok(ws) => match connection(ws, model, &mut rx, &mut gateways).await {
                 Some(ended) => ended,
                 // the page is gone
                 None => return,
             },
             Err(_) => Ended::Failed,
         };
-        let wait_ms = backoff.after(ended);
+        let wait_ms = gateways.after(ended);
         model.update(|m| m.closed(wait_ms));
         if model.with_untracked(Model::stopped) {
             if !until_joined(&mut rx).await {
@@ -83,17 +86,22 @@ async fn connection(
     ws: WebSocket,
     model: RwSignal<Model>,
     rx: &mut mpsc::Receiver<Out>,
-    backoff: &mut Backoff,
+    gateways: &mut Gateways,
 ) -> Option<Ended> {
     let (mut write, mut read) = ws.split();
+    // Whether the server has said anything: only then is an end a drop of a gateway that was
+    // there (the browser reports a socket that never opened just like one that closed).
+    let mut answered = false;
+    let failed = |answered: bool| Some(if answered { Ended::Dropped } else { Ended::Failed });
     if let Some(login) = model.try_update(Model::opened).flatten()
         && write.send(Message::Text(encode(&login))).await.is_err()
     {
-        return Some(Ended::Failed);
+        return failed(answered);
     }
     loop {
         match select(read.next(), rx.next()).await {
             Either::Left((Some(Ok(message)), _)) => {
+                answered = true;
                 let bytes = match &message {
                     Message::Text(text) => text.as_bytes(),
                     Message::Bytes(bytes) => bytes,
@@ -101,16 +109,16 @@ async fn connection(
                 if let Some(answer) = received(model, bytes)
                     && write.send(Message::Text(encode(&answer))).await.is_err()
                 {
-                    return Some(Ended::Failed);
+                    return failed(answered);
                 }
                 if model.with_untracked(|m| m.phase == Phase::Chat) {
-                    backoff.reset();
+                    gateways.logged_in();
                 }
             }
-            Either::Left((Some(Err(_)) | None, _)) => return Some(Ended::Failed),
+            Either::Left((Some(Err(_)) | None, _)) => return failed(answered),
             Either::Right((Some(Out::Frame(frame)), _)) => {
                 if write.send(Message::Text(encode(&frame))).await.is_err() {
-                    return Some(Ended::Failed);
+                    return failed(answered);
                 }
             }
             Either::Right((Some(Out::Reconnect), _)) => {

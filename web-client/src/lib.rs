@@ -6,12 +6,15 @@
 //! - [`state`]: the page's state and what every event does to it, plain Rust with unit tests.
 //! - [`outbox`]: the bounded queue from the page to the connection.
 //! - [`backoff`]: how long to wait before reconnecting.
+//! - [`gateways`]: the WebSocket gateways (the page's own, or a cluster's nodes listed in
+//!   `?ws=`), which one to open next, and when a full round of failures calls for a wait.
 //! - [`palette`]: nickname colours (the colours are in `style.css`, checked for contrast).
 //! - `conn` (wasm32): the WebSocket, with reconnects and backoff.
 //! - `storage` (wasm32): the name and session token kept for a reload.
 //! - `components` (wasm32): the views, which only read the state and report what the user did.
 
 pub mod backoff;
+pub mod gateways;
 pub mod outbox;
 pub mod palette;
 pub mod state;

@@ -81,6 +81,9 @@ pub struct Model {
     pub phase: Phase,
     /// The connection.
     pub link: Link,
+    /// The gateway being opened or open (host and port), when the page has several: the
+    /// status says which one it is on.
+    pub gateway: Option<String>,
     /// Why the last login was refused.
     pub login_error: Option<String>,
     /// The name to log in (and back in, after a reconnect) with.
@@ -125,6 +128,7 @@ impl Default for Model {
             next_id: 0,
             phase: Phase::Login,
             link: Link::Connecting,
+            gateway: None,
             login_error: None,
             name: None,
             last_name: String::new(),
@@ -292,9 +296,11 @@ impl Model {
         registered.then(|| Frame { logout: Some(scope.to_owned()), ..Frame::default() })
     }
 
-    /// The WebSocket is being opened.
-    pub fn connecting(&mut self) {
+    /// The WebSocket is being opened, to `gateway` if the page has several (see
+    /// [`Model::gateway`]).
+    pub fn connecting(&mut self, gateway: Option<String>) {
         self.link = Link::Connecting;
+        self.gateway = gateway;
     }
 
     /// The WebSocket closed; the next attempt is in `retry_ms` milliseconds, unless the
@@ -314,7 +320,8 @@ impl Model {
         if self.phase == Phase::Joining {
             self.phase = if self.chat.me.is_some() { Phase::Chat } else { Phase::Login };
         }
-        if was_in {
+        // (no wait: another gateway is opened at once, which the status shows)
+        if was_in && retry_ms > 0 {
             self.push(vec![Entry::Error(format!(
                 "Connection lost; reconnecting in {} s.",
                 seconds(retry_ms)
@@ -331,11 +338,20 @@ impl Model {
 
     /// What the status indicator shows.
     pub fn status(&self) -> Status {
+        let on = match &self.gateway {
+            Some(g) => format!(" on {g}"),
+            None => String::new(),
+        };
         let (class, text) = match self.link {
-            Link::Connecting => ("connecting", "Connecting…".to_owned()),
+            Link::Connecting => match &self.gateway {
+                Some(g) => ("connecting", format!("Connecting to {g}…")),
+                None => ("connecting", "Connecting…".to_owned()),
+            },
             Link::Open => match &self.chat.me {
-                Some(me) if self.phase == Phase::Chat => ("online", format!("Connected as {me}")),
-                _ => ("online", "Connected".to_owned()),
+                Some(me) if self.phase == Phase::Chat => {
+                    ("online", format!("Connected as {me}{on}"))
+                }
+                _ => ("online", format!("Connected{on}")),
             },
             Link::Retrying(ms) => {
                 ("offline", format!("Offline — reconnecting in {} s", seconds(ms)))
@@ -880,13 +896,33 @@ mod tests {
         assert_eq!(shown(&m).text, "Offline — reconnecting in 1 s");
         m.waiting(1);
         assert_eq!(shown(&m).text, "Offline — reconnecting in 1 s", "never 0 while waiting");
-        m.connecting();
+        m.connecting(None);
         assert_eq!(shown(&m), Status { class: "connecting", text: "Connecting…".into() });
         m.waiting(500);
         assert_eq!(m.link, Link::Connecting, "no countdown once connecting");
         assert_eq!(m.opened(), Some(login_frame("ann")));
         m.received(accepted(&["ann"]));
         assert_eq!(shown(&m), Status { class: "online", text: "Connected as ann".into() });
+    }
+
+    #[test]
+    fn with_several_gateways_the_status_says_which_one_and_a_switch_is_not_a_lost_line() {
+        let mut m = in_chat();
+        let lines = m.ids().end;
+        m.closed(500);
+        assert_eq!(m.ids().end, lines + 1, "the drop is said once");
+        m.connecting(Some("b.example:8443".into()));
+        assert_eq!(m.status().text, "Connecting to b.example:8443…");
+        m.closed(0);
+        assert_eq!(m.ids().end, lines + 1, "a gateway that failed, the next at once: no line");
+        m.connecting(Some("c.example:8443".into()));
+        m.opened();
+        m.received(accepted(&["ann"]));
+        assert_eq!(m.status().text, "Connected as ann on c.example:8443");
+        m.connecting(None);
+        m.opened();
+        m.received(accepted(&["ann"]));
+        assert_eq!(m.status().text, "Connected as ann", "one gateway: not named");
     }
 
     #[test]
@@ -1022,7 +1058,7 @@ mod tests {
         assert_eq!(m.status().text, "Disconnected");
         // Joining again connects (the page asks the connection) and logs in with the token.
         assert_eq!(m.join("ann", "", false), None, "not connected yet");
-        m.connecting();
+        m.connecting(None);
         assert_eq!(m.opened().and_then(|f| f.token).as_deref(), Some("tok-1"));
         // An ordinary drop still reconnects by itself.
         m.received(accepted(&["ann"]));

@@ -73,6 +73,9 @@ pub struct App {
     pub page: usize,
     /// Set when the engine gave up; the loop shows it after restoring the terminal.
     pub fatal: Option<String>,
+    /// The server (`host:port`) of the current connection, for the status line: with
+    /// several servers, which one the user is on.
+    pub server: Option<String>,
 }
 
 impl App {
@@ -93,6 +96,7 @@ impl App {
             hint: None,
             page: 10,
             fatal: None,
+            server: None,
         }
     }
 
@@ -115,8 +119,15 @@ impl App {
             FromEngine::Status(s) => {
                 self.connected = false;
                 match s {
-                    Status::Connecting => self.status = "connecting…".into(),
-                    Status::Connected(addr) => self.status = format!("connected to {addr}"),
+                    Status::Connecting(server) => self.status = format!("connecting to {server}…"),
+                    Status::Connected { server, addr } => {
+                        self.status = format!("connected to {server} ({})", addr.ip());
+                        self.server = Some(server);
+                    }
+                    Status::Unreachable { why, next } => {
+                        self.status = format!("connecting to {next}…");
+                        self.push([Entry::Error(format!("{why}; trying {next}."))]);
+                    }
                     Status::Lost { why, retry } => {
                         self.status = format!("reconnecting in {:.1} s", retry.as_secs_f32());
                         self.push([Entry::Error(format!("Connection lost: {why}."))]);
@@ -141,7 +152,10 @@ impl App {
             FromEngine::LoggedIn { name, reply } => {
                 self.connected = true;
                 self.mode = self.chat_mode();
-                self.status = format!("logged in as {name}");
+                self.status = match &self.server {
+                    Some(server) => format!("logged in as {name} on {server}"),
+                    None => format!("logged in as {name}"),
+                };
                 let entries = self.chat.logged_in(&name, *reply);
                 self.push(entries);
             }
@@ -321,6 +335,26 @@ mod tests {
             app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Action::Quit)
         ));
+    }
+
+    #[test]
+    fn the_status_line_says_which_server_it_is_on() {
+        let mut app = App::new("a:1, b:2");
+        assert_eq!(app.status, "connecting to a:1, b:2…");
+        app.on_engine(FromEngine::Status(Status::Connecting("a:1".into())));
+        assert_eq!(app.status, "connecting to a:1…");
+        let why = "cannot connect to a port 1: refused (is the server running there?)";
+        app.on_engine(FromEngine::Status(Status::Unreachable {
+            why: why.into(),
+            next: "b:2".into(),
+        }));
+        assert_eq!(app.status, "connecting to b:2…");
+        assert!(matches!(app.log.back(), Some(Entry::Error(t)) if t.ends_with("; trying b:2.")));
+        let addr = "127.0.0.2:2".parse().expect("addr");
+        app.on_engine(FromEngine::Status(Status::Connected { server: "b:2".into(), addr }));
+        assert_eq!(app.status, "connected to b:2 (127.0.0.2)");
+        logged_in(&mut app);
+        assert_eq!(app.status, "logged in as ann on b:2");
     }
 
     fn f_ts(app: &App) -> i64 {

@@ -27,7 +27,7 @@ pub async fn run(args: Args, engine: engine::Handle) -> u8 {
             return 1;
         }
     };
-    let mut app = App::new(&format!("{}:{}", args.server, args.port));
+    let mut app = App::new(&args.server_label());
     let mut keys = crossterm::event::EventStream::new();
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
