@@ -111,6 +111,11 @@ async fn connection(
                 {
                     return failed(answered);
                 }
+                if model.try_update(Model::take_retry).unwrap_or(false) {
+                    // The name is still held (our old connection): a new one, after a pause.
+                    let _ = write.close().await;
+                    return Some(Ended::Dropped);
+                }
                 if model.with_untracked(|m| m.phase == Phase::Chat) {
                     gateways.logged_in();
                 }

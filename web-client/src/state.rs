@@ -18,6 +18,15 @@ pub const SCROLLBACK: usize = 2000;
 /// Milliseconds in a second: the reconnect countdown shows whole seconds and steps by one.
 pub const SECOND_MS: u32 = 1000;
 
+/// How often an automatic login with the session token is tried again while the server says
+/// the name is in use: after a reload, a lost connection or a node of a cluster dying, the
+/// server may still hold the old connection (a cluster frees a dead node's names after 6 s);
+/// with the reconnect backoff between tries, five cover about 15 s.
+pub const RELOGIN_ATTEMPTS: u32 = 5;
+
+/// The protocol's words for a name someone else holds.
+const IN_USE: &str = "already in use";
+
 /// One line of the conversation, with a stable id for keyed rendering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -102,6 +111,10 @@ pub struct Model {
     /// The ERROR of a `DISCONNECTED` frame: the server is ending the session on purpose, so
     /// the page does not log back in by itself.
     ended: Option<String>,
+    /// Automatic logins refused in a row because the name was still in use.
+    relogins: u32,
+    /// The last login was refused as in use and is to be tried again on a new connection.
+    retry: bool,
     /// Unread private messages per sender.
     pub unread: BTreeMap<String, usize>,
     /// The view follows new messages (the user has not scrolled up).
@@ -136,6 +149,8 @@ impl Default for Model {
             password: None,
             register_with: None,
             ended: None,
+            relogins: 0,
+            retry: false,
             unread: BTreeMap::new(),
             following: true,
             first_unseen: None,
@@ -279,6 +294,12 @@ impl Model {
         Some(self.login())
     }
 
+    /// Whether the last login is to be tried again on a new connection (the name was still in
+    /// use); asking clears it.
+    pub fn take_retry(&mut self) -> bool {
+        std::mem::take(&mut self.retry)
+    }
+
     /// Whether the server ended the session on purpose: the page waits for the user before
     /// it connects again.
     pub fn stopped(&self) -> bool {
@@ -380,6 +401,7 @@ impl Model {
             let used_token = self.password.is_none() && self.token.is_some();
             self.password = None;
             if accepted {
+                self.relogins = 0;
                 let name = self.name.clone().unwrap_or_default();
                 let entries = self.chat.logged_in(&name, frame);
                 self.phase = Phase::Chat;
@@ -390,6 +412,13 @@ impl Model {
                     register: Some(password.expose().to_owned()),
                     ..Frame::default()
                 });
+            }
+            let in_use = frame.info.as_deref().is_some_and(|i| i.contains(IN_USE));
+            if used_token && in_use && self.relogins < RELOGIN_ATTEMPTS {
+                // Most likely our own connection the server has not seen go yet.
+                self.relogins += 1;
+                self.retry = true;
+                return None;
             }
             if used_token {
                 // Expired, revoked, or the name is banned: the token is of no more use.
@@ -1122,5 +1151,45 @@ mod tests {
         let f = m.change(Change::Unregister, &form("old horse", "", ""));
         assert_eq!(f.expect("UNREGISTER").unregister.as_deref(), Some("old horse"));
         assert!(Model::default().change(Change::Unregister, &form("x", "", "")).is_err());
+    }
+
+    #[test]
+    fn an_automatic_login_refused_as_in_use_is_tried_again_a_few_times_with_the_token() {
+        let mut m = Model::restored("ann".into(), "tok-1".into());
+        m.opened();
+        let in_use = || Frame {
+            username_accepted: Some(false),
+            info: Some("The provided username is already in use.".into()),
+            ..Frame::default()
+        };
+        for _ in 0..RELOGIN_ATTEMPTS {
+            m.received(in_use());
+            assert!(m.take_retry(), "tried again");
+            assert!(!m.take_retry(), "asked once");
+            m.closed(500);
+            assert_eq!(m.opened().and_then(|f| f.token).as_deref(), Some("tok-1"));
+        }
+        m.received(in_use());
+        assert!(!m.take_retry(), "given up");
+        assert_eq!((m.phase, m.remembered()), (Phase::Login, None));
+        assert!(m.login_error.as_deref().is_some_and(|e| e.contains("in use")));
+        // A success in between starts the count again; a refusal of another kind is final.
+        let mut m = Model::restored("ann".into(), "tok-1".into());
+        m.opened();
+        m.received(in_use());
+        assert!(m.take_retry());
+        m.closed(500);
+        m.opened();
+        m.received(accepted(&["ann"]));
+        assert_eq!(m.relogins, 0);
+        m.closed(500);
+        m.opened();
+        m.received(Frame {
+            username_accepted: Some(false),
+            info: Some("ann is banned for ever (spam).".into()),
+            ..Frame::default()
+        });
+        assert!(!m.take_retry());
+        assert_eq!(m.remembered(), None);
     }
 }
