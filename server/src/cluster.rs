@@ -151,6 +151,14 @@ pub enum Event {
         /// Why.
         reason: Option<String>,
     },
+    /// A login on `node` proved it owns the account with key `key` and took the name over:
+    /// the node holding it closes that connection.
+    Replaced {
+        /// The node where the owner logged in.
+        node: String,
+        /// The name's key.
+        key: String,
+    },
     /// `node` removed its user `name` (kicked or banned): the other nodes tell their users.
     Removed {
         /// The node the user was on.
@@ -363,6 +371,24 @@ impl Bus {
             return Ok(Claim::Held(held));
         }
         Err(ClusterError::JetStream(format!("the name {name} changed hands too often to claim")))
+    }
+
+    /// Takes the name with key `key` for this node whoever holds it (its owner proved it is
+    /// theirs); returns the revision of the claim.
+    pub async fn take(&self, key: &str, name: &str) -> Result<u64, ClusterError> {
+        let holder = Holder { node: self.node.clone(), name: name.to_owned() };
+        let value = Bytes::from(serde_json::to_vec(&holder)?);
+        let k = bucket_key(key);
+        for _ in 0..CLAIM_ATTEMPTS {
+            let taken = match self.names.entry(&k).await.map_err(js_error)? {
+                Some(entry) => self.names.update(&k, value.clone(), entry.revision).await.ok(),
+                None => self.names.create(&k, value.clone()).await.ok(),
+            };
+            if let Some(revision) = taken {
+                return Ok(revision);
+            }
+        }
+        Err(ClusterError::JetStream(format!("the name {name} changed hands too often to take")))
     }
 
     /// Gives the name with key `key` back, if it is still held at `revision`.

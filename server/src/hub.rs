@@ -176,6 +176,24 @@ pub enum Command {
         /// The connection.
         conn: ConnId,
     },
+    /// Whether `proof` shows a login from `ip` owns the account `key` (cluster mode: it may
+    /// then take the name over from another node).
+    Proves {
+        /// The account's key.
+        key: String,
+        /// The client's address.
+        ip: IpAddr,
+        /// The proof.
+        proof: Proof,
+        /// Where the answer goes.
+        reply: oneshot::Sender<bool>,
+    },
+    /// The account `key` was taken over here from another node: that node closes its
+    /// connection.
+    Replace {
+        /// The name's key.
+        key: String,
+    },
     /// Send `frame` to the user `name`, if online here.
     Tell {
         /// The user.
@@ -537,6 +555,15 @@ impl Hub {
                 let _ = reply.send(names);
             }
             Command::Tell { name, frame } => self.send_frame(&name, &frame),
+            Command::Proves { key, ip, proof, reply } => {
+                let _ = reply.send(self.registry.proves(&key, ip, &proof, unix_now()));
+            }
+            Command::Replace { key } => {
+                if let Some(link) = self.link.as_mut() {
+                    let event = crate::cluster::Event::Replaced { node: link.node.clone(), key };
+                    link.queue(cluster::Job::Publish { event, from: None }).await;
+                }
+            }
             Command::ListBlocked { conn } => {
                 if let Some(me) = self.names.get(&conn).cloned() {
                     self.send_blocked(&me);

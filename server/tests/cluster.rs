@@ -234,6 +234,9 @@ async fn try_login(node: &TestServer, frame: &Frame) -> (Client, Frame) {
     let mut c = node.client().await;
     c.send(frame).await;
     let r = c.recv_where(|f| f.username_accepted.is_some()).await;
+    if r.username_accepted == Some(true) {
+        c.name = frame.username.clone().unwrap_or_default();
+    }
     (c, r)
 }
 
@@ -271,16 +274,24 @@ async fn accounts_kicks_and_bans_hold_across_nodes() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(refused.contains("registered"), "{refused}");
-    let (_ann, r) = try_login(n1, &login_frame("ann", Some("correct horse"))).await;
+    let (mut ann, r) = try_login(n1, &login_frame("ann", Some("correct horse"))).await;
     assert_eq!(r.username_accepted, Some(true), "{:?}", r.info);
+    // Her password on the other node takes the name over from the connection on this one.
+    let (mut ann_again, r) = try_login(n0, &login_frame("ANN", Some("correct horse"))).await;
+    assert_eq!(r.username_accepted, Some(true), "{:?}", r.info);
+    let goodbye = ann.expect_closed(PATIENCE).await;
+    assert!(goodbye.iter().any(|f| f.disconnected.as_deref() == Some("replaced")), "{goodbye:?}");
+    // A wrong password takes nothing over.
+    let (_c, r) = try_login(n1, &login_frame("ann", Some("wrong horse"))).await;
+    assert_eq!(r.username_accepted, Some(false));
 
     // The operator on node 0 kicks and bans a user on node 1.
     let (mut opal, r) = try_login(n0, &login_frame("opal", Some("operator pass"))).await;
     assert_eq!(r.operator, Some(true), "{r:?}");
     let (mut cat, r) = try_login(n0, &login_frame("cat", None)).await;
     assert_eq!(r.username_accepted, Some(true));
-    let (mut bob, r) = try_login(n1, &login_frame("bob", None)).await;
-    assert_eq!(r.username_accepted, Some(true));
+    let (mut bob, r_bob) = try_login(n1, &login_frame("bob", None)).await;
+    assert_eq!(r_bob.username_accepted, Some(true));
     cat.recv_where(|f| f.users_joined.as_ref().is_some_and(|j| j.contains(&"bob".to_owned())))
         .await;
     opal.recv_where(|f| {
@@ -288,6 +299,14 @@ async fn accounts_kicks_and_bans_hold_across_nodes() {
             || f.user_list.as_ref().is_some_and(|j| j.contains(&"bob".to_owned()))
     })
     .await;
+    // (once bob's node knows where she is now)
+    let ann_known =
+        |f: &Frame| f.users_joined.as_ref().is_some_and(|j| j.contains(&"ann".to_owned()));
+    if !r_bob.user_list.as_ref().is_some_and(|l| l.contains(&"ann".to_owned())) {
+        bob.recv_where(ann_known).await;
+    }
+    bob.say("ann", "still there?").await;
+    ann_again.recv_message("still there?").await;
     let kick = shared::frame::Kick { name: "bob".into(), reason: Some("bye".into()) };
     opal.send(&Frame { kick: Some(kick), ..Frame::default() }).await;
     let goodbye = bob.expect_closed(PATIENCE).await;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use shared::frame::ended;
 use shared::names::name_key;
 use shared::{Frame, Message, encode_message};
 use tokio::sync::mpsc;
@@ -132,8 +133,12 @@ pub fn start(
 }
 
 impl Link {
+    /// Notes `name` online on `node`; its JSON if it was not online before (to announce).
     fn add_remote(&mut self, key: String, node: String, name: String) -> Option<Bytes> {
-        if self.remote.contains_key(&name) {
+        if let Some(r) = self.remote.get_mut(&name) {
+            // Taken over on another node: still online, now there (its old node's leave,
+            // coming after, is then not this one's).
+            r.node = node;
             return None;
         }
         let json = wire::string(&name);
@@ -360,6 +365,14 @@ impl Hub {
                     && let Some(name) = self.keys.get(&key).cloned()
                 {
                     self.throw_out(&[name], &by, "removed", reason.as_deref());
+                }
+            }
+            Event::Replaced { node, key } => {
+                if node != own
+                    && let Some(name) = self.keys.get(&key).cloned()
+                {
+                    let text = super::replaced(&name);
+                    self.remove(&name, Some(super::Goodbye { text, ended: Some(ended::REPLACED) }));
                 }
             }
             Event::Removed { node, name, how, by, reason } => {

@@ -42,6 +42,17 @@ pub(super) struct LoginReply {
 pub const CLUSTER_UNAVAILABLE: &str =
     "Logins cannot be checked right now (the cluster is unreachable); please try again.";
 
+/// Whether `proof` shows that a login from `ip` owns the account `key` (asked of the hub,
+/// which keeps the accounts).
+async fn owns(ctx: &Context, key: &str, ip: std::net::IpAddr, proof: &Proof) -> bool {
+    if matches!(proof, Proof::None) {
+        return false;
+    }
+    let (reply, answer) = oneshot::channel();
+    let ask = Command::Proves { key: key.to_owned(), ip, proof: proof.clone(), reply };
+    ctx.hub.send(ask).await.is_ok() && answer.await.unwrap_or(false)
+}
+
 /// Why a login did not succeed.
 pub(super) enum LoginFailed {
     /// The hub refused the name, with the INFO to show; `then_send`: messages came with the
@@ -87,6 +98,20 @@ pub(super) async fn answer(
         None => None,
         Some(bus) => match bus.claim(&key, &name).await {
             Ok(Claim::Claimed(revision)) => Some(revision),
+            // The account's owner takes the name over from its connection on another node
+            // (one it left behind), as it would on this one.
+            Ok(Claim::Held(_)) if owns(&ctx, &key, ip, &proof).await => {
+                match bus.take(&key, &name).await {
+                    Ok(revision) => {
+                        let _ = ctx.hub.send(Command::Replace { key: key.clone() }).await;
+                        Some(revision)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a name could not be taken over");
+                        return Err(LoginFailed::Unavailable(CLUSTER_UNAVAILABLE.to_owned()));
+                    }
+                }
+            }
             Ok(Claim::Held(_)) => return Err(refused(NAME_IN_USE.to_owned())),
             Err(e) => {
                 tracing::warn!(error = %e, "a name could not be claimed");
