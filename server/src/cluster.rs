@@ -37,6 +37,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// needs to cover a node catching up after a restart or an outage.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The prefix of the stream's, subject's and buckets' names unless `--cluster-prefix` says
+/// otherwise.
+pub const DEFAULT_PREFIX: &str = "chatterbox";
+
+/// The longest prefix: the names made from it (`KV_<prefix>_names`) are directory names on the
+/// NATS servers' disks, and 64 bytes keeps them far within any file system's limit on a name
+/// while leaving room for a cluster's name and its environment (`prod-eu-chat`).
+pub const MAX_PREFIX_LEN: usize = 64;
+
+/// The most replicas JetStream keeps of a stream (its own limit; 3 is usual for a NATS
+/// cluster of three, 5 survives two servers lost at once).
+pub const MAX_REPLICAS: usize = 5;
+
 /// The largest event the stream accepts: a message at the protocol's limit with its JSON
 /// around it, far below NATS's default 1 MiB payload.
 pub const MAX_EVENT_BYTES: i32 = 256 * 1024;
@@ -58,6 +71,9 @@ pub enum ClusterError {
     /// An event could not be read.
     #[error("an event in the stream is unreadable: {0}")]
     Event(#[from] serde_json::Error),
+    /// The settings cannot name a stream and buckets.
+    #[error("{0}")]
+    Settings(String),
 }
 
 fn js_error(e: impl std::fmt::Display) -> ClusterError {
@@ -78,11 +94,40 @@ pub struct BusSettings {
 
 impl Default for BusSettings {
     fn default() -> Self {
-        BusSettings { prefix: "chatterbox".into(), replicas: 1, max_age: DEFAULT_MAX_AGE }
+        BusSettings { prefix: DEFAULT_PREFIX.into(), replicas: 1, max_age: DEFAULT_MAX_AGE }
     }
 }
 
+/// Whether `prefix` can name a stream, a subject and buckets: 1 to [`MAX_PREFIX_LEN`] ASCII
+/// letters, digits, `_` and `-` (what NATS allows in a bucket's name, the strictest of the
+/// three); why not otherwise.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    if prefix.is_empty() || prefix.len() > MAX_PREFIX_LEN || !prefix.bytes().all(allowed) {
+        return Err(format!(
+            "{prefix:?} is not a prefix: use 1 to {MAX_PREFIX_LEN} ASCII letters, digits, '_' \
+             or '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether JetStream can keep `replicas` replicas (1 to [`MAX_REPLICAS`]); why not otherwise.
+pub fn check_replicas(replicas: usize) -> Result<(), String> {
+    if !(1..=MAX_REPLICAS).contains(&replicas) {
+        return Err(format!("{replicas} replicas: JetStream keeps 1 to {MAX_REPLICAS}"));
+    }
+    Ok(())
+}
+
 impl BusSettings {
+    /// Whether these settings can name and create a stream and buckets.
+    pub fn check(&self) -> Result<(), ClusterError> {
+        check_prefix(&self.prefix)
+            .and_then(|()| check_replicas(self.replicas))
+            .map_err(ClusterError::Settings)
+    }
+
     fn stream(&self) -> String {
         format!("{}_events", self.prefix)
     }
@@ -207,6 +252,8 @@ pub enum Claim {
 /// A node's connection to the bus.
 #[derive(Debug, Clone)]
 pub struct Bus {
+    /// The connection to NATS (it reconnects by itself; [`Bus::connected`] tells its state).
+    client: async_nats::Client,
     js: jetstream::Context,
     settings: BusSettings,
     stream: stream::Stream,
@@ -282,13 +329,14 @@ impl Bus {
         settings: BusSettings,
         node: String,
     ) -> Result<Bus, ClusterError> {
+        settings.check()?;
         let unreachable = |why: String| ClusterError::Unreachable { url: url.to_owned(), why };
         let options = async_nats::ConnectOptions::new().connection_timeout(CONNECT_TIMEOUT);
         let client = tokio::time::timeout(CONNECT_TIMEOUT, options.connect(url))
             .await
             .map_err(|_| unreachable("no answer".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let stream = js
             .get_or_create_stream(stream::Config {
                 name: settings.stream(),
@@ -303,7 +351,7 @@ impl Bus {
             .map_err(|e| js_error(format!("creating the stream: {e}")))?;
         let names = bucket(&js, &settings.names(), Duration::ZERO, settings.replicas).await?;
         let nodes = bucket(&js, &settings.nodes(), NODE_EXPIRY, settings.replicas).await?;
-        let bus = Bus { js, settings, stream, names, nodes, node };
+        let bus = Bus { client, js, settings, stream, names, nodes, node };
         bus.heartbeat().await?;
         Ok(bus)
     }
@@ -342,6 +390,19 @@ impl Bus {
     pub async fn last_sequence(&self) -> Result<u64, ClusterError> {
         let mut stream = self.stream.clone();
         Ok(stream.info().await.map_err(js_error)?.state.last_sequence)
+    }
+
+    /// How many events of the stream come after sequence `applied`: what a node that has
+    /// applied everything up to `applied` has yet to apply (the stream has one subject, so its
+    /// sequence numbers have no gaps).
+    pub async fn lag(&self, applied: u64) -> Result<u64, ClusterError> {
+        Ok(self.last_sequence().await?.saturating_sub(applied))
+    }
+
+    /// Whether the connection to NATS is up now (no I/O: the client's own record, which it
+    /// keeps while it reconnects by itself after a loss).
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Takes the name with key `key` for this node, atomically. A name this node holds
@@ -485,6 +546,9 @@ mod tests {
         let second = b.publish(&joined).await.expect("stored");
         assert!(second > first);
         assert_eq!(a.last_sequence().await.expect("info"), second);
+        assert_eq!(a.lag(first).await.expect("info"), 1, "one event after the first");
+        assert_eq!(b.lag(second).await.expect("info"), 0, "caught up");
+        assert!(a.connected() && b.connected());
         for node in [&a, &b] {
             let mut events = Box::pin(node.events(first - 1).await.expect("consumer"));
             let (seq, e) = events.next().await.expect("one").expect("readable");
@@ -543,6 +607,29 @@ mod tests {
         assert!(!a.holders().await.expect("holders").iter().any(|(k, _)| k == "cat"));
         assert!(matches!(a.claim("cat", "Cat").await.expect("claim"), Claim::Claimed(_)));
         a.destroy().await.expect("cleaned up");
+    }
+
+    #[test]
+    fn prefixes_are_letters_digits_underscores_and_dashes_and_replicas_what_jetstream_keeps() {
+        for good in ["chatterbox", "prod-eu_2", "A", &"x".repeat(MAX_PREFIX_LEN)] {
+            assert_eq!(check_prefix(good), Ok(()), "{good}");
+        }
+        for bad in ["", "a.b", "a b", "a*", "a>", "kat/z", "näme", &"x".repeat(MAX_PREFIX_LEN + 1)]
+        {
+            let e = check_prefix(bad).expect_err(bad);
+            assert!(e.contains("letters, digits"), "{e}");
+        }
+        assert_eq!(check_replicas(1), Ok(()));
+        assert_eq!(check_replicas(MAX_REPLICAS), Ok(()));
+        assert!(check_replicas(0).is_err() && check_replicas(MAX_REPLICAS + 1).is_err());
+        assert!(BusSettings::default().check().is_ok());
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_refused_before_connecting() {
+        let s = BusSettings { prefix: "a.b".into(), ..BusSettings::default() };
+        let err = Bus::connect("nats://127.0.0.1:1", s, "a".into()).await.expect_err("bad prefix");
+        assert!(matches!(err, ClusterError::Settings(_)), "{err}");
     }
 
     #[tokio::test]

@@ -209,6 +209,7 @@ impl std::fmt::Debug for ClusterConfig {
         f.debug_struct("ClusterConfig")
             .field("nats_url", &self.nats_url_redacted())
             .field("database_url", &self.database_url_redacted())
+            .field("bus", &self.bus)
             .finish()
     }
 }

@@ -407,8 +407,9 @@ pub fn spawn(setup: Setup) -> (HubHandle, tokio::task::JoinHandle<()>) {
     let (link, mut feed, mut alive) = match cluster {
         Some((bus, holders)) => {
             let after = u64::try_from(loaded.last_id).unwrap_or(0);
+            let lag = metrics.jetstream_consumer_lag.clone();
             let (link, feeds) =
-                cluster::start(bus, after, holders, handle.clone(), shutdown.clone());
+                cluster::start(bus, after, holders, handle.clone(), shutdown.clone(), lag);
             (Some(link), Some(feeds.events), Some(feeds.alive))
         }
         None => (None, None, None),

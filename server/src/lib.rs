@@ -265,9 +265,12 @@ impl Server {
             metrics: Arc::clone(&metrics),
             cluster: bus,
         });
-        let readiness = readiness::Readiness::new()
+        let mut readiness = readiness::Readiness::new()
             .with("store", readiness::store_writer(committed.clone()))
             .with("server", readiness::running(stop.clone()));
+        if let Some(bus) = &bus_for_sessions {
+            readiness.add("nats", readiness::nats(bus.clone()));
+        }
         let ctx = Arc::new(Context {
             hub,
             reader,

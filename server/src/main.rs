@@ -13,7 +13,8 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
+use chatterbox_server::cluster::{BusSettings, DEFAULT_PREFIX, check_prefix, check_replicas};
 use chatterbox_server::config::{
     ClusterConfig, DEFAULT_FLOOD, DEFAULT_HISTORY, DEFAULT_LOGIN_RATE, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PER_ADDRESS, DEFAULT_PORT, DEFAULT_RESERVE, DEFAULT_SESSION, DEFAULT_WEB_PORT,
@@ -151,6 +152,15 @@ struct Args {
     /// postgres://chatterbox:PASSWORD@db.internal/chatterbox. Goes with --cluster.
     #[arg(long, value_name = "URL", env = "CHATTERBOX_DATABASE", hide_env_values = true)]
     database: Option<String>,
+    /// Cluster mode: the prefix of the names of the stream, its subject and the key-value
+    /// buckets on NATS (letters, digits, `_`, `-`), so that clusters sharing one NATS keep
+    /// apart. Every node of a cluster gives the same.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_PREFIX)]
+    cluster_prefix: String,
+    /// Cluster mode: replicas NATS keeps of the stream and buckets: 1 for a single NATS
+    /// server, 3 for a NATS cluster of three (at most 5). Used when they are created.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    cluster_replicas: usize,
 }
 
 /// The configuration file: the options under their long names, all optional.
@@ -184,6 +194,8 @@ struct FileArgs {
     operator: Option<Vec<String>>,
     cluster: Option<String>,
     database: Option<String>,
+    cluster_prefix: Option<String>,
+    cluster_replicas: Option<usize>,
 }
 
 /// The configuration from the command line `argv` (the program's name first) and the
@@ -243,6 +255,8 @@ fn merge(args: &mut Args, matches: &ArgMatches, mut file: FileArgs) -> anyhow::R
         operator,
         cluster,
         database,
+        cluster_prefix,
+        cluster_replicas,
     );
     if let Some(list) = file.exempt_address.take()
         && !given("exempt_address")
@@ -277,13 +291,17 @@ fn config(args: Args) -> anyhow::Result<Config> {
             SESSION_DAYS.end()
         );
     }
+    // Checked whether or not cluster mode is on, so that a mistake shows before it matters.
+    check_prefix(&args.cluster_prefix).map_err(|e| anyhow!("--cluster-prefix: {e}"))?;
+    check_replicas(args.cluster_replicas).map_err(|e| anyhow!("--cluster-replicas: {e}"))?;
+    let bus = BusSettings {
+        prefix: args.cluster_prefix,
+        replicas: args.cluster_replicas,
+        ..BusSettings::default()
+    };
     let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let cluster = match (non_empty(args.cluster), non_empty(args.database)) {
-        (Some(nats_url), Some(database_url)) => Some(ClusterConfig {
-            nats_url,
-            database_url,
-            bus: chatterbox_server::cluster::BusSettings::default(),
-        }),
+        (Some(nats_url), Some(database_url)) => Some(ClusterConfig { nats_url, database_url, bus }),
         (None, None) => None,
         (Some(_), None) => bail!(
             "--cluster and --database go together: --cluster is set but the database is \
@@ -361,6 +379,8 @@ fn main() -> anyhow::Result<()> {
         tracing::info!(
             nats = %cluster.nats_url_redacted(),
             database = %cluster.database_url_redacted(),
+            prefix = %cluster.bus.prefix,
+            replicas = cluster.bus.replicas,
             "cluster mode"
         );
     }
@@ -566,10 +586,35 @@ mod tests {
         assert_eq!(cluster.nats_url, "nats://other:4222", "the command line wins");
         assert_eq!(cluster.database_url, db, "the file fills in the rest");
 
+        assert_eq!(cluster.bus, BusSettings::default(), "prefix chatterbox, one replica");
+
         let e = refusal(&["--cluster", nats], "");
         assert!(e.starts_with("--cluster and --database go together: "), "{e}");
         let e = refusal(&["--config", "chat.toml"], &format!("database = \"{db}\""));
         assert!(e.starts_with("--cluster and --database go together: "), "{e}");
         assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn the_cluster_prefix_and_replicas_come_from_either_source_and_are_checked() {
+        let cluster = ["--cluster", "nats://n:4222", "--database", "postgres://db/chat"];
+        let argv = [&cluster[..], &["--cluster-prefix", "prod-eu_1", "--cluster-replicas", "3"]];
+        let c = load_with(&argv.concat(), "").expect("loads");
+        let bus = c.cluster.expect("cluster mode").bus;
+        assert_eq!((bus.prefix.as_str(), bus.replicas), ("prod-eu_1", 3));
+
+        let file = "cluster-prefix = \"staging\"\ncluster-replicas = 5";
+        let argv = [&cluster[..], &["--config", "chat.toml", "--cluster-replicas", "1"]];
+        let bus = load_with(&argv.concat(), file).expect("loads").cluster.expect("cluster").bus;
+        assert_eq!((bus.prefix.as_str(), bus.replicas), ("staging", 1), "the command line wins");
+
+        let e = refusal(&[&cluster[..], &["--cluster-prefix", "prod.eu"]].concat(), "");
+        assert!(e.starts_with("--cluster-prefix: \"prod.eu\" is not a prefix"), "{e}");
+        let e = refusal(&["--config", "chat.toml"], "cluster-prefix = \"\"");
+        assert!(e.starts_with("--cluster-prefix: "), "{e}");
+        let e = refusal(&["--config", "chat.toml"], "cluster-replicas = 0");
+        assert!(e.starts_with("--cluster-replicas: 0 replicas"), "{e}");
+        let e = refusal(&[&cluster[..], &["--cluster-replicas", "7"]].concat(), "");
+        assert!(e.contains("JetStream keeps 1 to 5"), "{e}");
     }
 }

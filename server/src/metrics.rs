@@ -13,7 +13,7 @@
 //! | `chatterbox_deliveries_total` | counter | messages queued to a recipient's outbox (a broadcast to N others counts N) |
 //! | `chatterbox_outbox_disconnects_total` | counter | connections dropped because their outbox was full (slow readers) |
 //! | `chatterbox_store_commit_seconds` | histogram | time to commit one batch of the store's writes, retries included |
-//! | `chatterbox_jetstream_consumer_lag` | gauge | messages the cluster's JetStream consumer is behind; 0 outside cluster mode |
+//! | `chatterbox_jetstream_consumer_lag` | gauge | events in the cluster's stream this node has not applied yet (the stream's last sequence minus the last one the hub applied, measured every few seconds); 0 outside cluster mode |
 
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
@@ -67,8 +67,9 @@ pub struct Metrics {
     pub outbox_disconnects: Counter,
     /// Seconds each batch commit of the store took.
     pub store_commit_seconds: Histogram,
-    /// Messages the JetStream consumer is behind. Nothing sets it outside cluster mode, where
-    /// it stays 0; cluster mode sets it from the consumer's pending count.
+    /// Events of the cluster's stream this node has not applied yet. Nothing sets it outside
+    /// cluster mode, where it stays 0; in cluster mode a task of the hub's sets it every
+    /// [`crate::hub::cluster::LAG_INTERVAL`].
     pub jetstream_consumer_lag: Gauge,
 }
 
@@ -115,7 +116,7 @@ impl Metrics {
         );
         r.register(
             "jetstream_consumer_lag",
-            "Messages the JetStream consumer is behind (0 outside cluster mode)",
+            "Events of the cluster's stream this node has not applied yet (0 outside cluster mode)",
             m.jetstream_consumer_lag.clone(),
         );
         m

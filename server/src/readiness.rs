@@ -75,6 +75,18 @@ pub fn running(stop: CancellationToken) -> impl Check + 'static {
     move || if stop.is_cancelled() { Err("shutting down".to_owned()) } else { Ok(()) }
 }
 
+/// The connection to the cluster's NATS is up (the client's own record of it, kept up to date
+/// by its connection task): a node cut off from NATS can neither deliver nor accept messages.
+pub fn nats(bus: crate::cluster::Bus) -> impl Check + 'static {
+    move || {
+        if bus.connected() {
+            Ok(())
+        } else {
+            Err("not connected to NATS (reconnecting)".to_owned())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Cluster mode against the real NATS JetStream and PostgreSQL: three nodes in one test, users
-//! on different nodes in one chat. Each test has its own database and its own stream and
-//! buckets, dropped after it.
+//! on different nodes in one chat; `/healthz` and the consumer's lag on `/metrics`. Each test
+//! has its own database and its own stream and buckets, dropped after it.
+
+use std::time::{Duration, Instant};
 
 use chatterbox_server::cluster::{Bus, BusSettings};
 use chatterbox_server::config::ClusterConfig;
@@ -347,56 +349,9 @@ async fn accounts_kicks_and_bans_hold_across_nodes() {
     cluster.stop().await;
 }
 
-/// A NATS server of the test's own (so that it can be stopped and started again), with
-/// JetStream keeping its files in `dir`.
-struct OwnNats {
-    child: std::process::Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OwnNats {
-    fn start(port: u16, dir: &std::path::Path) -> OwnNats {
-        let child = std::process::Command::new(
-            std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into()),
-        )
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("nats-server (the project's machines have it, from Debian's nats-server)");
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        OwnNats { child, port, dir: dir.to_owned() }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    async fn restart(&mut self, down: std::time::Duration) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        tokio::time::sleep(down).await;
-        *self = OwnNats::start(self.port, &self.dir.clone());
-    }
-}
-
-impl Drop for OwnNats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_restart_during_traffic_loses_and_reorders_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut nats = OwnNats::start(free_port(), dir.path());
+    let mut nats = OwnNats::start(None, None).await;
     let cluster = Cluster::start_on(2, &[], TestDb::new().await, &nats.url()).await;
     let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
     let (mut ann, _) = user(n0, "ann").await;
@@ -407,7 +362,9 @@ async fn a_nats_restart_during_traffic_loses_and_reorders_nothing() {
     let mut refused = 0;
     for i in 0..SENT {
         if i == SENT / 3 {
-            nats.restart(std::time::Duration::from_millis(500)).await;
+            let (port, dir) = nats.kill();
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            nats = OwnNats::start(Some(port), Some(dir)).await;
         }
         ann.say("ALL", &format!("m{i}")).await;
         // what ann is told meanwhile (an ERROR for a message the stream could not take)
@@ -438,4 +395,146 @@ async fn a_nats_restart_during_traffic_loses_and_reorders_nothing() {
     bob.say("ALL", "bob after the restart").await;
     ann.recv_message("bob after the restart").await;
     cluster.stop().await;
+}
+
+/// `GET path` on `node`'s web port.
+async fn get(node: &TestServer, path: &str) -> String {
+    https_get(node.web.expect("gateway"), &node.ca, path).await
+}
+
+/// `GET path` on `node` until `want` holds of the answer; panics after [`PATIENCE`].
+async fn get_until(node: &TestServer, path: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = get(node, path).await;
+        if want(&answer) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{path} never showed it:\n{answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of the sample `name` in a `/metrics` answer.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+const LAG: &str = "chatterbox_jetstream_consumer_lag";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_is_ready_with_nats_and_reports_no_lag_once_it_has_applied_everything() {
+    let cluster = Cluster::start(2).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+    for node in [n0, n1] {
+        let health = get(node, "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("\r\n\r\nok"), "{health}");
+    }
+    let (mut ann, _) = user(n0, "ann").await;
+    let (mut bob, r) = user(n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+    for i in 0..20 {
+        ann.say("ALL", &format!("m{i}")).await;
+    }
+    bob.recv_message("m19").await;
+    // Both nodes apply every event in a moment; one measurement later each says so.
+    tokio::time::sleep(chatterbox_server::hub::cluster::LAG_INTERVAL * 3 / 2).await;
+    assert!(cluster.bus.last_sequence().await.expect("stream") >= 20);
+    for node in [n0, n1] {
+        let m = get_until(node, "/metrics", |m| sample(m, LAG).is_some()).await;
+        assert!(m.contains(&format!("# TYPE {LAG} gauge")), "{m}");
+        get_until(node, "/metrics", |m| sample(m, LAG) == Some(0.0)).await;
+    }
+    cluster.stop().await;
+}
+
+/// A NATS server of the test's own (the `nats-server` the machines run the shared one with),
+/// on a free port with JetStream in a temporary directory, so that the test can stop it;
+/// killed when dropped.
+struct OwnNats {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl OwnNats {
+    fn program() -> String {
+        std::env::var("CHATTERBOX_TEST_NATS_SERVER").unwrap_or_else(|_| {
+            let sbin = "/usr/sbin/nats-server";
+            if std::path::Path::new(sbin).exists() { sbin.into() } else { "nats-server".into() }
+        })
+    }
+
+    /// Starts one on `port` (a free one if `None`), keeping its JetStream data in `dir`.
+    async fn start(port: Option<u16>, dir: Option<tempfile::TempDir>) -> OwnNats {
+        let port = port.unwrap_or_else(free_port);
+        let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let program = Self::program();
+        let child = std::process::Command::new(&program)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{program} is needed for this test ({e}); set CHATTERBOX_TEST_NATS_SERVER")
+            });
+        let deadline = Instant::now() + PATIENCE;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "{program} never listened on {port}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        OwnNats { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (as a crash would), keeping its port and data for [`OwnNats::start`].
+    fn kill(mut self) -> (u16, tempfile::TempDir) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        (port, dir)
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_not_ready_while_nats_is_away_and_ready_again_when_it_is_back() {
+    let nats = OwnNats::start(None, None).await;
+    let db = TestDb::new().await;
+    let dirs = Dirs::new();
+    let mut config = dirs.config();
+    config.cluster = Some(ClusterConfig {
+        nats_url: nats.url(),
+        database_url: db.url.clone(),
+        bus: BusSettings {
+            prefix: format!("health_{}", std::process::id()),
+            ..BusSettings::default()
+        },
+    });
+    let node = TestServer::start(config).await;
+    let ready = |a: &str| a.starts_with("HTTP/1.1 200") && a.ends_with("\r\n\r\nok");
+    assert!(ready(&get(&node, "/healthz").await));
+
+    let (port, dir) = nats.kill();
+    let away = get_until(&node, "/healthz", |a| a.starts_with("HTTP/1.1 503")).await;
+    assert!(away.ends_with("not ready: nats: not connected to NATS (reconnecting)"), "{away}");
+
+    let _nats = OwnNats::start(Some(port), Some(dir)).await;
+    get_until(&node, "/healthz", ready).await;
+    let (mut ann, _) = user(&node, "ann").await;
+    let (mut bob, _) = user(&node, "bob").await;
+    ann.say("ALL", "after the outage").await;
+    bob.recv_message("after the outage").await;
+    node.stop().await;
 }

@@ -1,5 +1,6 @@
 //! The server under pressure and across its life: slow readers, restarts, SIGTERM, kill -9,
-//! every resolved address, and the shared conformance suite against the real binary.
+//! every resolved address, and the shared conformance suite against the real binary, alone and
+//! as a node of a cluster.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -240,30 +241,29 @@ fn conformance_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/conformance.py")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_shared_conformance_suite_passes() {
+/// The shared conformance suite's output against the native port `port` (TLS, verified with
+/// the CA at `ca`).
+async fn run_conformance(port: u16, ca: PathBuf) -> std::process::Output {
     let script = conformance_script();
     assert!(
         script.exists(),
         "conformance suite at {} (set CHATTERBOX_CONFORMANCE)",
         script.display()
     );
-    let dirs = Dirs::new();
-    let server = BinServer::spawn(bin!("chatterbox-server"), &dirs, &[]);
-    let out = tokio::task::spawn_blocking({
-        let ca = dirs.ca();
-        let port = server.addr.port().to_string();
-        move || {
-            Command::new("python3")
-                .arg(script)
-                .args(["--host", "127.0.0.1", "--port", &port, "--ca"])
-                .arg(ca)
-                .output()
-                .expect("run python3")
-        }
+    tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--ca"])
+            .arg(ca)
+            .output()
+            .expect("run python3")
     })
     .await
-    .expect("join");
+    .expect("join")
+}
+
+/// Asserts that the suite's run `out` passed, without warnings.
+fn assert_conformant(out: &std::process::Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(
@@ -274,6 +274,51 @@ async fn the_shared_conformance_suite_passes() {
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.ends_with(" 0 failed"), "{last}");
     assert!(!stdout.lines().any(|l| l.starts_with("WARN")), "no warnings either:\n{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_conformance_suite_passes() {
+    let dirs = Dirs::new();
+    let server = BinServer::spawn(bin!("chatterbox-server"), &dirs, &[]);
+    let out = run_conformance(server.addr.port(), dirs.ca()).await;
+    assert_conformant(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_conformance_suite_passes_against_a_node_of_a_cluster() {
+    use chatterbox_server::cluster::{Bus, BusSettings};
+    let nats =
+        std::env::var("CHATTERBOX_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let db = TestDb::new().await;
+    let settings = BusSettings {
+        prefix: format!("conformance_{}_{}", std::process::id(), now()),
+        ..BusSettings::default()
+    };
+    // Two nodes of the real binary, configured as an operator would (the URLs in the
+    // environment); the suite talks to the first while the second shares the chat.
+    let node = |dirs: &Dirs| {
+        let mut cmd = Command::new(bin!("chatterbox-server"));
+        cmd.args(["127.0.0.1", "-p", "0", "--web-port", "0", "--data-dir"])
+            .arg(dirs.data())
+            .arg("--certs-dir")
+            .arg(dirs.certs())
+            .args(["--cluster-prefix", &settings.prefix])
+            .env("CHATTERBOX_CLUSTER", &nats)
+            .env("CHATTERBOX_DATABASE", &db.url);
+        BinServer::spawn_command(cmd)
+    };
+    let (dirs0, dirs1) = (Dirs::new(), Dirs::new());
+    let (node0, node1) = (node(&dirs0), node(&dirs1));
+    let out = run_conformance(node0.addr.port(), dirs0.ca()).await;
+    // What the suite said in public reached the shared history, which the other node serves.
+    let mut other = Client::connect(node1.addr, &dirs1.ca()).await;
+    let login = other.login("onlooker").await;
+    drop((other, node0, node1));
+    let bus = Bus::connect(&nats, settings, "cleanup".into()).await.expect("NATS to clean up");
+    bus.destroy().await.expect("the test's stream and buckets removed");
+    assert_conformant(&out);
+    assert_eq!(login.username_accepted, Some(true), "{login:?}");
+    assert!(!contents(&[login]).is_empty(), "the other node serves the suite's history");
 }
 
 #[tokio::test]

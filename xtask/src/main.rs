@@ -6,6 +6,9 @@
 //! - `cargo xtask run [SERVER ARGS…]`: build the browser client (`trunk build --release`), then
 //!   the release server that embeds it, and run it (certificates and the database are created
 //!   on first run).
+//! - `cargo xtask cluster N [-- SERVER ARGS…]`: the browser client and the release server,
+//!   then N servers as the nodes of one cluster on this machine (the local NATS, a fresh
+//!   PostgreSQL database), until Ctrl-C, which also removes the database and the NATS streams.
 //! - `cargo xtask test`: everything CI checks: formatting, clippy with warnings denied (native,
 //!   and wasm32 for the browser client), the wasm32 builds of the protocol and client-core
 //!   crates, the browser client's build, and every test: the integration tests start real
@@ -22,14 +25,18 @@
 //! - `cmd`: running commands (cargo, a step that must succeed, a command's output).
 //! - `setup`: installing the tools, and the PATH that finds them.
 //! - `web`: the browser client's build, and `run`.
+//! - `cluster`: `cluster`'s plan of ports and directories, its database and its nodes.
+//! - `nats`: the few JetStream requests `cluster` makes to clean up, over NATS's text protocol.
 //! - `test`: the checks, the test run's summary, the load generator's smoke runs.
 //! - `fuzz`: the fuzz targets.
 //! - `server`: a server binary started as a child process, and the ports its log reports.
 //! - `bench`: the load scenarios and the benchmarks; `report` writes their results.
 
 mod bench;
+mod cluster;
 mod cmd;
 mod fuzz;
+mod nats;
 mod report;
 mod server;
 mod setup;
@@ -54,6 +61,7 @@ fn main() -> Result<()> {
             fuzz::fuzz(secs.parse().context("seconds")?)
         }
         "run" => web::run(&rest),
+        "cluster" => cluster::cluster(&rest),
         "test" => test::test(),
         _ => {
             eprintln!(
@@ -61,6 +69,8 @@ fn main() -> Result<()> {
                  tasks:\n  \
                  setup         install the tools that are missing (wasm target, trunk, wasm-bindgen, wasm-opt, chromium)\n  \
                  run [ARGS…]   build the web client and the release server, and run it (ARGS go to chatterbox-server)\n  \
+                 cluster N [-- ARGS…]\n                \
+                 build them, and run N servers as one cluster on the local NATS and a fresh PostgreSQL database (native ports 9500+i, web 8500+i) until Ctrl-C\n  \
                  test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included), fuzz smoke\n  \
                  fuzz [SECS]   run each fuzz target for SECS seconds (default {FUZZ_SECS}; needs nightly)\n  \
                  bench         the standard load scenarios against a fresh release server, the history and criterion benchmarks; writes docs/PERFORMANCE.md\n  \

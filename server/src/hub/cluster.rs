@@ -11,12 +11,17 @@
 //! hub sees it; the hub announces joins and leaves of its own users at once, and publishes
 //! them for the other nodes, which announce them as they consume them. A node whose heartbeat
 //! stops has its users announced as left by every other node.
+//!
+//! Lag: the hub records the sequence of the last event it applied, and the [`lag`] task sets
+//! `chatterbox_jetstream_consumer_lag` from it and the stream's last sequence.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use prometheus_client::metrics::gauge::Gauge;
 use shared::frame::ended;
 use shared::names::name_key;
 use shared::{Frame, Message, encode_message};
@@ -43,6 +48,10 @@ pub const EVENT_QUEUE: usize = 4096;
 
 /// Longest wait before consuming the stream again after it failed (NATS away).
 const RECONSUME_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often a node measures how far behind the stream it is: one small JetStream request per
+/// node, and a backlog shows within a Prometheus scrape interval (15 s by default).
+pub const LAG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The ERROR a sender gets when its message could not be stored in the cluster's stream.
 pub const NOT_ACCEPTED: &str = "Your message could not be accepted right now (the cluster's \
@@ -88,6 +97,8 @@ pub struct Link {
     pub(super) remote: BTreeMap<String, Remote>,
     /// Their keys → names.
     pub(super) remote_keys: HashMap<String, String>,
+    /// The sequence of the last event the hub applied, for the [`lag`] task.
+    applied: Arc<AtomicU64>,
 }
 
 /// An event from the stream with its sequence number, or why it could not be read.
@@ -103,26 +114,31 @@ pub struct Feeds {
 }
 
 /// Starts the cluster's tasks for a hub: the publisher, the stream's consumer (from after
-/// message `after`) and the heartbeat; `holders` are the names online in the cluster now.
+/// message `after`), the heartbeat, and the measure of the hub's lag behind the stream into
+/// `lag_gauge`; `holders` are the names online in the cluster now.
 pub fn start(
     bus: Bus,
     after: u64,
     holders: Vec<(String, Holder)>,
     hub: HubHandle,
     shutdown: CancellationToken,
+    lag_gauge: Gauge,
 ) -> (Link, Feeds) {
     let (jobs, jobs_rx) = mpsc::channel(PUBLISH_QUEUE);
     tokio::spawn(publisher(bus.clone(), jobs_rx, hub));
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     tokio::spawn(consumer(bus.clone(), after, events_tx, shutdown.clone()));
     let (alive_tx, alive) = mpsc::channel(MEMBERSHIP_QUEUE);
-    tokio::spawn(heartbeat(bus.clone(), alive_tx, shutdown));
+    tokio::spawn(heartbeat(bus.clone(), alive_tx, shutdown.clone()));
+    let applied = Arc::new(AtomicU64::new(after));
+    tokio::spawn(lag(bus.clone(), Arc::clone(&applied), lag_gauge, shutdown));
     let mut link = Link {
         node: bus.node.clone(),
         jobs,
         later: Vec::new(),
         remote: BTreeMap::new(),
         remote_keys: HashMap::new(),
+        applied,
     };
     for (key, holder) in holders {
         if holder.node != link.node {
@@ -315,11 +331,33 @@ async fn heartbeat(bus: Bus, alive: mpsc::Sender<Membership>, shutdown: Cancella
     }
 }
 
+/// Sets `gauge` every [`LAG_INTERVAL`] to the number of events in the stream after the last
+/// one the hub applied. While the stream cannot be asked, the gauge keeps its last value (and
+/// `/healthz` says NATS is unreachable).
+async fn lag(bus: Bus, applied: Arc<AtomicU64>, gauge: Gauge, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(LAG_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match bus.lag(applied.load(Ordering::Relaxed)).await {
+            Ok(behind) => {
+                gauge.set(i64::try_from(behind).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot measure the lag behind the stream"),
+        }
+    }
+}
+
 impl Hub {
     /// Applies an event from the stream: delivers a message to this node's recipients (after
     /// the local store has it), and keeps presence and blocks of the other nodes.
     pub(super) async fn apply(&mut self, seq: u64, event: Event) {
-        let Some(own) = self.link.as_ref().map(|l| l.node.clone()) else { return };
+        let Some(link) = self.link.as_ref() else { return };
+        link.applied.store(seq, Ordering::Relaxed);
+        let own = link.node.clone();
         match event {
             Event::Message { node, conn, message } => {
                 let id = i64::try_from(seq).unwrap_or(i64::MAX);
