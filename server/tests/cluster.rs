@@ -538,3 +538,79 @@ async fn healthz_says_not_ready_while_nats_is_away_and_ready_again_when_it_is_ba
     bob.recv_message("after the outage").await;
     node.stop().await;
 }
+
+/// A node as its own process (so that it can be killed with SIGKILL), in the cluster of
+/// `settings` on `db`.
+fn node_process(dirs: &Dirs, db: &TestDb, settings: &BusSettings) -> BinServer {
+    let mut cmd = std::process::Command::new(bin!("chatterbox-server"));
+    cmd.arg("127.0.0.1")
+        .args(["-p", "0", "--no-web", "--data-dir"])
+        .arg(dirs.data())
+        .arg("--certs-dir")
+        .arg(dirs.certs())
+        .args(["--cluster-prefix", &settings.prefix])
+        .env("CHATTERBOX_CLUSTER", nats_url())
+        .env("CHATTERBOX_DATABASE", &db.url);
+    BinServer::spawn_command(cmd)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_during_traffic_loses_nothing_anyone_saw_and_its_users_carry_on_elsewhere() {
+    let db = TestDb::new().await;
+    let settings = BusSettings {
+        prefix: format!("kill_{}_{}", std::process::id(), unique()),
+        ..BusSettings::default()
+    };
+    let bus = Bus::connect(&nats_url(), settings.clone(), "test".into()).await.expect("NATS");
+    let dirs: Vec<Dirs> = (0..3).map(|_| Dirs::new()).collect();
+    let nodes: Vec<BinServer> = dirs.iter().map(|d| node_process(d, &db, &settings)).collect();
+    let connect = async |i: usize, name: &str| {
+        let mut c = Client::connect(nodes[i].addr, &dirs[i].ca()).await;
+        let r = c.login(name).await;
+        (c, r)
+    };
+    let (mut ann, _) = connect(0, "ann").await;
+    let (mut bob, r) = connect(1, "bob").await;
+    assert_eq!(r.username_accepted, Some(true));
+    sees_online(&mut bob, &r, "ann").await;
+    let (mut cat, r) = connect(2, "cat").await;
+    sees_online(&mut cat, &r, "bob").await;
+
+    // ann talks; bob's node dies with SIGKILL in the middle of it.
+    let mut seen_by_bob = Vec::new();
+    for i in 0..60 {
+        ann.say("ALL", &format!("n{i}")).await;
+        if i == 30 {
+            nodes[1].signal("KILL");
+        }
+        if i < 30 {
+            seen_by_bob.push(bob.next_message().await.content);
+        }
+    }
+    ann.say("ALL", "after the kill").await;
+    cat.recv_message("after the kill").await;
+
+    // The others announce bob as left once the dead node's heartbeat has expired.
+    cat.recv_where(|f| f.users_left.as_ref().is_some_and(|l| l.contains(&"bob".to_owned()))).await;
+    // bob carries on through another node, under his name, with everything he had seen.
+    let (bob_again, r) = loop {
+        let (c, r) = connect(2, "bob").await;
+        if r.username_accepted == Some(true) {
+            break (c, r);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let history: Vec<String> = r.messages.iter().flatten().map(|m| m.content.clone()).collect();
+    for m in &seen_by_bob {
+        assert!(history.contains(m), "{m} was seen by bob and is gone: {history:?}");
+    }
+    assert!(history.contains(&"after the kill".to_owned()), "{history:?}");
+    drop(bob_again);
+    for (i, node) in nodes.into_iter().enumerate() {
+        if i != 1 {
+            node.signal("TERM");
+            node.wait_for_log("stopped");
+        }
+    }
+    bus.destroy().await.expect("the test's stream and buckets removed");
+}
