@@ -18,6 +18,7 @@ const FUZZ_SMOKE_SECS: u64 = 20;
 /// bench/tests, among them), and smoke runs of the micro-benchmarks and (with nightly) the fuzz targets.
 pub fn test() -> Result<()> {
     setup(true)?;
+    services()?;
     step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step(
         "cargo clippy -D warnings",
@@ -76,6 +77,47 @@ pub fn test() -> Result<()> {
     Ok(())
 }
 
+/// The services the cluster tests need, with the variable that moves each elsewhere.
+const SERVICES: [(&str, &str, &str); 2] = [
+    ("NATS with JetStream", "CHATTERBOX_TEST_NATS", "nats://127.0.0.1:4222"),
+    ("PostgreSQL", "CHATTERBOX_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres"),
+];
+
+/// How long the check waits for each service to accept a connection.
+const SERVICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Fails at once, saying which, if a service the tests need does not answer (rather than
+/// half an hour later in the middle of the tests). Nothing is ever skipped for its absence.
+fn services() -> Result<()> {
+    use std::net::ToSocketAddrs;
+    for (what, var, default) in SERVICES {
+        let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+        let hostport = host_port(&url)
+            .with_context(|| format!("{var}={url:?} is not a URL with a host and port"))?;
+        let reachable = hostport
+            .to_socket_addrs()
+            .ok()
+            .into_iter()
+            .flatten()
+            .any(|addr| std::net::TcpStream::connect_timeout(&addr, SERVICE_TIMEOUT).is_ok());
+        if !reachable {
+            bail!(
+                "{what} is not reachable at {hostport}: the cluster tests need it. Start it \
+                 (the project's machines run it before every session and CI), or set {var}."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `host:port` of a `scheme://[user@]host:port/...` URL.
+fn host_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let hostport = authority.rsplit('@').next()?;
+    hostport.contains(':').then(|| hostport.to_owned())
+}
+
 /// Runs the test command, passing its output through while adding up the `test result:`
 /// lines; fails if the command fails.
 fn run_tests(cmd: &mut Command) -> Result<(u64, u64)> {
@@ -131,5 +173,17 @@ mod tests {
         assert_eq!(count(line, " passed"), 19);
         assert_eq!(count(line, " failed"), 2);
         assert_eq!(count("FAILED. 0 passed; 3 failed", " failed"), 3);
+    }
+
+    #[test]
+    fn the_services_host_and_port_come_from_their_urls() {
+        assert_eq!(host_port("nats://127.0.0.1:4222").as_deref(), Some("127.0.0.1:4222"));
+        assert_eq!(
+            host_port("postgres://postgres@127.0.0.1:5432/postgres").as_deref(),
+            Some("127.0.0.1:5432")
+        );
+        assert_eq!(host_port("postgres://u:p@db:6543?sslmode=disable").as_deref(), Some("db:6543"));
+        assert_eq!(host_port("postgres://db/x"), None, "no port: said so, not guessed");
+        assert_eq!(host_port("not a url"), None);
     }
 }
