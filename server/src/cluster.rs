@@ -358,9 +358,19 @@ impl Bus {
 
     /// Publishes `event` and waits until JetStream has stored it; returns its sequence number.
     pub async fn publish(&self, event: &Event) -> Result<u64, ClusterError> {
+        self.send(event).await?.await
+    }
+
+    /// Sends `event` to JetStream and returns what waits for its acknowledgement (the
+    /// sequence number): events sent one after the other keep their order in the stream,
+    /// however their acknowledgements are awaited.
+    pub async fn send(
+        &self,
+        event: &Event,
+    ) -> Result<impl Future<Output = Result<u64, ClusterError>> + use<>, ClusterError> {
         let payload = Bytes::from(serde_json::to_vec(event)?);
         let ack = self.js.publish(self.settings.subject(), payload).await.map_err(js_error)?;
-        Ok(ack.await.map_err(js_error)?.sequence)
+        Ok(async move { Ok(ack.await.map_err(js_error)?.sequence) })
     }
 
     /// The events after sequence `after`, in order, and then as they come: (sequence, event).
@@ -630,6 +640,33 @@ mod tests {
         let s = BusSettings { prefix: "a.b".into(), ..BusSettings::default() };
         let err = Bus::connect("nats://127.0.0.1:1", s, "a".into()).await.expect_err("bad prefix");
         assert!(matches!(err, ClusterError::Settings(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn events_sent_one_after_the_other_keep_their_order_whatever_the_acks() {
+        let s = settings();
+        let a = bus(&s, "a").await;
+        let mut acks = Vec::new();
+        for i in 0..200 {
+            let message = Message::new("ann", "ALL", 1, format!("{i}"));
+            acks.push(
+                a.send(&Event::Message { node: "a".into(), conn: 1, message }).await.expect("sent"),
+            );
+        }
+        // acknowledgements awaited last first
+        let mut seqs = Vec::new();
+        while let Some(ack) = acks.pop() {
+            seqs.push(ack.await.expect("stored"));
+        }
+        seqs.reverse();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let mut events = Box::pin(a.events(0).await.expect("consumer"));
+        for i in 0..200 {
+            let (_, e) = events.next().await.expect("an event").expect("readable");
+            let Event::Message { message, .. } = e else { panic!("{e:?}") };
+            assert_eq!(message.content, format!("{i}"));
+        }
+        a.destroy().await.expect("cleaned up");
     }
 
     #[tokio::test]

@@ -188,18 +188,35 @@ impl Link {
 }
 
 /// Publishes the node's events in order, pipelined; a failure is reported to the sender.
+///
+/// Each event is sent in turn (so the stream keeps the order the hub accepted them in) and its
+/// acknowledgement awaited beside the next ones. The publisher never waits for the hub (which
+/// may be waiting for room in the publisher's queue): a sender whose message failed is told
+/// when the hub's queue has room, failures of one sender counted together meanwhile.
 async fn publisher(bus: Bus, mut jobs: mpsc::Receiver<Job>, hub: HubHandle) {
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
+    let mut owed = Owed::default();
+    let mut retry = tokio::time::interval(OWED_RETRY);
     loop {
         tokio::select! {
             biased;
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => report(&hub, done).await,
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                owed.failed(done);
+                owed.tell(&hub);
+            }
+            _ = retry.tick(), if !owed.is_empty() => owed.tell(&hub),
             job = jobs.recv(), if in_flight.len() < PUBLISH_IN_FLIGHT => {
                 let Some(job) = job else { break };
                 match job {
                     Job::Publish { event, from } => {
-                        let bus = bus.clone();
-                        in_flight.push_back(async move { (bus.publish(&event).await, from) });
+                        let sent = bus.send(&event).await;
+                        in_flight.push_back(async move {
+                            let result = match sent {
+                                Ok(ack) => ack.await,
+                                Err(e) => Err(e),
+                            };
+                            (result, from)
+                        });
                     }
                     Job::Release { key, revision } => {
                         if let Err(e) = bus.release(&key, revision).await {
@@ -211,18 +228,62 @@ async fn publisher(bus: Bus, mut jobs: mpsc::Receiver<Job>, hub: HubHandle) {
         }
     }
     while let Some(done) = in_flight.next().await {
-        report(&hub, done).await;
+        owed.failed(done);
+    }
+    owed.tell(&hub);
+}
+
+/// How often the publisher tries again to tell senders of failed messages while the hub's
+/// queue is full.
+const OWED_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Senders not told yet that messages of theirs failed, with how many: at most one entry per
+/// user of this node.
+#[derive(Debug, Default)]
+struct Owed(HashMap<String, usize>);
+
+impl Owed {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Notes a publication's outcome.
+    fn failed(&mut self, done: (Result<u64, ClusterError>, Option<String>)) {
+        if let (Err(e), from) = done {
+            tracing::warn!(error = %e, "an event could not be published");
+            if let Some(name) = from {
+                *self.0.entry(name).or_default() += 1;
+            }
+        }
+    }
+
+    /// Tells whom the hub's queue has room for now.
+    fn tell(&mut self, hub: &HubHandle) {
+        let names: Vec<String> = self.0.keys().cloned().collect();
+        for name in names {
+            let n = self.0.get(&name).copied().unwrap_or(0);
+            let text = if n == 1 { NOT_ACCEPTED.to_owned() } else { not_accepted(n) };
+            let tell = Command::Tell { name: name.clone(), frame: Box::new(Frame::error(text)) };
+            match hub.try_send(tell) {
+                Ok(()) => {
+                    self.0.remove(&name);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.0.clear();
+                    return;
+                }
+            }
+        }
     }
 }
 
-async fn report(hub: &HubHandle, done: (Result<u64, ClusterError>, Option<String>)) {
-    if let (Err(e), from) = done {
-        tracing::warn!(error = %e, "an event could not be published");
-        if let Some(name) = from {
-            let _ =
-                hub.send(Command::Tell { name, frame: Box::new(Frame::error(NOT_ACCEPTED)) }).await;
-        }
-    }
+/// The ERROR for `n` messages of one sender that the stream could not take.
+fn not_accepted(n: usize) -> String {
+    format!(
+        "{n} of your messages could not be accepted right now (the cluster's message stream is \
+         unreachable) and were not delivered; send them again in a moment."
+    )
 }
 
 /// Consumes the stream from after `after` and hands each event to the hub, in order; after a
@@ -509,5 +570,44 @@ impl Hub {
             tracing::info!(node = %r.node, "a node stopped; its users are announced as left");
             self.presence(false, r.json);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure() -> Result<u64, ClusterError> {
+        Err(ClusterError::JetStream("no responders".into()))
+    }
+
+    #[tokio::test]
+    async fn failed_senders_are_told_once_room_is_there_their_failures_counted_together() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let hub = HubHandle { tx };
+        let mut owed = Owed::default();
+        owed.failed((Ok(7), Some("ann".into())));
+        assert!(owed.is_empty(), "a success owes nothing");
+        owed.failed((failure(), None));
+        assert!(owed.is_empty(), "nobody to tell (a join, a leave)");
+        for _ in 0..3 {
+            owed.failed((failure(), Some("ann".into())));
+        }
+        owed.failed((failure(), Some("bob".into())));
+        owed.tell(&hub); // room for one: the other waits, nothing blocks
+        assert!(!owed.is_empty());
+        let told = |cmd: Command| match cmd {
+            Command::Tell { name, frame } => (name, frame.error.unwrap_or_default()),
+            other => panic!("{other:?}"),
+        };
+        let (first, text) = told(rx.recv().await.expect("a command"));
+        owed.tell(&hub);
+        assert!(owed.is_empty());
+        let (second, other) = told(rx.recv().await.expect("a command"));
+        let mut both = [(first, text), (second, other)];
+        both.sort();
+        assert_eq!(both[0].0, "ann");
+        assert!(both[0].1.starts_with("3 of your messages could not be accepted"), "{both:?}");
+        assert_eq!((both[1].0.as_str(), both[1].1.as_str()), ("bob", NOT_ACCEPTED));
     }
 }
