@@ -1,6 +1,8 @@
 //! History benchmark (run by `cargo xtask bench`): how many messages a second the store's
 //! writer commits, and how long a login's history read (1,000 messages) takes from a store of
-//! 1,000,000, which must not depend on the store's size. Prints `key=value` lines.
+//! 1,000,000, which must not depend on the store's size, for SQLite and then for PostgreSQL
+//! (cluster mode; a fresh database made on the server test-support's `TestDb` uses). Prints
+//! `key=value` lines, PostgreSQL's prefixed `pg_`.
 
 use std::time::{Duration, Instant};
 
@@ -55,23 +57,36 @@ async fn replays(reader: &store::Reader, size: i64) -> Vec<Duration> {
     times
 }
 
+/// Fills the store and measures it; prints the lines with `prefix`.
+async fn measure(writer: store::Writer, reader: store::Reader, prefix: &str) {
+    let t = Instant::now();
+    fill(&writer, 1, COMMIT_RUN).await;
+    let commits = COMMIT_RUN as f64 / t.elapsed().as_secs_f64();
+    let small = replays(&reader, COMMIT_RUN).await;
+    fill(&writer, COMMIT_RUN + 1, STORE_SIZE).await;
+    let large = replays(&reader, STORE_SIZE).await;
+    println!("{prefix}commits_per_sec={commits:.0}");
+    println!("{prefix}replay_messages={REPLAY}");
+    println!("{prefix}replay_p99_ms_at_{COMMIT_RUN}={:.3}", percentile(&small, 0.99));
+    println!("{prefix}replay_p50_ms={:.3}", percentile(&large, 0.5));
+    println!("{prefix}replay_p99_ms={:.3}", percentile(&large, 0.99));
+    println!("{prefix}store_messages={STORE_SIZE}");
+    drop(writer.ops);
+    writer.finished.wait().await;
+}
+
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let (writer, reader, _) =
             store::sqlite::open(dir.path(), CancellationToken::new()).expect("store");
-        let t = Instant::now();
-        fill(&writer, 1, COMMIT_RUN).await;
-        let commits = COMMIT_RUN as f64 / t.elapsed().as_secs_f64();
-        let small = replays(&reader, COMMIT_RUN).await;
-        fill(&writer, COMMIT_RUN + 1, STORE_SIZE).await;
-        let large = replays(&reader, STORE_SIZE).await;
-        println!("commits_per_sec={commits:.0}");
-        println!("replay_messages={REPLAY}");
-        println!("replay_p99_ms_at_{COMMIT_RUN}={:.3}", percentile(&small, 0.99));
-        println!("replay_p50_ms={:.3}", percentile(&large, 0.5));
-        println!("replay_p99_ms={:.3}", percentile(&large, 0.99));
-        println!("store_messages={STORE_SIZE}");
+        measure(writer, reader, "").await;
+        let db = test_support::TestDb::new().await;
+        let seconds = chatterbox_server::metrics::commit_histogram();
+        let backend = store::Backend::Postgres(&db.url);
+        let (writer, reader, _) =
+            store::open(backend, CancellationToken::new(), seconds).await.expect("PostgreSQL");
+        measure(writer, reader, "pg_").await;
     });
 }
