@@ -480,6 +480,17 @@ pub fn spawn(setup: Setup) -> (HubHandle, tokio::task::JoinHandle<()>) {
                 link.publish_later().await;
             }
         }
+        if hub.link.is_some() {
+            // A node of a cluster that stops takes its users out of the cluster now.
+            let names: Vec<String> = hub.users.keys().cloned().collect();
+            for name in names {
+                hub.remove(&name, None);
+            }
+            hub.write_registry().await;
+            if let Some(link) = hub.link.take() {
+                link.finish().await;
+            }
+        }
     });
     (handle, task)
 }

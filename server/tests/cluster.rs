@@ -620,3 +620,26 @@ async fn a_node_killed_during_traffic_loses_nothing_anyone_saw_and_its_users_car
     }
     bus.destroy().await.expect("the test's stream and buckets removed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_takes_its_users_out_of_the_cluster_at_once() {
+    let Cluster { mut nodes, _dirs, bus, _db } = Cluster::start(2).await;
+    let n1 = nodes.pop().expect("two nodes");
+    let n0 = nodes.pop().expect("two nodes");
+    let (mut ann, _) = user(&n0, "ann").await;
+    let (mut bob, r) = user(&n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+    ann.recv_where(|f| f.users_joined.as_ref().is_some_and(|j| j.contains(&"bob".to_owned())))
+        .await;
+    let held =
+        |h: &[(String, chatterbox_server::cluster::Holder)]| h.iter().any(|(k, _)| k == "bob");
+    assert!(held(&bus.holders().await.expect("names")), "bob's name is held while he is on");
+    n1.stop().await;
+    // Its heartbeat has not expired yet: only the node's own leave frees the name now.
+    assert!(!held(&bus.holders().await.expect("names")), "freed as the node stopped");
+    ann.recv_where(|f| f.users_left.as_ref().is_some_and(|l| l.contains(&"bob".to_owned()))).await;
+    let (_bob, r) = user(&n0, "bob").await;
+    assert!(r.user_list.expect("USER_LIST").contains(&"ann".to_owned()));
+    n0.stop().await;
+    bus.destroy().await.expect("cleaned up");
+}

@@ -46,6 +46,10 @@ pub const PUBLISH_IN_FLIGHT: usize = 256;
 /// Events consumed from the stream, waiting for the hub.
 pub const EVENT_QUEUE: usize = 4096;
 
+/// How long a stopping node waits for its last events (its users' leaves) to be published:
+/// within the server's shutdown grace, and short, as NATS may be what is away.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Longest wait before consuming the stream again after it failed (NATS away).
 const RECONSUME_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -99,6 +103,8 @@ pub struct Link {
     pub(super) remote_keys: HashMap<String, String>,
     /// The sequence of the last event the hub applied, for the [`lag`] task.
     applied: Arc<AtomicU64>,
+    /// The publisher task, awaited when the node stops.
+    publisher: tokio::task::JoinHandle<()>,
 }
 
 /// An event from the stream with its sequence number, or why it could not be read.
@@ -125,7 +131,7 @@ pub fn start(
     lag_gauge: Gauge,
 ) -> (Link, Feeds) {
     let (jobs, jobs_rx) = mpsc::channel(PUBLISH_QUEUE);
-    tokio::spawn(publisher(bus.clone(), jobs_rx, hub));
+    let publisher = tokio::spawn(publisher(bus.clone(), jobs_rx, hub));
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     tokio::spawn(consumer(bus.clone(), after, events_tx, shutdown.clone()));
     let (alive_tx, alive) = mpsc::channel(MEMBERSHIP_QUEUE);
@@ -139,6 +145,7 @@ pub fn start(
         remote: BTreeMap::new(),
         remote_keys: HashMap::new(),
         applied,
+        publisher,
     };
     for (key, holder) in holders {
         if holder.node != link.node {
@@ -172,6 +179,17 @@ impl Link {
     /// Queues a job for the publisher, waiting while its queue is full.
     pub(super) async fn queue(&self, job: Job) {
         let _ = self.jobs.send(job).await;
+    }
+
+    /// The node stops: its users leave the cluster at once (their names freed, the other
+    /// nodes told) rather than when its heartbeat expires. Waits at most [`STOP_GRACE`].
+    pub(super) async fn finish(mut self) {
+        self.publish_later().await;
+        let Link { jobs, publisher, .. } = self;
+        drop(jobs); // the publisher ends once it has published what is queued
+        if tokio::time::timeout(STOP_GRACE, publisher).await.is_err() {
+            tracing::warn!("the cluster was not told of every leave in time");
+        }
     }
 
     /// Keeps a job for [`Link::publish_later`].
