@@ -20,6 +20,29 @@ struct Cluster {
     _dirs: Vec<Dirs>,
     bus: Bus,
     _db: TestDb,
+    _cleanup: Cleanup,
+}
+
+/// Deletes a test's stream and buckets when dropped, also when the test failed.
+struct Cleanup {
+    nats: String,
+    settings: BusSettings,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        // Dropped from synchronous code, perhaps inside a runtime: a thread of its own with a
+        // small runtime of its own.
+        let (nats, settings) = (self.nats.clone(), self.settings.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let bus = Bus::connect(&nats, settings, "cleanup".into()).await.ok()?;
+                bus.destroy().await.ok()
+            })
+        })
+        .join();
+    }
 }
 
 impl Cluster {
@@ -36,10 +59,9 @@ impl Cluster {
     async fn start_on(n: usize, operators: &[&str], db: TestDb, nats: &str) -> Cluster {
         let prefix = format!("test_{}_{}", std::process::id(), unique());
         let settings = BusSettings { prefix, ..BusSettings::default() };
-        let bus =
-            Bus::connect(&nats_url(), settings.clone(), "test".into()).await.unwrap_or_else(|e| {
-                panic!("NATS with JetStream is needed ({e}); start it or set CHATTERBOX_TEST_NATS")
-            });
+        let bus = Bus::connect(nats, settings.clone(), "test".into()).await.unwrap_or_else(|e| {
+            panic!("NATS with JetStream is needed ({e}); start it or set CHATTERBOX_TEST_NATS")
+        });
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
         for _ in 0..n {
@@ -54,14 +76,15 @@ impl Cluster {
             nodes.push(TestServer::start(config).await);
             dirs.push(d);
         }
-        Cluster { nodes, _dirs: dirs, bus, _db: db }
+        let _cleanup = Cleanup { nats: nats.to_owned(), settings };
+        Cluster { nodes, _dirs: dirs, bus, _db: db, _cleanup }
     }
 
+    /// Stops the nodes; the stream and buckets go with the [`Cleanup`].
     async fn stop(self) {
         for node in self.nodes {
             node.stop().await;
         }
-        self.bus.destroy().await.expect("the test's stream and buckets removed");
     }
 }
 
@@ -252,11 +275,10 @@ async fn accounts_kicks_and_bans_hold_across_nodes() {
     opal.send(&Frame { register: Some("operator pass".into()), ..Frame::default() }).await;
     assert_eq!(opal.recv_where(|f| f.registered.is_some()).await.registered, Some(true));
     drop(opal);
-    let Cluster { nodes, bus, _db: db, .. } = first;
+    let Cluster { nodes, _db: db, .. } = first;
     for node in nodes {
         node.stop().await;
     }
-    bus.destroy().await.expect("cleaned up");
     assert_eq!(db.url, url);
     let cluster = Cluster::start_with(2, &["opal"], db).await;
     let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
@@ -567,7 +589,7 @@ async fn a_node_killed_during_traffic_loses_nothing_anyone_saw_and_its_users_car
         prefix: format!("kill_{}_{}", std::process::id(), unique()),
         ..BusSettings::default()
     };
-    let bus = Bus::connect(&nats_url(), settings.clone(), "test".into()).await.expect("NATS");
+    let _cleanup = Cleanup { nats: nats_url(), settings: settings.clone() };
     let dirs: Vec<Dirs> = (0..3).map(|_| Dirs::new()).collect();
     let nodes: Vec<BinServer> = dirs.iter().map(|d| node_process(d, &db, &settings)).collect();
     let connect = async |i: usize, name: &str| {
@@ -618,12 +640,11 @@ async fn a_node_killed_during_traffic_loses_nothing_anyone_saw_and_its_users_car
             node.wait_for_log("stopped");
         }
     }
-    bus.destroy().await.expect("the test's stream and buckets removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_stops_takes_its_users_out_of_the_cluster_at_once() {
-    let Cluster { mut nodes, _dirs, bus, _db } = Cluster::start(2).await;
+    let Cluster { mut nodes, _dirs, bus, _db, _cleanup } = Cluster::start(2).await;
     let n1 = nodes.pop().expect("two nodes");
     let n0 = nodes.pop().expect("two nodes");
     let (mut ann, _) = user(&n0, "ann").await;
@@ -641,5 +662,4 @@ async fn a_node_that_stops_takes_its_users_out_of_the_cluster_at_once() {
     let (_bob, r) = user(&n0, "bob").await;
     assert!(r.user_list.expect("USER_LIST").contains(&"ann".to_owned()));
     n0.stop().await;
-    bus.destroy().await.expect("cleaned up");
 }
