@@ -145,19 +145,59 @@ impl BusSettings {
     }
 }
 
+/// Messages one event carries at most; also the span of ids an event's sequence number
+/// stands for (message `i` of event `seq` is `seq · MESSAGES_PER_EVENT + i`). 256 merges a
+/// busy node's burst (a flood of 10 senders queues a few dozen at a time) and leaves ids for
+/// 3.6·10¹⁶ events.
+pub const MESSAGES_PER_EVENT: usize = 256;
+
+/// The estimated JSON bytes past which no further message joins an event: half of
+/// [`MAX_EVENT_BYTES`], so that the estimate (which counts each byte twice for escapes) keeps
+/// an event within the stream's limit; a single message always goes, whatever its size.
+pub const EVENT_BATCH_BYTES: usize = 128 * 1024;
+
+/// The id of message `i` of the event with stream sequence `seq`.
+pub fn message_id(seq: u64, i: usize) -> i64 {
+    let span = MESSAGES_PER_EVENT as u64;
+    i64::try_from(seq.saturating_mul(span).saturating_add(i as u64)).unwrap_or(i64::MAX)
+}
+
+/// The stream sequence of the event that carried message `id`.
+pub fn sequence_of(id: i64) -> u64 {
+    u64::try_from(id).unwrap_or(0) / MESSAGES_PER_EVENT as u64
+}
+
+/// A message in an [`Event::Messages`], with the connection that sent it on its node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// The sending connection on its node (a broadcast does not go back to it).
+    pub conn: u64,
+    /// The message as it is delivered.
+    pub message: Message,
+}
+
+impl Sent {
+    /// Its JSON size, estimated from above for ordinary text (each byte counted twice, for
+    /// escapes, plus the keys and numbers around it).
+    pub fn estimated_bytes(&self) -> usize {
+        let m = &self.message;
+        2 * (m.src.len() + m.dest.len() + m.content.len()) + 64
+    }
+}
+
 /// What the nodes tell each other, in the stream's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Event {
-    /// A chat message, accepted by `node` from its connection `conn`; its id is the event's
-    /// sequence number.
-    Message {
-        /// The node that accepted it.
+    /// Chat messages accepted by `node`, in the order accepted (at most
+    /// [`MESSAGES_PER_EVENT`]): a busy node publishes what is queued together, so that the
+    /// stream, NATS and every node pay their per-event costs once for many messages. Message
+    /// `i` has the id [`message_id`]`(sequence, i)`.
+    Messages {
+        /// The node that accepted them.
         node: String,
-        /// The sending connection on that node (a broadcast does not go back to it).
-        conn: u64,
-        /// The message as it is delivered.
-        message: Message,
+        /// The messages with their senders' connections.
+        messages: Vec<Sent>,
     },
     /// `name` (key `key`) logged in on `node`.
     Joined {
@@ -548,10 +588,11 @@ mod tests {
         let s = settings();
         let (a, b) = (bus(&s, "a").await, bus(&s, "b").await);
         let m = |text: &str| Message::new("ann", "ALL", 1, text);
-        let first = a
-            .publish(&Event::Message { node: "a".into(), conn: 1, message: m("one") })
-            .await
-            .expect("stored");
+        let one = |text: &str| Event::Messages {
+            node: "a".into(),
+            messages: vec![Sent { conn: 1, message: m(text) }],
+        };
+        let first = a.publish(&one("one")).await.expect("stored");
         let joined = Event::Joined { node: "b".into(), name: "Bob".into(), key: "bob".into() };
         let second = b.publish(&joined).await.expect("stored");
         assert!(second > first);
@@ -562,10 +603,7 @@ mod tests {
         for node in [&a, &b] {
             let mut events = Box::pin(node.events(first - 1).await.expect("consumer"));
             let (seq, e) = events.next().await.expect("one").expect("readable");
-            assert_eq!(
-                (seq, e),
-                (first, Event::Message { node: "a".into(), conn: 1, message: m("one") })
-            );
+            assert_eq!((seq, e), (first, one("one")));
             assert_eq!(
                 events.next().await.expect("two").expect("readable"),
                 (second, joined.clone())
@@ -649,9 +687,9 @@ mod tests {
         let mut acks = Vec::new();
         for i in 0..200 {
             let message = Message::new("ann", "ALL", 1, format!("{i}"));
-            acks.push(
-                a.send(&Event::Message { node: "a".into(), conn: 1, message }).await.expect("sent"),
-            );
+            let event =
+                Event::Messages { node: "a".into(), messages: vec![Sent { conn: 1, message }] };
+            acks.push(a.send(&event).await.expect("sent"));
         }
         // acknowledgements awaited last first
         let mut seqs = Vec::new();
@@ -663,10 +701,23 @@ mod tests {
         let mut events = Box::pin(a.events(0).await.expect("consumer"));
         for i in 0..200 {
             let (_, e) = events.next().await.expect("an event").expect("readable");
-            let Event::Message { message, .. } = e else { panic!("{e:?}") };
-            assert_eq!(message.content, format!("{i}"));
+            let Event::Messages { messages, .. } = e else { panic!("{e:?}") };
+            assert_eq!(messages[0].message.content, format!("{i}"));
         }
         a.destroy().await.expect("cleaned up");
+    }
+
+    #[test]
+    fn each_message_of_an_event_has_an_id_of_its_own_in_the_streams_order() {
+        assert_eq!(message_id(1, 0), 256);
+        assert_eq!(message_id(1, 255), 511);
+        assert_eq!(message_id(2, 0), 512);
+        assert!(message_id(1, MESSAGES_PER_EVENT - 1) < message_id(2, 0));
+        for id in [256, 300, 511] {
+            assert_eq!(sequence_of(id), 1);
+        }
+        assert_eq!((sequence_of(512), sequence_of(0), sequence_of(-1)), (2, 0, 0));
+        assert_eq!(message_id(u64::MAX, 3), i64::MAX, "saturates rather than wraps");
     }
 
     #[tokio::test]

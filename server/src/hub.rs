@@ -406,10 +406,9 @@ pub fn spawn(setup: Setup) -> (HubHandle, tokio::task::JoinHandle<()>) {
     let handle = HubHandle { tx };
     let (link, mut feed, mut alive) = match cluster {
         Some((bus, holders)) => {
-            let after = u64::try_from(loaded.last_id).unwrap_or(0);
             let lag = metrics.jetstream_consumer_lag.clone();
             let (link, feeds) =
-                cluster::start(bus, after, holders, handle.clone(), shutdown.clone(), lag);
+                cluster::start(bus, loaded.last_id, holders, handle.clone(), shutdown.clone(), lag);
             (Some(link), Some(feeds.events), Some(feeds.alive))
         }
         None => (None, None, None),
@@ -573,7 +572,7 @@ impl Hub {
             Command::Replace { key } => {
                 if let Some(link) = self.link.as_mut() {
                     let event = crate::cluster::Event::Replaced { node: link.node.clone(), key };
-                    link.queue(cluster::Job::Publish { event, from: None }).await;
+                    link.queue(cluster::Job::Publish { event, from: Vec::new() }).await;
                 }
             }
             Command::ListBlocked { conn } => {
@@ -635,7 +634,7 @@ impl Hub {
                 name: name.clone(),
                 key: key.clone(),
             };
-            link.queue(cluster::Job::Publish { event, from: None }).await;
+            link.queue(cluster::Job::Publish { event, from: Vec::new() }).await;
         }
         self.names.insert(peer.conn, name.clone());
         self.keys.insert(key.clone(), name.clone());
@@ -677,7 +676,7 @@ impl Hub {
             for op in self.writes.iter().filter(|op| !matches!(op, RegistryOp::Audit { .. })) {
                 let event =
                     crate::cluster::Event::Registry { node: link.node.clone(), op: op.clone() };
-                link.later(cluster::Job::Publish { event, from: None });
+                link.later(cluster::Job::Publish { event, from: Vec::new() });
             }
         }
         for op in std::mem::take(&mut self.writes) {
@@ -796,7 +795,7 @@ impl Hub {
                 blocked_name: name.clone(),
                 on,
             };
-            link.queue(cluster::Job::Publish { event, from: None }).await;
+            link.queue(cluster::Job::Publish { event, from: Vec::new() }).await;
         }
         let op = if on {
             Op::Block { blocker_key: my_key, blocked_key: key, blocked_name: name }
@@ -879,12 +878,11 @@ impl Hub {
             }
             if let Some(link) = &self.link {
                 // In a cluster the stream gives the id and the order; delivery follows it.
-                let event = crate::cluster::Event::Message {
+                let event = crate::cluster::Event::Messages {
                     node: link.node.clone(),
-                    conn: conn.0,
-                    message: m,
+                    messages: vec![crate::cluster::Sent { conn: conn.0, message: m }],
                 };
-                link.queue(cluster::Job::Publish { event, from: Some(me.clone()) }).await;
+                link.queue(cluster::Job::Publish { event, from: vec![me.clone()] }).await;
                 continue;
             }
             let id = self.next_id;
@@ -988,7 +986,7 @@ impl Hub {
                     name: name.to_owned(),
                     key: u.key.clone(),
                 };
-                link.later(cluster::Job::Publish { event, from: None });
+                link.later(cluster::Job::Publish { event, from: Vec::new() });
                 if let Some(revision) = u.claim {
                     link.later(cluster::Job::Release { key: u.key.clone(), revision });
                 }

@@ -3,7 +3,9 @@
 //! A node's hub does not give out message ids itself. It publishes each accepted message to
 //! the cluster's stream (through the [`publisher`] task, which keeps the node's messages in
 //! the order they were accepted) and delivers messages, its own included, only as they come
-//! back from the stream ([`Hub::apply`]), so that every node delivers one order. Each node
+//! back from the stream ([`Hub::apply`]), so that every node delivers one order. Messages
+//! queued together go out as one event; a message's id is its event's sequence number and its
+//! place in the event ([`crate::cluster::message_id`]). Each node
 //! writes every message it consumes to the shared database (idempotently), so its own
 //! `committed` watermark covers everything before a login's history bound.
 //!
@@ -29,7 +31,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Command, ConnId, Hub, HubHandle, Kind, Pending};
-use crate::cluster::{Bus, ClusterError, Event, HEARTBEAT, Holder};
+use crate::cluster::{
+    Bus, ClusterError, EVENT_BATCH_BYTES, Event, HEARTBEAT, Holder, MESSAGES_PER_EVENT, Sent,
+};
 use crate::registry::RegistryOp;
 use crate::store::Op;
 use crate::wire;
@@ -64,12 +68,12 @@ pub const NOT_ACCEPTED: &str = "Your message could not be accepted right now (th
 /// What the publisher does, in order.
 #[derive(Debug)]
 pub enum Job {
-    /// Publish an event; `from`: the local user to tell if it fails.
+    /// Publish an event; `from`: the local users to tell if it fails.
     Publish {
         /// The event.
         event: Event,
-        /// The local user who sent it (a message), to be told of a failure.
-        from: Option<String>,
+        /// The local user who sent each of its messages, to be told of a failure.
+        from: Vec<String>,
     },
     /// Give a name back to the cluster, if still held at this revision.
     Release {
@@ -103,6 +107,10 @@ pub struct Link {
     pub(super) remote_keys: HashMap<String, String>,
     /// The sequence of the last event the hub applied, for the [`lag`] task.
     applied: Arc<AtomicU64>,
+    /// The last message id in the database when the node started: the stream is consumed
+    /// again from the event that carried it (it may have been stored in part), and what is
+    /// stored already is skipped.
+    stored_at_start: i64,
     /// The publisher task, awaited when the node stops.
     publisher: tokio::task::JoinHandle<()>,
 }
@@ -119,17 +127,19 @@ pub struct Feeds {
     pub alive: mpsc::Receiver<Membership>,
 }
 
-/// Starts the cluster's tasks for a hub: the publisher, the stream's consumer (from after
-/// message `after`), the heartbeat, and the measure of the hub's lag behind the stream into
-/// `lag_gauge`; `holders` are the names online in the cluster now.
+/// Starts the cluster's tasks for a hub: the publisher, the stream's consumer (from the event
+/// that carried message `stored`, the last in the database), the heartbeat, and the measure
+/// of the hub's lag behind the stream into `lag_gauge`; `holders` are the names online in
+/// the cluster now.
 pub fn start(
     bus: Bus,
-    after: u64,
+    stored: i64,
     holders: Vec<(String, Holder)>,
     hub: HubHandle,
     shutdown: CancellationToken,
     lag_gauge: Gauge,
 ) -> (Link, Feeds) {
+    let after = crate::cluster::sequence_of(stored).saturating_sub(1);
     let (jobs, jobs_rx) = mpsc::channel(PUBLISH_QUEUE);
     let publisher = tokio::spawn(publisher(bus.clone(), jobs_rx, hub));
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
@@ -145,6 +155,7 @@ pub fn start(
         remote: BTreeMap::new(),
         remote_keys: HashMap::new(),
         applied,
+        stored_at_start: stored,
         publisher,
     };
     for (key, holder) in holders {
@@ -205,16 +216,21 @@ impl Link {
     }
 }
 
-/// Publishes the node's events in order, pipelined; a failure is reported to the sender.
+/// Publishes the node's events in order, pipelined; a failure is reported to the senders.
 ///
 /// Each event is sent in turn (so the stream keeps the order the hub accepted them in) and its
-/// acknowledgement awaited beside the next ones. The publisher never waits for the hub (which
-/// may be waiting for room in the publisher's queue): a sender whose message failed is told
-/// when the hub's queue has room, failures of one sender counted together meanwhile.
+/// acknowledgement awaited beside the next ones. Messages queued one after the other go out
+/// as one event ([`merge_queued`]): under load, one publication, acknowledgement and
+/// consumption on every node for many messages; idle, each goes at once. The publisher never
+/// waits for the hub (which may be waiting for room in the publisher's queue): a sender whose
+/// message failed is told when the hub's queue has room, failures of one sender counted
+/// together meanwhile.
 async fn publisher(bus: Bus, mut jobs: mpsc::Receiver<Job>, hub: HubHandle) {
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
     let mut owed = Owed::default();
     let mut retry = tokio::time::interval(OWED_RETRY);
+    // A job taken from the queue but not merged into the event before it.
+    let mut held: Option<Job> = None;
     loop {
         tokio::select! {
             biased;
@@ -223,23 +239,28 @@ async fn publisher(bus: Bus, mut jobs: mpsc::Receiver<Job>, hub: HubHandle) {
                 owed.tell(&hub);
             }
             _ = retry.tick(), if !owed.is_empty() => owed.tell(&hub),
-            job = jobs.recv(), if in_flight.len() < PUBLISH_IN_FLIGHT => {
+            job = jobs.recv(), if held.is_none() && in_flight.len() < PUBLISH_IN_FLIGHT => {
                 let Some(job) = job else { break };
-                match job {
-                    Job::Publish { event, from } => {
-                        let sent = bus.send(&event).await;
-                        in_flight.push_back(async move {
-                            let result = match sent {
-                                Ok(ack) => ack.await,
-                                Err(e) => Err(e),
-                            };
-                            (result, from)
-                        });
-                    }
-                    Job::Release { key, revision } => {
-                        if let Err(e) = bus.release(&key, revision).await {
-                            tracing::warn!(error = %e, "a name could not be released");
-                        }
+                held = Some(job);
+            }
+        }
+        while in_flight.len() < PUBLISH_IN_FLIGHT
+            && let Some(job) = held.take()
+        {
+            match merge_queued(job, &mut jobs, &mut held) {
+                Job::Publish { event, from } => {
+                    let sent = bus.send(&event).await;
+                    in_flight.push_back(async move {
+                        let result = match sent {
+                            Ok(ack) => ack.await,
+                            Err(e) => Err(e),
+                        };
+                        (result, from)
+                    });
+                }
+                Job::Release { key, revision } => {
+                    if let Err(e) = bus.release(&key, revision).await {
+                        tracing::warn!(error = %e, "a name could not be released");
                     }
                 }
             }
@@ -249,6 +270,36 @@ async fn publisher(bus: Bus, mut jobs: mpsc::Receiver<Job>, hub: HubHandle) {
         owed.failed(done);
     }
     owed.tell(&hub);
+}
+
+/// `job` with the messages queued right behind it merged in, when it publishes messages:
+/// up to [`MESSAGES_PER_EVENT`] and [`EVENT_BATCH_BYTES`], and only what is queued already
+/// (never waiting for more). The first job that cannot join is left in `held`.
+fn merge_queued(job: Job, jobs: &mut mpsc::Receiver<Job>, held: &mut Option<Job>) -> Job {
+    let Job::Publish { event: Event::Messages { node, mut messages }, mut from } = job else {
+        return job;
+    };
+    let mut bytes: usize = messages.iter().map(Sent::estimated_bytes).sum();
+    while messages.len() < MESSAGES_PER_EVENT && bytes < EVENT_BATCH_BYTES {
+        let Ok(next) = jobs.try_recv() else { break };
+        match next {
+            Job::Publish { event: Event::Messages { node: n, messages: more }, from: f }
+                if n == node
+                    && messages.len() + more.len() <= MESSAGES_PER_EVENT
+                    && bytes + more.iter().map(Sent::estimated_bytes).sum::<usize>()
+                        <= EVENT_BATCH_BYTES =>
+            {
+                bytes += more.iter().map(Sent::estimated_bytes).sum::<usize>();
+                messages.extend(more);
+                from.extend(f);
+            }
+            other => {
+                *held = Some(other);
+                break;
+            }
+        }
+    }
+    Job::Publish { event: Event::Messages { node, messages }, from }
 }
 
 /// How often the publisher tries again to tell senders of failed messages while the hub's
@@ -265,11 +316,11 @@ impl Owed {
         self.0.is_empty()
     }
 
-    /// Notes a publication's outcome.
-    fn failed(&mut self, done: (Result<u64, ClusterError>, Option<String>)) {
+    /// Notes a publication's outcome: each sender of its messages is owed a notice.
+    fn failed(&mut self, done: (Result<u64, ClusterError>, Vec<String>)) {
         if let (Err(e), from) = done {
             tracing::warn!(error = %e, "an event could not be published");
-            if let Some(name) = from {
+            for name in from {
                 *self.0.entry(name).or_default() += 1;
             }
         }
@@ -437,12 +488,18 @@ impl Hub {
         let Some(link) = self.link.as_ref() else { return };
         link.applied.store(seq, Ordering::Relaxed);
         let own = link.node.clone();
+        let stored_at_start = link.stored_at_start;
         match event {
-            Event::Message { node, conn, message } => {
-                let id = i64::try_from(seq).unwrap_or(i64::MAX);
-                let from = if node == own { ConnId(conn) } else { ConnId::NONE };
-                self.deliver_later(id, from, &message);
-                let _ = self.store.send(Op::Message { id, message }).await;
+            Event::Messages { node, messages } => {
+                for (i, Sent { conn, message }) in messages.into_iter().enumerate() {
+                    let id = crate::cluster::message_id(seq, i);
+                    if id <= stored_at_start {
+                        continue; // stored before this node started (consumed again)
+                    }
+                    let from = if node == own { ConnId(conn) } else { ConnId::NONE };
+                    self.deliver_later(id, from, &message);
+                    let _ = self.store.send(Op::Message { id, message }).await;
+                }
             }
             Event::Joined { node, name, key } => {
                 if node == own || self.keys.contains_key(&key) {
@@ -604,14 +661,12 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(1);
         let hub = HubHandle { tx };
         let mut owed = Owed::default();
-        owed.failed((Ok(7), Some("ann".into())));
+        owed.failed((Ok(7), vec!["ann".into()]));
         assert!(owed.is_empty(), "a success owes nothing");
-        owed.failed((failure(), None));
+        owed.failed((failure(), Vec::new()));
         assert!(owed.is_empty(), "nobody to tell (a join, a leave)");
-        for _ in 0..3 {
-            owed.failed((failure(), Some("ann".into())));
-        }
-        owed.failed((failure(), Some("bob".into())));
+        owed.failed((failure(), vec!["ann".into(), "ann".into()]));
+        owed.failed((failure(), vec!["ann".into(), "bob".into()]));
         owed.tell(&hub); // room for one: the other waits, nothing blocks
         assert!(!owed.is_empty());
         let told = |cmd: Command| match cmd {
@@ -627,5 +682,74 @@ mod tests {
         assert_eq!(both[0].0, "ann");
         assert!(both[0].1.starts_with("3 of your messages could not be accepted"), "{both:?}");
         assert_eq!((both[1].0.as_str(), both[1].1.as_str()), ("bob", NOT_ACCEPTED));
+    }
+
+    fn message_job(node: &str, sender: &str, content: &str) -> Job {
+        let message = Message::new(sender, "ALL", 1, content);
+        Job::Publish {
+            event: Event::Messages { node: node.into(), messages: vec![Sent { conn: 1, message }] },
+            from: vec![sender.into()],
+        }
+    }
+
+    /// The contents and senders of a merged job.
+    fn contents(job: &Job) -> (Vec<String>, Vec<String>) {
+        let Job::Publish { event: Event::Messages { messages, .. }, from } = job else {
+            panic!("{job:?}")
+        };
+        (messages.iter().map(|s| s.message.content.clone()).collect(), from.clone())
+    }
+
+    #[test]
+    fn queued_messages_go_out_as_one_event_up_to_the_next_other_job() {
+        let (tx, mut rx) = mpsc::channel(MESSAGES_PER_EVENT * 2);
+        for (who, text) in [("bob", "2"), ("ann", "3")] {
+            tx.try_send(message_job("a", who, text)).expect("room");
+        }
+        let joined = Event::Joined { node: "a".into(), name: "cy".into(), key: "cy".into() };
+        tx.try_send(Job::Publish { event: joined.clone(), from: Vec::new() }).expect("room");
+        tx.try_send(message_job("a", "ann", "4")).expect("room");
+        let mut held = None;
+        let merged = merge_queued(message_job("a", "ann", "1"), &mut rx, &mut held);
+        let texts = |v: &[&str]| v.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
+        assert_eq!(contents(&merged), (texts(&["1", "2", "3"]), texts(&["ann", "bob", "ann"])));
+        // the join stops the merge (it must follow message 3 and precede message 4)
+        let Some(Job::Publish { event, .. }) = held.take() else { panic!("the join is held") };
+        assert_eq!(event, joined);
+        let next = rx.try_recv().expect("message 4 still queued");
+        assert_eq!(contents(&merge_queued(next, &mut rx, &mut held)).0, texts(&["4"]));
+        assert!(held.is_none(), "nothing queued: no waiting");
+
+        // Other jobs pass through untouched.
+        let release = Job::Release { key: "ann".into(), revision: 3 };
+        assert!(matches!(merge_queued(release, &mut rx, &mut held), Job::Release { .. }));
+    }
+
+    #[test]
+    fn an_event_holds_at_most_its_count_and_its_bytes_of_messages() {
+        let (tx, mut rx) = mpsc::channel(MESSAGES_PER_EVENT * 2);
+        for i in 0..MESSAGES_PER_EVENT + 5 {
+            tx.try_send(message_job("a", "ann", &i.to_string())).expect("room");
+        }
+        let mut held = None;
+        let first = rx.try_recv().expect("queued");
+        let merged = merge_queued(first, &mut rx, &mut held);
+        assert_eq!(contents(&merged).0.len(), MESSAGES_PER_EVENT);
+        let rest = merge_queued(rx.try_recv().expect("queued"), &mut rx, &mut held);
+        assert_eq!(contents(&rest).0.len(), 5);
+
+        // Large messages: as many as fit the byte budget, but a single one always goes.
+        let big = "x".repeat(EVENT_BATCH_BYTES / 5);
+        for _ in 0..4 {
+            tx.try_send(message_job("a", "ann", &big)).expect("room");
+        }
+        let merged = merge_queued(message_job("a", "ann", &big), &mut rx, &mut held);
+        let n = contents(&merged).0.len();
+        assert!((1..5).contains(&n), "{n} of 2·{} bytes each", big.len());
+        let Job::Publish { event, .. } = &merged else { unreachable!() };
+        let json = serde_json::to_vec(event).expect("json");
+        assert!(json.len() <= crate::cluster::MAX_EVENT_BYTES as usize, "{}", json.len());
+        let Some(next) = held.take() else { panic!("the first that did not fit is held") };
+        assert_eq!(contents(&next).0.len(), 1);
     }
 }

@@ -109,7 +109,7 @@ impl Hub {
                     by: me.to_owned(),
                     reason: reason.clone(),
                 };
-                l.later(super::cluster::Job::Publish { event, from: None });
+                l.later(super::cluster::Job::Publish { event, from: Vec::new() });
                 Some(name)
             });
             let Some(name) = remote else {
@@ -288,7 +288,7 @@ impl Hub {
                     by: by.to_owned(),
                     reason: reason.map(str::to_owned),
                 };
-                link.later(super::cluster::Job::Publish { event, from: None });
+                link.later(super::cluster::Job::Publish { event, from: Vec::new() });
             }
         }
     }
