@@ -9,7 +9,12 @@
 //!   reports the per-broadcast fan-out latency without queueing.
 //!
 //! It also reports logins per second with each login's latency and, with `--server-pid`, the
-//! server's CPU time per login and its resident memory per connection. `--auth password` or
+//! server's CPU time per login and per delivery and its resident memory per connection.
+//!
+//! Against a cluster, `--port` lists every node's port and the clients are spread over the
+//! nodes in turn (client `i` on node `i mod N`, so senders and receivers are on every node);
+//! `--server-pid` lists the nodes' processes, and `--nats-pid` and `--postgres` add the CPU
+//! time of NATS and of PostgreSQL's processes per delivery. `--auth password` or
 //! `--auth token` makes every client a registered account first (not timed: a plain login,
 //! `REGISTER`, the session token kept), so that the logins measured prove the name with the
 //! password (argon2id on the server) or the token. The last line of its output is
@@ -89,9 +94,10 @@ struct Args {
     /// Server host (name or address).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// Server port (the native TLS port, or the web port with --ws).
-    #[arg(short, long)]
-    port: u16,
+    /// Server port (the native TLS port, or the web port with --ws); the ports of a
+    /// cluster's nodes separated by commas, the clients spread over them in turn.
+    #[arg(short, long = "port", value_delimiter = ',', required = true)]
+    ports: Vec<u16>,
     /// CA certificate (PEM) the server's certificate is signed by (its certs/ca.pem).
     #[arg(long)]
     ca: PathBuf,
@@ -116,9 +122,17 @@ struct Args {
     /// Use the WebSocket gateway (wss://HOST:PORT/ws) instead of the native protocol.
     #[arg(long)]
     ws: bool,
-    /// The server's process id, to report its memory per connection (from /proc).
+    /// The server's process id, to report its CPU time and memory (from /proc); a cluster's
+    /// nodes' ids separated by commas, in the order of --port.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// NATS's process id (a cluster's), to report its CPU time per delivery.
     #[arg(long)]
-    server_pid: Option<u32>,
+    nats_pid: Option<u32>,
+    /// Report the CPU time per delivery of this machine's PostgreSQL (every process named
+    /// `postgres`: the backends serving the nodes and the writers behind them).
+    #[arg(long)]
+    postgres: bool,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -182,9 +196,44 @@ impl Writer {
     }
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
+/// The resident memory of processes `pids` together, in KiB; none without any.
+fn rss_kib(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let kib =
+                status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?;
+            kib.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// The CPU seconds processes `pids` have used together; none without any.
+fn cpu_sum(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| cpu_secs(*p)).sum()
+}
+
+/// The CPU seconds used by every process on this machine whose command name is `name`
+/// (PostgreSQL's postmaster, its writers and one backend per connection are all `postgres`).
+/// A process that ends during a measurement takes its time with it: PostgreSQL's backends
+/// serve a node's pool for as long as the node runs, so a phase loses little.
+fn cpu_of_command(name: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut total = 0.0;
+    for entry in dir.flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let comm = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')'));
+        if comm.is_some_and(|(comm, _)| comm == name) {
+            total += cpu_secs_of(&stat).unwrap_or(0.0);
+        }
+    }
+    total
 }
 
 /// CPU seconds (user and system, every thread, ended ones included) process `pid` has used.
@@ -218,14 +267,15 @@ fn tls(ca: &std::path::Path) -> Result<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-/// Connects client `i` and logs it in with `login`.
+/// Connects client `i` to its node (the `i mod N`th of `nodes`) and logs it in with `login`.
 async fn connect(
     i: usize,
-    addr: SocketAddr,
+    nodes: &[SocketAddr],
     args: &Args,
     tls: &TlsConnector,
     login: &Frame,
 ) -> Result<(Reader, Writer)> {
+    let addr = nodes[i % nodes.len()];
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     if addr.ip().is_loopback() && addr.is_ipv4() && args.clients > PER_SOURCE {
         let k = u8::try_from(1 + i / PER_SOURCE).unwrap_or(u8::MAX);
@@ -276,6 +326,13 @@ async fn connect(
 struct Tally {
     /// Deliveries of benchmark messages so far.
     delivered: AtomicU64,
+    /// Frames that carried them (the server merges what is queued for a client into one).
+    frames: AtomicU64,
+    /// Their bytes (JSON, without the length prefix or WebSocket framing).
+    bytes: AtomicU64,
+    /// Clients whose connection the server closed before the end (a server drops a client
+    /// that reads too slowly for its bounded outbox).
+    dropped: AtomicU64,
     /// Microseconds since the start at the last delivery.
     last: AtomicU64,
     /// Lockstep: the delivery count the sender waits for.
@@ -299,7 +356,13 @@ async fn read_loop(
     let mut hist = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
     loop {
         let payload = tokio::select! {
-            p = reader.next() => match p { Some(p) => p, None => break },
+            p = reader.next() => match p {
+                Some(p) => p,
+                None => {
+                    tally.dropped.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            },
             _ = stop.changed() => break,
         };
         let now = tally.micros();
@@ -323,6 +386,8 @@ async fn read_loop(
             }
         };
         if n > 0 {
+            tally.frames.fetch_add(1, Ordering::Relaxed);
+            tally.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
             let total = tally.delivered.fetch_add(n, Ordering::Relaxed) + n;
             tally.last.store(now, Ordering::Relaxed);
             if total >= tally.target.load(Ordering::Relaxed) {
@@ -401,18 +466,20 @@ async fn main() -> Result<()> {
     }
     // Every client is a file descriptor: raise the soft limit to the hard one.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let addr = tokio::net::lookup_host((args.host.as_str(), args.port))
-        .await?
-        .next()
-        .context("no address")?;
+    let ip =
+        tokio::net::lookup_host((args.host.as_str(), 0)).await?.next().context("no address")?.ip();
+    let nodes: Arc<[SocketAddr]> = args.ports.iter().map(|p| SocketAddr::new(ip, *p)).collect();
     let connector = tls(&args.ca)?;
     let tokens = match args.auth {
         Auth::None => Vec::new(),
-        Auth::Password | Auth::Token => register_all(&args, addr, &connector).await?,
+        Auth::Password | Auth::Token => register_all(&args, &nodes, &connector).await?,
     };
-    let rss_before = args.server_pid.and_then(rss_kib);
+    let rss_before = rss_kib(&args.server_pid);
     let tally = Arc::new(Tally {
         delivered: AtomicU64::new(0),
+        frames: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
         last: AtomicU64::new(0),
         target: AtomicU64::new(u64::MAX),
         reached: Notify::new(),
@@ -421,11 +488,11 @@ async fn main() -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let (clients, logins) =
-        login_crowd(&args, addr, &connector, Arc::new(tokens), &tally, &stop_rx).await?;
+        login_crowd(&args, &nodes, &connector, Arc::new(tokens), &tally, &stop_rx).await?;
     if args.hold > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
     }
-    let rss_after = args.server_pid.and_then(rss_kib);
+    let rss_after = rss_kib(&args.server_pid);
     let rss_per_conn_kib = match (rss_before, rss_after) {
         (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / args.clients as f64),
         _ => None,
@@ -436,7 +503,9 @@ async fn main() -> Result<()> {
 
     let expected = (args.senders * args.messages) as u64 * (args.clients - 1) as u64;
     let start = tally.micros();
+    let cpu_before = Cpu::read(&args);
     let fanout = run_mode(&args, &tally, writers, expected).await?;
+    let cpu = Cpu::read(&args).since(&cpu_before);
     let _ = stop_tx.send(true);
     let mut latency = Histogram::<u64>::new(3)?;
     for r in readers {
@@ -445,13 +514,20 @@ async fn main() -> Result<()> {
         }
     }
     let delivered = tally.delivered.load(Ordering::Relaxed);
+    let frames = tally.frames.load(Ordering::Relaxed);
+    let bytes = tally.bytes.load(Ordering::Relaxed);
+    let dropped = tally.dropped.load(Ordering::Relaxed);
     let window = (tally.last.load(Ordering::Relaxed).saturating_sub(start)) as f64 / 1e6;
     let report = Report {
         logins,
         rss_per_conn_kib,
         delivered,
+        frames,
+        bytes,
+        dropped,
         expected,
         window,
+        cpu,
         // Lockstep measures each broadcast's fan-out; flood each delivery's latency.
         latency: if args.mode == Mode::Lockstep { fanout } else { latency },
     };
@@ -513,23 +589,23 @@ struct Logins {
 /// every core (in one task they would all run on one thread and be the bottleneck).
 async fn login_crowd(
     args: &Arc<Args>,
-    addr: SocketAddr,
+    nodes: &Arc<[SocketAddr]>,
     connector: &TlsConnector,
     tokens: Arc<Vec<String>>,
     tally: &Arc<Tally>,
     stop: &watch::Receiver<bool>,
 ) -> Result<(Vec<(usize, Client)>, Logins)> {
-    let cpu_before = args.server_pid.and_then(cpu_secs);
+    let cpu_before = cpu_sum(&args.server_pid);
     let t0 = Instant::now();
     let mut latency = Histogram::<u64>::new(3)?;
     let mut clients: Vec<(usize, Client)> = futures_util::stream::iter(0..args.clients)
         .map(|i| {
-            let (args, connector) = (Arc::clone(args), connector.clone());
+            let (args, connector, nodes) = (Arc::clone(args), connector.clone(), Arc::clone(nodes));
             let (tally, stop, tokens) = (Arc::clone(tally), stop.clone(), Arc::clone(&tokens));
             tokio::spawn(async move {
                 let begun = Instant::now();
                 let login = login_frame(args.auth, i, &tokens);
-                let conn = connect(i, addr, &args, &connector, &login)
+                let conn = connect(i, &nodes, &args, &connector, &login)
                     .await
                     .map(|(reader, writer)| (tokio::spawn(read_loop(reader, tally, stop)), writer));
                 (i, conn, begun.elapsed())
@@ -558,7 +634,7 @@ async fn login_crowd(
         eprintln!();
     }
     let login_secs = t0.elapsed().as_secs_f64();
-    let server_cpu = match (cpu_before, args.server_pid.and_then(cpu_secs)) {
+    let server_cpu = match (cpu_before, cpu_sum(&args.server_pid)) {
         (Some(b), Some(a)) => Some(a - b),
         _ => None,
     };
@@ -576,12 +652,12 @@ async fn login_crowd(
 /// for the logins measured (a leave reaches the hub after the connection has closed).
 async fn register_all(
     args: &Arc<Args>,
-    addr: SocketAddr,
+    nodes: &Arc<[SocketAddr]>,
     connector: &TlsConnector,
 ) -> Result<Vec<String>> {
     let t0 = Instant::now();
     let watcher = Frame { username: Some(format!("b{}w", std::process::id())), ..Frame::default() };
-    let (mut reader, observer_writer) = connect(0, addr, args, connector, &watcher).await?;
+    let (mut reader, observer_writer) = connect(0, nodes, args, connector, &watcher).await?;
     let (left_tx, mut left_rx) = watch::channel(0);
     let observer = tokio::spawn(async move {
         let mut left = 0;
@@ -593,8 +669,10 @@ async fn register_all(
     });
     let mut tokens: Vec<(usize, String)> = futures_util::stream::iter(0..args.clients)
         .map(|i| {
-            let (args, connector) = (Arc::clone(args), connector.clone());
-            tokio::spawn(async move { register(i, addr, &args, &connector).await.map(|t| (i, t)) })
+            let (args, connector, nodes) = (Arc::clone(args), connector.clone(), Arc::clone(nodes));
+            tokio::spawn(
+                async move { register(i, &nodes, &args, &connector).await.map(|t| (i, t)) },
+            )
         })
         .buffer_unordered(args.concurrency.max(1))
         .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
@@ -626,13 +704,18 @@ async fn register_all(
 
 /// Registers client `i`'s name with [`BENCH_PASSWORD`] and returns the session token of the
 /// answer (the connection closes when its halves are dropped).
-async fn register(i: usize, addr: SocketAddr, args: &Args, tls: &TlsConnector) -> Result<String> {
+async fn register(
+    i: usize,
+    nodes: &[SocketAddr],
+    args: &Args,
+    tls: &TlsConnector,
+) -> Result<String> {
     let login = Frame {
         username: Some(client_name(i)),
         features: Some(vec![features::ACCOUNT.to_owned()]),
         ..Frame::default()
     };
-    let (mut reader, mut writer) = connect(i, addr, args, tls, &login).await?;
+    let (mut reader, mut writer) = connect(i, nodes, args, tls, &login).await?;
     writer.send(&Frame { register: Some(BENCH_PASSWORD.to_owned()), ..Frame::default() }).await?;
     loop {
         let payload = reader.next().await.context("closed before the answer to REGISTER")?;
@@ -768,6 +851,49 @@ async fn await_deliveries(tally: &Tally, expected: u64) {
     eprintln!();
 }
 
+/// CPU seconds used by the processes a run watches: each node (`--server-pid`), NATS
+/// (`--nats-pid`) and PostgreSQL (`--postgres`); none where there is no reading.
+#[derive(Debug, Clone, PartialEq)]
+struct Cpu {
+    nodes: Vec<Option<f64>>,
+    nats: Option<f64>,
+    postgres: Option<f64>,
+}
+
+impl Cpu {
+    /// The time each watched process has used so far.
+    fn read(args: &Args) -> Cpu {
+        Cpu {
+            nodes: args.server_pid.iter().map(|p| cpu_secs(*p)).collect(),
+            nats: args.nats_pid.and_then(cpu_secs),
+            postgres: args.postgres.then(|| cpu_of_command("postgres")),
+        }
+    }
+
+    /// The time used between reading `before` and this one.
+    fn since(&self, before: &Cpu) -> Cpu {
+        let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        Cpu {
+            nodes: self.nodes.iter().zip(&before.nodes).map(|(a, b)| diff(*a, *b)).collect(),
+            nats: diff(self.nats, before.nats),
+            postgres: diff(self.postgres, before.postgres),
+        }
+    }
+
+    /// The nodes' time together; none unless every node has a reading.
+    fn servers(&self) -> Option<f64> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        self.nodes.iter().copied().sum()
+    }
+
+    /// The nodes', NATS's and PostgreSQL's time together (those watched).
+    fn total(&self) -> Option<f64> {
+        Some(self.servers()? + self.nats.unwrap_or(0.0) + self.postgres.unwrap_or(0.0))
+    }
+}
+
 /// What a run measured.
 struct Report {
     /// What the crowd's logins measured.
@@ -776,10 +902,18 @@ struct Report {
     rss_per_conn_kib: Option<f64>,
     /// Deliveries of benchmark messages.
     delivered: u64,
+    /// Frames that carried them.
+    frames: u64,
+    /// Those frames' bytes.
+    bytes: u64,
+    /// Clients the server disconnected during the run.
+    dropped: u64,
     /// Deliveries there should have been.
     expected: u64,
     /// Seconds from the first send to the last delivery.
     window: f64,
+    /// The watched processes' CPU time over the sending and delivering.
+    cpu: Cpu,
     /// The latency the mode measures (see `main`).
     latency: Histogram<u64>,
 }
@@ -789,6 +923,17 @@ impl Report {
         if self.window > 0.0 { self.delivered as f64 / self.window } else { 0.0 }
     }
 
+    /// Deliveries per frame that carried any (how much the server merged).
+    fn per_frame(&self) -> Option<f64> {
+        (self.frames > 0).then(|| self.delivered as f64 / self.frames as f64)
+    }
+
+    /// Bytes a client received per delivery, the frames' own bytes shared out (a length
+    /// prefix and TLS add a few per frame, which carries hundreds under load).
+    fn bytes_per_delivery(&self) -> Option<f64> {
+        (self.delivered > 0).then(|| self.bytes as f64 / self.delivered as f64)
+    }
+
     fn lost(&self) -> u64 {
         self.expected.saturating_sub(self.delivered)
     }
@@ -796,6 +941,11 @@ impl Report {
     /// The latency at quantile `q`, in milliseconds.
     fn ms(&self, q: f64) -> f64 {
         self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// `secs` of CPU time per delivery, in microseconds (none without deliveries).
+    fn per_delivery(&self, secs: Option<f64>) -> Option<f64> {
+        secs.filter(|_| self.delivered > 0).map(|s| s * 1e6 / self.delivered as f64)
     }
 
     /// A login's latency at quantile `q`, in milliseconds.
@@ -833,10 +983,33 @@ impl Report {
         if let Some(kib) = self.rss_per_conn_kib {
             println!("server RSS/conn   {kib:.1} KiB");
         }
+        if let Some(us) = self.per_delivery(self.cpu.total()) {
+            let mut parts: Vec<String> = self
+                .cpu
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("node {i} {:.3}", self.per_delivery(*c).unwrap_or(f64::NAN)))
+                .collect();
+            if let Some(us) = self.per_delivery(self.cpu.nats) {
+                parts.push(format!("nats {us:.3}"));
+            }
+            if let Some(us) = self.per_delivery(self.cpu.postgres) {
+                parts.push(format!("postgres {us:.3}"));
+            }
+            println!("CPU µs/delivery   {us:.3} ({})", parts.join(", "));
+        }
         println!(
-            "deliveries        {} of {} in {:.3} s",
-            self.delivered, self.expected, self.window
+            "deliveries        {} of {} in {:.3} s, {:.1} a frame, {:.1} bytes each",
+            self.delivered,
+            self.expected,
+            self.window,
+            self.per_frame().unwrap_or(0.0),
+            self.bytes_per_delivery().unwrap_or(0.0)
         );
+        if self.dropped > 0 {
+            println!("dropped           {} clients disconnected by the server", self.dropped);
+        }
         println!(
             "latency ms        p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
             self.ms(0.5),
@@ -857,7 +1030,14 @@ impl Report {
             "server_cpu_ms_per_login": cpu_ms,
             "logins_per_core_sec": cpu_ms.map(|ms| 1000.0 / ms),
             "rss_per_conn_kib": self.rss_per_conn_kib,
-            "deliveries": self.delivered, "expected": self.expected, "deliveries_per_sec": self.rate(),
+            "nodes": args.ports.len(), "messages_sent": args.senders * args.messages,
+            "node_cpu_us_per_delivery": self.cpu.nodes.iter().map(|c| self.per_delivery(*c)).collect::<Vec<_>>(),
+            "server_cpu_us_per_delivery": self.per_delivery(self.cpu.servers()),
+            "nats_cpu_us_per_delivery": self.per_delivery(self.cpu.nats),
+            "postgres_cpu_us_per_delivery": self.per_delivery(self.cpu.postgres),
+            "total_cpu_us_per_delivery": self.per_delivery(self.cpu.total()),
+            "deliveries": self.delivered, "deliveries_per_frame": self.per_frame(),
+            "bytes_per_delivery": self.bytes_per_delivery(), "dropped": self.dropped, "expected": self.expected, "deliveries_per_sec": self.rate(),
             "p50_ms": self.ms(0.5), "p99_ms": self.ms(0.99), "p999_ms": self.ms(0.999), "lost": self.lost(),
         })
     }
@@ -925,6 +1105,24 @@ mod tests {
         {
             assert!(!is_client_name(&other), "{other}");
         }
+    }
+
+    #[test]
+    fn cpu_over_a_phase_is_per_process_and_missing_readings_stay_missing() {
+        let before = Cpu { nodes: vec![Some(1.0), Some(2.0)], nats: Some(0.5), postgres: None };
+        let after = Cpu { nodes: vec![Some(1.5), Some(3.0)], nats: Some(0.75), postgres: None };
+        let used = after.since(&before);
+        assert_eq!(used.nodes, [Some(0.5), Some(1.0)]);
+        assert_eq!((used.nats, used.postgres), (Some(0.25), None));
+        assert_eq!(used.servers(), Some(1.5));
+        assert_eq!(used.total(), Some(1.75));
+        let gone = Cpu { nodes: vec![Some(1.5), None], nats: None, postgres: None };
+        assert_eq!(gone.since(&before).servers(), None, "a node without a reading");
+        let none = Cpu { nodes: vec![], nats: Some(1.0), postgres: None };
+        assert_eq!((none.servers(), none.total()), (None, None));
+        let me = std::process::id();
+        assert!(cpu_sum(&[me, me]).is_some_and(|t| t >= 0.0) && cpu_sum(&[]).is_none());
+        assert!(rss_kib(&[me]).is_some_and(|k| k > 0) && rss_kib(&[]).is_none());
     }
 
     #[test]

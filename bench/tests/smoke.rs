@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use test_support::cluster::nats_url;
 use test_support::*;
 
 /// The crowd of the smoke runs.
@@ -11,10 +12,17 @@ const SMALL: [&str; 6] = ["--clients", "20", "--senders", "2", "--messages", "20
 /// Runs the load generator with `args` against `port`; returns its summary (last) line after
 /// checking that it ran to the end.
 async fn run(server: &TestServer, port: u16, args: &[&str]) -> String {
+    run_on(server, &[port], args).await
+}
+
+/// The same against the nodes listening on `ports` (the servers run in this process).
+async fn run_on(server: &TestServer, ports: &[u16], args: &[&str]) -> String {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let pids = vec![std::process::id().to_string(); ports.len()];
     let mut cmd = Command::new(bin!("chatterbox-bench"));
-    cmd.args(["--port", &port.to_string(), "--ca"])
+    cmd.args(["--port", &ports.join(","), "--ca"])
         .arg(&server.ca)
-        .args(["--server-pid", &std::process::id().to_string()])
+        .args(["--server-pid", &pids.join(",")])
         .args(args);
     let out = tokio::task::spawn_blocking(move || cmd.output().expect("run chatterbox-bench"))
         .await
@@ -67,4 +75,34 @@ async fn accounts_log_in_with_a_password_and_with_a_token() {
         assert!(summary.ends_with(" lost=0"), "{auth}: {summary}");
     }
     server.stop().await;
+}
+
+/// Against the two nodes of a cluster (the real NATS and PostgreSQL): the clients are spread
+/// over both, every message reaches every client whichever node it is on, and the CPU time
+/// per delivery is reported for each node and for PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_spread_over_a_clusters_nodes_get_every_message() {
+    let cluster = Cluster::start_configured(2, TestDb::new().await, &nats_url(), |config| {
+        config.flood = None;
+        config.login_rate = None;
+    })
+    .await;
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.addr.port()).collect();
+    let json = cluster.dirs[0].root.path().join("result.json");
+    let json_arg = json.display().to_string();
+    for mode in ["flood", "lockstep"] {
+        let args = [&SMALL[..], &["--mode", mode, "--postgres", "--json", &json_arg]].concat();
+        let summary = run_on(&cluster.nodes[0], &ports, &args).await;
+        assert!(summary.ends_with(" lost=0"), "{mode}: {summary}");
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).expect("the results")).expect("JSON");
+        assert_eq!(result["nodes"], 2, "{result}");
+        assert_eq!(result["deliveries"], 20 * 19 * 2, "both senders' messages to all 19 others");
+        let per_node = result["node_cpu_us_per_delivery"].as_array().expect("per node");
+        assert_eq!(per_node.len(), 2, "{result}");
+        assert!(per_node.iter().all(|c| c.as_f64().is_some_and(|c| c >= 0.0)), "{result}");
+        assert!(result["postgres_cpu_us_per_delivery"].as_f64().is_some(), "{result}");
+        assert!(result["nats_cpu_us_per_delivery"].is_null(), "not asked for: {result}");
+    }
+    cluster.stop().await;
 }

@@ -15,6 +15,8 @@
 //! - [`ws`]: the web gateway from a test: HTTPS requests and WebSocket sessions.
 //! - [`cli`]: the terminal client binary, read line by line ([`Cli`]).
 //! - [`pg`]: a PostgreSQL database of the test's own ([`TestDb`]), dropped after it.
+//! - [`cluster`]: cluster nodes on the real NATS and a [`TestDb`] ([`Cluster`]), their
+//!   stream and buckets deleted after them.
 //!
 //! Without the default feature `in-process`, only [`dirs`] and [`process`] remain (what
 //! xtask needs to run server binaries for its benchmarks).
@@ -23,6 +25,8 @@
 pub mod cli;
 #[cfg(feature = "in-process")]
 pub mod client;
+#[cfg(feature = "in-process")]
+pub mod cluster;
 pub mod dirs;
 #[cfg(feature = "in-process")]
 pub mod pg;
@@ -40,6 +44,8 @@ use std::time::Duration;
 pub use cli::{Cli, CliLauncher};
 #[cfg(feature = "in-process")]
 pub use client::{Client, Next, contents};
+#[cfg(feature = "in-process")]
+pub use cluster::{Cleanup, Cluster};
 pub use dirs::Dirs;
 #[cfg(feature = "in-process")]
 pub use pg::TestDb;
