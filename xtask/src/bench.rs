@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::cmd::{cargo, step};
-use crate::report;
 use crate::server::{self, Ports, ServerProcess};
+use crate::{report, scaling};
 
 /// One scenario: its label, the target it is held against, and the load generator's
 /// arguments.
@@ -172,25 +172,21 @@ pub struct Median {
     pub ns: f64,
 }
 
-/// `cargo xtask bench`: everything, then docs/PERFORMANCE.md. With `only`, just the load
-/// scenarios whose labels contain one of its texts, their tables printed rather than written
-/// (docs/PERFORMANCE.md keeps the last full run's).
+/// `cargo xtask bench`: everything, then docs/PERFORMANCE.md and docs/SCALING.md. With
+/// `only`, just the load scenarios whose labels contain one of its texts, their tables
+/// printed rather than written (docs/PERFORMANCE.md keeps the last full run's); `cluster`
+/// alone runs the cluster benchmark and writes docs/SCALING.md.
 pub fn bench(only: &[String]) -> Result<()> {
-    let chosen = selected(only);
+    let cluster_only = only == ["cluster"];
+    let chosen = if cluster_only { Vec::new() } else { selected(only) };
+    if cluster_only {
+        build_release()?;
+        return scaling::write_scaling(&cluster_rows()?);
+    }
     if chosen.is_empty() {
         bail!("no scenario's label contains any of {only:?}");
     }
-    step(
-        "build the release server and the load generator",
-        cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "chatterbox-server",
-            "--package",
-            "chatterbox-bench",
-        ]),
-    )?;
+    build_release()?;
     let mut rows = Vec::new();
     for sc in chosen {
         let server = start_server(Path::new("target/release/chatterbox-server"), sc)?;
@@ -215,7 +211,31 @@ pub fn bench(only: &[String]) -> Result<()> {
     }
     let history = history()?;
     let micro = micro_benches()?;
-    report::write_performance(&rows, &history, &micro)
+    report::write_performance(&rows, &history, &micro)?;
+    scaling::write_scaling(&cluster_rows()?)
+}
+
+/// Builds the release server and the load generator.
+fn build_release() -> Result<()> {
+    step(
+        "build the release server and the load generator",
+        cargo().args([
+            "build",
+            "--release",
+            "--package",
+            "chatterbox-server",
+            "--package",
+            "chatterbox-bench",
+        ]),
+    )
+}
+
+/// The cluster benchmark's measurements, with the release binaries.
+fn cluster_rows() -> Result<Vec<scaling::ClusterRow>> {
+    scaling::run_all(
+        Path::new("target/release/chatterbox-server"),
+        Path::new("target/release/chatterbox-bench"),
+    )
 }
 
 /// The scenarios whose labels contain one of the texts in `only`; all of them without any.

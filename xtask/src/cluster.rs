@@ -153,7 +153,7 @@ fn without_credentials(url: &str) -> String {
 
 /// The cluster's database.
 #[derive(Debug)]
-enum Database {
+pub enum Database {
     /// Made for this run on the server of `admin`; dropped at the end.
     Own { name: String, admin: String, url: String },
     /// `$CHATTERBOX_DATABASE`, used as it is and kept.
@@ -180,10 +180,17 @@ fn psql(admin: &str, sql: &str) -> Result<()> {
 }
 
 impl Database {
+    /// `$CHATTERBOX_DATABASE` if set, else a fresh database called `name`.
     fn open(name: &str) -> Result<Database> {
         if let Some(url) = std::env::var("CHATTERBOX_DATABASE").ok().filter(|u| !u.is_empty()) {
             return Ok(Database::Given { url });
         }
+        Database::fresh(name)
+    }
+
+    /// A fresh database called `name` on the PostgreSQL server of `$CHATTERBOX_TEST_POSTGRES`
+    /// (by default the local one), dropped by [`Database::close`].
+    pub fn fresh(name: &str) -> Result<Database> {
         let admin = std::env::var("CHATTERBOX_TEST_POSTGRES")
             .unwrap_or_else(|_| DEFAULT_ADMIN_POSTGRES.to_owned());
         psql(&admin, &format!("CREATE DATABASE {name}"))
@@ -192,7 +199,8 @@ impl Database {
         Ok(Database::Own { name: name.to_owned(), admin, url })
     }
 
-    fn url(&self) -> &str {
+    /// Its URL.
+    pub fn url(&self) -> &str {
         match self {
             Database::Own { url, .. } | Database::Given { url } => url,
         }
@@ -205,7 +213,8 @@ impl Database {
         }
     }
 
-    fn close(self) {
+    /// Drops it if it was made for this run.
+    pub fn close(self) {
         if let Database::Own { name, admin, .. } = self {
             match psql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")) {
                 Ok(()) => eprintln!("==> dropped the database {name}"),

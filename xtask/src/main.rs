@@ -17,8 +17,10 @@
 //!   criterion micro-benchmarks run once each so that they cannot rot.
 //! - `cargo xtask fuzz [SECS]`: each fuzz target for a while (nightly).
 //! - `cargo xtask bench`: the load scenarios, the history and criterion benchmarks, written
-//!   to docs/PERFORMANCE.md. `cargo xtask bench TEXT…`: only the load scenarios whose labels
-//!   contain one of the texts, their tables printed (docs/PERFORMANCE.md is left as it is).
+//!   to docs/PERFORMANCE.md, and the cluster benchmark (one server, clusters of 1, 2 and 3
+//!   nodes), written to docs/SCALING.md. `cargo xtask bench cluster`: only the cluster
+//!   benchmark. `cargo xtask bench TEXT…`: only the load scenarios whose labels contain one
+//!   of the texts, their tables printed (docs/PERFORMANCE.md is left as it is).
 //!
 //! # Layout
 //!
@@ -31,6 +33,8 @@
 //! - `fuzz`: the fuzz targets.
 //! - `server`: a server binary started as a child process, and the ports its log reports.
 //! - `bench`: the load scenarios and the benchmarks; `report` writes their results.
+//! - `scaling`: the cluster benchmark's deployments (a nats-server of its own, a fresh
+//!   database, N nodes), its model, and docs/SCALING.md.
 
 mod bench;
 mod cluster;
@@ -38,6 +42,7 @@ mod cmd;
 mod fuzz;
 mod nats;
 mod report;
+mod scaling;
 mod server;
 mod setup;
 mod test;
@@ -73,7 +78,8 @@ fn main() -> Result<()> {
                  build them, and run N servers as one cluster on the local NATS and a fresh PostgreSQL database (native ports 9500+i, web 8500+i) until Ctrl-C\n  \
                  test          fmt, clippy -D warnings, wasm32 builds, every test (browser tests included), fuzz smoke\n  \
                  fuzz [SECS]   run each fuzz target for SECS seconds (default {FUZZ_SECS}; needs nightly)\n  \
-                 bench         the standard load scenarios against a fresh release server, the history and criterion benchmarks; writes docs/PERFORMANCE.md\n  \
+                 bench         the standard load scenarios against a fresh release server, the history and criterion benchmarks, the cluster benchmark; writes docs/PERFORMANCE.md and docs/SCALING.md\n  \
+                 bench cluster the cluster benchmark alone (one server, clusters of 1, 2 and 3 nodes); writes docs/SCALING.md\n  \
                  bench TEXT…   only the load scenarios whose labels contain one of the texts (e.g. \"password\"); prints their tables, writes nothing"
             );
             if task.is_empty() || task == "help" || task == "--help" {

@@ -24,6 +24,8 @@ pub struct ServerProcess {
     server: BinServer,
     /// Its data and certificate directories; also where the scenario writes its results.
     pub dirs: Dirs,
+    /// The certificates' directory when it is not in `dirs` (a cluster's shared one).
+    certs: Option<PathBuf>,
     /// Where it listens.
     pub ports: Ports,
 }
@@ -36,7 +38,7 @@ impl ServerProcess {
 
     /// The development CA its certificate is signed by.
     pub fn ca(&self) -> PathBuf {
-        self.dirs.ca()
+        self.certs.as_ref().map_or_else(|| self.dirs.ca(), |c| c.join("ca.pem"))
     }
 }
 
@@ -52,6 +54,18 @@ impl Drop for ServerProcess {
 /// `web`) and `extra` arguments, in fresh temporary directories, and waits until it reports
 /// where it listens.
 pub fn start(bin: &Path, extra: &[&str], web: bool) -> Result<ServerProcess> {
+    start_node(bin, extra, web, None, &[])
+}
+
+/// The same with the certificates in `certs` rather than its own directory (the nodes of a
+/// cluster share one CA: the first creates it) and `env` in its environment.
+pub fn start_node(
+    bin: &Path,
+    extra: &[&str],
+    web: bool,
+    certs: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Result<ServerProcess> {
     let dirs = Dirs::new();
     let mut cmd =
         Command::new(std::fs::canonicalize(bin).with_context(|| bin.display().to_string())?);
@@ -60,10 +74,11 @@ pub fn start(bin: &Path, extra: &[&str], web: bool) -> Result<ServerProcess> {
         .arg("--data-dir")
         .arg(dirs.data())
         .arg("--certs-dir")
-        .arg(dirs.certs())
+        .arg(certs.map_or_else(|| dirs.certs(), Path::to_path_buf))
         .args(extra)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn,chatterbox_server=info");
     let server = BinServer::try_spawn_command(cmd)?;
     let ports = Ports { native: server.addr.port(), web: server.web.map(|a| a.port()) };
-    Ok(ServerProcess { server, dirs, ports })
+    Ok(ServerProcess { server, dirs, certs: certs.map(Path::to_path_buf), ports })
 }
