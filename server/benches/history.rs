@@ -43,13 +43,13 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
 async fn replays(reader: &store::Reader, size: i64) -> Vec<Duration> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     for k in 0..USERS {
-        reader.history(&format!("user{k}"), size, REPLAY, &[], 0).await.expect("history");
+        reader.history(&format!("user{k}"), size, REPLAY, &[], 0, &[]).await.expect("history");
     }
     let mut times = Vec::with_capacity(LOGINS);
     for k in 0..LOGINS {
         let user = format!("user{}", (k as i64 * 37) % USERS);
         let t = Instant::now();
-        let h = reader.history(&user, size, REPLAY, &[], 0).await.expect("history");
+        let h = reader.history(&user, size, REPLAY, &[], 0, &[]).await.expect("history");
         times.push(t.elapsed());
         assert_eq!(h.len(), REPLAY);
     }

@@ -57,7 +57,8 @@ fn queries(c: &mut Criterion) {
     // user37 blocks two senders (or is blocked by them): their messages are left out.
     let hidden: Vec<String> = vec!["user38".to_owned(), "user500".to_owned()];
     for h in [&none, &hidden] {
-        let got = rt.block_on(reader.history(user, STORE_SIZE, REPLAY, h, 0)).expect("history");
+        let got =
+            rt.block_on(reader.history(user, STORE_SIZE, REPLAY, h, 0, &[])).expect("history");
         assert_eq!(got.len(), REPLAY);
         assert!(got.iter().all(|m| !h.contains(&m.src) && !h.contains(&m.dest)));
     }
@@ -67,7 +68,7 @@ fn queries(c: &mut Criterion) {
     for (name, h) in [("no_hidden", &none), ("2_hidden", &hidden)] {
         g.bench_with_input(BenchmarkId::new(name, REPLAY), h, |b, h| {
             b.to_async(&rt).iter(|| async {
-                reader.history(user, STORE_SIZE, REPLAY, h, 0).await.expect("history")
+                reader.history(user, STORE_SIZE, REPLAY, h, 0, &[]).await.expect("history")
             })
         });
     }

@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod readiness;
 pub mod registry;
+pub mod rooms;
 pub mod session;
 pub mod store;
 pub mod throttle;

@@ -92,6 +92,25 @@ pub mod keys {
     pub const LIST_BANS: &str = "LIST_BANS";
     /// Extension `moderation`, server → client: the bans and mutes in force.
     pub const BANS: &str = "BANS";
+    /// Extension `rooms`, client → server: join a room (creating it if new).
+    pub const JOIN: &str = "JOIN";
+    /// Extension `rooms`, client → server: leave a room.
+    pub const PART: &str = "PART";
+    /// Extension `rooms`, client → server: ask for `ROOMS`.
+    pub const LIST_ROOMS: &str = "LIST_ROOMS";
+    /// Extension `rooms`, server → client: every room, with its members and topic.
+    pub const ROOMS: &str = "ROOMS";
+    /// Extension `rooms`, server → client: the room just joined, who is in it, and its
+    /// history in the same frame's `MESSAGES`.
+    pub const JOINED: &str = "JOINED";
+    /// Extension `rooms`, server → client: the room just left.
+    pub const PARTED: &str = "PARTED";
+    /// Extension `rooms`, server → client: others who joined one of the user's rooms.
+    pub const ROOM_JOINED: &str = "ROOM_JOINED";
+    /// Extension `rooms`, server → client: others who left one of the user's rooms.
+    pub const ROOM_LEFT: &str = "ROOM_LEFT";
+    /// Extension `rooms`, server → client, in the login answer: the rooms the user is in.
+    pub const MY_ROOMS: &str = "MY_ROOMS";
 }
 
 /// Values of `DISCONNECTED`: why the server closed a connection on purpose.
@@ -113,6 +132,8 @@ pub mod features {
     pub const ACCOUNT: &str = "account";
     /// Operators: kick, ban, mute.
     pub const MODERATION: &str = "moderation";
+    /// Rooms: `JOIN`, `PART`, `LIST_ROOMS`, messages to `#room`, room presence.
+    pub const ROOMS: &str = "rooms";
     /// Every extension of this implementation: what its server grants and its clients ask for.
     pub const ALL: [&str; 4] = [BLOCK, USERS, ACCOUNT, MODERATION];
 
@@ -128,6 +149,8 @@ pub mod features {
         pub account: bool,
         /// [`MODERATION`]: operators' actions.
         pub moderation: bool,
+        /// [`ROOMS`]: rooms.
+        pub rooms: bool,
     }
 
     impl Granted {
@@ -140,6 +163,7 @@ pub mod features {
                 users: has(USERS),
                 account: has(ACCOUNT),
                 moderation: has(MODERATION),
+                rooms: has(ROOMS),
             }
         }
     }
@@ -251,6 +275,33 @@ pub struct Frame {
     /// `BANS` (extension `moderation`): the bans and mutes in force.
     #[serde(rename = "BANS", skip_serializing_if = "Option::is_none")]
     pub bans: Option<Vec<BanInfo>>,
+    /// `JOIN` (extension `rooms`): the room to join.
+    #[serde(rename = "JOIN", skip_serializing_if = "Option::is_none")]
+    pub join: Option<String>,
+    /// `PART` (extension `rooms`): the room to leave.
+    #[serde(rename = "PART", skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
+    /// `LIST_ROOMS` (extension `rooms`): asks for `ROOMS`.
+    #[serde(rename = "LIST_ROOMS", skip_serializing_if = "Option::is_none")]
+    pub list_rooms: Option<bool>,
+    /// `ROOMS` (extension `rooms`): every room.
+    #[serde(rename = "ROOMS", skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<RoomListing>>,
+    /// `JOINED` (extension `rooms`): the room just joined.
+    #[serde(rename = "JOINED", skip_serializing_if = "Option::is_none")]
+    pub joined: Option<RoomInfo>,
+    /// `PARTED` (extension `rooms`): the room just left.
+    #[serde(rename = "PARTED", skip_serializing_if = "Option::is_none")]
+    pub parted: Option<String>,
+    /// `ROOM_JOINED` (extension `rooms`): others who joined a room of the user's.
+    #[serde(rename = "ROOM_JOINED", skip_serializing_if = "Option::is_none")]
+    pub room_joined: Option<RoomPresence>,
+    /// `ROOM_LEFT` (extension `rooms`): others who left a room of the user's.
+    #[serde(rename = "ROOM_LEFT", skip_serializing_if = "Option::is_none")]
+    pub room_left: Option<RoomPresence>,
+    /// `MY_ROOMS` (extension `rooms`, in the login answer): the rooms the user is in.
+    #[serde(rename = "MY_ROOMS", skip_serializing_if = "Option::is_none")]
+    pub my_rooms: Option<Vec<RoomInfo>>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -286,6 +337,12 @@ impl Frame {
             (self.disconnected.is_some(), keys::DISCONNECTED),
             (self.operator.is_some(), keys::OPERATOR),
             (self.bans.is_some(), keys::BANS),
+            (self.rooms.is_some(), keys::ROOMS),
+            (self.joined.is_some(), keys::JOINED),
+            (self.parted.is_some(), keys::PARTED),
+            (self.room_joined.is_some(), keys::ROOM_JOINED),
+            (self.room_left.is_some(), keys::ROOM_LEFT),
+            (self.my_rooms.is_some(), keys::MY_ROOMS),
         ];
         for (is, key) in present {
             if is {
@@ -378,6 +435,51 @@ pub struct BanInfo {
     /// Why.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// A room the user is in (`JOINED`, `MY_ROOMS`; extension `rooms`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct RoomInfo {
+    /// The room, `#` and its lower-case name.
+    pub name: String,
+    /// Its topic, if one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Only those invited may join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invite_only: bool,
+    /// Its members online now, sorted.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// A room in the `ROOMS` list (extension `rooms`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct RoomListing {
+    /// The room.
+    pub name: String,
+    /// Its topic, if one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Only those invited may join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invite_only: bool,
+    /// How many members it has (online or not).
+    pub members: usize,
+    /// How many of them are online now.
+    pub online: usize,
+}
+
+/// Who joined or left a room (`ROOM_JOINED`, `ROOM_LEFT`; extension `rooms`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct RoomPresence {
+    /// The room.
+    pub room: String,
+    /// Who.
+    pub users: Vec<String>,
 }
 
 /// One message entry, `[SRC, DEST, TIMESTAMP, CONTENT]` on the wire.
@@ -552,6 +654,15 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::UNMUTE => fill(&mut frame.unmute, &mut map, keys::UNMUTE)?,
                 keys::LIST_BANS => fill(&mut frame.list_bans, &mut map, keys::LIST_BANS)?,
                 keys::BANS => fill(&mut frame.bans, &mut map, keys::BANS)?,
+                keys::JOIN => fill(&mut frame.join, &mut map, keys::JOIN)?,
+                keys::PART => fill(&mut frame.part, &mut map, keys::PART)?,
+                keys::LIST_ROOMS => fill(&mut frame.list_rooms, &mut map, keys::LIST_ROOMS)?,
+                keys::ROOMS => fill(&mut frame.rooms, &mut map, keys::ROOMS)?,
+                keys::JOINED => fill(&mut frame.joined, &mut map, keys::JOINED)?,
+                keys::PARTED => fill(&mut frame.parted, &mut map, keys::PARTED)?,
+                keys::ROOM_JOINED => fill(&mut frame.room_joined, &mut map, keys::ROOM_JOINED)?,
+                keys::ROOM_LEFT => fill(&mut frame.room_left, &mut map, keys::ROOM_LEFT)?,
+                keys::MY_ROOMS => fill(&mut frame.my_rooms, &mut map, keys::MY_ROOMS)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {

@@ -27,6 +27,27 @@ pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
 /// Long enough for real names and handles, short enough to fit a user-list column.
 pub const MAX_USERNAME_CHARS: usize = 32;
 
+/// Longest room name, in characters after its `#`.
+///
+/// Room names are short labels (`#rust`, `#off-topic`) typed by hand and shown in a side
+/// list; 32 matches the longest username.
+pub const MAX_ROOM_CHARS: usize = 32;
+
+/// Most rooms one user may be a member of at once (extension `rooms`).
+///
+/// Every login replays each room's history and every member's node keeps the membership in
+/// memory; 64 is more than anyone follows, and bounds what one account costs.
+pub const MAX_ROOMS_PER_USER: usize = 64;
+
+/// Most rooms a server keeps (extension `rooms`): `LIST_ROOMS` answers with all of them, and
+/// every node holds them in memory. A community with more has outgrown one list anyway.
+pub const MAX_ROOMS: usize = 10_000;
+
+/// Longest room topic, in characters.
+///
+/// A line shown at the top of the room: a sentence or two with a link.
+pub const MAX_TOPIC_CHARS: usize = 300;
+
 /// Most feature names a client may ask for at login; there are only a handful of extensions.
 pub const MAX_FEATURES: usize = 32;
 

@@ -5,8 +5,8 @@
 
 use crate::BROADCAST;
 use crate::limits::{
-    MAX_CONTENT_BYTES, MAX_PASSWORD_BYTES, MAX_REASON_CHARS, MAX_SANCTION_SECS, MAX_USERNAME_CHARS,
-    MIN_PASSWORD_CHARS,
+    MAX_CONTENT_BYTES, MAX_PASSWORD_BYTES, MAX_REASON_CHARS, MAX_ROOM_CHARS, MAX_SANCTION_SECS,
+    MAX_TOPIC_CHARS, MAX_USERNAME_CHARS, MIN_PASSWORD_CHARS,
 };
 
 /// Why a username is refused.
@@ -27,6 +27,9 @@ pub enum UsernameError {
     /// The name is `ALL` in any letter case, which addresses everybody.
     #[error("\"ALL\" is reserved for messages to everyone.")]
     Reserved,
+    /// The name begins with `#`, which names a room.
+    #[error("A username cannot begin with \"#\": that names a room.")]
+    RoomPrefix,
 }
 
 /// Checks a username: 1 to [`MAX_USERNAME_CHARS`] characters, no white space, no control
@@ -48,6 +51,57 @@ pub fn validate_username(name: &str) -> Result<(), UsernameError> {
     }
     if name.eq_ignore_ascii_case(BROADCAST) {
         return Err(UsernameError::Reserved);
+    }
+    if name.starts_with(ROOM_PREFIX) {
+        return Err(UsernameError::RoomPrefix);
+    }
+    Ok(())
+}
+
+/// What begins every room's name (extension `rooms`), and no username.
+pub const ROOM_PREFIX: char = '#';
+
+/// Why a room name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    /// The name does not begin with `#`.
+    #[error("A room's name begins with \"#\", as in #general.")]
+    NoPrefix,
+    /// Nothing follows the `#`.
+    #[error("The room's name is empty after its \"#\".")]
+    Empty,
+    /// Longer than [`MAX_ROOM_CHARS`] after the `#`.
+    #[error("A room's name is at most {max} characters after its \"#\".", max = MAX_ROOM_CHARS)]
+    TooLong,
+    /// A character other than a letter a–z, a digit, `-` or `_`.
+    #[error("A room's name holds only letters a-z, digits, \"-\" and \"_\" after its \"#\".")]
+    Character,
+}
+
+/// Checks a room name and returns it as rooms are known: `#` and 1 to [`MAX_ROOM_CHARS`]
+/// letters a–z, digits, `-` or `_`, in lower case (`#Rust` is `#rust`). One alphabet keeps
+/// look-alike rooms from existing side by side, and the names safe in URLs.
+pub fn validate_room(name: &str) -> Result<String, RoomError> {
+    let rest = name.strip_prefix(ROOM_PREFIX).ok_or(RoomError::NoPrefix)?;
+    if rest.is_empty() {
+        return Err(RoomError::Empty);
+    }
+    if rest.chars().count() > MAX_ROOM_CHARS {
+        return Err(RoomError::TooLong);
+    }
+    if !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(RoomError::Character);
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// Checks a room topic: at most [`MAX_TOPIC_CHARS`] characters, no control characters.
+pub fn validate_topic(topic: &str) -> Result<(), String> {
+    if topic.chars().count() > MAX_TOPIC_CHARS {
+        return Err(format!("A topic is at most {MAX_TOPIC_CHARS} characters."));
+    }
+    if topic.chars().any(char::is_control) {
+        return Err("A topic cannot contain control characters or line breaks.".to_owned());
     }
     Ok(())
 }
@@ -153,6 +207,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn room_names_are_a_hash_and_a_short_lowercase_label() {
+        assert_eq!(validate_room("#rust"), Ok("#rust".to_owned()));
+        assert_eq!(validate_room("#Off-Topic_2"), Ok("#off-topic_2".to_owned()));
+        let longest = format!("#{}", "a".repeat(MAX_ROOM_CHARS));
+        assert_eq!(validate_room(&longest), Ok(longest.clone()));
+        assert_eq!(validate_room(&format!("{longest}a")), Err(RoomError::TooLong));
+        assert_eq!(validate_room("rust"), Err(RoomError::NoPrefix));
+        assert_eq!(validate_room("#"), Err(RoomError::Empty));
+        for bad in ["#a b", "#caf\u{e9}", "#r\u{43e}ot", "#a/b", "#a.b", "##a", "#a\n"] {
+            assert_eq!(validate_room(bad), Err(RoomError::Character), "{bad:?}");
+        }
+        assert!(validate_topic("Rust, in Rust: https://example.org").is_ok());
+        assert!(validate_topic(&"t".repeat(MAX_TOPIC_CHARS + 1)).is_err());
+        assert!(validate_topic("two\nlines").is_err());
+    }
+
+    #[test]
     fn ordinary_names_are_accepted() {
         for name in ["ann", "Bob_2", "élodie", "李雷", "a", &"x".repeat(MAX_USERNAME_CHARS)] {
             assert_eq!(validate_username(name), Ok(()), "{name:?}");
@@ -171,6 +242,8 @@ mod tests {
             ("ALL", UsernameError::Reserved),
             ("all", UsernameError::Reserved),
             ("All", UsernameError::Reserved),
+            ("#rust", UsernameError::RoomPrefix),
+            ("#", UsernameError::RoomPrefix),
         ];
         for (name, want) in cases {
             assert_eq!(validate_username(name), Err(want), "{name:?}");

@@ -162,7 +162,7 @@ pub(super) async fn answer(
     let granted = Granted::from_list(features.as_deref().unwrap_or_default());
     let mut committed = ctx.committed.clone();
     committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
-    let read = ctx.reader.history(&name, upto, ctx.history, &hidden, since).await;
+    let read = ctx.reader.history(&name, upto, ctx.history, &hidden, since, &[]).await;
     let history = read.map_err(|e| {
         tracing::error!(error = %e, "reading history");
         LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())

@@ -587,6 +587,9 @@ fn report_keys(frame: &Frame, granted: Option<Granted>, step: &mut Step) -> bool
         (frame.mute.is_some(), keys::MUTE, granted.map(|g| g.moderation)),
         (frame.unmute.is_some(), keys::UNMUTE, granted.map(|g| g.moderation)),
         (frame.list_bans.is_some(), keys::LIST_BANS, granted.map(|g| g.moderation)),
+        (frame.join.is_some(), keys::JOIN, granted.map(|g| g.rooms)),
+        (frame.part.is_some(), keys::PART, granted.map(|g| g.rooms)),
+        (frame.list_rooms.is_some(), keys::LIST_ROOMS, granted.map(|g| g.rooms)),
     ];
     let mut early: Vec<&str> = Vec::new();
     for (present, key, has_feature) in extension_keys {

@@ -97,6 +97,8 @@ pub enum Op {
     },
     /// A change to accounts, tokens, reservations, bans or the audit log.
     Registry(RegistryOp),
+    /// A change to the rooms or their members.
+    Room(crate::rooms::RoomOp),
     /// A user logged in at `at` (Unix seconds).
     UserSeen {
         /// The username.
@@ -149,9 +151,9 @@ pub enum Reader {
 
 impl Reader {
     /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest
-    /// first: broadcasts, and the private messages to or from `user` with ids above `since`
-    /// (where the user's claim to the name began), without any message from or to a name
-    /// whose key is in `hidden`.
+    /// first: broadcasts, the messages of `rooms` (the user's), and the private messages to or
+    /// from `user` with ids above `since` (where the user's claim to the name began), without
+    /// any message from or to a name whose key is in `hidden`.
     pub async fn history(
         &self,
         user: &str,
@@ -159,13 +161,31 @@ impl Reader {
         limit: usize,
         hidden: &[String],
         since: i64,
+        rooms: &[String],
     ) -> Result<Vec<Message>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         match self {
-            Reader::Sqlite(r) => r.history(user, upto, limit, hidden, since).await,
-            Reader::Postgres(r) => r.history(user, upto, limit, hidden, since).await,
+            Reader::Sqlite(r) => r.history(user, upto, limit, hidden, since, rooms).await,
+            Reader::Postgres(r) => r.history(user, upto, limit, hidden, since, rooms).await,
+        }
+    }
+
+    /// The history of `room` alone, as [`Reader::history`] gives it (for a `JOIN`).
+    pub async fn room_history(
+        &self,
+        room: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[String],
+    ) -> Result<Vec<Message>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self {
+            Reader::Sqlite(r) => r.room_history(room, upto, limit, hidden).await,
+            Reader::Postgres(r) => r.room_history(room, upto, limit, hidden).await,
         }
     }
 
@@ -188,6 +208,8 @@ pub struct Loaded {
     pub blocks: Vec<(String, String, String)>,
     /// Accounts, tokens, reservations and sanctions.
     pub registry: registry::Loaded,
+    /// Every room with its members (at most [`shared::limits::MAX_ROOMS`]).
+    pub rooms: Vec<crate::rooms::StoredRoom>,
 }
 
 /// Where the data lives.
@@ -301,7 +323,81 @@ mod tests {
         hidden: &[&str],
     ) -> Vec<String> {
         let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
-        ids(&reader.history(user, upto, limit, &hidden, 0).await.expect("read"))
+        ids(&reader.history(user, upto, limit, &hidden, 0, &[]).await.expect("read"))
+    }
+
+    #[tokio::test]
+    async fn a_rooms_messages_are_read_only_for_its_members_and_rooms_are_kept() {
+        use crate::rooms::RoomOp;
+        for place in Place::both().await {
+            let at = place.name();
+            let (writer, reader) = place
+                .with(&[
+                    ("a", "#rust"), // 1: to the room
+                    ("a", "ALL"),   // 2
+                    ("b", "#rust"), // 3
+                    ("c", "#go"),   // 4: another room
+                    ("a", "b"),     // 5: private
+                ])
+                .await;
+            let rooms = |r: &[&str]| r.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+            let read = async |user: &str, member_of: &[&str], hidden: &[&str]| {
+                let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
+                let member_of = rooms(member_of);
+                let got = reader.history(user, i64::MAX, 100, &hidden, 0, &member_of).await;
+                ids(&got.expect("read"))
+            };
+            // Members get the room; nobody else does, not even its own past senders.
+            assert_eq!(read("b", &["#rust"], &[]).await, ["1", "2", "3", "5"], "{at}");
+            assert_eq!(read("a", &[], &[]).await, ["2", "5"], "{at}: a left #rust");
+            assert_eq!(read("c", &["#go"], &[]).await, ["2", "4"], "{at}");
+            assert_eq!(read("b", &["#rust"], &["a"]).await, ["3"], "{at}: blocks hold");
+            // The newest of all the parts together, up to the bound.
+            let got = reader.history("b", 3, 2, &[], 0, &rooms(&["#rust"])).await.expect("read");
+            assert_eq!(ids(&got), ["2", "3"], "{at}");
+            let got = reader.room_history("#rust", i64::MAX, 10, &[]).await.expect("read");
+            assert_eq!(ids(&got), ["1", "3"], "{at}");
+            let got = reader.room_history("#rust", i64::MAX, 1, &[]).await.expect("read");
+            assert_eq!(ids(&got), ["3"], "{at}: the newest");
+            assert!(
+                reader.room_history("#none", i64::MAX, 10, &[]).await.expect("read").is_empty()
+            );
+
+            for op in [
+                RoomOp::Put { room: "#rust".into(), topic: None, invite_only: false, created: 7 },
+                RoomOp::Put { room: "#go".into(), topic: None, invite_only: false, created: 8 },
+                RoomOp::Join { room: "#rust".into(), key: "b".into() },
+                RoomOp::Join { room: "#rust".into(), key: "a".into() },
+                RoomOp::Join { room: "#rust".into(), key: "a".into() }, // once
+                RoomOp::Join { room: "#go".into(), key: "a".into() },
+                RoomOp::Join { room: "#go".into(), key: "c".into() },
+                RoomOp::Put {
+                    room: "#rust".into(),
+                    topic: Some("crabs".into()),
+                    invite_only: true,
+                    created: 9, // a change keeps the creation time
+                },
+                RoomOp::Part { room: "#go".into(), key: "c".into() },
+                RoomOp::PartAll { key: "a".into() },
+            ] {
+                writer.ops.send(Op::Room(op)).await.expect("queued");
+            }
+            close(writer).await;
+            let (_w, _r, loaded) = place.open().await;
+            let kept: Vec<_> = loaded
+                .rooms
+                .iter()
+                .map(|r| {
+                    (r.name.as_str(), r.topic.as_deref(), r.invite_only, r.created, &r.members[..])
+                })
+                .collect();
+            let b = ["b".to_owned()];
+            assert_eq!(
+                kept,
+                [("#go", None, false, 8, &[][..]), ("#rust", Some("crabs"), true, 7, &b[..])],
+                "{at}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -329,7 +425,7 @@ mod tests {
             assert_eq!(h("b", i64::MAX, 100, &["A"]).await, ["5", "6"], "{at}");
             assert_eq!(h("a", i64::MAX, 100, &["c"]).await, ["1", "2", "3"], "{at}");
             // private history starts after `since`
-            let got = reader.history("b", i64::MAX, 100, &[], 2).await.expect("read");
+            let got = reader.history("b", i64::MAX, 100, &[], 2, &[]).await.expect("read");
             assert_eq!(ids(&got), ["1", "3", "5", "6"], "{at}");
         }
     }

@@ -30,9 +30,11 @@ use tokio_util::sync::CancellationToken;
 use super::{COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, StoreError, Writer, publish};
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
+use crate::rooms::{RoomOp, StoredRoom, room_of};
+use shared::limits::MAX_ROOMS;
 
 /// The schema version this server writes; migrations move older databases forward.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Connections a node keeps to PostgreSQL: the writer's one and [`STORE_READERS`] for
 /// history reads, which is as many reads as SQLite runs at once.
@@ -63,6 +65,7 @@ pub async fn open(
         .map_err(|e| StoreError::Url(e.to_string()))?;
     migrate(&pool).await?;
     let (last_id, blocks, registry) = load(&pool).await?;
+    let rooms = load_rooms(&pool).await?;
     let (ops, rx) = mpsc::channel(STORE_QUEUE);
     let (committed_tx, committed) = watch::channel(last_id);
     let writer_pool = pool.clone();
@@ -74,7 +77,7 @@ pub async fn open(
     });
     let writer = Writer { ops, committed, finished: Finished::Task(task) };
     let reader = super::Reader::Postgres(Reader { pool });
-    Ok((writer, reader, Loaded { last_id, blocks, registry }))
+    Ok((writer, reader, Loaded { last_id, blocks, registry, rooms }))
 }
 
 /// The statements of each schema version, in order.
@@ -149,6 +152,22 @@ const MIGRATIONS: &[&str] = &[
          target TEXT NOT NULL,
          reason TEXT
      );",
+    // version 2: rooms (extension `rooms`). A message to a room keeps the room in `room`
+    // too: private and public history never read those rows.
+    "ALTER TABLE messages ADD COLUMN room TEXT;
+     CREATE INDEX messages_by_room ON messages (room, id) WHERE room IS NOT NULL;
+     CREATE TABLE rooms (
+         name        TEXT PRIMARY KEY,
+         topic       TEXT,
+         invite_only BOOLEAN NOT NULL,
+         created     BIGINT NOT NULL
+     );
+     CREATE TABLE room_members (
+         room TEXT NOT NULL,
+         key  TEXT NOT NULL,
+         PRIMARY KEY (room, key)
+     );
+     CREATE INDEX room_members_by_key ON room_members (key);",
 ];
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
@@ -173,6 +192,61 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
 }
 
 type Blocks = Vec<(String, String, String)>;
+
+/// Every room with its members' keys.
+async fn load_rooms(pool: &Pool) -> Result<Vec<StoredRoom>, StoreError> {
+    let client = pool.get().await?;
+    let limit = i64::try_from(MAX_ROOMS).unwrap_or(i64::MAX);
+    let mut rooms: Vec<StoredRoom> = client
+        .query(
+            "SELECT name, topic, invite_only, created FROM rooms ORDER BY name COLLATE \"C\"
+             LIMIT $1",
+            &[&limit],
+        )
+        .await?
+        .iter()
+        .map(|r| StoredRoom {
+            name: r.get(0),
+            topic: r.get(1),
+            invite_only: r.get(2),
+            created: r.get(3),
+            members: Vec::new(),
+        })
+        .collect();
+    let stmt = client
+        .prepare("SELECT key FROM room_members WHERE room = $1 ORDER BY key COLLATE \"C\"")
+        .await?;
+    for room in &mut rooms {
+        room.members = client.query(&stmt, &[&room.name]).await?.iter().map(|r| r.get(0)).collect();
+    }
+    Ok(rooms)
+}
+
+/// Writes one room change inside the batch's transaction.
+async fn write_room(
+    tx: &deadpool_postgres::Transaction<'_>,
+    op: &RoomOp,
+) -> Result<(), StoreError> {
+    let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match op {
+        RoomOp::Put { room, topic, invite_only, created } => (
+            "INSERT INTO rooms (name, topic, invite_only, created) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET topic = excluded.topic,
+                 invite_only = excluded.invite_only",
+            vec![room, topic, invite_only, created],
+        ),
+        RoomOp::Join { room, key } => (
+            "INSERT INTO room_members (room, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            vec![room, key],
+        ),
+        RoomOp::Part { room, key } => {
+            ("DELETE FROM room_members WHERE room = $1 AND key = $2", vec![room, key])
+        }
+        RoomOp::PartAll { key } => ("DELETE FROM room_members WHERE key = $1", vec![key]),
+    };
+    let stmt = tx.prepare_cached(sql).await?;
+    tx.execute(&stmt, &params).await?;
+    Ok(())
+}
 
 /// What the server keeps in memory: the last message id, the blocks, and the registry (what
 /// has expired dropped).
@@ -296,6 +370,7 @@ struct Columns {
     dest: Vec<String>,
     src_key: Vec<String>,
     dest_key: Vec<String>,
+    room: Vec<Option<String>>,
     ts: Vec<i64>,
     content: Vec<String>,
 }
@@ -316,6 +391,7 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
                 messages.dest_key.push(name_key(&m.dest));
                 messages.src.push(m.src.clone());
                 messages.dest.push(m.dest.clone());
+                messages.room.push(room_of(&m.dest).map(str::to_owned));
                 messages.ts.push(m.timestamp);
                 messages.content.push(m.content.clone());
             }
@@ -337,6 +413,7 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
                 tx.execute(&stmt, &[blocker_key, blocked_key]).await?;
             }
             Op::Registry(op) => write_registry(&tx, op).await?,
+            Op::Room(op) => write_room(&tx, op).await?,
         }
     }
     if !seen.is_empty() {
@@ -350,14 +427,15 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
     }
     let last = messages.id.iter().copied().max();
     if last.is_some() {
-        let sql = "INSERT INTO messages (id, src, dest, src_key, dest_key, ts, content)
+        let sql = "INSERT INTO messages (id, src, dest, src_key, dest_key, ts, content, room)
                    SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                        $5::text[], $6::bigint[], $7::text[])
+                                        $5::text[], $6::bigint[], $7::text[], $8::text[])
                    ON CONFLICT (id) DO NOTHING";
         let stmt = tx.prepare_cached(sql).await?;
         let m = &messages;
-        tx.execute(&stmt, &[&m.id, &m.src, &m.dest, &m.src_key, &m.dest_key, &m.ts, &m.content])
-            .await?;
+        let columns: [&(dyn ToSql + Sync); 8] =
+            [&m.id, &m.src, &m.dest, &m.src_key, &m.dest_key, &m.ts, &m.content, &m.room];
+        tx.execute(&stmt, &columns).await?;
     }
     tx.commit().await?;
     Ok(last)
@@ -441,8 +519,13 @@ const HISTORY_TO_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
 
 /// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_FROM_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
-     WHERE src = $1 AND dest <> 'ALL' AND dest <> $1 AND id <= $2 AND id >= $3
-       AND NOT (dest_key = ANY($5))
+     WHERE src = $1 AND dest <> 'ALL' AND dest <> $1 AND room IS NULL
+       AND id <= $2 AND id >= $3 AND NOT (dest_key = ANY($5))
+     ORDER BY id DESC LIMIT $4";
+
+/// A room's messages ($1: room, then as [`HISTORY_TO_SQL`]).
+const HISTORY_ROOM_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+     WHERE room = $1 AND id <= $2 AND id >= $3 AND NOT (src_key = ANY($5))
      ORDER BY id DESC LIMIT $4";
 
 /// A stored message with its id.
@@ -465,6 +548,7 @@ impl Reader {
         limit: usize,
         hidden: &[String],
         since: i64,
+        rooms: &[String],
     ) -> Result<Vec<Message>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.pool.get().await?;
@@ -472,17 +556,37 @@ impl Reader {
         let mut rows: Vec<(i64, Message)> =
             client.query(&stmt, &[&upto, &limit, &hidden]).await?.iter().map(message_row).collect();
         let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-        let lo = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
-        let lo = lo.max(since.saturating_add(1));
+        let lo_public = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
+        let lo = lo_public.max(since.saturating_add(1));
         for sql in [HISTORY_TO_SQL, HISTORY_FROM_SQL] {
             let stmt = client.prepare_cached(sql).await?;
             let found = client.query(&stmt, &[&user, &upto, &lo, &limit, &hidden]).await?;
             rows.extend(found.iter().map(message_row));
         }
-        // Newest `limit` of the three parts, oldest first.
+        let stmt = client.prepare_cached(HISTORY_ROOM_SQL).await?;
+        for room in rooms {
+            let found = client.query(&stmt, &[room, &upto, &lo_public, &limit, &hidden]).await?;
+            rows.extend(found.iter().map(message_row));
+        }
+        // Newest `limit` of all the parts, oldest first.
         rows.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(rows.into_iter().rev().map(|(_, m)| m).collect())
+    }
+
+    /// See [`super::Reader::room_history`].
+    pub(super) async fn room_history(
+        &self,
+        room: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[String],
+    ) -> Result<Vec<Message>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(HISTORY_ROOM_SQL).await?;
+        let rows = client.query(&stmt, &[&room, &upto, &0_i64, &limit, &hidden]).await?;
+        Ok(rows.iter().rev().map(|r| message_row(r).1).collect())
     }
 
     /// See [`super::Reader::all_users`].

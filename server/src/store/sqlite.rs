@@ -26,12 +26,14 @@ use tokio_util::sync::CancellationToken;
 use super::{COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, StoreError, Writer, publish};
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
+use crate::rooms::{RoomOp, StoredRoom, room_of};
+use shared::limits::MAX_ROOMS;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chatterbox.db";
 
 /// Schema version kept in `PRAGMA user_version`; migrations move older files forward.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a reader waits for a lock before giving up (checkpoints hold one briefly).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,6 +85,7 @@ pub fn open_measured(
         rows.collect::<Result<Vec<(String, String, String)>, _>>()?
     };
     let registry = load_registry(&conn)?;
+    let rooms = load_rooms(&conn)?;
 
     let (ops, rx) = mpsc::channel(STORE_QUEUE);
     let (committed_tx, committed) = watch::channel(last_id);
@@ -103,7 +106,7 @@ pub fn open_measured(
         }),
     };
     let writer = Writer { ops, committed, finished: Finished::Thread(thread) };
-    Ok((writer, super::Reader::Sqlite(reader), Loaded { last_id, blocks, registry }))
+    Ok((writer, super::Reader::Sqlite(reader), Loaded { last_id, blocks, registry, rooms }))
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -212,10 +215,85 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         }
         tx.commit()?;
     }
+    if version < 3 {
+        let tx = conn.transaction()?;
+        // Rooms (extension `rooms`). A message to a room keeps the room in `room` too: private
+        // and public history never read those rows, and a DEST that began with `#` before
+        // rooms existed (a name allowed then) is never taken for a room.
+        tx.execute_batch(
+            "ALTER TABLE messages ADD COLUMN room TEXT;
+             CREATE INDEX messages_by_room ON messages (room, id) WHERE room IS NOT NULL;
+             CREATE TABLE rooms (
+                 name        TEXT PRIMARY KEY,
+                 topic       TEXT,
+                 invite_only INTEGER NOT NULL,
+                 created     INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE room_members (
+                 room TEXT NOT NULL,
+                 key  TEXT NOT NULL,
+                 PRIMARY KEY (room, key)
+             ) WITHOUT ROWID;
+             CREATE INDEX room_members_by_key ON room_members (key);
+             PRAGMA user_version = 3;",
+        )?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
 /// Reads what the registry keeps in memory, dropping what has expired.
+/// Every room with its members' keys.
+fn load_rooms(conn: &Connection) -> Result<Vec<StoredRoom>, StoreError> {
+    let mut rooms: Vec<StoredRoom> = {
+        let mut stmt = conn.prepare(
+            "SELECT name, topic, invite_only, created FROM rooms ORDER BY name LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![MAX_ROOMS as i64], |r| {
+            Ok(StoredRoom {
+                name: r.get(0)?,
+                topic: r.get(1)?,
+                invite_only: r.get(2)?,
+                created: r.get(3)?,
+                members: Vec::new(),
+            })
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut stmt = conn.prepare("SELECT key FROM room_members WHERE room = ?1 ORDER BY key")?;
+    for room in &mut rooms {
+        let keys = stmt.query_map(params![room.name], |r| r.get(0))?;
+        room.members = keys.collect::<Result<_, _>>()?;
+    }
+    Ok(rooms)
+}
+
+/// Writes one room change inside the batch's transaction.
+fn write_room(tx: &rusqlite::Transaction<'_>, op: &RoomOp) -> Result<(), StoreError> {
+    match op {
+        RoomOp::Put { room, topic, invite_only, created } => {
+            tx.prepare_cached(
+                "INSERT INTO rooms (name, topic, invite_only, created) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET topic = excluded.topic,
+                     invite_only = excluded.invite_only",
+            )?
+            .execute(params![room, topic, invite_only, created])?;
+        }
+        RoomOp::Join { room, key } => {
+            tx.prepare_cached("INSERT OR IGNORE INTO room_members (room, key) VALUES (?1, ?2)")?
+                .execute(params![room, key])?;
+        }
+        RoomOp::Part { room, key } => {
+            tx.prepare_cached("DELETE FROM room_members WHERE room = ?1 AND key = ?2")?
+                .execute(params![room, key])?;
+        }
+        RoomOp::PartAll { key } => {
+            tx.prepare_cached("DELETE FROM room_members WHERE key = ?1")?.execute(params![key])?;
+        }
+    }
+    Ok(())
+}
+
 fn load_registry(conn: &Connection) -> Result<registry::Loaded, StoreError> {
     let now = crate::hub::unix_now();
     conn.execute("DELETE FROM tokens WHERE expires <= ?1", params![now])?;
@@ -340,8 +418,8 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
     let mut last = None;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO messages (id, src, dest, ts, content)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO messages (id, src, dest, ts, content, room)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut block = tx.prepare_cached(
             "INSERT INTO blocks (blocker_key, blocked_key, blocked_name) VALUES (?1, ?2, ?3)
@@ -356,7 +434,8 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
         for op in batch {
             match op {
                 Op::Message { id, message: m } => {
-                    insert.execute(params![id, m.src, m.dest, m.timestamp, m.content])?;
+                    let room = room_of(&m.dest);
+                    insert.execute(params![id, m.src, m.dest, m.timestamp, m.content, room])?;
                     last = Some(*id);
                 }
                 Op::UserSeen { name, at } => {
@@ -369,6 +448,7 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
                     unblock.execute(params![blocker_key, blocked_key])?;
                 }
                 Op::Registry(op) => write_registry(&tx, op)?,
+                Op::Room(op) => write_room(&tx, op)?,
             }
         }
     }
@@ -477,11 +557,24 @@ const HISTORY_TO_SQL: [&str; 2] = [
 /// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_FROM_SQL: [&str; 2] = [
     "SELECT id, src, dest, ts, content FROM messages
-     WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2 AND id >= ?3
+     WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND room IS NULL
+       AND id <= ?2 AND id >= ?3
      ORDER BY id DESC LIMIT ?4",
     "SELECT id, src, dest, ts, content FROM messages
-     WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND id <= ?2 AND id >= ?3
+     WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND room IS NULL
+       AND id <= ?2 AND id >= ?3
        AND name_key(dest) NOT IN (SELECT value FROM json_each(?5))
+     ORDER BY id DESC LIMIT ?4",
+];
+
+/// A room's messages (see [`HISTORY_PUBLIC_SQL`]).
+const HISTORY_ROOM_SQL: [&str; 2] = [
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE room = ?1 AND id <= ?2 AND id >= ?3
+     ORDER BY id DESC LIMIT ?4",
+    "SELECT id, src, dest, ts, content FROM messages
+     WHERE room = ?1 AND id <= ?2 AND id >= ?3
+       AND name_key(src) NOT IN (SELECT value FROM json_each(?5))
      ORDER BY id DESC LIMIT ?4",
 ];
 
@@ -493,11 +586,31 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Message)> {
     ))
 }
 
+/// The newest `limit` messages of `room` with ids from `lo` to `upto`, newest first.
+fn room_rows(
+    conn: &Connection,
+    variant: usize,
+    room: &str,
+    upto: i64,
+    lo: i64,
+    limit: i64,
+    hidden: &str,
+) -> Result<Vec<(i64, Message)>, StoreError> {
+    let mut stmt = conn.prepare_cached(HISTORY_ROOM_SQL[variant])?;
+    let rows = if variant == 0 {
+        stmt.query_map(params![room, upto, lo, limit], message_row)?.collect::<Result<_, _>>()?
+    } else {
+        stmt.query_map(params![room, upto, lo, limit, hidden], message_row)?
+            .collect::<Result<_, _>>()?
+    };
+    Ok(rows)
+}
+
 impl Reader {
     /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest
-    /// first: broadcasts, and the private messages to or from `user` with ids above `since`
-    /// (where the user's claim to the name began), without any message from or to a name
-    /// whose key is in `hidden`.
+    /// first: broadcasts, the messages of `rooms`, and the private messages to or from `user`
+    /// with ids above `since` (where the user's claim to the name began), without any message
+    /// from or to a name whose key is in `hidden`.
     ///
     /// Each variant of the statements leaves the key comparison out when nothing is hidden:
     /// computing a name's key costs about a microsecond per row read.
@@ -508,9 +621,11 @@ impl Reader {
         limit: usize,
         hidden: &[String],
         since: i64,
+        rooms: &[String],
     ) -> Result<Vec<Message>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let user = user.to_owned();
+        let rooms = rooms.to_vec();
         let variant = usize::from(!hidden.is_empty());
         let hidden = serde_json::to_string(hidden).unwrap_or_else(|_| "[]".to_owned());
         self.read(move |conn| {
@@ -522,8 +637,8 @@ impl Reader {
                     .collect::<Result<_, _>>()?
             };
             let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-            let lo = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
-            let lo = lo.max(since.saturating_add(1));
+            let lo_public = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
+            let lo = lo_public.max(since.saturating_add(1));
             for sql in [HISTORY_TO_SQL[variant], HISTORY_FROM_SQL[variant]] {
                 let mut stmt = conn.prepare_cached(sql)?;
                 let found = if variant == 0 {
@@ -535,9 +650,32 @@ impl Reader {
                 };
                 rows.extend(found);
             }
-            // Newest `limit` of the three parts, oldest first.
+            for room in &rooms {
+                rows.extend(room_rows(conn, variant, room, upto, lo_public, limit, &hidden)?);
+            }
+            // Newest `limit` of all the parts, oldest first.
             rows.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
             rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            Ok(rows.into_iter().rev().map(|(_, m)| m).collect())
+        })
+        .await
+    }
+
+    /// The newest `limit` messages of `room` with ids up to `upto`, oldest first, without
+    /// any from a name whose key is in `hidden`.
+    pub(super) async fn room_history(
+        &self,
+        room: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[String],
+    ) -> Result<Vec<Message>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let room = room.to_owned();
+        let variant = usize::from(!hidden.is_empty());
+        let hidden = serde_json::to_string(hidden).unwrap_or_else(|_| "[]".to_owned());
+        self.read(move |conn| {
+            let rows = room_rows(conn, variant, &room, upto, 0, limit, &hidden)?;
             Ok(rows.into_iter().rev().map(|(_, m)| m).collect())
         })
         .await
@@ -621,13 +759,49 @@ mod tests {
                  INSERT INTO messages (id, src, dest, ts, content) VALUES (2, 'a', 'ALL', 0, '2');",
             )
             .expect("write transaction open");
-        let read =
-            tokio::time::timeout(Duration::from_secs(2), reader.history("x", i64::MAX, 10, &[], 0))
-                .await
-                .expect("the read did not wait for the writer")
-                .expect("read");
+        let read = tokio::time::timeout(
+            Duration::from_secs(2),
+            reader.history("x", i64::MAX, 10, &[], 0, &[]),
+        )
+        .await
+        .expect("the read did not wait for the writer")
+        .expect("read");
         assert_eq!(ids(&read), ["1"], "uncommitted rows are not visible");
         other.execute_batch("ROLLBACK").expect("rollback");
+    }
+
+    #[tokio::test]
+    async fn a_private_message_to_a_hash_name_from_before_rooms_is_no_rooms() {
+        // Before rooms, `#old` was a name anyone could take; its private messages stay private
+        // after the upgrade however a room of that name is used.
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE)).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE messages (id INTEGER PRIMARY KEY, src TEXT NOT NULL,
+                     dest TEXT NOT NULL, ts INTEGER NOT NULL, content TEXT NOT NULL);
+                 CREATE INDEX messages_by_dest ON messages (dest, id);
+                 CREATE INDEX messages_private_by_src ON messages (src, id) WHERE dest <> 'ALL';
+                 CREATE TABLE users (name TEXT PRIMARY KEY, first_seen INTEGER NOT NULL,
+                     last_seen INTEGER NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE blocks (blocker TEXT NOT NULL, blocked TEXT NOT NULL,
+                     PRIMARY KEY (blocker, blocked)) WITHOUT ROWID;
+                 INSERT INTO messages VALUES (1, 'ann', '#old', 0, 'private to #old');
+                 PRAGMA user_version = 1;",
+            )
+            .expect("a version 1 database");
+            migrate(&mut conn).expect("migrated");
+        }
+        let (writer, reader, _) = open(dir.path(), CancellationToken::new()).expect("open");
+        let message = Message::new("bob", "#old", 0, "to the room");
+        writer.ops.send(Op::Message { id: 2, message }).await.expect("queued");
+        writer.committed.clone().wait_for(|c| *c >= 2).await.expect("committed");
+        let room = reader.room_history("#old", i64::MAX, 10, &[]).await.expect("read");
+        let contents: Vec<&str> = room.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(contents, ["to the room"]);
+        let rooms = ["#old".to_owned()];
+        let member = reader.history("cy", i64::MAX, 10, &[], 0, &rooms).await.expect("read");
+        assert!(member.iter().all(|m| m.content != "private to #old"), "{member:?}");
     }
 
     #[tokio::test]
