@@ -72,7 +72,7 @@ pub fn login_frame_with(name: &str, proof: Proof<'_>) -> Frame {
     };
     Frame {
         username: Some(name.to_owned()),
-        features: Some(features::ALL.iter().map(|f| (*f).to_owned()).collect()),
+        features: Some(features::CLIENTS.iter().map(|f| (*f).to_owned()).collect()),
         password,
         token,
         ..Frame::default()
@@ -583,7 +583,7 @@ mod tests {
     fn full_login(chat: &mut Chat, registered: Option<bool>, operator: Option<bool>) -> Vec<Entry> {
         chat.hidden_input = true;
         let reply = Frame {
-            features: Some(features::ALL.map(String::from).to_vec()),
+            features: Some(features::CLIENTS.map(String::from).to_vec()),
             registered,
             operator,
             token: registered.filter(|r| *r).map(|_| "secret-token".into()),

@@ -86,7 +86,7 @@ impl Conn {
     async fn login(&mut self) -> Frame {
         let login = self.recv().await;
         assert_eq!(login.username.as_deref(), Some("ann"));
-        assert_eq!(login.features, Some(features::ALL.map(String::from).to_vec()));
+        assert_eq!(login.features, Some(features::CLIENTS.map(String::from).to_vec()));
         login
     }
 
@@ -95,7 +95,7 @@ impl Conn {
         let mut answer = Frame {
             username_accepted: Some(true),
             info: Some("Welcome!".into()),
-            features: Some(features::ALL.map(String::from).to_vec()),
+            features: Some(features::CLIENTS.map(String::from).to_vec()),
             user_list: Some(vec!["ann".into()]),
             messages: Some(Vec::<Message>::new()),
             ..extra

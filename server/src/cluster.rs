@@ -225,6 +225,13 @@ pub enum Event {
         /// The change.
         op: crate::registry::RegistryOp,
     },
+    /// A change to the rooms, decided (and stored) by `node`; the others follow it.
+    Room {
+        /// The node that decided it.
+        node: String,
+        /// The change.
+        op: crate::rooms::RoomOp,
+    },
     /// An operator on `node` kicks the user with key `key`, wherever it is connected.
     Kick {
         /// The operator's node.

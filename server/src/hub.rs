@@ -38,6 +38,7 @@ use crate::wire;
 pub mod account;
 pub mod cluster;
 mod moderation;
+pub mod rooms;
 
 pub use moderation::Moderation;
 
@@ -116,6 +117,8 @@ pub struct LoginRequest {
     pub reply: oneshot::Sender<LoginAnswer>,
     /// In a cluster: the revision of the name's claim, to give it back at the leave.
     pub claim: Option<u64>,
+    /// The session was granted the extension `rooms`.
+    pub rooms: bool,
 }
 
 /// A request to the hub.
@@ -206,6 +209,15 @@ pub enum Command {
         /// Where the names go.
         reply: oneshot::Sender<Vec<String>>,
     },
+    /// A request of the `rooms` extension.
+    Room {
+        /// The connection.
+        conn: ConnId,
+        /// What it asks.
+        request: rooms::RoomRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<rooms::RoomAnswer>,
+    },
 }
 
 /// The hub's answer to a login.
@@ -234,6 +246,8 @@ pub enum LoginAnswer {
         operator: bool,
         /// A new session token for the client (a password login).
         token: Option<String>,
+        /// The rooms the user is in (with the extension `rooms`; empty without).
+        rooms: Vec<shared::frame::RoomInfo>,
     },
     /// Refused, with the INFO to show.
     Refused(String),
@@ -286,6 +300,8 @@ struct Online {
     json: Bytes,
     /// In a cluster: the revision of the name's claim.
     claim: Option<u64>,
+    /// Granted the extension `rooms`: gets its rooms' messages and presence.
+    rooms: bool,
 }
 
 enum Kind {
@@ -299,6 +315,13 @@ enum Kind {
     Direct {
         to: String,
         entry: Bytes,
+    },
+    /// A message to a room: its members here get it (but `from`, and those in `hidden`).
+    Room {
+        room: String,
+        from: ConnId,
+        entry: Bytes,
+        hidden: Option<Arc<HashSet<String>>>,
     },
     /// Someone joined (or left): the name as a JSON string.
     Presence {
@@ -375,6 +398,8 @@ struct Hub {
     link: Option<cluster::Link>,
     /// Deliveries and slow readers dropped are counted here.
     metrics: Arc<crate::metrics::Metrics>,
+    /// Rooms and their members.
+    rooms: rooms::Rooms,
 }
 
 /// What the hub starts with.
@@ -430,6 +455,7 @@ pub fn spawn(setup: Setup) -> (HubHandle, tokio::task::JoinHandle<()>) {
             presence_due: None,
             link,
             metrics,
+            rooms: rooms::Rooms::load(loaded.rooms),
         };
         for (blocker, blocked, name) in loaded.blocks {
             hub.set_block(blocker, blocked, name, true);
@@ -566,6 +592,9 @@ impl Hub {
                 let _ = reply.send(names);
             }
             Command::Tell { name, frame } => self.send_frame(&name, &frame),
+            Command::Room { conn, request, reply } => {
+                self.room_request(conn, request, reply).await;
+            }
             Command::Proves { key, ip, proof, reply } => {
                 let _ = reply.send(self.registry.proves(&key, ip, &proof, unix_now()));
             }
@@ -585,7 +614,7 @@ impl Hub {
 
     /// Decides a login and, if accepted, puts the user online.
     async fn login(&mut self, request: LoginRequest) {
-        let LoginRequest { name, key, ip, proof, peer, reply, claim } = request;
+        let LoginRequest { name, key, ip, proof, peer, reply, claim, rooms } = request;
         let now = unix_now();
         if let Some(holder) = self.keys.get(&key).cloned() {
             // A login that proves it is the account's owner takes the name over: the holder
@@ -609,6 +638,11 @@ impl Hub {
             };
         if admitted.new_claim {
             self.clear_blocks(&key);
+            if !self.rooms.of(&key).is_empty() {
+                // Nor the rooms of the one before.
+                self.rooms.remove_all(&key);
+                self.room_op(crate::rooms::RoomOp::PartAll { key: key.clone() }).await;
+            }
         }
         let mut token = None;
         let mut token_hash = admitted.token.clone();
@@ -649,8 +683,10 @@ impl Hub {
             since_ev: self.ev,
             json,
             claim,
+            rooms,
         };
         self.users.insert(name.clone(), online);
+        let my_rooms = if rooms { self.rooms_at_login(&name, &key) } else { Vec::new() };
         let users = self.user_list();
         let blocked = self.blocked_list(&key);
         let mut hidden: Vec<String> = self.hidden_from(&key).into_iter().collect();
@@ -665,6 +701,7 @@ impl Hub {
             registered: admitted.registered,
             operator: admitted.operator,
             token,
+            rooms: my_rooms,
         });
         let _ = self.store.send(Op::UserSeen { name, at: unix_now() }).await;
     }
@@ -827,7 +864,38 @@ impl Hub {
             let h = self.hidden_from(&my_key);
             (!h.is_empty()).then(|| Arc::new(h))
         };
+        let in_rooms = self.users.get(&me).is_some_and(|u| u.rooms);
         for mut m in messages {
+            if let Some(room) = crate::rooms::room_of(&m.dest) {
+                // A room's messages are for its members, from its members.
+                let room = room.to_ascii_lowercase();
+                if !in_rooms {
+                    refused.push(format!(
+                        "{} is a room; rooms need the extension rooms. The message was not delivered.",
+                        m.dest
+                    ));
+                    continue;
+                }
+                if !self.rooms.rooms.contains_key(&room) {
+                    refused
+                        .push(format!("There is no room {room}; the message was not delivered."));
+                    continue;
+                }
+                if !self.rooms.rooms.get(&room).is_some_and(|r| r.members.contains_key(&my_key)) {
+                    refused.push(format!(
+                        "You are not in {room}; JOIN it to write to it. The message was not delivered."
+                    ));
+                    continue;
+                }
+                m.dest = room;
+                if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+                    m.timestamp = now;
+                }
+                if !self.accept(conn, &me, m, None, hidden.clone()).await {
+                    return;
+                }
+                continue;
+            }
             // Private messages are addressed by the name's key: `BOB` reaches `Bob`. A
             // broadcast needs no key (`route` recognises its DEST `ALL` first).
             let dest_key = (m.dest != shared::BROADCAST).then(|| name_key(&m.dest));
@@ -876,26 +944,8 @@ impl Hub {
             if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
                 m.timestamp = now;
             }
-            if let Some(link) = &self.link {
-                // In a cluster the stream gives the id and the order; delivery follows it.
-                let event = crate::cluster::Event::Messages {
-                    node: link.node.clone(),
-                    messages: vec![crate::cluster::Sent { conn: conn.0, message: m }],
-                };
-                link.queue(cluster::Job::Publish { event, from: vec![me.clone()] }).await;
-                continue;
-            }
-            let id = self.next_id;
-            self.next_id += 1;
-            self.ev += 1;
-            let entry = Bytes::from(encode_message(&m));
-            let kind = match kind_to {
-                None => Kind::Broadcast { from: conn, entry, hidden: hidden.clone() },
-                Some(to) => Kind::Direct { to, entry },
-            };
-            self.pending.push_back(Pending { ev: self.ev, needs: id, kind });
-            if self.store.send(Op::Message { id, message: m }).await.is_err() {
-                return; // the writer stopped; the server is shutting down
+            if !self.accept(conn, &me, m, kind_to, hidden.clone()).await {
+                return;
             }
         }
         refused.dedup();
@@ -999,6 +1049,40 @@ impl Hub {
         }
     }
 
+    /// Takes an accepted message from `me` on `conn`: in a cluster it goes to the stream (which
+    /// gives its id and order); otherwise it gets the next id, waits for its commit and goes
+    /// to `to` (a private message), to the members of its room, or to everyone. `false`:
+    /// the store has stopped (the server is shutting down).
+    async fn accept(
+        &mut self,
+        conn: ConnId,
+        me: &str,
+        m: Message,
+        to: Option<String>,
+        hidden: Option<Arc<HashSet<String>>>,
+    ) -> bool {
+        if let Some(link) = &self.link {
+            // In a cluster the stream gives the id and the order; delivery follows it.
+            let event = crate::cluster::Event::Messages {
+                node: link.node.clone(),
+                messages: vec![crate::cluster::Sent { conn: conn.0, message: m }],
+            };
+            link.queue(cluster::Job::Publish { event, from: vec![me.to_owned()] }).await;
+            return true;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ev += 1;
+        let entry = Bytes::from(encode_message(&m));
+        let kind = match (to, crate::rooms::room_of(&m.dest)) {
+            (Some(to), _) => Kind::Direct { to, entry },
+            (None, Some(room)) => Kind::Room { room: room.to_owned(), from: conn, entry, hidden },
+            (None, None) => Kind::Broadcast { from: conn, entry, hidden },
+        };
+        self.pending.push_back(Pending { ev: self.ev, needs: id, kind });
+        self.store.send(Op::Message { id, message: m }).await.is_ok()
+    }
+
     /// Delivers every pending event whose commit has been published, in order.
     fn flush(&mut self) {
         let mut slow = Vec::new();
@@ -1044,6 +1128,23 @@ impl Hub {
                 Kind::Direct { to, entry } => {
                     if let Some(u) = self.users.get(to) {
                         deliver(u, &Out::Entry(entry.clone()));
+                    }
+                }
+                Kind::Room { room, from, entry, hidden } => {
+                    let item = Out::Entry(entry.clone());
+                    if let Some(r) = self.rooms.rooms.get(room) {
+                        for (key, since) in &r.members {
+                            let Some(u) = self.keys.get(key).and_then(|n| self.users.get(n)) else {
+                                continue;
+                            };
+                            if *since < p.ev
+                                && u.rooms
+                                && u.peer.conn != *from
+                                && !hidden.as_ref().is_some_and(|h| h.contains(key))
+                            {
+                                deliver(u, &item);
+                            }
+                        }
                     }
                 }
                 Kind::Presence { joined, json } => {

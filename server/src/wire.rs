@@ -111,6 +111,17 @@ fn join_into<'a>(items: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
 pub fn login_frame(head: &Frame, users: &[u8], history: &[Message], max: usize) -> Vec<u8> {
     let mut frame = OpenObject::new(head);
     frame.key(keys::USER_LIST).extend_from_slice(users);
+    with_history(frame, history, max)
+}
+
+/// The keys of `head`, then `MESSAGES`: `history`, the oldest left out if the frame would be
+/// longer than `max` bytes (a room's `JOINED` answer).
+pub fn history_frame(head: &Frame, history: &[Message], max: usize) -> Vec<u8> {
+    with_history(OpenObject::new(head), history, max)
+}
+
+/// `frame` with `MESSAGES` added and closed (see [`login_frame`]).
+fn with_history(mut frame: OpenObject, history: &[Message], max: usize) -> Vec<u8> {
     let out = frame.key(keys::MESSAGES);
     // The array's brackets and the object's closing brace come on top of the entries.
     let room = max.saturating_sub(out.len() + b"[]}".len());

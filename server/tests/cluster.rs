@@ -163,6 +163,55 @@ async fn an_unreachable_nats_stops_the_node_at_start_and_says_so() {
 }
 
 /// A login asking for the account and moderation extensions, with a password if given.
+/// `name` on `node` with the extension `rooms`.
+async fn room_user(node: &TestServer, name: &str) -> (Client, Frame) {
+    let mut c = node.client().await;
+    let r = c.login_with(name, Some(&["rooms"])).await;
+    assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
+    (c, r)
+}
+
+/// Joins `room` and returns the `JOINED` answer.
+async fn join(c: &mut Client, room: &str) -> Frame {
+    c.send(&Frame { join: Some(room.into()), ..Frame::default() }).await;
+    c.recv_where(|f| f.joined.is_some() || f.error.is_some()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_spans_the_nodes_and_its_messages_reach_only_its_members() {
+    let cluster = Cluster::start(2).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+    let (mut ann, _) = room_user(n0, "ann").await;
+    let (mut bob, r) = room_user(n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+    let (mut cy, r) = room_user(n1, "cy").await;
+    sees_online(&mut cy, &r, "ann").await;
+    join(&mut ann, "#r").await;
+    // ann's join is in the stream before her next message: once bob has that, n1 knows.
+    ann.say("ALL", "joined").await;
+    bob.recv_message("joined").await;
+    let joined = join(&mut bob, "#r").await.joined.expect("JOINED");
+    assert_eq!(joined.members, ["ann", "bob"], "members on both nodes");
+    let presence = ann.recv_where(|f| f.room_joined.is_some()).await.room_joined.expect("presence");
+    assert_eq!((presence.room.as_str(), &presence.users[..]), ("#r", &["bob".to_owned()][..]));
+
+    ann.say("#r", "across nodes").await;
+    assert_eq!(bob.recv_message("across nodes").await.dest, "#r");
+    bob.say("#r", "and back").await;
+    ann.recv_message("and back").await;
+    // cy, on bob's node but not a member, gets neither.
+    ann.say("ALL", "probe").await;
+    cy.expect_none_before_probe("probe", "a room's message", |f| {
+        f.messages.iter().flatten().any(|m| m.dest == "#r")
+    })
+    .await;
+    // The room's history is in the shared database for a member joining on either node.
+    let joined = join(&mut cy, "#r").await;
+    let history: Vec<_> = joined.messages.iter().flatten().map(|m| m.content.clone()).collect();
+    assert_eq!(history, ["across nodes", "and back"]);
+    cluster.stop().await;
+}
+
 fn login_frame(name: &str, password: Option<&str>) -> Frame {
     Frame {
         username: Some(name.into()),

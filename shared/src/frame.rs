@@ -134,8 +134,11 @@ pub mod features {
     pub const MODERATION: &str = "moderation";
     /// Rooms: `JOIN`, `PART`, `LIST_ROOMS`, messages to `#room`, room presence.
     pub const ROOMS: &str = "rooms";
-    /// Every extension of this implementation: what its server grants and its clients ask for.
-    pub const ALL: [&str; 4] = [BLOCK, USERS, ACCOUNT, MODERATION];
+    /// Every extension of this implementation: what its server grants.
+    pub const ALL: [&str; 5] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS];
+    /// The extensions this project's clients implement and ask for at login (rooms are
+    /// the server's only so far).
+    pub const CLIENTS: [&str; 4] = [BLOCK, USERS, ACCOUNT, MODERATION];
 
     /// The extensions granted at login (the server's `FEATURES` answer), one flag each: what
     /// the server allows a session and what a client may offer its user.

@@ -133,7 +133,8 @@ impl Client {
                 return m;
             }
             let f = self.recv().await;
-            if f.username_accepted.is_none() {
+            // A login's or a JOIN's MESSAGES are history, not live.
+            if f.username_accepted.is_none() && f.joined.is_none() {
                 self.pending.extend(f.messages.into_iter().flatten());
             }
         }
@@ -221,9 +222,9 @@ impl Client {
 }
 
 /// If `frame` carries the live message `probe`, cuts it there: `frame` keeps the messages
-/// before the probe, and those after it are returned. Join history is not live.
+/// before the probe, and those after it are returned. Login and room history is not live.
 fn cut_at_probe(frame: &mut Frame, probe: &str) -> Option<Vec<Message>> {
-    if frame.username_accepted.is_some() {
+    if frame.username_accepted.is_some() || frame.joined.is_some() {
         return None;
     }
     let messages = frame.messages.as_mut()?;

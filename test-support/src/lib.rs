@@ -95,7 +95,7 @@ pub fn accepted_login(users: &[&str], history: Vec<shared::Message>) -> shared::
     shared::Frame {
         username_accepted: Some(true),
         info: Some("Welcome!".into()),
-        features: Some(shared::frame::features::ALL.map(String::from).to_vec()),
+        features: Some(shared::frame::features::CLIENTS.map(String::from).to_vec()),
         user_list: Some(users.iter().map(|u| (*u).to_owned()).collect()),
         messages: Some(history),
         ..shared::Frame::default()

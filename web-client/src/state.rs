@@ -729,7 +729,7 @@ mod tests {
         Frame {
             username_accepted: Some(true),
             info: Some("Welcome!".into()),
-            features: Some(shared::frame::features::ALL.map(String::from).to_vec()),
+            features: Some(shared::frame::features::CLIENTS.map(String::from).to_vec()),
             user_list: Some(users.iter().map(|u| (*u).to_owned()).collect()),
             blocked: Some(vec![]),
             messages: Some(vec![Message::new("bob", "ALL", 1, "earlier")]),

@@ -35,6 +35,7 @@ use crate::cluster::{
     Bus, ClusterError, EVENT_BATCH_BYTES, Event, HEARTBEAT, Holder, MESSAGES_PER_EVENT, Sent,
 };
 use crate::registry::RegistryOp;
+use crate::rooms::RoomOp;
 use crate::store::Op;
 use crate::wire;
 
@@ -505,9 +506,14 @@ impl Hub {
                 if node == own || self.keys.contains_key(&key) {
                     return; // announced here at the login
                 }
-                let json = self.link.as_mut().and_then(|l| l.add_remote(key, node, name));
+                let rooms = self.rooms.of(&key);
+                let json = self.link.as_mut().and_then(|l| l.add_remote(key, node, name.clone()));
                 if let Some(json) = json {
                     self.presence(true, json);
+                    // Back in its rooms, for their members here.
+                    for room in rooms {
+                        self.room_presence(&room, &name, true);
+                    }
                 }
             }
             Event::Left { node, name, key: _ } => {
@@ -532,6 +538,26 @@ impl Hub {
                 if node != own {
                     self.registry.apply(&op);
                     self.follow(&op);
+                }
+            }
+            Event::Room { node, op } => {
+                if node != own {
+                    self.rooms.apply(&op);
+                    // Room presence for the members here: who joined or left on that node.
+                    let who = |key: &str| self.link.as_ref()?.remote_keys.get(key).cloned();
+                    match &op {
+                        RoomOp::Join { room, key } => {
+                            if let Some(name) = who(key) {
+                                self.room_presence(room, &name, true);
+                            }
+                        }
+                        RoomOp::Part { room, key } => {
+                            if let Some(name) = who(key) {
+                                self.room_presence(room, &name, false);
+                            }
+                        }
+                        RoomOp::Put { .. } | RoomOp::PartAll { .. } => {}
+                    }
                 }
             }
             Event::Kick { node, key, by, reason } => {
@@ -598,6 +624,11 @@ impl Hub {
             let hidden = self.hidden_from(&name_key(&message.src));
             let entry = Bytes::from(encode_message(message));
             Kind::Broadcast { from, entry, hidden: (!hidden.is_empty()).then(|| Arc::new(hidden)) }
+        } else if let Some(room) = crate::rooms::room_of(&message.dest) {
+            let hidden = self.hidden_from(&name_key(&message.src));
+            let entry = Bytes::from(encode_message(message));
+            let hidden = (!hidden.is_empty()).then(|| Arc::new(hidden));
+            Kind::Room { room: room.to_owned(), from, entry, hidden }
         } else {
             let dest_key = name_key(&message.dest);
             let Some(to) = self.keys.get(&dest_key) else {

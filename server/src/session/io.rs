@@ -52,6 +52,7 @@ pub fn serve<T: Transport>(
             last_frame: Instant::now(),
             was_partial: false,
             wait: None,
+            hold_outbox: false,
             items: Vec::new(),
         };
         let goodbye = conn.run().await;
@@ -76,6 +77,8 @@ struct Connection<'a, T> {
     /// What the session waits for before it reads further frames: a login, room in the hub's
     /// queue, a read from the store.
     wait: Option<WaitFuture>,
+    /// The outbox is not read while the wait answers a `JOIN` (see `Step::hold_outbox`).
+    hold_outbox: bool,
     /// What the outbox gave at the last wake-up. It and the write buffer grow with a burst
     /// (up to OUTBOX_BATCH items, 64 KiB of frame) and are given back after each wake-up:
     /// the heap profile of idle connections showed even small kept buffers (about 1 KB
@@ -95,7 +98,7 @@ impl<T: Transport> Connection<'_, T> {
                     self.session.goodbye.get().map_or_else(|| TOO_SLOW.to_owned(), |g| g.text.clone()),
                 )),
                 done = waiting(&mut self.wait), if self.wait.is_some() => self.on_wait(done).await,
-                _ = self.inbox.recv_many(&mut self.items, OUTBOX_BATCH), if logged_in => {
+                _ = self.inbox.recv_many(&mut self.items, OUTBOX_BATCH), if logged_in && !self.hold_outbox => {
                     self.write_outbox().await
                 }
                 () = self.timer.as_mut(), if logged_in || self.wait.is_none() => self.on_timer(),
@@ -110,10 +113,12 @@ impl<T: Transport> Connection<'_, T> {
     /// What the session waited for is done.
     async fn on_wait(&mut self, done: Wait) -> Flow {
         self.wait = None;
+        self.hold_outbox = false;
         let mut step = Step::default();
         match done {
             Wait::Queued => {}
             Wait::Reply(json) => step.replies.push(json),
+            Wait::Replies(json) => step.replies.extend(json),
             Wait::Login(Ok(reply)) => {
                 self.send(&reply.frame).await?;
                 tracing::debug!(user = %reply.name, "logged in");
@@ -196,6 +201,7 @@ impl<T: Transport> Connection<'_, T> {
         }
         if step.wait.is_some() {
             self.wait = step.wait;
+            self.hold_outbox = step.hold_outbox;
         }
         Flow::Continue(())
     }

@@ -124,6 +124,7 @@ pub(super) async fn answer(
             let _ = bus.release(&key, revision).await;
         }
     };
+    let granted = Granted::from_list(features.as_deref().unwrap_or_default());
     let (reply, answer) = oneshot::channel();
     let sent = ctx
         .hub
@@ -135,13 +136,14 @@ pub(super) async fn answer(
             peer,
             reply,
             claim,
+            rooms: granted.rooms,
         }))
         .await;
     if sent.is_err() {
         release().await;
         return Err(unavailable());
     }
-    let (upto, users, blocked, hidden, name, since, registered, operator, token) =
+    let (upto, users, blocked, hidden, name, since, registered, operator, token, rooms) =
         match answer.await.map_err(|_| unavailable())? {
             LoginAnswer::Refused(info) => {
                 release().await;
@@ -157,12 +159,13 @@ pub(super) async fn answer(
                 registered,
                 operator,
                 token,
-            } => (upto, users, blocked, hidden, name, since, registered, operator, token),
+                rooms,
+            } => (upto, users, blocked, hidden, name, since, registered, operator, token, rooms),
         };
-    let granted = Granted::from_list(features.as_deref().unwrap_or_default());
     let mut committed = ctx.committed.clone();
     committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
-    let read = ctx.reader.history(&name, upto, ctx.history, &hidden, since, &[]).await;
+    let room_names: Vec<String> = rooms.iter().map(|r| r.name.clone()).collect();
+    let read = ctx.reader.history(&name, upto, ctx.history, &hidden, since, &room_names).await;
     let history = read.map_err(|e| {
         tracing::error!(error = %e, "reading history");
         LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())
@@ -175,6 +178,7 @@ pub(super) async fn answer(
         registered: granted.account.then_some(registered),
         token: token.filter(|_| granted.account),
         operator: granted.moderation.then_some(operator),
+        my_rooms: granted.rooms.then_some(rooms),
         ..Frame::default()
     };
     // USER_LIST is the JSON array the hub built; the history is spliced in entry by entry,

@@ -9,15 +9,17 @@ use shared::frame::features::{self, Granted};
 use shared::frame::{ended, keys};
 use shared::limits::{MAX_FEATURES, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES};
 use shared::names::{check_scripts, name_key};
-use shared::validate::{validate_password, validate_username};
+use shared::validate::{validate_password, validate_room, validate_username};
 use shared::{DecodeError, Frame, Message, decode};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::account::{self, Job};
 use super::login::{self, Credential, LoginFailed, LoginReply};
+use super::rooms;
 use super::{Context, SUPPORTED_FEATURES};
 use crate::hub::account::Request;
+use crate::hub::rooms::RoomRequest;
 use crate::hub::{Command, ConnId, Goodbye, HubHandle, Moderation, Peer};
 use crate::outbox;
 use crate::store::Reader;
@@ -44,6 +46,8 @@ pub(super) enum Wait {
     Queued,
     /// A frame's JSON to send back.
     Reply(Vec<u8>),
+    /// Frames' JSON to send back, in order.
+    Replies(Vec<Vec<u8>>),
 }
 
 pub(super) type WaitFuture = Pin<Box<dyn Future<Output = Wait> + Send>>;
@@ -63,6 +67,11 @@ pub(super) struct Step {
     pub(super) wait: Option<WaitFuture>,
     /// Flood control: how long to hold the hub commands (and further reading) back.
     delay: std::time::Duration,
+    /// Requests of the `rooms` extension, answered in order.
+    rooms: Vec<RoomRequest>,
+    /// The wait answers a `JOIN`: the outbox is held until its answer is written, so that the
+    /// room's live messages come after its history.
+    pub(super) hold_outbox: bool,
 }
 
 impl Step {
@@ -194,6 +203,9 @@ impl Session {
             mute,
             unmute,
             list_bans,
+            join,
+            part,
+            list_rooms,
             ..
         } = frame;
         let account = Account {
@@ -210,7 +222,10 @@ impl Session {
             || list_blocked.is_some()
             || list_all_users.is_some()
             || account.any()
-            || moderation.any();
+            || moderation.any()
+            || join.is_some()
+            || part.is_some()
+            || list_rooms.is_some();
         if username.is_none() && (password.is_some() || token.is_some()) {
             step.error(
                 "PASSWORD and TOKEN are only understood in the login object, with USERNAME.",
@@ -288,6 +303,9 @@ impl Session {
                 }
             }
             step.all_users = g.users && list_all_users == Some(true);
+            if g.rooms {
+                rooms(join, part, list_rooms, &mut step);
+            }
         }
         self.dispatch(step)
     }
@@ -309,9 +327,11 @@ impl Session {
             }
         }
         let job = step.job.take();
-        if rest.is_empty() && !step.all_users && job.is_none() {
+        let room_requests = std::mem::take(&mut step.rooms);
+        if rest.is_empty() && !step.all_users && job.is_none() && room_requests.is_empty() {
             return step;
         }
+        step.hold_outbox = room_requests.iter().any(|r| matches!(r, RoomRequest::Join(_)));
         let hub = self.ctx.hub.clone();
         let reader = self.ctx.reader.clone();
         let all_users = step.all_users;
@@ -329,6 +349,13 @@ impl Session {
                 if hub.send(cmd).await.is_err() {
                     return Wait::Queued;
                 }
+            }
+            if !room_requests.is_empty() {
+                let mut replies = Vec::new();
+                for request in room_requests {
+                    replies.push(rooms::answer(&hub, &reader, &ctx, conn, request).await);
+                }
+                return Wait::Replies(replies);
             }
             if let Some(job) = job
                 && let Some(json) = account::run(job, conn, key, ip, ctx).await
@@ -611,6 +638,21 @@ fn report_keys(frame: &Frame, granted: Option<Granted>, step: &mut Step) -> bool
         step.error(format!("Log in (USERNAME) before using {}.", early.join(", ")));
     }
     !stray.is_empty()
+}
+
+/// The `rooms` requests of one frame, checked: a room name that is not one is refused here.
+fn rooms(join: Option<String>, part: Option<String>, list: Option<bool>, step: &mut Step) {
+    for (room, joining) in [(join, true), (part, false)] {
+        let Some(room) = room else { continue };
+        match validate_room(&room) {
+            Ok(room) if joining => step.rooms.push(RoomRequest::Join(room)),
+            Ok(room) => step.rooms.push(RoomRequest::Part(room)),
+            Err(e) => step.error(format!("{room:?} is not a room's name: {e}")),
+        }
+    }
+    if list == Some(true) {
+        step.rooms.push(RoomRequest::List);
+    }
 }
 
 /// The ERROR that tells a sender its messages are being held back.

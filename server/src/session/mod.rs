@@ -27,6 +27,7 @@ mod account;
 mod io;
 mod login;
 mod machine;
+mod rooms;
 
 pub use io::serve;
 
