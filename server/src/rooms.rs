@@ -23,7 +23,16 @@ pub enum RoomOp {
         /// When it was created (Unix seconds).
         created: i64,
     },
-    /// The name with key `key` is a member of `room`.
+    /// The name with key `key` may join `room` while it is invite-only.
+    Invite {
+        /// The room.
+        room: String,
+        /// The invited name's key.
+        key: String,
+        /// Who invited (shown to the invited; not stored).
+        by: String,
+    },
+    /// The name with key `key` is a member of `room` (an invitation to it is used up).
     Join {
         /// The room.
         room: String,
@@ -58,6 +67,8 @@ pub struct StoredRoom {
     pub created: i64,
     /// Its members' keys, sorted.
     pub members: Vec<String>,
+    /// The keys of the names invited and not yet in, sorted.
+    pub invited: Vec<String>,
 }
 
 /// The room a message's DEST names, if it names one (usernames never begin with `#`).

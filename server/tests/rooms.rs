@@ -227,3 +227,100 @@ async fn an_accounts_rooms_survive_a_restart_and_a_new_holder_of_a_name_starts_i
     let rooms = ann.recv_where(|f| f.rooms.is_some()).await.rooms.expect("ROOMS");
     assert_eq!((rooms[0].name.as_str(), rooms[0].members), ("#kept", 1), "bob's membership went");
 }
+
+/// `name` logged in with its password and every extension an operator uses.
+async fn with_password(s: &BinServer, dirs: &Dirs, name: &str, password: &str) -> (Client, Frame) {
+    let mut c = Client::connect(s.addr, &dirs.ca()).await;
+    let frame = Frame {
+        username: Some(name.into()),
+        features: Some(names(&["rooms", "account", "moderation"])),
+        password: Some(password.into()),
+        ..Frame::default()
+    };
+    c.send(&frame).await;
+    let r = c.recv_where(|f| f.username_accepted.is_some()).await;
+    assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
+    c.name = name.to_owned();
+    (c, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_set_a_topic_and_close_a_room_which_then_takes_invited_names_only() {
+    let dirs = Dirs::new();
+    let s = server(&dirs, &[]);
+    let (mut opal, _) = user(&s, &dirs, "opal", Some(ROOMS_AND_ACCOUNT)).await;
+    opal.send(&Frame { register: Some("operator pass".into()), ..Frame::default() }).await;
+    assert_eq!(opal.recv_where(|f| f.registered.is_some()).await.registered, Some(true));
+    drop(opal);
+    let s = restart(s, &dirs, &["--operator", "opal"]);
+    let (mut opal, r) = with_password(&s, &dirs, "opal", "operator pass").await;
+    assert_eq!(r.operator, Some(true));
+    let (mut ann, _) = user(&s, &dirs, "ann", Some(ROOMS)).await;
+    let (mut bob, _) = user(&s, &dirs, "bob", Some(ROOMS)).await;
+    let (mut cy, _) = user(&s, &dirs, "cy", Some(ROOMS)).await;
+    join(&mut ann, "#club").await;
+
+    let topic = |room: &str, text: &str| Frame {
+        topic: Some(shared::frame::RoomTopic { room: room.into(), topic: text.into() }),
+        ..Frame::default()
+    };
+    let close = |room: &str, on: bool| Frame {
+        invite_only: Some(shared::frame::RoomInviteOnly { room: room.into(), on }),
+        ..Frame::default()
+    };
+    let invite = |room: &str, name: &str| Frame {
+        invite: Some(shared::frame::RoomInvite { room: room.into(), name: name.into() }),
+        ..Frame::default()
+    };
+    // Only operators change a room; bad input changes nothing.
+    ann.send(&topic("#club", "mine now")).await;
+    assert!(ann.recv_error().await.contains("Only operators"));
+    ann.send(&close("#club", true)).await;
+    assert!(ann.recv_error().await.contains("Only operators"));
+    opal.send(&topic("#club", &"t".repeat(301))).await;
+    assert!(opal.recv_error().await.contains("at most 300"));
+    opal.send(&topic("#nowhere", "x")).await;
+    assert!(opal.recv_error().await.contains("There is no room #nowhere"));
+
+    opal.send(&topic("#club", "Members only")).await;
+    let changed = opal.recv_where(|f| f.room_changed.is_some()).await.room_changed;
+    assert_eq!(changed.expect("ROOM_CHANGED").topic.as_deref(), Some("Members only"));
+    let seen = ann.recv_where(|f| f.room_changed.is_some()).await.room_changed.expect("told");
+    assert_eq!((seen.topic.as_deref(), seen.invite_only), (Some("Members only"), false));
+    opal.send(&close("#club", true)).await;
+    let seen = ann.recv_where(|f| f.room_changed.is_some()).await.room_changed.expect("told");
+    assert!(seen.invite_only);
+
+    // Closed: only the invited get in, and only members and operators invite.
+    let refused = join(&mut bob, "#club").await.error.expect("refused");
+    assert!(refused.contains("#club is invite-only"), "{refused}");
+    cy.send(&invite("#club", "dan")).await;
+    assert!(cy.recv_error().await.contains("Only #club's members and operators"));
+    ann.send(&invite("#club", "bob")).await;
+    let info = ann.recv_where(|f| f.info.is_some()).await.info.expect("INFO");
+    assert!(info.contains("bob may join #club"), "{info}");
+    let invitation = bob.recv_where(|f| f.invited.is_some()).await.invited.expect("INVITED");
+    assert_eq!((invitation.room.as_str(), invitation.by.as_str()), ("#club", "ann"));
+    let joined = join(&mut bob, "#club").await.joined.expect("the invited get in");
+    assert_eq!((joined.topic.as_deref(), joined.invite_only), (Some("Members only"), true));
+    // An invitation taken is used up: after leaving, bob is out again.
+    bob.send(&Frame { part: Some("#club".into()), ..Frame::default() }).await;
+    bob.recv_where(|f| f.parted.is_some()).await;
+    assert!(join(&mut bob, "#club").await.error.expect("refused").contains("invite-only"));
+    // Operators invite too, and the room keeps its settings and invitations across a restart.
+    opal.send(&invite("#club", "dan")).await;
+    opal.recv_where(|f| f.info.is_some()).await;
+    drop((opal, ann, bob, cy));
+    let s = restart(s, &dirs, &["--operator", "opal"]);
+    let (mut cy, _) = user(&s, &dirs, "cy", Some(ROOMS)).await;
+    cy.send(&Frame { list_rooms: Some(true), ..Frame::default() }).await;
+    let rooms = cy.recv_where(|f| f.rooms.is_some()).await.rooms.expect("ROOMS");
+    let club = &rooms[0];
+    assert_eq!(
+        (club.name.as_str(), club.topic.as_deref(), club.invite_only),
+        ("#club", Some("Members only"), true)
+    );
+    assert!(join(&mut cy, "#club").await.error.is_some(), "still closed to the uninvited");
+    let (mut dan, _) = user(&s, &dirs, "dan", Some(ROOMS)).await;
+    assert!(join(&mut dan, "#club").await.joined.is_some(), "the invitation survived");
+}

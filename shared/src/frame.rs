@@ -111,6 +111,17 @@ pub mod keys {
     pub const ROOM_LEFT: &str = "ROOM_LEFT";
     /// Extension `rooms`, server → client, in the login answer: the rooms the user is in.
     pub const MY_ROOMS: &str = "MY_ROOMS";
+    /// Extension `rooms`, client → server (operators): set or clear a room's topic.
+    pub const TOPIC: &str = "TOPIC";
+    /// Extension `rooms`, client → server (operators): make a room invite-only, or open it.
+    pub const INVITE_ONLY: &str = "INVITE_ONLY";
+    /// Extension `rooms`, client → server (operators and the room's members): let a name
+    /// join an invite-only room.
+    pub const INVITE: &str = "INVITE";
+    /// Extension `rooms`, server → client: a room's topic or openness changed.
+    pub const ROOM_CHANGED: &str = "ROOM_CHANGED";
+    /// Extension `rooms`, server → client: the user was invited to a room.
+    pub const INVITED: &str = "INVITED";
 }
 
 /// Values of `DISCONNECTED`: why the server closed a connection on purpose.
@@ -305,6 +316,21 @@ pub struct Frame {
     /// `MY_ROOMS` (extension `rooms`, in the login answer): the rooms the user is in.
     #[serde(rename = "MY_ROOMS", skip_serializing_if = "Option::is_none")]
     pub my_rooms: Option<Vec<RoomInfo>>,
+    /// `TOPIC` (extension `rooms`, operators): a room's new topic.
+    #[serde(rename = "TOPIC", skip_serializing_if = "Option::is_none")]
+    pub topic: Option<RoomTopic>,
+    /// `INVITE_ONLY` (extension `rooms`, operators): open or close a room.
+    #[serde(rename = "INVITE_ONLY", skip_serializing_if = "Option::is_none")]
+    pub invite_only: Option<RoomInviteOnly>,
+    /// `INVITE` (extension `rooms`): let a name into an invite-only room.
+    #[serde(rename = "INVITE", skip_serializing_if = "Option::is_none")]
+    pub invite: Option<RoomInvite>,
+    /// `ROOM_CHANGED` (extension `rooms`): a room's topic or openness changed.
+    #[serde(rename = "ROOM_CHANGED", skip_serializing_if = "Option::is_none")]
+    pub room_changed: Option<RoomInfo>,
+    /// `INVITED` (extension `rooms`): the user may join this room now.
+    #[serde(rename = "INVITED", skip_serializing_if = "Option::is_none")]
+    pub invited: Option<Invitation>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -346,6 +372,8 @@ impl Frame {
             (self.room_joined.is_some(), keys::ROOM_JOINED),
             (self.room_left.is_some(), keys::ROOM_LEFT),
             (self.my_rooms.is_some(), keys::MY_ROOMS),
+            (self.room_changed.is_some(), keys::ROOM_CHANGED),
+            (self.invited.is_some(), keys::INVITED),
         ];
         for (is, key) in present {
             if is {
@@ -473,6 +501,46 @@ pub struct RoomListing {
     pub members: usize,
     /// How many of them are online now.
     pub online: usize,
+}
+
+/// `TOPIC` (extension `rooms`, operators): a room's topic; empty clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct RoomTopic {
+    /// The room.
+    pub room: String,
+    /// The topic (at most 300 characters, no control characters; empty: none).
+    pub topic: String,
+}
+
+/// `INVITE_ONLY` (extension `rooms`, operators): whether only invited names may join.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct RoomInviteOnly {
+    /// The room.
+    pub room: String,
+    /// Invite-only (true) or open to all (false).
+    pub on: bool,
+}
+
+/// `INVITE` (extension `rooms`): `name` may join `room` even while it is invite-only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct RoomInvite {
+    /// The room.
+    pub room: String,
+    /// Whom.
+    pub name: String,
+}
+
+/// `INVITED` (extension `rooms`): an invitation to a room.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Invitation {
+    /// The room.
+    pub room: String,
+    /// Who invited.
+    pub by: String,
 }
 
 /// Who joined or left a room (`ROOM_JOINED`, `ROOM_LEFT`; extension `rooms`).
@@ -666,6 +734,11 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::ROOM_JOINED => fill(&mut frame.room_joined, &mut map, keys::ROOM_JOINED)?,
                 keys::ROOM_LEFT => fill(&mut frame.room_left, &mut map, keys::ROOM_LEFT)?,
                 keys::MY_ROOMS => fill(&mut frame.my_rooms, &mut map, keys::MY_ROOMS)?,
+                keys::TOPIC => fill(&mut frame.topic, &mut map, keys::TOPIC)?,
+                keys::INVITE_ONLY => fill(&mut frame.invite_only, &mut map, keys::INVITE_ONLY)?,
+                keys::INVITE => fill(&mut frame.invite, &mut map, keys::INVITE)?,
+                keys::ROOM_CHANGED => fill(&mut frame.room_changed, &mut map, keys::ROOM_CHANGED)?,
+                keys::INVITED => fill(&mut frame.invited, &mut map, keys::INVITED)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {

@@ -556,6 +556,11 @@ impl Hub {
                                 self.room_presence(room, &name, false);
                             }
                         }
+                        RoomOp::Invite { room, key, by } => {
+                            if let Some(name) = self.keys.get(key).cloned() {
+                                self.tell_invited(&name, room, by);
+                            }
+                        }
                         RoomOp::Put { .. } | RoomOp::PartAll { .. } => {}
                     }
                 }

@@ -29,6 +29,8 @@ pub(super) struct Room {
     invite_only: bool,
     /// Members' keys → the event after which they get its messages live.
     pub(super) members: BTreeMap<String, u64>,
+    /// Keys of the names invited and not in yet.
+    invited: BTreeSet<String>,
 }
 
 /// Every room, and each member's rooms.
@@ -48,9 +50,9 @@ impl Rooms {
             for key in r.members {
                 rooms.of.entry(key).or_default().insert(r.name.clone());
             }
-            rooms
-                .rooms
-                .insert(r.name, Room { topic: r.topic, invite_only: r.invite_only, members });
+            let invited = r.invited.into_iter().collect();
+            let room = Room { topic: r.topic, invite_only: r.invite_only, members, invited };
+            rooms.rooms.insert(r.name, room);
         }
         rooms
     }
@@ -68,6 +70,7 @@ impl Rooms {
     /// Makes `key` a member of `room` (which exists), getting its messages after event `ev`.
     fn add(&mut self, room: &str, key: &str, ev: u64) {
         if let Some(r) = self.rooms.get_mut(room) {
+            r.invited.remove(key);
             r.members.insert(key.to_owned(), ev);
             self.of.entry(key.to_owned()).or_default().insert(room.to_owned());
         }
@@ -93,6 +96,9 @@ impl Rooms {
                 r.members.remove(key);
             }
         }
+        for r in self.rooms.values_mut() {
+            r.invited.remove(key);
+        }
     }
 
     /// Follows a change decided elsewhere (another node).
@@ -102,6 +108,11 @@ impl Rooms {
                 let r = self.rooms.entry(room.clone()).or_default();
                 r.topic.clone_from(topic);
                 r.invite_only = *invite_only;
+            }
+            RoomOp::Invite { room, key, .. } => {
+                if let Some(r) = self.rooms.get_mut(room) {
+                    r.invited.insert(key.clone());
+                }
             }
             RoomOp::Join { room, key } => self.add(room, key, 0),
             RoomOp::Part { room, key } => self.remove(room, key),
@@ -119,6 +130,12 @@ pub enum RoomRequest {
     Part(String),
     /// List every room.
     List,
+    /// Set a room's topic (`None`: clear it); operators only.
+    Topic(String, Option<String>),
+    /// Make a room invite-only (`true`) or open it; operators only.
+    InviteOnly(String, bool),
+    /// Let the name into the room while it is invite-only; operators and members.
+    Invite(String, String),
 }
 
 /// The hub's answer to a [`RoomRequest`].
@@ -157,6 +174,13 @@ impl Hub {
                 rooms: Some(self.listing()),
                 ..Frame::default()
             })),
+            RoomRequest::Topic(room, topic) => {
+                self.change_room(&me, operator, &room, |r| r.topic = topic).await
+            }
+            RoomRequest::InviteOnly(room, on) => {
+                self.change_room(&me, operator, &room, |r| r.invite_only = on).await
+            }
+            RoomRequest::Invite(room, name) => self.invite(&me, &key, operator, room, name).await,
         };
         let _ = reply.send(answer);
     }
@@ -188,8 +212,10 @@ impl Hub {
                     };
                     self.room_op(op).await;
                 }
-                Some(r) if r.invite_only && !operator => {
-                    return refuse(format!("{room} is invite-only: an operator must invite you."));
+                Some(r) if r.invite_only && !operator && !r.invited.contains(key) => {
+                    return refuse(format!(
+                        "{room} is invite-only: ask one of its members or an operator to invite you."
+                    ));
                 }
                 Some(_) => {}
             }
@@ -219,6 +245,78 @@ impl Hub {
         self.room_op(RoomOp::Part { room: room.clone(), key: key.to_owned() }).await;
         self.room_presence(&room, me, false);
         RoomAnswer::Frame(Box::new(Frame { parted: Some(room), ..Frame::default() }))
+    }
+
+    /// An operator's change to `room` (its topic or openness): stored, and told to its members
+    /// online (`ROOM_CHANGED`); the operator gets the same as its answer.
+    async fn change_room(
+        &mut self,
+        me: &str,
+        operator: bool,
+        room: &str,
+        change: impl FnOnce(&mut Room),
+    ) -> RoomAnswer {
+        let refuse = |text: String| RoomAnswer::Frame(Box::new(Frame::error(text)));
+        if !operator {
+            return refuse("Only operators can change a room's topic or who may join it.".into());
+        }
+        let Some(r) = self.rooms.rooms.get_mut(room) else {
+            return refuse(format!("There is no room {room}."));
+        };
+        change(r);
+        let op = RoomOp::Put {
+            room: room.to_owned(),
+            topic: r.topic.clone(),
+            invite_only: r.invite_only,
+            created: unix_now(), // a change keeps the stored creation time
+        };
+        self.room_op(op).await;
+        let info = self.room_info(room);
+        self.room_changed(room, me, &info);
+        RoomAnswer::Frame(Box::new(Frame { room_changed: Some(info), ..Frame::default() }))
+    }
+
+    /// Tells `room`'s members online here (but `except`) what it is now.
+    pub(super) fn room_changed(&mut self, room: &str, except: &str, info: &RoomInfo) {
+        let frame = Frame { room_changed: Some(info.clone()), ..Frame::default() };
+        self.send_to_members(room, except, &frame);
+    }
+
+    async fn invite(
+        &mut self,
+        me: &str,
+        key: &str,
+        operator: bool,
+        room: String,
+        name: String,
+    ) -> RoomAnswer {
+        let refuse = |text: String| RoomAnswer::Frame(Box::new(Frame::error(text)));
+        let Some(r) = self.rooms.rooms.get(&room) else {
+            return refuse(format!("There is no room {room}."));
+        };
+        if !operator && !r.members.contains_key(key) {
+            return refuse(format!("Only {room}'s members and operators can invite to it."));
+        }
+        let invited = shared::names::name_key(&name);
+        if r.members.contains_key(&invited) {
+            return refuse(format!("{name} is in {room} already."));
+        }
+        let op = RoomOp::Invite { room: room.clone(), key: invited.clone(), by: me.to_owned() };
+        self.rooms.apply(&op);
+        self.room_op(op).await;
+        if let Some(holder) = self.keys.get(&invited).cloned() {
+            self.tell_invited(&holder, &room, me);
+        }
+        let info = format!("{name} may join {room} now.");
+        RoomAnswer::Frame(Box::new(Frame { info: Some(info), ..Frame::default() }))
+    }
+
+    /// Tells `name` (online here) that `by` invited it to `room`, if its client has rooms.
+    pub(super) fn tell_invited(&mut self, name: &str, room: &str, by: &str) {
+        if self.users.get(name).is_some_and(|u| u.rooms) {
+            let invitation = shared::frame::Invitation { room: room.to_owned(), by: by.to_owned() };
+            self.send_frame(name, &Frame { invited: Some(invitation), ..Frame::default() });
+        }
     }
 
     /// Stores a room change (and, in a cluster, tells the other nodes).
@@ -273,19 +371,27 @@ impl Hub {
 
     /// Tells `room`'s other members online here that `name` joined (or left) it.
     pub(super) fn room_presence(&mut self, room: &str, name: &str, joined: bool) {
-        let Some(r) = self.rooms.rooms.get(room) else { return };
+        if !self.rooms.rooms.contains_key(room) {
+            return;
+        }
         let presence = RoomPresence { room: room.to_owned(), users: vec![name.to_owned()] };
         let frame = if joined {
             Frame { room_joined: Some(presence), ..Frame::default() }
         } else {
             Frame { room_left: Some(presence), ..Frame::default() }
         };
-        let item = Out::Frame(Bytes::from(encode(&frame)));
+        self.send_to_members(room, name, &frame);
+    }
+
+    /// Sends `frame` to `room`'s members online here who have rooms, but `except`.
+    fn send_to_members(&mut self, room: &str, except: &str, frame: &Frame) {
+        let Some(r) = self.rooms.rooms.get(room) else { return };
+        let item = Out::Frame(Bytes::from(encode(frame)));
         let mut slow = Vec::new();
         for key in r.members.keys() {
             let Some(u) = self.keys.get(key).and_then(|n| self.users.get(n)) else { continue };
             if u.rooms
-                && self.keys.get(key).is_some_and(|n| n != name)
+                && self.keys.get(key).is_some_and(|n| n != except)
                 && u.peer.outbox.try_send(item.clone()).is_err()
             {
                 slow.push(key.clone());

@@ -9,7 +9,7 @@ use shared::frame::features::{self, Granted};
 use shared::frame::{ended, keys};
 use shared::limits::{MAX_FEATURES, MAX_PASSWORD_BYTES, MAX_TOKEN_BYTES};
 use shared::names::{check_scripts, name_key};
-use shared::validate::{validate_password, validate_room, validate_username};
+use shared::validate::{validate_password, validate_room, validate_topic, validate_username};
 use shared::{DecodeError, Frame, Message, decode};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -206,6 +206,9 @@ impl Session {
             join,
             part,
             list_rooms,
+            topic,
+            invite_only,
+            invite,
             ..
         } = frame;
         let account = Account {
@@ -225,7 +228,10 @@ impl Session {
             || moderation.any()
             || join.is_some()
             || part.is_some()
-            || list_rooms.is_some();
+            || list_rooms.is_some()
+            || topic.is_some()
+            || invite_only.is_some()
+            || invite.is_some();
         if username.is_none() && (password.is_some() || token.is_some()) {
             step.error(
                 "PASSWORD and TOKEN are only understood in the login object, with USERNAME.",
@@ -304,7 +310,8 @@ impl Session {
             }
             step.all_users = g.users && list_all_users == Some(true);
             if g.rooms {
-                rooms(join, part, list_rooms, &mut step);
+                let requests = RoomFrame { join, part, list_rooms, topic, invite_only, invite };
+                requests.queue(&mut step);
             }
         }
         self.dispatch(step)
@@ -617,6 +624,9 @@ fn report_keys(frame: &Frame, granted: Option<Granted>, step: &mut Step) -> bool
         (frame.join.is_some(), keys::JOIN, granted.map(|g| g.rooms)),
         (frame.part.is_some(), keys::PART, granted.map(|g| g.rooms)),
         (frame.list_rooms.is_some(), keys::LIST_ROOMS, granted.map(|g| g.rooms)),
+        (frame.topic.is_some(), keys::TOPIC, granted.map(|g| g.rooms)),
+        (frame.invite_only.is_some(), keys::INVITE_ONLY, granted.map(|g| g.rooms)),
+        (frame.invite.is_some(), keys::INVITE, granted.map(|g| g.rooms)),
     ];
     let mut early: Vec<&str> = Vec::new();
     for (present, key, has_feature) in extension_keys {
@@ -640,18 +650,60 @@ fn report_keys(frame: &Frame, granted: Option<Granted>, step: &mut Step) -> bool
     !stray.is_empty()
 }
 
-/// The `rooms` requests of one frame, checked: a room name that is not one is refused here.
-fn rooms(join: Option<String>, part: Option<String>, list: Option<bool>, step: &mut Step) {
-    for (room, joining) in [(join, true), (part, false)] {
-        let Some(room) = room else { continue };
-        match validate_room(&room) {
-            Ok(room) if joining => step.rooms.push(RoomRequest::Join(room)),
-            Ok(room) => step.rooms.push(RoomRequest::Part(room)),
-            Err(e) => step.error(format!("{room:?} is not a room's name: {e}")),
+/// The `rooms` requests of one frame.
+struct RoomFrame {
+    join: Option<String>,
+    part: Option<String>,
+    list_rooms: Option<bool>,
+    topic: Option<shared::frame::RoomTopic>,
+    invite_only: Option<shared::frame::RoomInviteOnly>,
+    invite: Option<shared::frame::RoomInvite>,
+}
+
+impl RoomFrame {
+    /// Queues the requests for the hub, in the order of the protocol's table; a room's name,
+    /// a topic or a username that is not one is refused here with an ERROR.
+    fn queue(self, step: &mut Step) {
+        let room = |name: &str, step: &mut Step| match validate_room(name) {
+            Ok(room) => Some(room),
+            Err(e) => {
+                step.error(format!("{name:?} is not a room's name: {e}"));
+                None
+            }
+        };
+        if let Some(r) = self.join.and_then(|n| room(&n, step)) {
+            step.rooms.push(RoomRequest::Join(r));
         }
-    }
-    if list == Some(true) {
-        step.rooms.push(RoomRequest::List);
+        if let Some(r) = self.part.and_then(|n| room(&n, step)) {
+            step.rooms.push(RoomRequest::Part(r));
+        }
+        if self.list_rooms == Some(true) {
+            step.rooms.push(RoomRequest::List);
+        }
+        if let Some(t) = self.topic
+            && let Some(r) = room(&t.room, step)
+        {
+            match validate_topic(&t.topic) {
+                Ok(()) => {
+                    let topic = (!t.topic.is_empty()).then_some(t.topic);
+                    step.rooms.push(RoomRequest::Topic(r, topic));
+                }
+                Err(e) => step.error(e),
+            }
+        }
+        if let Some(o) = self.invite_only
+            && let Some(r) = room(&o.room, step)
+        {
+            step.rooms.push(RoomRequest::InviteOnly(r, o.on));
+        }
+        if let Some(i) = self.invite
+            && let Some(r) = room(&i.room, step)
+        {
+            match validate_username(&i.name) {
+                Ok(()) => step.rooms.push(RoomRequest::Invite(r, i.name)),
+                Err(e) => step.error(format!("Cannot invite {:?}: {e}", i.name)),
+            }
+        }
     }
 }
 

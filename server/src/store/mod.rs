@@ -366,7 +366,9 @@ mod tests {
             for op in [
                 RoomOp::Put { room: "#rust".into(), topic: None, invite_only: false, created: 7 },
                 RoomOp::Put { room: "#go".into(), topic: None, invite_only: false, created: 8 },
-                RoomOp::Join { room: "#rust".into(), key: "b".into() },
+                RoomOp::Invite { room: "#rust".into(), key: "b".into(), by: "a".into() },
+                RoomOp::Invite { room: "#rust".into(), key: "z".into(), by: "a".into() },
+                RoomOp::Join { room: "#rust".into(), key: "b".into() }, // uses b's invitation
                 RoomOp::Join { room: "#rust".into(), key: "a".into() },
                 RoomOp::Join { room: "#rust".into(), key: "a".into() }, // once
                 RoomOp::Join { room: "#go".into(), key: "a".into() },
@@ -397,6 +399,8 @@ mod tests {
                 [("#go", None, false, 8, &[][..]), ("#rust", Some("crabs"), true, 7, &b[..])],
                 "{at}"
             );
+            let invited: Vec<_> = loaded.rooms.iter().map(|r| r.invited.clone()).collect();
+            assert_eq!(invited, [vec![], vec!["z".to_owned()]], "{at}: b's was used up");
         }
     }
 

@@ -167,7 +167,12 @@ const MIGRATIONS: &[&str] = &[
          key  TEXT NOT NULL,
          PRIMARY KEY (room, key)
      );
-     CREATE INDEX room_members_by_key ON room_members (key);",
+     CREATE INDEX room_members_by_key ON room_members (key);
+     CREATE TABLE room_invites (
+         room TEXT NOT NULL,
+         key  TEXT NOT NULL,
+         PRIMARY KEY (room, key)
+     );",
 ];
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
@@ -211,13 +216,20 @@ async fn load_rooms(pool: &Pool) -> Result<Vec<StoredRoom>, StoreError> {
             invite_only: r.get(2),
             created: r.get(3),
             members: Vec::new(),
+            invited: Vec::new(),
         })
         .collect();
-    let stmt = client
+    let members = client
         .prepare("SELECT key FROM room_members WHERE room = $1 ORDER BY key COLLATE \"C\"")
         .await?;
+    let invited = client
+        .prepare("SELECT key FROM room_invites WHERE room = $1 ORDER BY key COLLATE \"C\"")
+        .await?;
     for room in &mut rooms {
-        room.members = client.query(&stmt, &[&room.name]).await?.iter().map(|r| r.get(0)).collect();
+        let keys = client.query(&members, &[&room.name]).await?;
+        room.members = keys.iter().map(|r| r.get(0)).collect();
+        let keys = client.query(&invited, &[&room.name]).await?;
+        room.invited = keys.iter().map(|r| r.get(0)).collect();
     }
     Ok(rooms)
 }
@@ -234,14 +246,27 @@ async fn write_room(
                  invite_only = excluded.invite_only",
             vec![room, topic, invite_only, created],
         ),
-        RoomOp::Join { room, key } => (
-            "INSERT INTO room_members (room, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        RoomOp::Invite { room, key, .. } => (
+            "INSERT INTO room_invites (room, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             vec![room, key],
         ),
+        RoomOp::Join { room, key } => {
+            let stmt =
+                tx.prepare_cached("DELETE FROM room_invites WHERE room = $1 AND key = $2").await?;
+            tx.execute(&stmt, &[room, key]).await?;
+            (
+                "INSERT INTO room_members (room, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                vec![room, key],
+            )
+        }
         RoomOp::Part { room, key } => {
             ("DELETE FROM room_members WHERE room = $1 AND key = $2", vec![room, key])
         }
-        RoomOp::PartAll { key } => ("DELETE FROM room_members WHERE key = $1", vec![key]),
+        RoomOp::PartAll { key } => {
+            let stmt = tx.prepare_cached("DELETE FROM room_invites WHERE key = $1").await?;
+            tx.execute(&stmt, &[key]).await?;
+            ("DELETE FROM room_members WHERE key = $1", vec![key])
+        }
     };
     let stmt = tx.prepare_cached(sql).await?;
     tx.execute(&stmt, &params).await?;

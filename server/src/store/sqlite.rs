@@ -235,6 +235,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                  PRIMARY KEY (room, key)
              ) WITHOUT ROWID;
              CREATE INDEX room_members_by_key ON room_members (key);
+             CREATE TABLE room_invites (
+                 room TEXT NOT NULL,
+                 key  TEXT NOT NULL,
+                 PRIMARY KEY (room, key)
+             ) WITHOUT ROWID;
              PRAGMA user_version = 3;",
         )?;
         tx.commit()?;
@@ -256,14 +261,18 @@ fn load_rooms(conn: &Connection) -> Result<Vec<StoredRoom>, StoreError> {
                 invite_only: r.get(2)?,
                 created: r.get(3)?,
                 members: Vec::new(),
+                invited: Vec::new(),
             })
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut stmt = conn.prepare("SELECT key FROM room_members WHERE room = ?1 ORDER BY key")?;
+    let mut members = conn.prepare("SELECT key FROM room_members WHERE room = ?1 ORDER BY key")?;
+    let mut invited = conn.prepare("SELECT key FROM room_invites WHERE room = ?1 ORDER BY key")?;
     for room in &mut rooms {
-        let keys = stmt.query_map(params![room.name], |r| r.get(0))?;
+        let keys = members.query_map(params![room.name], |r| r.get(0))?;
         room.members = keys.collect::<Result<_, _>>()?;
+        let keys = invited.query_map(params![room.name], |r| r.get(0))?;
+        room.invited = keys.collect::<Result<_, _>>()?;
     }
     Ok(rooms)
 }
@@ -279,8 +288,14 @@ fn write_room(tx: &rusqlite::Transaction<'_>, op: &RoomOp) -> Result<(), StoreEr
             )?
             .execute(params![room, topic, invite_only, created])?;
         }
+        RoomOp::Invite { room, key, .. } => {
+            tx.prepare_cached("INSERT OR IGNORE INTO room_invites (room, key) VALUES (?1, ?2)")?
+                .execute(params![room, key])?;
+        }
         RoomOp::Join { room, key } => {
             tx.prepare_cached("INSERT OR IGNORE INTO room_members (room, key) VALUES (?1, ?2)")?
+                .execute(params![room, key])?;
+            tx.prepare_cached("DELETE FROM room_invites WHERE room = ?1 AND key = ?2")?
                 .execute(params![room, key])?;
         }
         RoomOp::Part { room, key } => {
@@ -289,6 +304,7 @@ fn write_room(tx: &rusqlite::Transaction<'_>, op: &RoomOp) -> Result<(), StoreEr
         }
         RoomOp::PartAll { key } => {
             tx.prepare_cached("DELETE FROM room_members WHERE key = ?1")?.execute(params![key])?;
+            tx.prepare_cached("DELETE FROM room_invites WHERE key = ?1")?.execute(params![key])?;
         }
     }
     Ok(())
