@@ -17,9 +17,7 @@ fn server(dirs: &Dirs, extra: &[&str]) -> BinServer {
 
 /// Stops the server gracefully (its writer commits everything) and starts it again.
 fn restart(s: BinServer, dirs: &Dirs, extra: &[&str]) -> BinServer {
-    s.signal("TERM");
-    s.wait_for_log("stopped");
-    drop(s);
+    s.stop();
     server(dirs, extra)
 }
 
@@ -358,9 +356,7 @@ async fn operators_kick_ban_and_mute_and_bans_survive_a_restart() {
         c.send(&Frame { register: Some("operator pass".into()), ..Frame::default() }).await;
         assert_eq!(c.recv_where(|f| f.registered.is_some()).await.registered, Some(true));
     }
-    s.signal("TERM");
-    s.wait_for_log("stopped");
-    drop(s);
+    s.stop();
     // An operator that is not an account is a clear start-up error.
     let mut cmd = std::process::Command::new(bin!("chatterbox-server"));
     cmd.args(["127.0.0.1", "-p", "0", "--no-web", "--data-dir"])
@@ -480,8 +476,7 @@ async fn operators_kick_ban_and_mute_and_bans_survive_a_restart() {
     let after = opal.recv_where(|f| f.bans.is_some()).await;
     assert_eq!(after.bans.expect("BANS").len(), 1, "the mute remains");
     accepted(&s, &dirs, ELSEWHERE, &plain("bob")).await;
-    s.signal("TERM");
-    s.wait_for_log("stopped");
+    s.stop();
 
     // Every action is in the audit table.
     let db = rusqlite::Connection::open(dirs.data().join("chatterbox.db")).expect("db");

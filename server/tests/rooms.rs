@@ -15,9 +15,7 @@ fn server(dirs: &Dirs, extra: &[&str]) -> BinServer {
 
 /// Stops the server gracefully (its writer commits everything) and starts it again.
 fn restart(s: BinServer, dirs: &Dirs, extra: &[&str]) -> BinServer {
-    s.signal("TERM");
-    s.wait_for_log("stopped");
-    drop(s);
+    s.stop();
     server(dirs, extra)
 }
 

@@ -171,6 +171,13 @@ impl BinServer {
         assert!(status.success(), "kill -{sig}");
     }
 
+    /// Stops it gracefully (SIGTERM): waits until it says it stopped, its writer having
+    /// committed everything.
+    pub fn stop(self) {
+        self.signal("TERM");
+        self.wait_for_log("stopped");
+    }
+
     /// The log read so far (its newest [`MAX_LOG_LINES`] lines).
     pub fn log_text(&self) -> String {
         self.log.0.lock().expect("log").text()
