@@ -512,8 +512,13 @@ mod tests {
         assert_eq!(none, HELP);
         assert_eq!(none.last(), HELP.last(), "/quit stays last");
         let has = |lines: &[&str], cmd: &str| lines.iter().any(|l| l.starts_with(cmd));
-        let all =
-            Granted { block: true, users: true, account: true, moderation: true, rooms: false };
+        let all = Granted {
+            block: true,
+            users: true,
+            account: true,
+            moderation: true,
+            ..Granted::default()
+        };
         let user = help(all, false);
         for cmd in ["/block", "/allusers", "/register", "/password", "/sessions", "/logout"] {
             assert!(has(&user, cmd), "{cmd}");

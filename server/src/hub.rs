@@ -119,6 +119,8 @@ pub struct LoginRequest {
     pub claim: Option<u64>,
     /// The session was granted the extension `rooms`.
     pub rooms: bool,
+    /// The session was granted the extension `resume`.
+    pub resume: bool,
 }
 
 /// A request to the hub.
@@ -302,25 +304,48 @@ struct Online {
     claim: Option<u64>,
     /// Granted the extension `rooms`: gets its rooms' messages and presence.
     rooms: bool,
+    /// Granted the extension `resume`: gets each message entry with its ID.
+    resume: bool,
+}
+
+/// A message's entry as each kind of client gets it, each encoded once: plain, and with its
+/// ID for clients that negotiated `resume`.
+pub(crate) struct Entries {
+    plain: Bytes,
+    with_id: Bytes,
+}
+
+impl Entries {
+    /// The entries of message `m`, whose id is `id`.
+    pub(crate) fn new(m: &Message, id: i64) -> Entries {
+        let plain = Bytes::from(encode_message(m));
+        let with_id = Bytes::from(encode_message(&m.clone().with_id(id)));
+        Entries { plain, with_id }
+    }
+
+    /// The outbox items for the two kinds of client: (plain, with its id).
+    fn items(&self) -> (Out, Out) {
+        (Out::Entry(self.plain.clone()), Out::Entry(self.with_id.clone()))
+    }
 }
 
 enum Kind {
     /// `hidden`: names in a block with the sender (either way), who must not get it.
     Broadcast {
         from: ConnId,
-        entry: Bytes,
+        entry: Entries,
         /// Keys of those who must not get it.
         hidden: Option<Arc<HashSet<String>>>,
     },
     Direct {
         to: String,
-        entry: Bytes,
+        entry: Entries,
     },
     /// A message to a room: its members here get it (but `from`, and those in `hidden`).
     Room {
         room: String,
         from: ConnId,
-        entry: Bytes,
+        entry: Entries,
         hidden: Option<Arc<HashSet<String>>>,
     },
     /// Someone joined (or left): the name as a JSON string.
@@ -614,7 +639,7 @@ impl Hub {
 
     /// Decides a login and, if accepted, puts the user online.
     async fn login(&mut self, request: LoginRequest) {
-        let LoginRequest { name, key, ip, proof, peer, reply, claim, rooms } = request;
+        let LoginRequest { name, key, ip, proof, peer, reply, claim, rooms, resume } = request;
         let now = unix_now();
         if let Some(holder) = self.keys.get(&key).cloned() {
             // A login that proves it is the account's owner takes the name over: the holder
@@ -684,6 +709,7 @@ impl Hub {
             json,
             claim,
             rooms,
+            resume,
         };
         self.users.insert(name.clone(), online);
         let my_rooms = if rooms { self.rooms_at_login(&name, &key) } else { Vec::new() };
@@ -1073,7 +1099,7 @@ impl Hub {
         let id = self.next_id;
         self.next_id += 1;
         self.ev += 1;
-        let entry = Bytes::from(encode_message(&m));
+        let entry = Entries::new(&m, id);
         let kind = match (to, crate::rooms::room_of(&m.dest)) {
             (Some(to), _) => Kind::Direct { to, entry },
             (None, Some(room)) => Kind::Room { room: room.to_owned(), from: conn, entry, hidden },
@@ -1116,22 +1142,23 @@ impl Hub {
             };
             match &p.kind {
                 Kind::Broadcast { from, entry, hidden } => {
-                    let item = Out::Entry(entry.clone());
+                    let (plain, with_id) = entry.items();
                     for u in self.users.values() {
                         if u.peer.conn != *from
                             && !hidden.as_ref().is_some_and(|h| h.contains(&u.key))
                         {
-                            deliver(u, &item);
+                            deliver(u, if u.resume { &with_id } else { &plain });
                         }
                     }
                 }
                 Kind::Direct { to, entry } => {
                     if let Some(u) = self.users.get(to) {
-                        deliver(u, &Out::Entry(entry.clone()));
+                        let (plain, with_id) = entry.items();
+                        deliver(u, if u.resume { &with_id } else { &plain });
                     }
                 }
                 Kind::Room { room, from, entry, hidden } => {
-                    let item = Out::Entry(entry.clone());
+                    let (plain, with_id) = entry.items();
                     if let Some(r) = self.rooms.rooms.get(room) {
                         for (key, since) in &r.members {
                             let Some(u) = self.keys.get(key).and_then(|n| self.users.get(n)) else {
@@ -1142,7 +1169,7 @@ impl Hub {
                                 && u.peer.conn != *from
                                 && !hidden.as_ref().is_some_and(|h| h.contains(key))
                             {
-                                deliver(u, &item);
+                                deliver(u, if u.resume { &with_id } else { &plain });
                             }
                         }
                     }

@@ -212,6 +212,40 @@ async fn a_room_spans_the_nodes_and_its_messages_reach_only_its_members() {
     cluster.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_on_another_node_with_each_missed_message_once() {
+    let cluster = Cluster::start(2).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+    let mut ann = n0.client().await;
+    assert_eq!(ann.login_with("ann", Some(&["resume"])).await.username_accepted, Some(true));
+    let (mut bob, r) = user(n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+    for i in 0..6 {
+        bob.say("ALL", &format!("m{i}")).await;
+    }
+    let seen = ann.recv_messages(3).await;
+    let last = seen.last().and_then(|m| m.id).expect("ids from the stream");
+    drop(ann);
+    bob.say("ALL", "m6").await;
+    let (mut cy, _) = user(n1, "cy").await;
+    bob.say("ALL", "probe").await;
+    cy.recv_message("probe").await;
+    // Back through the other node: everything after m2, once each, in the stream's order.
+    let mut ann = n1.client().await;
+    let login = Frame {
+        username: Some("ann".into()),
+        features: Some(vec!["resume".into()]),
+        since: Some(last),
+        ..Frame::default()
+    };
+    ann.send(&login).await;
+    let r = ann.recv_where(|f| f.username_accepted.is_some()).await;
+    let got: Vec<String> = r.messages.iter().flatten().map(|m| m.content.clone()).collect();
+    assert_eq!(got, ["m3", "m4", "m5", "m6", "probe"]);
+    assert_eq!(r.missed, Some(0));
+    cluster.stop().await;
+}
+
 fn login_frame(name: &str, password: Option<&str>) -> Frame {
     Frame {
         username: Some(name.into()),

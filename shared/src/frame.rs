@@ -122,6 +122,12 @@ pub mod keys {
     pub const ROOM_CHANGED: &str = "ROOM_CHANGED";
     /// Extension `rooms`, server → client: the user was invited to a room.
     pub const INVITED: &str = "INVITED";
+    /// Extension `resume`, client → server, in the login object: the id of the last message
+    /// the client has; the login's history is what came after it.
+    pub const SINCE: &str = "SINCE";
+    /// Extension `resume`, server → client, in the login answer: how many messages after
+    /// `SINCE` the history leaves out (it holds the newest `--history`).
+    pub const MISSED: &str = "MISSED";
 }
 
 /// Values of `DISCONNECTED`: why the server closed a connection on purpose.
@@ -145,8 +151,11 @@ pub mod features {
     pub const MODERATION: &str = "moderation";
     /// Rooms: `JOIN`, `PART`, `LIST_ROOMS`, messages to `#room`, room presence.
     pub const ROOMS: &str = "rooms";
+    /// Message ids and resuming: every message entry carries its ID, and a login with
+    /// `SINCE` gets only what came after.
+    pub const RESUME: &str = "resume";
     /// Every extension of this implementation: what its server grants.
-    pub const ALL: [&str; 5] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS];
+    pub const ALL: [&str; 6] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME];
     /// The extensions this project's clients implement and ask for at login (rooms are
     /// the server's only so far).
     pub const CLIENTS: [&str; 4] = [BLOCK, USERS, ACCOUNT, MODERATION];
@@ -165,6 +174,8 @@ pub mod features {
         pub moderation: bool,
         /// [`ROOMS`]: rooms.
         pub rooms: bool,
+        /// [`RESUME`]: message ids and resuming.
+        pub resume: bool,
     }
 
     impl Granted {
@@ -178,6 +189,7 @@ pub mod features {
                 account: has(ACCOUNT),
                 moderation: has(MODERATION),
                 rooms: has(ROOMS),
+                resume: has(RESUME),
             }
         }
     }
@@ -331,6 +343,12 @@ pub struct Frame {
     /// `INVITED` (extension `rooms`): the user may join this room now.
     #[serde(rename = "INVITED", skip_serializing_if = "Option::is_none")]
     pub invited: Option<Invitation>,
+    /// `SINCE` (extension `resume`, in the login object): the last message id the client has.
+    #[serde(rename = "SINCE", skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// `MISSED` (extension `resume`, in the login answer): messages after `SINCE` left out.
+    #[serde(rename = "MISSED", skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -374,6 +392,7 @@ impl Frame {
             (self.my_rooms.is_some(), keys::MY_ROOMS),
             (self.room_changed.is_some(), keys::ROOM_CHANGED),
             (self.invited.is_some(), keys::INVITED),
+            (self.missed.is_some(), keys::MISSED),
         ];
         for (is, key) in present {
             if is {
@@ -564,6 +583,9 @@ pub struct Message {
     pub timestamp: i64,
     /// CONTENT: the text.
     pub content: String,
+    /// ID (extension `resume`): the message's place in the server's order, a fifth element
+    /// only clients that negotiated it receive. A client's own is ignored.
+    pub id: Option<i64>,
 }
 
 impl Message {
@@ -574,7 +596,13 @@ impl Message {
         timestamp: i64,
         content: impl Into<String>,
     ) -> Self {
-        Message { src: src.into(), dest: dest.into(), timestamp, content: content.into() }
+        Message { src: src.into(), dest: dest.into(), timestamp, content: content.into(), id: None }
+    }
+
+    /// The same message carrying its id.
+    pub fn with_id(mut self, id: i64) -> Self {
+        self.id = Some(id);
+        self
     }
 
     /// True for a public broadcast (DEST is `ALL`).
@@ -585,7 +613,10 @@ impl Message {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (&self.src, &self.dest, self.timestamp, &self.content).serialize(s)
+        match self.id {
+            None => (&self.src, &self.dest, self.timestamp, &self.content).serialize(s),
+            Some(id) => (&self.src, &self.dest, self.timestamp, &self.content, id).serialize(s),
+        }
     }
 }
 
@@ -639,12 +670,14 @@ impl<'de> Visitor<'de> for MessageVisitor {
         let dest = part::<String, A>(&mut seq, 1, "DEST")?;
         let timestamp = part::<i64, A>(&mut seq, 2, "TIMESTAMP")?;
         let content = part::<String, A>(&mut seq, 3, "CONTENT")?;
+        let id = seq.next_element::<i64>().map_err(|e| in_key("ID", e))?;
         if seq.next_element::<IgnoredAny>()?.is_some() {
             return Err(de::Error::custom(
-                "a message has more than 4 elements; expected [SRC, DEST, TIMESTAMP, CONTENT]",
+                "a message has more than 5 elements; expected [SRC, DEST, TIMESTAMP, CONTENT] \
+                 (and an ID from a server, extension resume)",
             ));
         }
-        Ok(Message { src, dest, timestamp, content })
+        Ok(Message { src, dest, timestamp, content, id })
     }
 }
 
@@ -739,6 +772,8 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::INVITE => fill(&mut frame.invite, &mut map, keys::INVITE)?,
                 keys::ROOM_CHANGED => fill(&mut frame.room_changed, &mut map, keys::ROOM_CHANGED)?,
                 keys::INVITED => fill(&mut frame.invited, &mut map, keys::INVITED)?,
+                keys::SINCE => fill(&mut frame.since, &mut map, keys::SINCE)?,
+                keys::MISSED => fill(&mut frame.missed, &mut map, keys::MISSED)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {

@@ -151,7 +151,9 @@ fn wrong_types_are_shape_errors_naming_the_key() {
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1]]}"#);
     assert!(e.contains("invalid length 3") && e.contains("[SRC, DEST, TIMESTAMP, CONTENT]"), "{e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1,"x","extra"]]}"#);
-    assert!(e.contains("more than 4 elements"), "{e}");
+    assert!(e.contains("ID"), "a fifth element is an integer id: {e}");
+    let e = shape_error(r#"{"MESSAGES":[["a","ALL",1,"x",7,8]]}"#);
+    assert!(e.contains("more than 5 elements"), "{e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL","1","x"]]}"#);
     assert!(e.contains("TIMESTAMP"), "{e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1.5,"x"]]}"#);

@@ -26,11 +26,11 @@ use futures_util::StreamExt;
 use prometheus_client::metrics::gauge::Gauge;
 use shared::frame::ended;
 use shared::names::name_key;
-use shared::{Frame, Message, encode_message};
+use shared::{Frame, Message};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, ConnId, Hub, HubHandle, Kind, Pending};
+use super::{Command, ConnId, Entries, Hub, HubHandle, Kind, Pending};
 use crate::cluster::{
     Bus, ClusterError, EVENT_BATCH_BYTES, Event, HEARTBEAT, Holder, MESSAGES_PER_EVENT, Sent,
 };
@@ -627,11 +627,11 @@ impl Hub {
         self.next_id = self.next_id.max(id + 1);
         let kind = if message.is_broadcast() {
             let hidden = self.hidden_from(&name_key(&message.src));
-            let entry = Bytes::from(encode_message(message));
+            let entry = Entries::new(message, id);
             Kind::Broadcast { from, entry, hidden: (!hidden.is_empty()).then(|| Arc::new(hidden)) }
         } else if let Some(room) = crate::rooms::room_of(&message.dest) {
             let hidden = self.hidden_from(&name_key(&message.src));
-            let entry = Bytes::from(encode_message(message));
+            let entry = Entries::new(message, id);
             let hidden = (!hidden.is_empty()).then(|| Arc::new(hidden));
             Kind::Room { room: room.to_owned(), from, entry, hidden }
         } else {
@@ -643,7 +643,7 @@ impl Hub {
                 // A block the sender's node did not know of yet: it holds here too.
                 return;
             }
-            Kind::Direct { to: to.clone(), entry: Bytes::from(encode_message(message)) }
+            Kind::Direct { to: to.clone(), entry: Entries::new(message, id) }
         };
         self.ev += 1;
         self.pending.push_back(Pending { ev: self.ev, needs: id, kind });

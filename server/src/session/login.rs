@@ -71,6 +71,7 @@ pub(super) async fn answer(
     ip: std::net::IpAddr,
     credential: Credential,
     features: Option<Vec<String>>,
+    resume_after: Option<i64>,
     peer: Peer,
     then_send: Vec<Message>,
 ) -> Result<LoginReply, LoginFailed> {
@@ -137,6 +138,7 @@ pub(super) async fn answer(
             reply,
             claim,
             rooms: granted.rooms,
+            resume: granted.resume,
         }))
         .await;
     if sent.is_err() {
@@ -166,10 +168,33 @@ pub(super) async fn answer(
     committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
     let room_names: Vec<String> = rooms.iter().map(|r| r.name.clone()).collect();
     let read = ctx.reader.history(&name, upto, ctx.history, &hidden, since, &room_names).await;
-    let history = read.map_err(|e| {
+    let cannot_read = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "reading history");
         LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())
-    })?;
+    };
+    let mut history = read.map_err(cannot_read)?;
+    // Resuming (`SINCE`): only what came after the client's last message; if the newest
+    // `--history` are all newer, the ones before them are counted as missed.
+    let since_asked = resume_after.filter(|_| granted.resume);
+    let mut missed = None;
+    if let Some(after) = since_asked {
+        let full = history.len() == ctx.history;
+        history.retain(|m| m.id.is_some_and(|id| id > after));
+        let oldest = history.first().and_then(|m| m.id);
+        missed = Some(match oldest {
+            Some(before) if full && history.len() == ctx.history => ctx
+                .reader
+                .count_between(&name, after, before, &hidden, since, &room_names)
+                .await
+                .map_err(cannot_read)?,
+            _ => 0,
+        });
+    }
+    if !granted.resume {
+        for m in &mut history {
+            m.id = None;
+        }
+    }
     let head = Frame {
         username_accepted: Some(true),
         info: Some(WELCOME.to_owned()),
@@ -179,6 +204,7 @@ pub(super) async fn answer(
         token: token.filter(|_| granted.account),
         operator: granted.moderation.then_some(operator),
         my_rooms: granted.rooms.then_some(rooms),
+        missed,
         ..Frame::default()
     };
     // USER_LIST is the JSON array the hub built; the history is spliced in entry by entry,

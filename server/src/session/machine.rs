@@ -209,6 +209,7 @@ impl Session {
             topic,
             invite_only,
             invite,
+            since,
             ..
         } = frame;
         let account = Account {
@@ -232,9 +233,9 @@ impl Session {
             || topic.is_some()
             || invite_only.is_some()
             || invite.is_some();
-        if username.is_none() && (password.is_some() || token.is_some()) {
+        if username.is_none() && (password.is_some() || token.is_some() || since.is_some()) {
             step.error(
-                "PASSWORD and TOKEN are only understood in the login object, with USERNAME.",
+                "PASSWORD, TOKEN and SINCE are only understood in the login object, with USERNAME.",
             );
             if messages.is_none() && !extension {
                 return step;
@@ -276,7 +277,15 @@ impl Session {
                         (Some(p), None) => Credential::Password(p),
                         (None, Some(t)) => Credential::Token(t),
                     };
-                    self.login(name, features, credential, messages, &mut step);
+                    let asked_resume =
+                        features.as_ref().is_some_and(|f| f.iter().any(|x| x == features::RESUME));
+                    if since.is_some() && !asked_resume {
+                        step.error(
+                            "Unknown or server-only key ignored: SINCE (it needs the extension \
+                             resume in FEATURES).",
+                        );
+                    }
+                    self.login(name, features, since, credential, messages, &mut step);
                     return step;
                 }
             }
@@ -348,6 +357,7 @@ impl Session {
             State::LoggedIn { key, .. } => key.clone(),
             State::Anonymous => String::new(),
         };
+        let resume = matches!(&self.state, State::LoggedIn { granted, .. } if granted.resume);
         step.wait = Some(Box::pin(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -360,7 +370,7 @@ impl Session {
             if !room_requests.is_empty() {
                 let mut replies = Vec::new();
                 for request in room_requests {
-                    replies.push(rooms::answer(&hub, &reader, &ctx, conn, request).await);
+                    replies.push(rooms::answer(&hub, &reader, &ctx, conn, request, resume).await);
                 }
                 return Wait::Replies(replies);
             }
@@ -379,10 +389,12 @@ impl Session {
 
     /// Starts a login as `name`, unless this address has tried too often or the name is not
     /// one: the loop waits for the hub's answer.
+    #[allow(clippy::too_many_arguments, reason = "one login object's parts")]
     fn login(
         &mut self,
         name: String,
         features: Option<Vec<String>>,
+        since: Option<i64>,
         credential: Credential,
         then_send: Option<Vec<Message>>,
         step: &mut Step,
@@ -433,7 +445,8 @@ impl Session {
         let ip = self.ip;
         step.wait = Some(Box::pin(async move {
             Wait::Login(
-                login::answer(ctx, name, key, ip, credential, granted, peer, then_send).await,
+                login::answer(ctx, name, key, ip, credential, granted, since, peer, then_send)
+                    .await,
             )
         }));
     }
@@ -442,8 +455,10 @@ impl Session {
         let State::LoggedIn { name, key, .. } = &self.state else {
             return;
         };
-        // SRC in another spelling of the user's own name is the user's name.
+        // SRC in another spelling of the user's own name is the user's name; an ID is the
+        // server's to give.
         for m in &mut messages {
+            m.id = None;
             if m.src != *name && name_key(&m.src) == *key {
                 m.src.clone_from(name);
             }

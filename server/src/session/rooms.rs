@@ -11,13 +11,15 @@ use crate::hub::{Command, ConnId, HubHandle};
 use crate::store::Reader;
 use crate::wire;
 
-/// Asks the hub `request` for the connection `conn` and returns the answer's JSON.
+/// Asks the hub `request` for the connection `conn` and returns the answer's JSON (a room's
+/// history with the messages' ids if the session has `resume`).
 pub(super) async fn answer(
     hub: &HubHandle,
     reader: &Reader,
     ctx: &Context,
     conn: ConnId,
     request: RoomRequest,
+    resume: bool,
 ) -> Vec<u8> {
     let (reply, answer) = oneshot::channel();
     if hub.send(Command::Room { conn, request, reply }).await.is_err() {
@@ -34,7 +36,12 @@ pub(super) async fn answer(
         return encode(&Frame::error(SHUTTING_DOWN));
     }
     match reader.room_history(&info.name, upto, ctx.history, &hidden).await {
-        Ok(history) => {
+        Ok(mut history) => {
+            if !resume {
+                for m in &mut history {
+                    m.id = None;
+                }
+            }
             let head = Frame { joined: Some(info), ..Frame::default() };
             wire::history_frame(&head, &history, MAX_SERVER_FRAME_LEN)
         }

@@ -25,6 +25,11 @@ pub mod sqlite;
 
 pub use sqlite::{DB_FILE, SCHEMA_VERSION};
 
+/// The most missed messages a resumed login counts (each part of the history counts up to
+/// this many): past it, the count only says "at least this many", and counting stops, so
+/// that a client away for months does not make its login scan the whole history.
+pub const MAX_MISSED: u64 = 10_000;
+
 /// How often a writer retries a failed commit before it gives up and stops the server.
 const COMMIT_ATTEMPTS: u32 = 3;
 
@@ -169,6 +174,28 @@ impl Reader {
         match self {
             Reader::Sqlite(r) => r.history(user, upto, limit, hidden, since, rooms).await,
             Reader::Postgres(r) => r.history(user, upto, limit, hidden, since, rooms).await,
+        }
+    }
+
+    /// How many of the messages [`Reader::history`] would give `user` have ids above `after`
+    /// and below `before` (the ones a resumed login's history leaves out), counting at most
+    /// [`MAX_MISSED`] (more than that is reported as that).
+    #[allow(clippy::too_many_arguments, reason = "the history's parts and its bounds")]
+    pub async fn count_between(
+        &self,
+        user: &str,
+        after: i64,
+        before: i64,
+        hidden: &[String],
+        since: i64,
+        rooms: &[String],
+    ) -> Result<u64, StoreError> {
+        if before <= after + 1 {
+            return Ok(0);
+        }
+        match self {
+            Reader::Sqlite(r) => r.count_between(user, after, before, hidden, since, rooms).await,
+            Reader::Postgres(r) => r.count_between(user, after, before, hidden, since, rooms).await,
         }
     }
 
@@ -324,6 +351,38 @@ mod tests {
     ) -> Vec<String> {
         let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
         ids(&reader.history(user, upto, limit, &hidden, 0, &[]).await.expect("read"))
+    }
+
+    #[tokio::test]
+    async fn missed_messages_are_counted_as_the_history_would_show_them() {
+        for place in Place::both().await {
+            let at = place.name();
+            let (_w, reader) = place
+                .with(&[
+                    ("a", "ALL"), // 1
+                    ("a", "b"),   // 2: to b
+                    ("b", "a"),   // 3: from b
+                    ("a", "c"),   // 4: not b's
+                    ("c", "ALL"), // 5
+                    ("c", "#r"),  // 6: a room
+                    ("c", "ALL"), // 7
+                ])
+                .await;
+            let count = async |after, before, hidden: &[&str], since, rooms: &[&str]| {
+                let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
+                let rooms: Vec<String> = rooms.iter().map(|r| (*r).to_owned()).collect();
+                reader
+                    .count_between("b", after, before, &hidden, since, &rooms)
+                    .await
+                    .expect("count")
+            };
+            assert_eq!(count(1, 7, &[], 0, &[]).await, 3, "{at}: 2, 3, 5");
+            assert_eq!(count(1, 7, &[], 0, &["#r"]).await, 4, "{at}: and the room's 6");
+            assert_eq!(count(1, 7, &["a"], 0, &[]).await, 1, "{at}: a's hidden both ways");
+            assert_eq!(count(1, 7, &[], 2, &[]).await, 2, "{at}: private only after the claim");
+            assert_eq!(count(0, 8, &[], 0, &["#r"]).await, 6, "{at}: all but 4");
+            assert_eq!(count(5, 6, &[], 0, &[]).await, 0, "{at}: nothing between");
+        }
     }
 
     #[tokio::test]

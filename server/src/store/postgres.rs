@@ -555,7 +555,10 @@ const HISTORY_ROOM_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
 
 /// A stored message with its id.
 fn message_row(r: &tokio_postgres::Row) -> (i64, Message) {
-    (r.get(0), Message { src: r.get(1), dest: r.get(2), timestamp: r.get(3), content: r.get(4) })
+    let id: i64 = r.get(0);
+    let m =
+        Message::new(r.get::<_, String>(1), r.get::<_, String>(2), r.get(3), r.get::<_, String>(4));
+    (id, m.with_id(id))
 }
 
 /// Read access to history: a pool of connections.
@@ -612,6 +615,49 @@ impl Reader {
         let stmt = client.prepare_cached(HISTORY_ROOM_SQL).await?;
         let rows = client.query(&stmt, &[&room, &upto, &0_i64, &limit, &hidden]).await?;
         Ok(rows.iter().rev().map(|r| message_row(r).1).collect())
+    }
+
+    /// See [`super::Reader::count_between`].
+    pub(super) async fn count_between(
+        &self,
+        user: &str,
+        after: i64,
+        before: i64,
+        hidden: &[String],
+        since: i64,
+        rooms: &[String],
+    ) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let cap = i64::try_from(super::MAX_MISSED).unwrap_or(i64::MAX);
+        let private_after = after.max(since);
+        let count = |place: &str, column: &str| {
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM messages
+                 WHERE {place} AND id > $1 AND id < $2 AND NOT ({column} = ANY($5))
+                 LIMIT $3) AS part"
+            )
+        };
+        let all = String::from("ALL");
+        let user = user.to_owned();
+        let mut parts: Vec<(String, &String, i64)> = vec![
+            (count("dest = $4", "src_key"), &all, after),
+            (count("dest = $4", "src_key"), &user, private_after),
+            (
+                count("src = $4 AND dest <> 'ALL' AND dest <> $4 AND room IS NULL", "dest_key"),
+                &user,
+                private_after,
+            ),
+        ];
+        for room in rooms {
+            parts.push((count("room = $4", "src_key"), room, after));
+        }
+        let mut total: u64 = 0;
+        for (sql, arg, lo) in parts {
+            let stmt = client.prepare_cached(&sql).await?;
+            let n: i64 = client.query_one(&stmt, &[&lo, &before, &cap, arg, &hidden]).await?.get(0);
+            total = total.saturating_add(u64::try_from(n).unwrap_or(0));
+        }
+        Ok(total.min(super::MAX_MISSED))
     }
 
     /// See [`super::Reader::all_users`].

@@ -598,7 +598,13 @@ const HISTORY_ROOM_SQL: [&str; 2] = [
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Message)> {
     Ok((
         r.get(0)?,
-        Message { src: r.get(1)?, dest: r.get(2)?, timestamp: r.get(3)?, content: r.get(4)? },
+        Message {
+            src: r.get(1)?,
+            dest: r.get(2)?,
+            timestamp: r.get(3)?,
+            content: r.get(4)?,
+            id: Some(r.get(0)?),
+        },
     ))
 }
 
@@ -693,6 +699,66 @@ impl Reader {
         self.read(move |conn| {
             let rows = room_rows(conn, variant, &room, upto, 0, limit, &hidden)?;
             Ok(rows.into_iter().rev().map(|(_, m)| m).collect())
+        })
+        .await
+    }
+
+    /// See [`super::Reader::count_between`].
+    pub(super) async fn count_between(
+        &self,
+        user: &str,
+        after: i64,
+        before: i64,
+        hidden: &[String],
+        since: i64,
+        rooms: &[String],
+    ) -> Result<u64, StoreError> {
+        let user = user.to_owned();
+        let rooms = rooms.to_vec();
+        let hide = !hidden.is_empty();
+        let hidden = serde_json::to_string(hidden).unwrap_or_else(|_| "[]".to_owned());
+        let cap = i64::try_from(super::MAX_MISSED).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let not_hidden = |column: &str| {
+                if hide {
+                    format!(" AND name_key({column}) NOT IN (SELECT value FROM json_each(?5))")
+                } else {
+                    " AND ?5 IS NOT NULL".to_owned()
+                }
+            };
+            let private_after = after.max(since);
+            let parts: Vec<(String, String, i64)> = [
+                ("dest = 'ALL'".to_owned(), not_hidden("src"), after, String::new()),
+                ("dest = ?4".to_owned(), not_hidden("src"), private_after, user.clone()),
+                (
+                    "src = ?4 AND dest <> 'ALL' AND dest <> ?4 AND room IS NULL".to_owned(),
+                    not_hidden("dest"),
+                    private_after,
+                    user.clone(),
+                ),
+            ]
+            .into_iter()
+            .chain(
+                rooms.iter().map(|r| ("room = ?4".to_owned(), not_hidden("src"), after, r.clone())),
+            )
+            .map(|(place, filter, lo, arg)| {
+                (
+                    format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM messages
+                         WHERE {place} AND id > ?1 AND id < ?2{filter} LIMIT ?3)"
+                    ),
+                    arg,
+                    lo,
+                )
+            })
+            .collect();
+            let mut total: u64 = 0;
+            for (sql, arg, lo) in parts {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let n: i64 = stmt.query_row(params![lo, before, cap, arg, hidden], |r| r.get(0))?;
+                total = total.saturating_add(u64::try_from(n).unwrap_or(0));
+            }
+            Ok(total.min(super::MAX_MISSED))
         })
         .await
     }
