@@ -79,6 +79,18 @@ pub fn login_frame_with(name: &str, proof: Proof<'_>) -> Frame {
     }
 }
 
+/// What a login again says of the messages that came meanwhile and are not shown.
+pub fn missed_note(missed: u64) -> String {
+    if missed == 1 {
+        "1 earlier message from while you were away is not shown (only the newest fit).".into()
+    } else {
+        format!(
+            "{missed} earlier messages from while you were away are not shown (only the newest \
+             fit)."
+        )
+    }
+}
+
 /// Told when a session token arrives; the token itself is never shown.
 pub const TOKEN_NOTE: &str = "This login has a session token: the client keeps it in memory \
     only (never on disk), so that it reconnects without asking for the password.";
@@ -124,6 +136,11 @@ impl Chat {
         let mut out = Vec::new();
         if let Some(info) = &reply.info {
             out.push(Entry::Info(format!("{info} You are {name}.")));
+        }
+        if let Some(missed) = reply.missed.filter(|n| *n > 0) {
+            // A login again after the connection dropped: what came meanwhile, the oldest of
+            // it left out.
+            out.push(Entry::Info(missed_note(missed)));
         }
         for m in reply.messages.into_iter().flatten() {
             out.push(self.entry(m));
@@ -503,15 +520,34 @@ mod tests {
     }
 
     #[test]
+    fn a_login_again_says_how_many_messages_from_meanwhile_are_not_shown() {
+        let mut chat = Chat::default();
+        let reply = Frame { missed: Some(3), ..login_reply() };
+        let entries = chat.logged_in("ann", reply);
+        assert!(
+            entries
+                .iter()
+                .any(|e| matches!(e, Entry::Info(t) if t.starts_with("3 earlier messages"))),
+            "{entries:?}"
+        );
+        let complete = chat.logged_in("ann", Frame { missed: Some(0), ..login_reply() });
+        assert!(!complete.iter().any(|e| matches!(e, Entry::Info(t) if t.contains("earlier"))));
+        assert_eq!(
+            missed_note(1),
+            "1 earlier message from while you were away is not shown (only the newest fit)."
+        );
+    }
+
+    #[test]
     fn the_login_frame_names_the_user_and_asks_for_every_extension() {
         assert_eq!(
             shared::encode(&login_frame("ann")),
-            br#"{"USERNAME":"ann","FEATURES":["block","users","account","moderation"]}"#
+            br#"{"USERNAME":"ann","FEATURES":["block","users","account","moderation","resume"]}"#
         );
         let password = Secret::new("correct horse");
         assert_eq!(
             shared::encode(&login_frame_with("ann", Proof::Password(&password))),
-            br#"{"USERNAME":"ann","FEATURES":["block","users","account","moderation"],"PASSWORD":"correct horse"}"#
+            br#"{"USERNAME":"ann","FEATURES":["block","users","account","moderation","resume"],"PASSWORD":"correct horse"}"#
         );
         let token = Secret::new("tok");
         let f = login_frame_with("ann", Proof::Token(&token));

@@ -152,6 +152,9 @@ struct Creds {
     token: Option<Secret>,
     /// The new password of a CHANGE_PASSWORD sent, until its answer's TOKEN says it took.
     new_password: Option<Secret>,
+    /// The id of the newest message seen (extension `resume`): logging in again as the same
+    /// name asks only for what came after it (`SINCE`), so nothing shows twice.
+    last_id: Option<i64>,
 }
 
 impl Creds {
@@ -167,8 +170,15 @@ impl Creds {
         }
     }
 
+    /// Notes the newest message id of a frame.
+    fn seen(&mut self, f: &Frame) {
+        let newest = f.messages.iter().flatten().filter_map(|m| m.id).max();
+        self.last_id = self.last_id.max(newest);
+    }
+
     /// Notes what a frame from the server changes, and takes a token's value out of it.
     fn received(&mut self, f: &mut Frame) {
+        self.seen(f);
         if let Some(token) = take_token(f) {
             self.token = Some(token);
             // Only a CHANGE_PASSWORD answer carries a token along with a pending new password.
@@ -373,6 +383,8 @@ async fn login(
 ) -> Result<(String, Box<Frame>), End> {
     let mut refusals = 0;
     let mut retry = FIRST_BACKOFF;
+    // The name this client was logged in as before the connection dropped.
+    let previous = name.clone().filter(|_| reconnecting);
     let mut refused: Option<String> = None;
     loop {
         let mut candidate = match name.clone() {
@@ -410,11 +422,18 @@ async fn login(
             (Using::Password, _, Some(p)) => Proof::Password(p),
             _ => Proof::None,
         };
-        let mut reply = login_answer(link, &login_frame_with(&candidate, proof)).await?;
+        let mut frame = login_frame_with(&candidate, proof);
+        if previous.as_ref() == Some(&candidate) {
+            frame.since = creds.last_id;
+        } else {
+            creds.last_id = None; // another name: its history is all new here
+        }
+        let mut reply = login_answer(link, &frame).await?;
         if reply.username_accepted == Some(true) {
             if let Some(token) = take_token(&mut reply) {
                 creds.token = Some(token);
             }
+            creds.seen(&reply);
             *name = Some(candidate.clone());
             return Ok((candidate, reply));
         }

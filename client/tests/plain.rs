@@ -174,6 +174,39 @@ async fn the_client_reconnects_and_logs_in_again_after_the_server_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_server_restarts_the_client_shows_each_message_once() {
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let port = server.addr.port();
+    let mut ann = clients.client(Some("ann"));
+    let mut bob = server.client().await;
+    bob.login("bob").await;
+    for i in 0..3 {
+        bob.say("ALL", &format!("early {i}")).await;
+    }
+    ann.expect("<bob> early 2");
+    drop(bob);
+    server.stop().await;
+    ann.expect("connection lost");
+    let mut config = dirs.config();
+    config.port = port;
+    let server = TestServer::start(config).await;
+    ann.expect("connected to");
+    ann.expect("Welcome! You are ann.");
+    let mut bob = server.client().await;
+    bob.login("bob").await;
+    bob.say("ALL", "late").await;
+    ann.expect("<bob> late");
+    // The login again asked only for what came after the last message ann had: the early
+    // ones are not replayed a second time.
+    let text = ann.seen_text();
+    for i in 0..3 {
+        assert_eq!(text.matches(&format!("<bob> early {i}")).count(), 1, "{text}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_and_connection_failures_say_how_to_fix_them() {
     let dirs = Dirs::new();
     let server = TestServer::start(dirs.config()).await;

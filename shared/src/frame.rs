@@ -158,7 +158,7 @@ pub mod features {
     pub const ALL: [&str; 6] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME];
     /// The extensions this project's clients implement and ask for at login (rooms are
     /// the server's only so far).
-    pub const CLIENTS: [&str; 4] = [BLOCK, USERS, ACCOUNT, MODERATION];
+    pub const CLIENTS: [&str; 5] = [BLOCK, USERS, ACCOUNT, MODERATION, RESUME];
 
     /// The extensions granted at login (the server's `FEATURES` answer), one flag each: what
     /// the server allows a session and what a client may offer its user.
