@@ -131,6 +131,10 @@ pub struct Model {
     people: u64,
     /// What is typed in the composer, not yet sent.
     pub draft: String,
+    /// The id of the newest message shown (extension `resume`): logging in again as the same
+    /// name after a dropped connection asks only for what came after it, so nothing shows
+    /// twice.
+    last_id: Option<i64>,
 }
 
 impl Default for Model {
@@ -158,6 +162,7 @@ impl Default for Model {
             tab: Tab::Online,
             people: 0,
             draft: String::new(),
+            last_id: None,
         }
     }
 }
@@ -282,7 +287,11 @@ impl Model {
             (None, Some(t)) => Proof::Token(t),
             (None, None) => Proof::None,
         };
-        login_frame_with(name, proof)
+        let mut frame = login_frame_with(name, proof);
+        if self.chat.me.as_deref() == Some(name) {
+            frame.since = self.last_id;
+        }
+        frame
     }
 
     /// The WebSocket opened; returns the login frame when a name is known (a reconnect, a
@@ -385,6 +394,8 @@ impl Model {
     /// Takes in a frame from the server; returns a frame to answer it with, if any (the
     /// REGISTER of "register this name", once the login is accepted).
     pub fn received(&mut self, mut frame: Frame) -> Option<Frame> {
+        let newest = frame.messages.iter().flatten().filter_map(|m| m.id).max();
+        self.last_id = self.last_id.max(newest);
         // The only keys that change the side panel's names (see `Chat::apply`), or who may
         // moderate them.
         if frame.username_accepted.is_some()
@@ -510,6 +521,7 @@ impl Model {
     /// Leaves the chat (the page returns to the login view; the caller closes the socket).
     pub fn leave(&mut self) {
         self.name = None;
+        self.last_id = None;
         self.chat = Chat::default();
         self.phase = Phase::Login;
         self.unread.clear();
@@ -831,6 +843,37 @@ mod tests {
         let (frame, _) = m.submit("/quit", 0);
         assert!(frame.is_none());
         assert_eq!((m.phase, m.name.clone()), (Phase::Login, None));
+    }
+
+    #[test]
+    fn a_login_again_asks_only_for_what_came_after_the_last_message_shown() {
+        let mut m = in_chat();
+        m.received(Frame::messages(vec![
+            Message::new("bob", "ALL", 2, "seven").with_id(7),
+            Message::new("bob", "ALL", 3, "eight").with_id(8),
+        ]));
+        m.closed(1000);
+        let login = m.opened().expect("a login");
+        assert_eq!(login.since, Some(8));
+        m.received(Frame {
+            messages: Some(vec![Message::new("bob", "ALL", 4, "while away").with_id(11)]),
+            missed: Some(2),
+            ..accepted(&["ann", "bob"])
+        });
+        let shown = |text: &str| {
+            m.items()
+                .filter(|i| matches!(&i.entry, Entry::Message { text: t, .. } if t == text))
+                .count()
+        };
+        assert_eq!((shown("seven"), shown("eight"), shown("while away")), (1, 1, 1));
+        assert!(
+            m.items()
+                .any(|i| matches!(&i.entry, Entry::Info(t) if t.starts_with("2 earlier messages")))
+        );
+        // Another name, after leaving, starts from nothing.
+        m.leave();
+        m.join("cat", "", false);
+        assert_eq!(m.opened().expect("a login").since, None);
     }
 
     #[test]
