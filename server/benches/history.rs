@@ -15,6 +15,9 @@ const STORE_SIZE: i64 = 1_000_000;
 const REPLAY: usize = 1000;
 const LOGINS: usize = 1000;
 const USERS: i64 = 1000;
+/// How far back a resumed login's last message is: about 100 messages it missed (nine in ten
+/// are public).
+const RESUMED: i64 = 111;
 
 fn message(i: i64) -> Message {
     let src = format!("user{}", i % USERS);
@@ -57,6 +60,25 @@ async fn replays(reader: &store::Reader, size: i64) -> Vec<Duration> {
     times
 }
 
+/// Resumed logins from a store of `size` messages: each asks for what came after a point about
+/// `RESUMED` messages back (its public ones, and its own private ones among them), sorted by
+/// duration.
+async fn resumes(reader: &store::Reader, size: i64) -> (Vec<Duration>, usize) {
+    let after = size - RESUMED;
+    let mut times = Vec::with_capacity(LOGINS);
+    let mut got = 0;
+    for k in 0..LOGINS {
+        let user = format!("user{}", (k as i64 * 37) % USERS);
+        let t = Instant::now();
+        let h =
+            reader.history_after(&user, size, REPLAY, &[], 0, &[], after).await.expect("history");
+        times.push(t.elapsed());
+        got = got.max(h.len());
+    }
+    times.sort();
+    (times, got)
+}
+
 /// Fills the store and measures it; prints the lines with `prefix`.
 async fn measure(writer: store::Writer, reader: store::Reader, prefix: &str) {
     let t = Instant::now();
@@ -65,12 +87,16 @@ async fn measure(writer: store::Writer, reader: store::Reader, prefix: &str) {
     let small = replays(&reader, COMMIT_RUN).await;
     fill(&writer, COMMIT_RUN + 1, STORE_SIZE).await;
     let large = replays(&reader, STORE_SIZE).await;
+    let (resumed, missed) = resumes(&reader, STORE_SIZE).await;
     println!("{prefix}commits_per_sec={commits:.0}");
     println!("{prefix}replay_messages={REPLAY}");
     println!("{prefix}replay_p99_ms_at_{COMMIT_RUN}={:.3}", percentile(&small, 0.99));
     println!("{prefix}replay_p50_ms={:.3}", percentile(&large, 0.5));
     println!("{prefix}replay_p99_ms={:.3}", percentile(&large, 0.99));
     println!("{prefix}store_messages={STORE_SIZE}");
+    println!("{prefix}resume_messages={missed}");
+    println!("{prefix}resume_p50_ms={:.3}", percentile(&resumed, 0.5));
+    println!("{prefix}resume_p99_ms={:.3}", percentile(&resumed, 0.99));
     drop(writer.ops);
     writer.finished.wait().await;
 }

@@ -35,7 +35,8 @@ pub fn write_performance(rows: &[Row], history: &str, micro: &[Median]) -> Resul
          | the same from a store of 200,000 (independence of the store's size) | | p99 {} ms |\n\
          | messages committed to PostgreSQL per second (cluster mode; one node's writer) | | {} |\n\
          | login replay of {} messages from PostgreSQL holding {} | p99 <= 10 ms | p50 {} ms, p99 {} ms |\n\
-         | the same from PostgreSQL holding 200,000 | | p99 {} ms |\n",
+         | the same from PostgreSQL holding 200,000 | | p99 {} ms |\n\
+         | join resuming after {} missed messages (SINCE) from a store of {} | | SQLite p50 {} ms, p99 {} ms; PostgreSQL p99 {} ms |\n",
         kv(history, "commits_per_sec"),
         kv(history, "replay_messages"),
         kv(history, "store_messages"),
@@ -48,6 +49,11 @@ pub fn write_performance(rows: &[Row], history: &str, micro: &[Median]) -> Resul
         kv(history, "pg_replay_p50_ms"),
         kv(history, "pg_replay_p99_ms"),
         kv(history, "pg_replay_p99_ms_at_200000"),
+        kv(history, "resume_messages"),
+        kv(history, "store_messages"),
+        kv(history, "resume_p50_ms"),
+        kv(history, "resume_p99_ms"),
+        kv(history, "pg_resume_p99_ms"),
     ));
     md.push_str(&logins_table(rows, micro));
     md.push_str(&micro_table(micro));

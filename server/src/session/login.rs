@@ -167,22 +167,24 @@ pub(super) async fn answer(
     let mut committed = ctx.committed.clone();
     committed.wait_for(|c| *c >= upto).await.map_err(|_| unavailable())?;
     let room_names: Vec<String> = rooms.iter().map(|r| r.name.clone()).collect();
-    let read = ctx.reader.history(&name, upto, ctx.history, &hidden, since, &room_names).await;
+    // Resuming (`SINCE`): only what came after the client's last message.
+    let since_asked = resume_after.filter(|_| granted.resume);
+    let after = since_asked.unwrap_or(0);
+    let read = ctx
+        .reader
+        .history_after(&name, upto, ctx.history, &hidden, since, &room_names, after)
+        .await;
     let cannot_read = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "reading history");
         LoginFailed::Unavailable("The history cannot be read right now; please try again.".into())
     };
     let mut history = read.map_err(cannot_read)?;
-    // Resuming (`SINCE`): only what came after the client's last message; if the newest
-    // `--history` are all newer, the ones before them are counted as missed.
-    let since_asked = resume_after.filter(|_| granted.resume);
+    // If the newest `--history` after SINCE fill the history, those before them are missed.
     let mut missed = None;
-    if let Some(after) = since_asked {
-        let full = history.len() == ctx.history;
-        history.retain(|m| m.id.is_some_and(|id| id > after));
+    if since_asked.is_some() {
         let oldest = history.first().and_then(|m| m.id);
         missed = Some(match oldest {
-            Some(before) if full && history.len() == ctx.history => ctx
+            Some(before) if history.len() == ctx.history => ctx
                 .reader
                 .count_between(&name, after, before, &hidden, since, &room_names)
                 .await

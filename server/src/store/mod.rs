@@ -168,12 +168,28 @@ impl Reader {
         since: i64,
         rooms: &[String],
     ) -> Result<Vec<Message>, StoreError> {
+        self.history_after(user, upto, limit, hidden, since, rooms, 0).await
+    }
+
+    /// [`Reader::history`] with only the ids above `after`: a resumed login's, which reads
+    /// just what it missed.
+    #[allow(clippy::too_many_arguments, reason = "the history's parts and its bounds")]
+    pub async fn history_after(
+        &self,
+        user: &str,
+        upto: i64,
+        limit: usize,
+        hidden: &[String],
+        since: i64,
+        rooms: &[String],
+        after: i64,
+    ) -> Result<Vec<Message>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         match self {
-            Reader::Sqlite(r) => r.history(user, upto, limit, hidden, since, rooms).await,
-            Reader::Postgres(r) => r.history(user, upto, limit, hidden, since, rooms).await,
+            Reader::Sqlite(r) => r.history(user, upto, limit, hidden, since, rooms, after).await,
+            Reader::Postgres(r) => r.history(user, upto, limit, hidden, since, rooms, after).await,
         }
     }
 
@@ -351,6 +367,32 @@ mod tests {
     ) -> Vec<String> {
         let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
         ids(&reader.history(user, upto, limit, &hidden, 0, &[]).await.expect("read"))
+    }
+
+    #[tokio::test]
+    async fn a_resumed_history_reads_only_what_came_after() {
+        for place in Place::both().await {
+            let at = place.name();
+            let (_w, reader) = place
+                .with(&[
+                    ("a", "ALL"), // 1
+                    ("a", "b"),   // 2: to b
+                    ("c", "#r"),  // 3
+                    ("b", "a"),   // 4: from b
+                    ("c", "ALL"), // 5
+                    ("c", "#r"),  // 6
+                ])
+                .await;
+            let rooms = ["#r".to_owned()];
+            let after = async |after, limit| {
+                let got = reader.history_after("b", i64::MAX, limit, &[], 0, &rooms, after);
+                ids(&got.await.expect("read"))
+            };
+            assert_eq!(after(0, 100).await, ["1", "2", "3", "4", "5", "6"], "{at}");
+            assert_eq!(after(2, 100).await, ["3", "4", "5", "6"], "{at}");
+            assert_eq!(after(2, 2).await, ["5", "6"], "{at}: the newest of what came after");
+            assert!(after(6, 100).await.is_empty(), "{at}");
+        }
     }
 
     #[tokio::test]

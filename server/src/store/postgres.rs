@@ -534,7 +534,7 @@ async fn write_registry(
 /// ($1: up to id, $2: limit, $3: hidden keys), then the private messages to and from the user
 /// ($1: user, $2: up to id, $3: lower bound, $4: limit, $5: hidden keys).
 const HISTORY_PUBLIC_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
-     WHERE dest = 'ALL' AND id <= $1 AND NOT (src_key = ANY($3))
+     WHERE dest = 'ALL' AND id <= $1 AND NOT (src_key = ANY($3)) AND id > $4
      ORDER BY id DESC LIMIT $2";
 
 /// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
@@ -569,6 +569,7 @@ pub struct Reader {
 
 impl Reader {
     /// See [`super::Reader::history`].
+    #[allow(clippy::too_many_arguments, reason = "the history's parts and its bounds")]
     pub(super) async fn history(
         &self,
         user: &str,
@@ -577,14 +578,20 @@ impl Reader {
         hidden: &[String],
         since: i64,
         rooms: &[String],
+        after: i64,
     ) -> Result<Vec<Message>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(HISTORY_PUBLIC_SQL).await?;
-        let mut rows: Vec<(i64, Message)> =
-            client.query(&stmt, &[&upto, &limit, &hidden]).await?.iter().map(message_row).collect();
+        let mut rows: Vec<(i64, Message)> = client
+            .query(&stmt, &[&upto, &limit, &hidden, &after])
+            .await?
+            .iter()
+            .map(message_row)
+            .collect();
         let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
         let lo_public = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
+        let lo_public = lo_public.max(after.saturating_add(1));
         let lo = lo_public.max(since.saturating_add(1));
         for sql in [HISTORY_TO_SQL, HISTORY_FROM_SQL] {
             let stmt = client.prepare_cached(sql).await?;

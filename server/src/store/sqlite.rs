@@ -552,10 +552,11 @@ fn write_registry(tx: &rusqlite::Transaction<'_>, op: &RegistryOp) -> Result<(),
 /// did the same, but its temporary table cost a fifth of a login's CPU in a fresh store.)
 const HISTORY_PUBLIC_SQL: [&str; 2] = [
     "SELECT id, src, dest, ts, content FROM messages
-     WHERE dest = 'ALL' AND id <= ?1
+     WHERE dest = 'ALL' AND id <= ?1 AND id > ?3
      ORDER BY id DESC LIMIT ?2",
     "SELECT id, src, dest, ts, content FROM messages
-     WHERE dest = 'ALL' AND id <= ?1 AND name_key(src) NOT IN (SELECT value FROM json_each(?3))
+     WHERE dest = 'ALL' AND id <= ?1 AND id > ?3
+       AND name_key(src) NOT IN (SELECT value FROM json_each(?4))
      ORDER BY id DESC LIMIT ?2",
 ];
 
@@ -632,10 +633,11 @@ impl Reader {
     /// The join history of `user`: messages with id up to `upto`, at most `limit`, oldest
     /// first: broadcasts, the messages of `rooms`, and the private messages to or from `user`
     /// with ids above `since` (where the user's claim to the name began), without any message
-    /// from or to a name whose key is in `hidden`.
+    /// from or to a name whose key is in `hidden`; only ids above `after` (a resumed login's).
     ///
     /// Each variant of the statements leaves the key comparison out when nothing is hidden:
     /// computing a name's key costs about a microsecond per row read.
+    #[allow(clippy::too_many_arguments, reason = "the history's parts and its bounds")]
     pub(super) async fn history(
         &self,
         user: &str,
@@ -644,6 +646,7 @@ impl Reader {
         hidden: &[String],
         since: i64,
         rooms: &[String],
+        after: i64,
     ) -> Result<Vec<Message>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let user = user.to_owned();
@@ -653,13 +656,15 @@ impl Reader {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(HISTORY_PUBLIC_SQL[variant])?;
             let mut rows: Vec<(i64, Message)> = if variant == 0 {
-                stmt.query_map(params![upto, limit], message_row)?.collect::<Result<_, _>>()?
+                stmt.query_map(params![upto, limit, after], message_row)?
+                    .collect::<Result<_, _>>()?
             } else {
-                stmt.query_map(params![upto, limit, hidden], message_row)?
+                stmt.query_map(params![upto, limit, after, hidden], message_row)?
                     .collect::<Result<_, _>>()?
             };
             let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
             let lo_public = if full { rows.last().map_or(0, |(id, _)| *id) } else { 0 };
+            let lo_public = lo_public.max(after.saturating_add(1));
             let lo = lo_public.max(since.saturating_add(1));
             for sql in [HISTORY_TO_SQL[variant], HISTORY_FROM_SQL[variant]] {
                 let mut stmt = conn.prepare_cached(sql)?;
