@@ -18,10 +18,7 @@ async fn user(
     name: &str,
     features: Option<&[&str]>,
 ) -> (Client, Frame) {
-    let mut c = Client::connect(s.addr, &dirs.ca()).await;
-    let r = c.login_with(name, features).await;
-    assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
-    (c, r)
+    Client::logged_in(s.addr, &dirs.ca(), name, features).await
 }
 
 /// `name` logs in with `resume`, having everything up to message `since`.
@@ -101,10 +98,14 @@ async fn a_dropped_connection_resumes_with_each_missed_message_once() {
     for i in 5..8 {
         bob.say("ALL", &format!("m{i}")).await;
     }
+    // Once a witness has bob's m7, everything before it is in.
+    let (mut witness, _) = user(&s, &dirs, "witness", None).await;
+    bob.say("ALL", "probe").await;
+    witness.recv_message("probe").await;
     let (_ann, r) = resume(&s, &dirs, "ann", last).await;
     assert_eq!(
         contents(&history(&r)),
-        ["m3", "m4", "private", "m5", "m6", "m7"],
+        ["m3", "m4", "private", "m5", "m6", "m7", "probe"],
         "after m2, each once, in order"
     );
     assert_eq!(r.missed, Some(0));

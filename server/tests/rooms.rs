@@ -26,10 +26,7 @@ async fn user(
     name: &str,
     features: Option<&[&str]>,
 ) -> (Client, Frame) {
-    let mut c = Client::connect(s.addr, &dirs.ca()).await;
-    let r = c.login_with(name, features).await;
-    assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
-    (c, r)
+    Client::logged_in(s.addr, &dirs.ca(), name, features).await
 }
 
 /// Sends `JOIN room` and returns the `JOINED` answer's frame.
@@ -109,10 +106,14 @@ async fn a_rooms_history_is_replayed_to_its_members_only() {
     let dirs = Dirs::new();
     let s = server(&dirs, &[]);
     let (mut ann, _) = user(&s, &dirs, "ann", Some(ROOMS)).await;
+    let (mut witness, _) = user(&s, &dirs, "witness", None).await;
     join(&mut ann, "#r").await;
     ann.say("#r", "one").await;
     ann.say("ALL", "public").await;
     ann.say("#r", "two").await;
+    // Once the witness has ann's next message, the ones before it are in.
+    ann.say("ALL", "probe").await;
+    witness.recv_message("probe").await;
 
     let (mut cy, _) = user(&s, &dirs, "cy", Some(ROOMS)).await;
     let joined = join(&mut cy, "#r").await;
@@ -126,17 +127,17 @@ async fn a_rooms_history_is_replayed_to_its_members_only() {
     let (_cy, again) = user(&s, &dirs, "cy", Some(ROOMS)).await;
     let mine = again.my_rooms.clone().expect("MY_ROOMS");
     assert_eq!(mine.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["#r"]);
-    assert_eq!(contents(&again), ["one", "public", "two", "three"]);
+    assert_eq!(contents(&again), ["one", "public", "two", "probe", "three"]);
     let (_eve, outsider) = user(&s, &dirs, "eve", Some(ROOMS)).await;
-    assert_eq!(contents(&outsider), ["public"]);
+    assert_eq!(contents(&outsider), ["public", "probe"]);
     let (_dan, plain) = user(&s, &dirs, "dan", None).await;
-    assert_eq!(contents(&plain), ["public"]);
+    assert_eq!(contents(&plain), ["public", "probe"]);
     // Nor does the history of a former member, even for what it wrote there.
     ann.send(&Frame { part: Some("#r".into()), ..Frame::default() }).await;
     assert_eq!(ann.recv_where(|f| f.parted.is_some()).await.parted.as_deref(), Some("#r"));
     drop(ann);
     let (_ann, after) = user(&s, &dirs, "ann", Some(ROOMS)).await;
-    assert_eq!(contents(&after), ["public"]);
+    assert_eq!(contents(&after), ["public", "probe"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

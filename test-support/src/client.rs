@@ -67,6 +67,20 @@ impl Client {
         self.send_raw(&raw).await;
     }
 
+    /// Connects to `addr` and logs in as `name` asking for `features`; panics unless the login
+    /// is accepted. Returns the client and the login answer.
+    pub async fn logged_in(
+        addr: SocketAddr,
+        ca: &Path,
+        name: &str,
+        features: Option<&[&str]>,
+    ) -> (Client, Frame) {
+        let mut c = Client::connect(addr, ca).await;
+        let r = c.login_with(name, features).await;
+        assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
+        (c, r)
+    }
+
     /// Asks to log in as `name`; returns the answer (accepted or not).
     pub async fn login(&mut self, name: &str) -> Frame {
         self.login_with(name, None).await
