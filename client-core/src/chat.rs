@@ -2,9 +2,10 @@
 //! frame adds to the conversation, and the login frame. The terminal and the browser client
 //! both build on it; no screen here, so all of it is tested directly.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use shared::frame::features::{self, Granted};
+use shared::frame::{RoomInfo, RoomInvite, RoomTopic};
 use shared::{Frame, Message};
 
 use crate::input::{Command, Input, help};
@@ -121,6 +122,34 @@ pub struct Chat {
     pub hidden_input: bool,
     /// The password prompt under way, if any.
     prompt: Option<Prompt>,
+    /// The rooms this user is in (extension `rooms`).
+    pub rooms: BTreeMap<String, RoomView>,
+    /// The room typed text goes to; `None`: everyone (the main room).
+    pub current: Option<String>,
+}
+
+/// A room this user is in, as the client knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomView {
+    /// Its topic.
+    pub topic: Option<String>,
+    /// Only invited names may join.
+    pub invite_only: bool,
+    /// Its members online.
+    pub members: BTreeSet<String>,
+    /// Messages that arrived while another room (or the main room) was the current one.
+    pub unread: usize,
+}
+
+impl RoomView {
+    fn from_info(info: &RoomInfo) -> RoomView {
+        RoomView {
+            topic: info.topic.clone(),
+            invite_only: info.invite_only,
+            members: info.members.iter().cloned().collect(),
+            unread: 0,
+        }
+    }
 }
 
 impl Chat {
@@ -133,6 +162,12 @@ impl Chat {
         self.blocked = reply.blocked.clone().unwrap_or_default().into_iter().collect();
         self.registered = reply.registered;
         self.operator = reply.operator == Some(true);
+        if let Some(mine) = &reply.my_rooms {
+            self.rooms = mine.iter().map(|r| (r.name.clone(), RoomView::from_info(r))).collect();
+        }
+        if self.current.as_ref().is_some_and(|c| !self.rooms.contains_key(c)) {
+            self.current = None;
+        }
         let mut out = Vec::new();
         if let Some(info) = &reply.info {
             out.push(Entry::Info(format!("{info} You are {name}.")));
@@ -161,7 +196,101 @@ impl Chat {
                 "You are an operator: /help lists the moderation commands.".into(),
             ));
         }
+        if !self.rooms.is_empty() {
+            out.push(self.rooms_list());
+        }
         out
+    }
+
+    /// The entry listing this user's rooms with their unread counts.
+    pub fn rooms_list(&self) -> Entry {
+        let names = self
+            .rooms
+            .iter()
+            .map(|(name, r)| match r.unread {
+                0 => name.clone(),
+                n => format!("{name} ({n} unread)"),
+            })
+            .collect();
+        Entry::List { title: "your rooms".into(), names }
+    }
+
+    /// Where the user writes now, for a prompt or status line: `everyone` or the room.
+    pub fn writing_to(&self) -> &str {
+        self.current.as_deref().unwrap_or("everyone")
+    }
+
+    /// The entries of a frame's room keys (extension `rooms`), before its messages.
+    fn apply_rooms(&mut self, f: &mut Frame, out: &mut Vec<Entry>) {
+        if let Some(info) = f.joined.take() {
+            let members = info.members.join(", ");
+            let mut text =
+                format!("You are in {} now, and write there (with {members})", info.name);
+            if let Some(topic) = &info.topic {
+                text.push_str(&format!("; topic: {topic}"));
+            }
+            out.push(Entry::Info(text + "."));
+            self.rooms.insert(info.name.clone(), RoomView::from_info(&info));
+            self.current = Some(info.name);
+        }
+        if let Some(room) = f.parted.take() {
+            self.rooms.remove(&room);
+            if self.current.as_ref() == Some(&room) {
+                self.current = None;
+            }
+            out.push(Entry::Info(format!("You left {room}; you write to {}.", self.writing_to())));
+        }
+        for (presence, joined) in [(f.room_joined.take(), true), (f.room_left.take(), false)] {
+            let Some(p) = presence else { continue };
+            if let Some(r) = self.rooms.get_mut(&p.room) {
+                for name in &p.users {
+                    if joined {
+                        r.members.insert(name.clone());
+                    } else {
+                        r.members.remove(name);
+                    }
+                }
+            }
+            let verb = if joined { "joined" } else { "left" };
+            out.push(Entry::Info(format!("{} {verb} {}", p.users.join(", "), p.room)));
+        }
+        if let Some(info) = f.room_changed.take() {
+            let about = match &info.topic {
+                Some(t) => format!("{}'s topic: {t}", info.name),
+                None => format!("{} has no topic", info.name),
+            };
+            let open = if info.invite_only { "invite-only" } else { "open to all" };
+            out.push(Entry::Info(format!("{about} ({open}).")));
+            if let Some(r) = self.rooms.get_mut(&info.name) {
+                r.topic = info.topic;
+                r.invite_only = info.invite_only;
+            }
+        }
+        if let Some(inv) = f.invited.take() {
+            out.push(Entry::Info(format!(
+                "{} invited you to {}: /join {} to go in.",
+                inv.by, inv.room, inv.room
+            )));
+        }
+        if let Some(list) = f.rooms.take() {
+            let names = list
+                .iter()
+                .map(|r| {
+                    let mut s = format!("{} ({} of {} online)", r.name, r.online, r.members);
+                    if r.invite_only {
+                        s.push_str(" invite-only");
+                    }
+                    if let Some(t) = &r.topic {
+                        s.push_str(&format!(" – {t}"));
+                    }
+                    s
+                })
+                .collect();
+            out.push(Entry::List { title: "rooms".into(), names });
+            if !self.rooms.is_empty() {
+                out.push(self.rooms_list());
+            }
+        }
     }
 
     /// The entry for who is online.
@@ -174,7 +303,7 @@ impl Chat {
         Entry::Message {
             time: m.timestamp,
             own: m.src == me,
-            private: !m.is_broadcast(),
+            private: !m.is_broadcast() && !m.dest.starts_with('#'),
             src: m.src,
             dest: m.dest,
             text: m.content,
@@ -183,17 +312,32 @@ impl Chat {
 
     /// Takes in a frame from the server; returns the entries it adds. Keys arrive together in
     /// one object; each is handled.
-    pub fn apply(&mut self, f: Frame) -> Vec<Entry> {
+    pub fn apply(&mut self, mut f: Frame) -> Vec<Entry> {
         let mut out = Vec::new();
-        for name in f.users_joined.into_iter().flatten() {
+        for name in f.users_joined.take().into_iter().flatten() {
             self.online.insert(name.clone());
             out.push(Entry::Joined(name));
         }
-        for m in f.messages.into_iter().flatten() {
+        // A JOINED's history is its room's: read, not unread.
+        let history = f.joined.is_some();
+        self.apply_rooms(&mut f, &mut out);
+        for m in f.messages.take().into_iter().flatten() {
+            let me = self.me.as_deref().unwrap_or_default();
+            if !history
+                && m.src != me
+                && m.dest.starts_with('#')
+                && self.current.as_ref() != Some(&m.dest)
+                && let Some(r) = self.rooms.get_mut(&m.dest)
+            {
+                r.unread += 1;
+            }
             out.push(self.entry(m));
         }
-        for name in f.users_left.into_iter().flatten() {
+        for name in f.users_left.take().into_iter().flatten() {
             self.online.remove(&name);
+            for r in self.rooms.values_mut() {
+                r.members.remove(&name);
+            }
             out.push(Entry::Left(name));
         }
         if let Some(list) = f.blocked {
@@ -311,6 +455,11 @@ impl Chat {
             Input::Nothing => {}
             Input::Invalid(t) => out.show.push(Entry::Error(t)),
             Input::Say { dest, text } => {
+                // Text for everyone goes to the room the user writes to, if any.
+                let dest = match (&self.current, dest.as_str()) {
+                    (Some(room), shared::BROADCAST) => room.clone(),
+                    _ => dest,
+                };
                 if !connected {
                     needs(&mut out, "the message was not sent.");
                 } else {
@@ -366,9 +515,62 @@ impl Chat {
                 | Command::Mute(_)
                 | Command::Unmute(_)
                 | Command::Bans => self.moderation(cmd, connected, &mut out),
+                Command::Join(_)
+                | Command::Part(_)
+                | Command::Rooms
+                | Command::Room(_)
+                | Command::Topic(..)
+                | Command::Invite(..) => self.room_command(cmd, connected, &mut out),
             },
         }
         out
+    }
+
+    /// The commands of extension `rooms`.
+    fn room_command(&mut self, cmd: Command, connected: bool, out: &mut Outcome) {
+        let error = |out: &mut Outcome, text: String| out.show.push(Entry::Error(text));
+        if !self.granted.rooms {
+            return error(out, "This server does not offer rooms.".into());
+        }
+        if let Command::Room(target) = cmd {
+            match target {
+                None => self.current = None,
+                Some(room) if self.rooms.contains_key(&room) => {
+                    if let Some(r) = self.rooms.get_mut(&room) {
+                        r.unread = 0;
+                    }
+                    self.current = Some(room);
+                }
+                Some(room) => return error(out, format!("You are not in {room}; /join {room}.")),
+            }
+            out.show.push(Entry::Info(format!("You write to {} now.", self.writing_to())));
+            return;
+        }
+        if !connected {
+            return error(out, "Not connected; try again when reconnected.".into());
+        }
+        let here = |what: &str, out: &mut Outcome| {
+            out.show
+                .push(Entry::Error(format!("You write to everyone now; name the room: {what}")));
+        };
+        out.send = match cmd {
+            Command::Join(room) => Some(Frame { join: Some(room), ..Frame::default() }),
+            Command::Part(room) => match room.or_else(|| self.current.clone()) {
+                Some(room) => Some(Frame { part: Some(room), ..Frame::default() }),
+                None => return here("/part #room", out),
+            },
+            Command::Rooms => Some(Frame { list_rooms: Some(true), ..Frame::default() }),
+            Command::Topic(room, topic) => {
+                Some(Frame { topic: Some(RoomTopic { room, topic }), ..Frame::default() })
+            }
+            Command::Invite(name, room) => match room.or_else(|| self.current.clone()) {
+                Some(room) => {
+                    Some(Frame { invite: Some(RoomInvite { room, name }), ..Frame::default() })
+                }
+                None => return here("/invite name #room", out),
+            },
+            _ => None,
+        };
     }
 
     /// The commands of extension `account`.

@@ -7,7 +7,7 @@
 
 use shared::frame::features::Granted;
 use shared::frame::{Ban, Kick, Mute};
-use shared::validate::{parse_duration, validate_reason, validate_username};
+use shared::validate::{parse_duration, validate_reason, validate_room, validate_username};
 
 /// A command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,18 @@ pub enum Command {
     Unmute(String),
     /// Show the bans and mutes in force (operators).
     Bans,
+    /// Join a room (creating it if new), and write to it from now on.
+    Join(String),
+    /// Leave a room (the current one when none is named).
+    Part(Option<String>),
+    /// List every room.
+    Rooms,
+    /// Write to this room from now on (`None`: everyone, the main room).
+    Room(Option<String>),
+    /// Set a room's topic (operators): the room and the text (empty clears it).
+    Topic(String, String),
+    /// Let a name into an invite-only room (the current one when none is named).
+    Invite(String, Option<String>),
 }
 
 /// What a line asks for.
@@ -105,6 +117,16 @@ pub const HELP_ACCOUNT: &[&str] = &[
     "  cancels. To log in to a registered name, start chatterbox with --password.",
 ];
 
+/// Help for the extension `rooms`.
+pub const HELP_ROOMS: &[&str] = &[
+    "/join #room         join a room (a new name creates it) and write to it",
+    "/room [#room]       write to a room you are in; /room alone: to everyone",
+    "/part [#room]       leave a room (the one you write to)",
+    "/rooms              every room, with its members and topic; yours with unread counts",
+    "/invite name [#room] let name into an invite-only room",
+    "/topic #room text   set a room's topic (operators)",
+];
+
 /// Help for the extension `moderation`, shown to operators only.
 pub const HELP_MODERATION: &[&str] = &[
     "/kick name [reason]              disconnect name",
@@ -125,6 +147,7 @@ pub fn help(granted: Granted, operator: bool) -> Vec<&'static str> {
         (granted.block, HELP_BLOCK),
         (granted.users, HELP_USERS),
         (granted.account, HELP_ACCOUNT),
+        (granted.rooms, HELP_ROOMS),
         (granted.moderation && operator, HELP_MODERATION),
     ];
     for (shown, section) in sections {
@@ -215,8 +238,52 @@ fn command(rest: &str) -> Input {
         "mute" => mute(args),
         "unmute" => one(Command::Unmute, "/unmute name"),
         "bans" => none(Command::Bans, "/bans"),
+        "join" => match validate_room(arg.as_deref().unwrap_or_default()) {
+            Ok(room) if !extra => Input::Command(Command::Join(room)),
+            Ok(_) => Input::Invalid("Usage: /join #room".into()),
+            Err(e) => Input::Invalid(format!("Usage: /join #room ({e})")),
+        },
+        "part" | "leave" => optional_room(arg, extra, Command::Part, "/part [#room]"),
+        "room" | "go" => optional_room(arg, extra, Command::Room, "/room [#room]"),
+        "rooms" => none(Command::Rooms, "/rooms"),
+        "topic" => {
+            let (words, rest) = words_then_rest(args, 1);
+            match words[..] {
+                [room] => match validate_room(room) {
+                    Ok(room) => Input::Command(Command::Topic(room, rest.unwrap_or("").to_owned())),
+                    Err(e) => Input::Invalid(format!("Usage: /topic #room text ({e})")),
+                },
+                _ => Input::Invalid("Usage: /topic #room text".into()),
+            }
+        }
+        "invite" => {
+            let mut words = args.split_whitespace();
+            let (name, room, more) = (words.next(), words.next(), words.next());
+            match (name, room.map(validate_room), more) {
+                (Some(name), None, None) => Input::Command(Command::Invite(name.into(), None)),
+                (Some(name), Some(Ok(room)), None) => {
+                    Input::Command(Command::Invite(name.into(), Some(room)))
+                }
+                _ => Input::Invalid("Usage: /invite name [#room]".into()),
+            }
+        }
         "" => Input::Invalid("Type /help for the commands.".into()),
         other => Input::Invalid(format!("Unknown command /{other}; type /help for the list.")),
+    }
+}
+
+/// A command that takes a room or nothing.
+fn optional_room(
+    arg: Option<String>,
+    extra: bool,
+    make: fn(Option<String>) -> Command,
+    usage: &str,
+) -> Input {
+    match (arg.as_deref().map(validate_room), extra) {
+        (None, _) => Input::Command(make(None)),
+        (Some(Ok(room)), false) => Input::Command(make(Some(room))),
+        (Some(Err(e)), _) => Input::Invalid(format!("Usage: {usage} ({e})")),
+        (Some(Ok(_)), true) => Input::Invalid(format!("Usage: {usage}")),
     }
 }
 
@@ -504,6 +571,28 @@ mod tests {
         let long = "x".repeat(shared::limits::MAX_REASON_CHARS + 1);
         assert!(invalid(&format!("/kick bob {long}")).contains("at most"));
         assert!(invalid(&format!("/ban bob 1h {long}")).contains("at most"));
+    }
+
+    #[test]
+    fn room_commands_take_room_names_as_the_server_does() {
+        use Command::*;
+        let cmd = |line: &str| match parse(line) {
+            Input::Command(c) => c,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(cmd("/join #Rust"), Join("#rust".into()));
+        assert_eq!(cmd("/part"), Part(None));
+        assert_eq!(cmd("/part #a"), Part(Some("#a".into())));
+        assert_eq!(cmd("/room"), Room(None));
+        assert_eq!(cmd("/go #b"), Room(Some("#b".into())));
+        assert_eq!(cmd("/rooms"), Rooms);
+        assert_eq!(cmd("/topic #a  Rust,  in Rust "), Topic("#a".into(), "Rust,  in Rust".into()));
+        assert_eq!(cmd("/topic #a"), Topic("#a".into(), String::new()));
+        assert_eq!(cmd("/invite bob"), Invite("bob".into(), None));
+        assert_eq!(cmd("/invite bob #a"), Invite("bob".into(), Some("#a".into())));
+        for bad in ["/join", "/join rust", "/join #a #b", "/part x", "/topic rust", "/invite"] {
+            assert!(matches!(parse(bad), Input::Invalid(_)), "{bad}");
+        }
     }
 
     #[test]

@@ -24,9 +24,16 @@ fn local(t: DateTime<Local>) -> LocalTime {
     }
 }
 
-/// The sender part of a message line: `<ann>` for everyone, `<ann -> bob>` privately.
+/// The sender part of a message line: `<ann>` for everyone, `<ann -> bob>` privately,
+/// `#rust <ann>` in a room.
 pub fn who(src: &str, dest: &str, private: bool) -> String {
-    if private { format!("<{src} -> {dest}>") } else { format!("<{src}>") }
+    if private {
+        format!("<{src} -> {dest}>")
+    } else if dest.starts_with('#') {
+        format!("{dest} <{src}>")
+    } else {
+        format!("<{src}>")
+    }
 }
 
 /// An entry as one line of text.
@@ -60,6 +67,15 @@ mod tests {
         let l = line(&m);
         assert!(l.ends_with("] <ann -> bob> hi") && l.starts_with('['), "{l}");
         assert_eq!(l.len(), "[00:00:00] <ann -> bob> hi".len(), "{l}");
+        let in_room = Entry::Message {
+            time: chrono::Utc::now().timestamp(),
+            src: "ann".into(),
+            dest: "#rust".into(),
+            text: "hi".into(),
+            own: false,
+            private: false,
+        };
+        assert!(line(&in_room).ends_with("] #rust <ann> hi"), "{}", line(&in_room));
         assert_eq!(line(&Entry::Joined("cat".into())), "-- cat joined");
         assert_eq!(line(&Entry::Error("x".into())), "!! x");
         assert_eq!(

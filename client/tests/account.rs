@@ -86,7 +86,9 @@ impl Conn {
     async fn login(&mut self) -> Frame {
         let login = self.recv().await;
         assert_eq!(login.username.as_deref(), Some("ann"));
-        assert_eq!(login.features, Some(features::CLIENTS.map(String::from).to_vec()));
+        let mut every: Vec<String> = features::CLIENTS.map(String::from).to_vec();
+        every.push(features::ROOMS.to_owned());
+        assert_eq!(login.features, Some(every), "every extension, rooms too");
         login
     }
 

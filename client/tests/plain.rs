@@ -283,3 +283,44 @@ async fn a_server_down_at_start_is_skipped_and_a_list_of_none_that_answer_fails(
     junk.expect(r#"a server is missing in "a:1,,b""#);
     assert_eq!(junk.wait(), 2, "a usage error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_are_joined_written_to_listed_and_left_and_others_do_not_see_them() {
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let mut ann = clients.client(Some("ann"));
+    let mut bob = clients.client(Some("bob"));
+    let mut cy = clients.client(Some("cy"));
+    ann.send("/join #Rust");
+    ann.expect("You are in #rust now, and write there (with ann).");
+    bob.send("/join #rust");
+    bob.expect("You are in #rust now");
+    ann.expect("bob joined #rust");
+    ann.send("hello rust");
+    bob.expect("#rust <ann> hello rust");
+    // bob writes to everyone again; his room keeps counting what he has not read.
+    bob.send("/room");
+    bob.expect("You write to everyone now.");
+    ann.send("more rust");
+    bob.expect("#rust <ann> more rust");
+    bob.send("/rooms");
+    bob.expect("rooms (1): #rust (2 of 2 online)");
+    bob.expect("your rooms (1): #rust (1 unread)");
+    bob.send("/room #rust");
+    bob.expect("You write to #rust now.");
+    bob.send("back to rust");
+    ann.expect("#rust <bob> back to rust");
+    // cy, in no room, gets none of it: the probe from the main room comes after.
+    ann.send("/room");
+    ann.send("probe");
+    cy.expect("<ann> probe");
+    assert!(!cy.saw("rust"), "{}", cy.seen_text());
+    ann.send("/part #rust");
+    ann.expect("You left #rust; you write to everyone.");
+    bob.expect("ann left #rust");
+    bob.send("/join rust");
+    bob.expect("Usage: /join #room");
+    bob.send("/room #elsewhere");
+    bob.expect("You are not in #elsewhere");
+    server.stop().await;
+}

@@ -55,6 +55,9 @@ fn entry_spans(e: &Entry, me: Option<&str>) -> Vec<Span<'static>> {
                     Style::new().fg(PRIVATE).add_modifier(Modifier::ITALIC),
                 ));
             } else {
+                if dest.starts_with('#') {
+                    spans.push(Span::styled(format!("{dest} "), Style::new().fg(Color::Blue)));
+                }
                 spans.push(Span::styled(src.clone(), nick));
                 spans.push(Span::raw(": "));
                 let body = if *own { Style::new().fg(Color::Gray) } else { Style::new() };
