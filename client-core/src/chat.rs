@@ -220,6 +220,43 @@ impl Chat {
         self.current.as_deref().unwrap_or("everyone")
     }
 
+    /// Writes to the next of `everyone` and the user's rooms (the previous one, backwards),
+    /// its unread count cleared; returns the note saying so (none without rooms).
+    pub fn cycle_room(&mut self, forward: bool) -> Option<Entry> {
+        if self.rooms.is_empty() {
+            return None;
+        }
+        let mut places: Vec<Option<String>> = vec![None];
+        places.extend(self.rooms.keys().cloned().map(Some));
+        let at = places.iter().position(|p| *p == self.current).unwrap_or(0);
+        let n = places.len();
+        let next = if forward { (at + 1) % n } else { (at + n - 1) % n };
+        self.current = places.swap_remove(next);
+        if let Some(r) = self.current.as_ref().and_then(|c| self.rooms.get_mut(c)) {
+            r.unread = 0;
+        }
+        Some(Entry::Info(format!("You write to {} now.", self.writing_to())))
+    }
+
+    /// The rooms for a status line: where the user writes, marked, and the unread counts of
+    /// the others (none without rooms): `*everyone #go(2) #rust`.
+    pub fn room_bar(&self) -> Option<String> {
+        if self.rooms.is_empty() {
+            return None;
+        }
+        let mark = |here: bool, name: &str| if here { format!("*{name}") } else { name.to_owned() };
+        let mut parts = vec![mark(self.current.is_none(), "everyone")];
+        for (name, r) in &self.rooms {
+            let here = self.current.as_ref() == Some(name);
+            let mut part = mark(here, name);
+            if r.unread > 0 {
+                part.push_str(&format!("({})", r.unread));
+            }
+            parts.push(part);
+        }
+        Some(parts.join(" "))
+    }
+
     /// The entries of a frame's room keys (extension `rooms`), before its messages.
     fn apply_rooms(&mut self, f: &mut Frame, out: &mut Vec<Entry>) {
         if let Some(info) = f.joined.take() {
@@ -719,6 +756,35 @@ mod tests {
             entries[4],
             Entry::List { title: "online".into(), names: vec!["ann".into(), "bob".into()] }
         );
+    }
+
+    #[test]
+    fn rooms_are_cycled_through_and_their_unread_counts_kept() {
+        let mut chat = Chat::default();
+        let mut reply = login_reply();
+        reply.features = Some(vec![features::ROOMS.into()]);
+        let room = |name: &str| RoomInfo { name: name.into(), ..RoomInfo::default() };
+        reply.my_rooms = Some(vec![room("#go"), room("#rust")]);
+        chat.logged_in("ann", reply);
+        assert_eq!(chat.room_bar().as_deref(), Some("*everyone #go #rust"));
+        chat.apply(Frame::messages(vec![
+            Message::new("bob", "#rust", 1, "a"),
+            Message::new("bob", "#rust", 2, "b"),
+            Message::new("ann", "#go", 3, "mine"),
+        ]));
+        assert_eq!(chat.room_bar().as_deref(), Some("*everyone #go #rust(2)"));
+        chat.cycle_room(false);
+        assert_eq!(chat.room_bar().as_deref(), Some("everyone #go *#rust"), "read now");
+        let note = chat.cycle_room(true);
+        assert!(matches!(note, Some(Entry::Info(t)) if t == "You write to everyone now."));
+        chat.cycle_room(true);
+        assert_eq!(chat.current.as_deref(), Some("#go"));
+        // What is typed goes there; a private message still goes to its name.
+        let out = chat.handle(crate::input::parse("hello"), true, 5);
+        assert_eq!(out.send.expect("a frame").messages.expect("messages")[0].dest, "#go");
+        let out = chat.handle(crate::input::parse("@bob hi"), true, 5);
+        assert_eq!(out.send.expect("a frame").messages.expect("messages")[0].dest, "bob");
+        assert_eq!(Chat::default().room_bar(), None);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub const HELP_ACCOUNT: &[&str] = &[
 /// Help for the extension `rooms`.
 pub const HELP_ROOMS: &[&str] = &[
     "/join #room         join a room (a new name creates it) and write to it",
-    "/room [#room]       write to a room you are in; /room alone: to everyone",
+    "/room [#room]       write to a room you are in; /room alone: to everyone (TUI: Ctrl-N/P)",
     "/part [#room]       leave a room (the one you write to)",
     "/rooms              every room, with its members and topic; yours with unread counts",
     "/invite name [#room] let name into an invite-only room",

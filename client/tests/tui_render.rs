@@ -185,3 +185,34 @@ fn a_password_is_masked_on_the_screen() {
     assert!(screen.contains("Password (not shown)"), "{screen}");
     assert!(!screen.contains("hunter22"), "{screen}");
 }
+
+#[test]
+fn the_status_line_shows_the_rooms_and_ctrl_n_moves_between_them() {
+    let mut app = App::new("localhost:9443");
+    let room = |name: &str| shared::frame::RoomInfo { name: name.into(), ..Default::default() };
+    app.on_engine(FromEngine::LoggedIn {
+        name: "ann".into(),
+        reply: Box::new(Frame {
+            features: Some(vec!["rooms".into()]),
+            my_rooms: Some(vec![room("#go"), room("#rust")]),
+            ..accepted_login(&["ann", "bob"], vec![])
+        }),
+    });
+    app.on_engine(FromEngine::Frame(Box::new(Frame::messages(vec![
+        Message::new("bob", "#rust", now(), "in the rust room"),
+        Message::new("bob", "#rust", now(), "again"),
+    ]))));
+    let status = |app: &mut App| rows(&render(app, 120, 12)).last().cloned().unwrap_or_default();
+    let line = status(&mut app);
+    assert!(line.contains("*everyone #go #rust(2)"), "{line}");
+    assert!(line.contains("Ctrl-N/P rooms"), "{line}");
+    let screen = rows(&render(&mut app, 120, 12)).join("\n");
+    assert!(screen.contains("#rust bob: in the rust room"), "{screen}");
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    app.on_key(ctrl('p'));
+    let line = status(&mut app);
+    assert!(line.contains("everyone #go *#rust"), "read once current: {line}");
+    app.on_key(ctrl('n'));
+    app.on_key(ctrl('n'));
+    assert!(status(&mut app).contains("*#go"), "around to #go");
+}

@@ -191,6 +191,10 @@ impl App {
                 return Some(Action::Quit);
             }
             KeyCode::Char('u') if ctrl => self.editor.clear(),
+            KeyCode::Char('n' | 'p') if ctrl && !secret => {
+                let note = self.chat.cycle_room(key.code == KeyCode::Char('n'));
+                self.push(note);
+            }
             KeyCode::Char(c) if !ctrl => self.editor.insert(c),
             KeyCode::Backspace => self.editor.backspace(),
             KeyCode::Delete => self.editor.delete(),

@@ -240,14 +240,17 @@ fn draw_input(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let left = match &app.hint {
-        Some(h) => h.clone(),
-        None => app.status.clone(),
+    let left = match (&app.hint, app.chat.room_bar()) {
+        (Some(h), _) => h.clone(),
+        (None, Some(rooms)) => format!("{} · {rooms}", app.status),
+        (None, None) => app.status.clone(),
     };
     let right = if app.scroll > 0 {
         format!("↑ scrolled · {} new below · PgDn ", app.unseen)
-    } else {
+    } else if app.chat.rooms.is_empty() {
         "PgUp/PgDn scroll · Tab completes · Ctrl-C quits ".to_owned()
+    } else {
+        "Ctrl-N/P rooms · PgUp/PgDn scroll · Ctrl-C quits ".to_owned()
     };
     let [l, r] =
         Layout::horizontal([Constraint::Min(10), Constraint::Length(right.chars().count() as u16)])
