@@ -316,11 +316,15 @@ pub(crate) struct Entries {
 }
 
 impl Entries {
-    /// The entries of message `m`, whose id is `id`.
+    /// The entries of message `m`, whose id is `id`: the plain one encoded, the other the
+    /// same array with the id appended (no second encoding of the content).
     pub(crate) fn new(m: &Message, id: i64) -> Entries {
-        let plain = Bytes::from(encode_message(m));
-        let with_id = Bytes::from(encode_message(&m.clone().with_id(id)));
-        Entries { plain, with_id }
+        let plain = encode_message(m);
+        let mut with_id = Vec::with_capacity(plain.len() + 21);
+        // The encoder writes one JSON array, so its last byte is the closing bracket.
+        with_id.extend_from_slice(&plain[..plain.len() - 1]);
+        with_id.extend_from_slice(format!(",{id}]").as_bytes());
+        Entries { plain: Bytes::from(plain), with_id: Bytes::from(with_id) }
     }
 
     /// The outbox items for the two kinds of client: (plain, with its id).
@@ -1221,5 +1225,20 @@ impl Hub {
             }
         }
         self.metrics.deliveries.inc_by(delivered);
+    }
+}
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    #[test]
+    fn a_messages_entry_with_its_id_is_what_the_encoder_would_write() {
+        for m in [Message::new("ann", "ALL", 5, "caf\u{e9} \"x\""), Message::new("a", "#r", -1, "")]
+        {
+            let e = Entries::new(&m, 4242);
+            assert_eq!(&e.plain[..], &encode_message(&m)[..]);
+            assert_eq!(&e.with_id[..], &encode_message(&m.clone().with_id(4242))[..]);
+        }
     }
 }

@@ -73,6 +73,22 @@ macro_rules! bin {
     };
 }
 
+/// The PostgreSQL URL `url` with its database name replaced by `db` (the query kept): how
+/// the tests and xtask reach a database they made on the server of an admin URL.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    let scheme_len = base.len() - rest.len();
+    let base = match rest.find('/') {
+        Some(slash) => &base[..scheme_len + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
 /// Current Unix time in seconds.
 pub fn now() -> i64 {
     std::time::SystemTime::now()

@@ -9,6 +9,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::with_database;
+
 /// The environment variable naming the PostgreSQL server for tests.
 pub const ENV: &str = "CHATTERBOX_TEST_POSTGRES";
 
@@ -27,21 +29,6 @@ pub struct TestDb {
 /// The admin URL, from the environment or the default.
 fn admin_url() -> String {
     std::env::var(ENV).unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-/// `url` with its database name replaced by `db`.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let rest = base.split_once("://").map_or(base, |(_, r)| r);
-    let scheme_len = base.len() - rest.len();
-    let base = match rest.find('/') {
-        Some(slash) => &base[..scheme_len + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
 }
 
 async fn admin() -> tokio_postgres::Client {

@@ -23,7 +23,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use test_support::{Listener, listening};
+use test_support::{Listener, listening, with_database};
 
 use crate::cmd::{cargo, step};
 use crate::nats::Nats;
@@ -123,21 +123,6 @@ pub fn plan(n: usize, prefix: &str, root: &Path, extra: &[String]) -> Vec<Node> 
             Node { name, native, web, args }
         })
         .collect()
-}
-
-/// `url` with its database name replaced by `db` (the query kept).
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let rest = base.split_once("://").map_or(base, |(_, r)| r);
-    let scheme_len = base.len() - rest.len();
-    let base = match rest.find('/') {
-        Some(slash) => &base[..scheme_len + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
 }
 
 /// `url` without user information (which may hold a password or a token), for printing.

@@ -625,15 +625,15 @@ impl Hub {
     /// Queues message `id` for this node's recipients, to go out once it is committed here.
     fn deliver_later(&mut self, id: i64, from: ConnId, message: &Message) {
         self.next_id = self.next_id.max(id + 1);
-        let kind = if message.is_broadcast() {
+        let room = crate::rooms::room_of(&message.dest);
+        let kind = if message.is_broadcast() || room.is_some() {
             let hidden = self.hidden_from(&name_key(&message.src));
-            let entry = Entries::new(message, id);
-            Kind::Broadcast { from, entry, hidden: (!hidden.is_empty()).then(|| Arc::new(hidden)) }
-        } else if let Some(room) = crate::rooms::room_of(&message.dest) {
-            let hidden = self.hidden_from(&name_key(&message.src));
-            let entry = Entries::new(message, id);
             let hidden = (!hidden.is_empty()).then(|| Arc::new(hidden));
-            Kind::Room { room: room.to_owned(), from, entry, hidden }
+            let entry = Entries::new(message, id);
+            match room {
+                Some(room) => Kind::Room { room: room.to_owned(), from, entry, hidden },
+                None => Kind::Broadcast { from, entry, hidden },
+            }
         } else {
             let dest_key = name_key(&message.dest);
             let Some(to) = self.keys.get(&dest_key) else {

@@ -728,6 +728,8 @@ impl Reader {
                 if hide {
                     format!(" AND name_key({column}) NOT IN (SELECT value FROM json_each(?5))")
                 } else {
+                    // Nothing hidden: no key computed per row, but ?5 stays in the statement
+                    // so that every part binds the same five parameters.
                     " AND ?5 IS NOT NULL".to_owned()
                 }
             };
