@@ -174,6 +174,9 @@ pub struct Sent {
     pub conn: u64,
     /// The message as it is delivered.
     pub message: Message,
+    /// For an edit (extension `edit`): the text clients without `edit` get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain: Option<String>,
 }
 
 impl Sent {
@@ -181,7 +184,8 @@ impl Sent {
     /// escapes, plus the keys and numbers around it).
     pub fn estimated_bytes(&self) -> usize {
         let m = &self.message;
-        2 * (m.src.len() + m.dest.len() + m.content.len()) + 64
+        let plain = self.plain.as_ref().map_or(0, String::len);
+        2 * (m.src.len() + m.dest.len() + m.content.len() + plain) + 64
     }
 }
 
@@ -597,7 +601,7 @@ mod tests {
         let m = |text: &str| Message::new("ann", "ALL", 1, text);
         let one = |text: &str| Event::Messages {
             node: "a".into(),
-            messages: vec![Sent { conn: 1, message: m(text) }],
+            messages: vec![Sent { conn: 1, message: m(text), plain: None }],
         };
         let first = a.publish(&one("one")).await.expect("stored");
         let joined = Event::Joined { node: "b".into(), name: "Bob".into(), key: "bob".into() };
@@ -694,8 +698,10 @@ mod tests {
         let mut acks = Vec::new();
         for i in 0..200 {
             let message = Message::new("ann", "ALL", 1, format!("{i}"));
-            let event =
-                Event::Messages { node: "a".into(), messages: vec![Sent { conn: 1, message }] };
+            let event = Event::Messages {
+                node: "a".into(),
+                messages: vec![Sent { conn: 1, message, plain: None }],
+            };
             acks.push(a.send(&event).await.expect("sent"));
         }
         // acknowledgements awaited last first

@@ -145,6 +145,8 @@ pub struct Config {
     pub key: Option<PathBuf>,
     /// Messages replayed at login.
     pub history: usize,
+    /// Seconds after sending a message its author may edit it (extension `edit`).
+    pub edit_window: i64,
     /// Simultaneous connections allowed.
     pub max_connections: usize,
     /// Time allowed for the TLS handshake ([`HANDSHAKE_TIMEOUT`] by default).
@@ -296,6 +298,7 @@ impl Default for Config {
             cert: None,
             key: None,
             history: DEFAULT_HISTORY,
+            edit_window: shared::limits::EDIT_WINDOW_SECS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             login_timeout: LOGIN_TIMEOUT,

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use shared::frame::ended;
+use shared::frame::{Change, ended};
 use shared::limits::MAX_CLOCK_SKEW_SECS;
 use shared::names::name_key;
 use shared::rules::{Route, route};
@@ -37,6 +37,7 @@ use crate::wire;
 
 pub mod account;
 pub mod cluster;
+pub mod edit;
 mod moderation;
 pub mod rooms;
 
@@ -121,6 +122,8 @@ pub struct LoginRequest {
     pub rooms: bool,
     /// The session was granted the extension `resume`.
     pub resume: bool,
+    /// The session was granted the extension `edit`.
+    pub edit: bool,
 }
 
 /// A request to the hub.
@@ -210,6 +213,22 @@ pub enum Command {
     Online {
         /// Where the names go.
         reply: oneshot::Sender<Vec<String>>,
+    },
+    /// What the user on `conn` may see (extensions `search` and `edit`).
+    Sight {
+        /// The connection.
+        conn: ConnId,
+        /// Where the answer goes (`None`: the user is gone).
+        reply: oneshot::Sender<Option<edit::Sight>>,
+    },
+    /// An edit or delete row (extension `edit`), checked by the session.
+    Change {
+        /// The connection of who edits or deletes.
+        conn: ConnId,
+        /// The row: DEST the changed message's, CONTENT the new text, its change.
+        message: Message,
+        /// For an edit, the text clients without `edit` get.
+        plain: Option<String>,
     },
     /// A request of the `rooms` extension.
     Room {
@@ -306,30 +325,74 @@ struct Online {
     rooms: bool,
     /// Granted the extension `resume`: gets each message entry with its ID.
     resume: bool,
+    /// Granted the extension `edit`: gets entries with their ID and change, its own messages
+    /// back (so that it learns their ids), and edit and delete rows as such.
+    edit: bool,
 }
 
-/// A message's entry as each kind of client gets it, each encoded once: plain, and with its
-/// ID for clients that negotiated `resume`.
+impl Online {
+    /// The form of `entry` this user gets (none: a delete, for a client without `edit`).
+    fn entry<'a>(&self, entry: &'a Entries) -> Option<&'a Bytes> {
+        if self.edit {
+            Some(&entry.edit)
+        } else if self.resume {
+            entry.with_id.as_ref()
+        } else {
+            entry.plain.as_ref()
+        }
+    }
+}
+
+/// A message's entry as each kind of client gets it, each encoded once: plain, with its ID
+/// for clients that negotiated `resume`, and with its change for those that negotiated `edit`.
 pub(crate) struct Entries {
-    plain: Bytes,
-    with_id: Bytes,
+    /// None for a delete: clients without `edit` get nothing of it.
+    plain: Option<Bytes>,
+    with_id: Option<Bytes>,
+    /// For a message that changes nothing, `with_id` again (the same bytes).
+    edit: Bytes,
 }
 
 impl Entries {
-    /// The entries of message `m`, whose id is `id`: the plain one encoded, the other the
-    /// same array with the id appended (no second encoding of the content).
-    pub(crate) fn new(m: &Message, id: i64) -> Entries {
-        let plain = encode_message(m);
-        let mut with_id = Vec::with_capacity(plain.len() + 21);
-        // The encoder writes one JSON array, so its last byte is the closing bracket.
-        with_id.extend_from_slice(&plain[..plain.len() - 1]);
-        with_id.extend_from_slice(format!(",{id}]").as_bytes());
-        Entries { plain: Bytes::from(plain), with_id: Bytes::from(with_id) }
-    }
-
-    /// The outbox items for the two kinds of client: (plain, with its id).
-    fn items(&self) -> (Out, Out) {
-        (Out::Entry(self.plain.clone()), Out::Entry(self.with_id.clone()))
+    /// The entries of message `m`, whose id is `id`: the plain one encoded, the others the
+    /// same array with the id appended (no second encoding of the content). An edit row is
+    /// `plain_text` for clients without `edit` (the new text quoting what it replaces).
+    pub(crate) fn new(m: &Message, id: i64, plain_text: Option<&str>) -> Entries {
+        let with_id = |plain: &[u8]| {
+            let mut with_id = Vec::with_capacity(plain.len() + 21);
+            // The encoder writes one JSON array, so its last byte is the closing bracket.
+            with_id.extend_from_slice(&plain[..plain.len() - 1]);
+            with_id.extend_from_slice(format!(",{id}]").as_bytes());
+            Bytes::from(with_id)
+        };
+        match m.change {
+            None => {
+                let plain = encode_message(m);
+                let with_id = with_id(&plain);
+                Entries {
+                    plain: Some(Bytes::from(plain)),
+                    edit: with_id.clone(),
+                    with_id: Some(with_id),
+                }
+            }
+            Some(change) => {
+                let edit = Bytes::from(encode_message(&Message { id: Some(id), ..m.clone() }));
+                let plain = match (change, plain_text) {
+                    (Change::Edit(_), Some(text)) => Some(encode_message(&Message {
+                        content: text.to_owned(),
+                        change: None,
+                        id: None,
+                        ..m.clone()
+                    })),
+                    _ => None,
+                };
+                Entries {
+                    with_id: plain.as_deref().map(with_id),
+                    plain: plain.map(Bytes::from),
+                    edit,
+                }
+            }
+        }
     }
 }
 
@@ -341,22 +404,12 @@ enum Kind {
         /// Keys of those who must not get it.
         hidden: Option<Arc<HashSet<String>>>,
     },
-    Direct {
-        to: String,
-        entry: Entries,
-    },
+    /// A private message to `to` (if online here); its sender gets it back if it has `edit`.
+    Direct { to: Option<String>, from: ConnId, entry: Entries },
     /// A message to a room: its members here get it (but `from`, and those in `hidden`).
-    Room {
-        room: String,
-        from: ConnId,
-        entry: Entries,
-        hidden: Option<Arc<HashSet<String>>>,
-    },
+    Room { room: String, from: ConnId, entry: Entries, hidden: Option<Arc<HashSet<String>>> },
     /// Someone joined (or left): the name as a JSON string.
-    Presence {
-        joined: bool,
-        json: Bytes,
-    },
+    Presence { joined: bool, json: Bytes },
 }
 
 struct Pending {
@@ -621,6 +674,8 @@ impl Hub {
                 let _ = reply.send(names);
             }
             Command::Tell { name, frame } => self.send_frame(&name, &frame),
+            Command::Sight { conn, reply } => self.sight(conn, reply),
+            Command::Change { conn, message, plain } => self.change(conn, message, plain).await,
             Command::Room { conn, request, reply } => {
                 self.room_request(conn, request, reply).await;
             }
@@ -643,7 +698,8 @@ impl Hub {
 
     /// Decides a login and, if accepted, puts the user online.
     async fn login(&mut self, request: LoginRequest) {
-        let LoginRequest { name, key, ip, proof, peer, reply, claim, rooms, resume } = request;
+        let LoginRequest { name, key, ip, proof, peer, reply, claim, rooms, resume, edit } =
+            request;
         let now = unix_now();
         if let Some(holder) = self.keys.get(&key).cloned() {
             // A login that proves it is the account's owner takes the name over: the holder
@@ -714,6 +770,7 @@ impl Hub {
             claim,
             rooms,
             resume,
+            edit,
         };
         self.users.insert(name.clone(), online);
         let my_rooms = if rooms { self.rooms_at_login(&name, &key) } else { Vec::new() };
@@ -921,7 +978,7 @@ impl Hub {
                 if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
                     m.timestamp = now;
                 }
-                if !self.accept(conn, &me, m, None, hidden.clone()).await {
+                if !self.accept(conn, &me, m, None, hidden.clone(), None).await {
                     return;
                 }
                 continue;
@@ -974,7 +1031,7 @@ impl Hub {
             if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
                 m.timestamp = now;
             }
-            if !self.accept(conn, &me, m, kind_to, hidden.clone()).await {
+            if !self.accept(conn, &me, m, kind_to, hidden.clone(), None).await {
                 return;
             }
         }
@@ -1090,12 +1147,13 @@ impl Hub {
         m: Message,
         to: Option<String>,
         hidden: Option<Arc<HashSet<String>>>,
+        plain: Option<String>,
     ) -> bool {
         if let Some(link) = &self.link {
             // In a cluster the stream gives the id and the order; delivery follows it.
             let event = crate::cluster::Event::Messages {
                 node: link.node.clone(),
-                messages: vec![crate::cluster::Sent { conn: conn.0, message: m }],
+                messages: vec![crate::cluster::Sent { conn: conn.0, message: m, plain }],
             };
             link.queue(cluster::Job::Publish { event, from: vec![me.to_owned()] }).await;
             return true;
@@ -1103,9 +1161,9 @@ impl Hub {
         let id = self.next_id;
         self.next_id += 1;
         self.ev += 1;
-        let entry = Entries::new(&m, id);
+        let entry = Entries::new(&m, id, plain.as_deref());
         let kind = match (to, crate::rooms::room_of(&m.dest)) {
-            (Some(to), _) => Kind::Direct { to, entry },
+            (Some(to), _) => Kind::Direct { to: Some(to), from: conn, entry },
             (None, Some(room)) => Kind::Room { room: room.to_owned(), from: conn, entry, hidden },
             (None, None) => Kind::Broadcast { from: conn, entry, hidden },
         };
@@ -1136,9 +1194,11 @@ impl Hub {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
-            let mut deliver = |u: &Online, item: &Out| {
-                if u.since_ev < p.ev {
-                    match u.peer.outbox.try_send(item.clone()) {
+            let mut deliver = |u: &Online, entry: &Entries| {
+                if u.since_ev < p.ev
+                    && let Some(item) = u.entry(entry)
+                {
+                    match u.peer.outbox.try_send(Out::Entry(item.clone())) {
                         Ok(()) => delivered += 1,
                         Err(_) => slow.push(u.peer.conn),
                     }
@@ -1146,23 +1206,29 @@ impl Hub {
             };
             match &p.kind {
                 Kind::Broadcast { from, entry, hidden } => {
-                    let (plain, with_id) = entry.items();
                     for u in self.users.values() {
-                        if u.peer.conn != *from
+                        if (u.peer.conn != *from || u.edit)
                             && !hidden.as_ref().is_some_and(|h| h.contains(&u.key))
                         {
-                            deliver(u, if u.resume { &with_id } else { &plain });
+                            deliver(u, entry);
                         }
                     }
                 }
-                Kind::Direct { to, entry } => {
-                    if let Some(u) = self.users.get(to) {
-                        let (plain, with_id) = entry.items();
-                        deliver(u, if u.resume { &with_id } else { &plain });
+                Kind::Direct { to, from, entry } => {
+                    let to = to.as_ref().and_then(|to| self.users.get(to));
+                    if let Some(u) = to {
+                        deliver(u, entry);
+                    }
+                    // The sender's copy, with its id, for a client with `edit`.
+                    let sender = self.names.get(from).and_then(|n| self.users.get(n));
+                    if let Some(s) = sender
+                        && s.edit
+                        && to.is_none_or(|t| t.peer.conn != s.peer.conn)
+                    {
+                        deliver(s, entry);
                     }
                 }
                 Kind::Room { room, from, entry, hidden } => {
-                    let (plain, with_id) = entry.items();
                     if let Some(r) = self.rooms.rooms.get(room) {
                         for (key, since) in &r.members {
                             let Some(u) = self.keys.get(key).and_then(|n| self.users.get(n)) else {
@@ -1170,10 +1236,10 @@ impl Hub {
                             };
                             if *since < p.ev
                                 && u.rooms
-                                && u.peer.conn != *from
+                                && (u.peer.conn != *from || u.edit)
                                 && !hidden.as_ref().is_some_and(|h| h.contains(key))
                             {
-                                deliver(u, if u.resume { &with_id } else { &plain });
+                                deliver(u, entry);
                             }
                         }
                     }
@@ -1236,9 +1302,25 @@ mod entry_tests {
     fn a_messages_entry_with_its_id_is_what_the_encoder_would_write() {
         for m in [Message::new("ann", "ALL", 5, "caf\u{e9} \"x\""), Message::new("a", "#r", -1, "")]
         {
-            let e = Entries::new(&m, 4242);
-            assert_eq!(&e.plain[..], &encode_message(&m)[..]);
-            assert_eq!(&e.with_id[..], &encode_message(&m.clone().with_id(4242))[..]);
+            let e = Entries::new(&m, 4242, None);
+            assert_eq!(e.plain.as_deref(), Some(&encode_message(&m)[..]));
+            let with_id = encode_message(&m.clone().with_id(4242));
+            assert_eq!(e.with_id.as_deref(), Some(&with_id[..]));
+            assert_eq!(&e.edit[..], &with_id[..]);
         }
+    }
+
+    #[test]
+    fn an_edit_is_quoted_text_without_edit_and_a_delete_is_nothing() {
+        let edit =
+            Message { change: Some(Change::Edit(7)), ..Message::new("ann", "ALL", 5, "new") };
+        let e = Entries::new(&edit, 9, Some("new (edit)"));
+        assert_eq!(e.plain.as_deref(), Some(&br#"["ann","ALL",5,"new (edit)"]"#[..]));
+        assert_eq!(e.with_id.as_deref(), Some(&br#"["ann","ALL",5,"new (edit)",9]"#[..]));
+        assert_eq!(&e.edit[..], br#"["ann","ALL",5,"new",9,{"EDIT":7}]"#);
+        let delete = Message { change: Some(Change::Delete(7)), ..Message::new("op", "#r", 5, "") };
+        let e = Entries::new(&delete, 10, None);
+        assert!(e.plain.is_none() && e.with_id.is_none());
+        assert_eq!(&e.edit[..], br##"["op","#r",5,"",10,{"DELETE":7}]"##);
     }
 }

@@ -36,6 +36,7 @@ pub mod outbox;
 pub mod readiness;
 pub mod registry;
 pub mod rooms;
+pub mod search;
 pub mod session;
 pub mod store;
 pub mod throttle;
@@ -277,6 +278,7 @@ impl Server {
             reader,
             committed,
             history: config.history,
+            edit_window: config.edit_window,
             login_timeout: config.login_timeout,
             idle_timeout: config.idle_timeout,
             frame_timeout: config.frame_timeout,

@@ -91,6 +91,9 @@ struct Args {
     /// Messages replayed to a user at login (public ones and the user's own private ones).
     #[arg(long, default_value_t = DEFAULT_HISTORY)]
     history: usize,
+    /// Seconds after sending a message its author may still edit it (deleting has no limit).
+    #[arg(long, value_name = "SECS", default_value_t = shared::limits::EDIT_WINDOW_SECS)]
+    edit_window: i64,
     /// Simultaneous connections allowed; further ones are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -177,6 +180,7 @@ struct FileArgs {
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
     history: Option<usize>,
+    edit_window: Option<i64>,
     max_connections: Option<usize>,
     handshake_timeout: Option<u64>,
     login_timeout: Option<u64>,
@@ -239,6 +243,7 @@ fn merge(args: &mut Args, matches: &ArgMatches, mut file: FileArgs) -> anyhow::R
         cert,
         key,
         history,
+        edit_window,
         max_connections,
         handshake_timeout,
         login_timeout,
@@ -323,6 +328,7 @@ fn config(args: Args) -> anyhow::Result<Config> {
         cert: args.cert,
         key: args.key,
         history: args.history,
+        edit_window: args.edit_window,
         max_connections: args.max_connections,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
         login_timeout: Duration::from_secs(args.login_timeout),

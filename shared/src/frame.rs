@@ -128,6 +128,15 @@ pub mod keys {
     /// Extension `resume`, server → client, in the login answer: how many messages after
     /// `SINCE` the history leaves out (it holds the newest `--history`).
     pub const MISSED: &str = "MISSED";
+    /// Extension `edit`, client → server: replace the text of one of the user's messages.
+    pub const EDIT: &str = "EDIT";
+    /// Extension `edit`, client → server: delete a message (the user's own; operators: any
+    /// public one).
+    pub const DELETE: &str = "DELETE";
+    /// Extension `search`, client → server: full-text search of the history the user may see.
+    pub const SEARCH: &str = "SEARCH";
+    /// Extension `search`, server → client: a search's results.
+    pub const FOUND: &str = "FOUND";
 }
 
 /// Values of `DISCONNECTED`: why the server closed a connection on purpose.
@@ -154,8 +163,13 @@ pub mod features {
     /// Message ids and resuming: every message entry carries its ID, and a login with
     /// `SINCE` gets only what came after.
     pub const RESUME: &str = "resume";
+    /// Editing and deleting messages: `EDIT`, `DELETE`; entries carry their ID and, for a
+    /// change, a sixth element saying what it changes.
+    pub const EDIT: &str = "edit";
+    /// Full-text search: `SEARCH` → `FOUND`.
+    pub const SEARCH: &str = "search";
     /// Every extension of this implementation: what its server grants.
-    pub const ALL: [&str; 6] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME];
+    pub const ALL: [&str; 8] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME, EDIT, SEARCH];
     /// The extensions this project's clients implement and ask for at login (rooms are
     /// the server's only so far).
     pub const CLIENTS: [&str; 5] = [BLOCK, USERS, ACCOUNT, MODERATION, RESUME];
@@ -176,6 +190,10 @@ pub mod features {
         pub rooms: bool,
         /// [`RESUME`]: message ids and resuming.
         pub resume: bool,
+        /// [`EDIT`]: editing and deleting messages.
+        pub edit: bool,
+        /// [`SEARCH`]: full-text search.
+        pub search: bool,
     }
 
     impl Granted {
@@ -190,6 +208,8 @@ pub mod features {
                 moderation: has(MODERATION),
                 rooms: has(ROOMS),
                 resume: has(RESUME),
+                edit: has(EDIT),
+                search: has(SEARCH),
             }
         }
     }
@@ -349,6 +369,18 @@ pub struct Frame {
     /// `MISSED` (extension `resume`, in the login answer): messages after `SINCE` left out.
     #[serde(rename = "MISSED", skip_serializing_if = "Option::is_none")]
     pub missed: Option<u64>,
+    /// `EDIT` (extension `edit`): replace the text of one of the user's messages.
+    #[serde(rename = "EDIT", skip_serializing_if = "Option::is_none")]
+    pub edit: Option<Edit>,
+    /// `DELETE` (extension `edit`): the id of a message to delete.
+    #[serde(rename = "DELETE", skip_serializing_if = "Option::is_none")]
+    pub delete: Option<i64>,
+    /// `SEARCH` (extension `search`): a full-text search.
+    #[serde(rename = "SEARCH", skip_serializing_if = "Option::is_none")]
+    pub search: Option<Search>,
+    /// `FOUND` (extension `search`): a search's results.
+    #[serde(rename = "FOUND", skip_serializing_if = "Option::is_none")]
+    pub found: Option<Found>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -393,6 +425,7 @@ impl Frame {
             (self.room_changed.is_some(), keys::ROOM_CHANGED),
             (self.invited.is_some(), keys::INVITED),
             (self.missed.is_some(), keys::MISSED),
+            (self.found.is_some(), keys::FOUND),
         ];
         for (is, key) in present {
             if is {
@@ -583,9 +616,129 @@ pub struct Message {
     pub timestamp: i64,
     /// CONTENT: the text.
     pub content: String,
-    /// ID (extension `resume`): the message's place in the server's order, a fifth element
-    /// only clients that negotiated it receive. A client's own is ignored.
+    /// ID (extensions `resume`, `edit`): the message's place in the server's order, a fifth
+    /// element only clients that negotiated it receive. A client's own is ignored.
     pub id: Option<i64>,
+    /// What this entry changes, or how it was changed (extension `edit`): a sixth element,
+    /// an object, only clients that negotiated `edit` receive.
+    pub change: Option<Change>,
+}
+
+/// An entry's sixth element (extension `edit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// `{"EDIT": id}`: this entry is an edit; message `id` now reads this entry's CONTENT
+    /// (edited at its TIMESTAMP).
+    Edit(i64),
+    /// `{"DELETE": id}`: this entry deletes message `id` (its SRC is who deleted it).
+    Delete(i64),
+    /// `{"EDITED": t}` (in history): this message was last edited at `t`, its CONTENT is
+    /// the new text.
+    Edited(i64),
+    /// `{"DELETED": t}` (in history): this message was deleted at `t`; CONTENT is empty.
+    Deleted(i64),
+}
+
+impl Change {
+    /// The entry is an edit or a delete of another (not a message of its own).
+    pub fn is_event(self) -> bool {
+        matches!(self, Change::Edit(_) | Change::Delete(_))
+    }
+}
+
+impl Serialize for Change {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (key, value) = match *self {
+            Change::Edit(id) => ("EDIT", id),
+            Change::Delete(id) => ("DELETE", id),
+            Change::Edited(t) => ("EDITED", t),
+            Change::Deleted(t) => ("DELETED", t),
+        };
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(key, &value)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+        struct Raw {
+            edit: Option<i64>,
+            delete: Option<i64>,
+            edited: Option<i64>,
+            deleted: Option<i64>,
+        }
+        let raw = Raw::deserialize(d)?;
+        match (raw.edit, raw.delete, raw.edited, raw.deleted) {
+            (Some(id), None, None, None) => Ok(Change::Edit(id)),
+            (None, Some(id), None, None) => Ok(Change::Delete(id)),
+            (None, None, Some(t), None) => Ok(Change::Edited(t)),
+            (None, None, None, Some(t)) => Ok(Change::Deleted(t)),
+            _ => Err(de::Error::custom(
+                "a change holds exactly one of EDIT, DELETE, EDITED, DELETED",
+            )),
+        }
+    }
+}
+
+/// `EDIT` (extension `edit`): replace the text of message `ID`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Edit {
+    /// The message's id.
+    pub id: i64,
+    /// Its new text.
+    pub content: String,
+}
+
+/// `SEARCH` (extension `search`): messages the user may see that hold every word of `QUERY`
+/// (a `"quoted phrase"` as a phrase), newest first, narrowed by the optional filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Search {
+    /// The words and phrases to find.
+    pub query: String,
+    /// Only in this room (`#name`), or `ALL` for the main room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// Only messages from this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Only messages at or after this time (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<i64>,
+    /// Only messages before this time (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
+    /// Paging: only messages with an id below this one (the last result's, for the next page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older_than: Option<i64>,
+}
+
+/// `FOUND` (extension `search`): one page of a search's results.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Found {
+    /// The query, as asked.
+    pub query: String,
+    /// The matching messages, newest first.
+    pub results: Vec<Hit>,
+    /// More results are older than the last one (ask again with `OLDER_THAN`).
+    pub more: bool,
+}
+
+/// One search result: the message and its neighbours in the same conversation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Hit {
+    /// The message found, with its id.
+    pub message: Message,
+    /// The messages just before and just after it where it was written (oldest first; at most
+    /// one each side), that the user may see.
+    pub context: Vec<Message>,
 }
 
 impl Message {
@@ -596,7 +749,14 @@ impl Message {
         timestamp: i64,
         content: impl Into<String>,
     ) -> Self {
-        Message { src: src.into(), dest: dest.into(), timestamp, content: content.into(), id: None }
+        Message {
+            src: src.into(),
+            dest: dest.into(),
+            timestamp,
+            content: content.into(),
+            id: None,
+            change: None,
+        }
     }
 
     /// The same message carrying its id.
@@ -613,9 +773,15 @@ impl Message {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.id {
-            None => (&self.src, &self.dest, self.timestamp, &self.content).serialize(s),
-            Some(id) => (&self.src, &self.dest, self.timestamp, &self.content, id).serialize(s),
+        match (self.id, &self.change) {
+            (None, None) => (&self.src, &self.dest, self.timestamp, &self.content).serialize(s),
+            (Some(id), None) => {
+                (&self.src, &self.dest, self.timestamp, &self.content, id).serialize(s)
+            }
+            // A change without an id yet (between the nodes of a cluster) has a null ID.
+            (id, Some(change)) => {
+                (&self.src, &self.dest, self.timestamp, &self.content, id, change).serialize(s)
+            }
         }
     }
 }
@@ -670,14 +836,15 @@ impl<'de> Visitor<'de> for MessageVisitor {
         let dest = part::<String, A>(&mut seq, 1, "DEST")?;
         let timestamp = part::<i64, A>(&mut seq, 2, "TIMESTAMP")?;
         let content = part::<String, A>(&mut seq, 3, "CONTENT")?;
-        let id = seq.next_element::<i64>().map_err(|e| in_key("ID", e))?;
+        let id = seq.next_element::<Option<i64>>().map_err(|e| in_key("ID", e))?.flatten();
+        let change = seq.next_element::<Change>().map_err(|e| in_key("CHANGE", e))?;
         if seq.next_element::<IgnoredAny>()?.is_some() {
             return Err(de::Error::custom(
-                "a message has more than 5 elements; expected [SRC, DEST, TIMESTAMP, CONTENT] \
-                 (and an ID from a server, extension resume)",
+                "a message has more than 6 elements; expected [SRC, DEST, TIMESTAMP, CONTENT] \
+                 (and an ID and a change from a server, extensions resume and edit)",
             ));
         }
-        Ok(Message { src, dest, timestamp, content, id })
+        Ok(Message { src, dest, timestamp, content, id, change })
     }
 }
 
@@ -774,6 +941,10 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::INVITED => fill(&mut frame.invited, &mut map, keys::INVITED)?,
                 keys::SINCE => fill(&mut frame.since, &mut map, keys::SINCE)?,
                 keys::MISSED => fill(&mut frame.missed, &mut map, keys::MISSED)?,
+                keys::EDIT => fill(&mut frame.edit, &mut map, keys::EDIT)?,
+                keys::DELETE => fill(&mut frame.delete, &mut map, keys::DELETE)?,
+                keys::SEARCH => fill(&mut frame.search, &mut map, keys::SEARCH)?,
+                keys::FOUND => fill(&mut frame.found, &mut map, keys::FOUND)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {

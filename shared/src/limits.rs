@@ -81,3 +81,20 @@ pub const MAX_REASON_CHARS: usize = 300;
 
 /// Longest ban or mute, in seconds (ten years); anything longer is written `forever`.
 pub const MAX_SANCTION_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// How long after sending a message its author may edit it (extension `edit`): an hour fixes
+/// typos and second thoughts (Zulip allows ten minutes by default, Telegram two days), while a
+/// conversation's old record stays what people answered to. Deleting one's own message has no
+/// window: anyone may take back what they wrote.
+pub const EDIT_WINDOW_SECS: i64 = 3600;
+
+/// Most characters of a search query (extension `search`): a few phrases; longer queries only
+/// cost the index more.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// Most words and phrases of a search query: each is one term the index intersects.
+pub const MAX_QUERY_TERMS: usize = 8;
+
+/// Results per page of a search (the next page is asked for with `OLDER_THAN`): a screenful,
+/// each with its context, in one small frame.
+pub const SEARCH_PAGE: usize = 20;

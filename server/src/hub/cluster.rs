@@ -492,13 +492,13 @@ impl Hub {
         let stored_at_start = link.stored_at_start;
         match event {
             Event::Messages { node, messages } => {
-                for (i, Sent { conn, message }) in messages.into_iter().enumerate() {
+                for (i, Sent { conn, message, plain }) in messages.into_iter().enumerate() {
                     let id = crate::cluster::message_id(seq, i);
                     if id <= stored_at_start {
                         continue; // stored before this node started (consumed again)
                     }
                     let from = if node == own { ConnId(conn) } else { ConnId::NONE };
-                    self.deliver_later(id, from, &message);
+                    self.deliver_later(id, from, &message, plain.as_deref());
                     let _ = self.store.send(Op::Message { id, message }).await;
                 }
             }
@@ -623,27 +623,28 @@ impl Hub {
     }
 
     /// Queues message `id` for this node's recipients, to go out once it is committed here.
-    fn deliver_later(&mut self, id: i64, from: ConnId, message: &Message) {
+    fn deliver_later(&mut self, id: i64, from: ConnId, message: &Message, plain: Option<&str>) {
         self.next_id = self.next_id.max(id + 1);
         let room = crate::rooms::room_of(&message.dest);
         let kind = if message.is_broadcast() || room.is_some() {
             let hidden = self.hidden_from(&name_key(&message.src));
             let hidden = (!hidden.is_empty()).then(|| Arc::new(hidden));
-            let entry = Entries::new(message, id);
+            let entry = Entries::new(message, id, plain);
             match room {
                 Some(room) => Kind::Room { room: room.to_owned(), from, entry, hidden },
                 None => Kind::Broadcast { from, entry, hidden },
             }
         } else {
             let dest_key = name_key(&message.dest);
-            let Some(to) = self.keys.get(&dest_key) else {
-                return; // its recipient is on another node
-            };
+            let to = self.keys.get(&dest_key).cloned();
+            if to.is_none() && from == ConnId::NONE {
+                return; // neither its recipient nor its sender is on this node
+            }
             if self.hidden_from(&name_key(&message.src)).contains(&dest_key) {
                 // A block the sender's node did not know of yet: it holds here too.
                 return;
             }
-            Kind::Direct { to: to.clone(), entry: Entries::new(message, id) }
+            Kind::Direct { to, from, entry: Entries::new(message, id, plain) }
         };
         self.ev += 1;
         self.pending.push_back(Pending { ev: self.ev, needs: id, kind });
@@ -723,7 +724,10 @@ mod tests {
     fn message_job(node: &str, sender: &str, content: &str) -> Job {
         let message = Message::new(sender, "ALL", 1, content);
         Job::Publish {
-            event: Event::Messages { node: node.into(), messages: vec![Sent { conn: 1, message }] },
+            event: Event::Messages {
+                node: node.into(),
+                messages: vec![Sent { conn: 1, message, plain: None }],
+            },
             from: vec![sender.into()],
         }
     }

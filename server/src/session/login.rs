@@ -139,6 +139,7 @@ pub(super) async fn answer(
             claim,
             rooms: granted.rooms,
             resume: granted.resume,
+            edit: granted.edit,
         }))
         .await;
     if sent.is_err() {
@@ -192,11 +193,7 @@ pub(super) async fn answer(
             _ => 0,
         });
     }
-    if !granted.resume {
-        for m in &mut history {
-            m.id = None;
-        }
-    }
+    super::edit::shown(&mut history, granted);
     let head = Frame {
         username_accepted: Some(true),
         info: Some(WELCOME.to_owned()),

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::account::{self, Job};
+use super::edit;
 use super::login::{self, Credential, LoginFailed, LoginReply};
 use super::rooms;
 use super::{Context, SUPPORTED_FEATURES};
@@ -69,6 +70,8 @@ pub(super) struct Step {
     delay: std::time::Duration,
     /// Requests of the `rooms` extension, answered in order.
     rooms: Vec<RoomRequest>,
+    /// Requests of the `edit` and `search` extensions, answered in order after those.
+    edits: Vec<edit::Request>,
     /// The wait answers a `JOIN`: the outbox is held until its answer is written, so that the
     /// room's live messages come after its history.
     pub(super) hold_outbox: bool,
@@ -210,6 +213,9 @@ impl Session {
             invite_only,
             invite,
             since,
+            edit,
+            delete,
+            search,
             ..
         } = frame;
         let account = Account {
@@ -232,7 +238,10 @@ impl Session {
             || list_rooms.is_some()
             || topic.is_some()
             || invite_only.is_some()
-            || invite.is_some();
+            || invite.is_some()
+            || edit.is_some()
+            || delete.is_some()
+            || search.is_some();
         if username.is_none() && (password.is_some() || token.is_some() || since.is_some()) {
             step.error(
                 "PASSWORD, TOKEN and SINCE are only understood in the login object, with USERNAME.",
@@ -322,6 +331,13 @@ impl Session {
                 let requests = RoomFrame { join, part, list_rooms, topic, invite_only, invite };
                 requests.queue(&mut step);
             }
+            if g.edit {
+                step.edits.extend(edit.map(edit::Request::Edit));
+                step.edits.extend(delete.map(edit::Request::Delete));
+            }
+            if g.search {
+                step.edits.extend(search.map(edit::Request::Search));
+            }
         }
         self.dispatch(step)
     }
@@ -344,7 +360,13 @@ impl Session {
         }
         let job = step.job.take();
         let room_requests = std::mem::take(&mut step.rooms);
-        if rest.is_empty() && !step.all_users && job.is_none() && room_requests.is_empty() {
+        let edits = std::mem::take(&mut step.edits);
+        if rest.is_empty()
+            && !step.all_users
+            && job.is_none()
+            && room_requests.is_empty()
+            && edits.is_empty()
+        {
             return step;
         }
         step.hold_outbox = room_requests.iter().any(|r| matches!(r, RoomRequest::Join(_)));
@@ -357,7 +379,10 @@ impl Session {
             State::LoggedIn { key, .. } => key.clone(),
             State::Anonymous => String::new(),
         };
-        let resume = matches!(&self.state, State::LoggedIn { granted, .. } if granted.resume);
+        let granted = match &self.state {
+            State::LoggedIn { granted, .. } => *granted,
+            State::Anonymous => Granted::default(),
+        };
         step.wait = Some(Box::pin(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -367,10 +392,15 @@ impl Session {
                     return Wait::Queued;
                 }
             }
-            if !room_requests.is_empty() {
+            if !room_requests.is_empty() || !edits.is_empty() {
                 let mut replies = Vec::new();
                 for request in room_requests {
-                    replies.push(rooms::answer(&hub, &reader, &ctx, conn, request, resume).await);
+                    replies.push(rooms::answer(&hub, &reader, &ctx, conn, request, granted).await);
+                }
+                for request in edits {
+                    let window = ctx.edit_window;
+                    replies
+                        .extend(edit::answer(&hub, &reader, conn, request, granted, window).await);
                 }
                 return Wait::Replies(replies);
             }
@@ -642,6 +672,9 @@ fn report_keys(frame: &Frame, granted: Option<Granted>, step: &mut Step) -> bool
         (frame.topic.is_some(), keys::TOPIC, granted.map(|g| g.rooms)),
         (frame.invite_only.is_some(), keys::INVITE_ONLY, granted.map(|g| g.rooms)),
         (frame.invite.is_some(), keys::INVITE, granted.map(|g| g.rooms)),
+        (frame.edit.is_some(), keys::EDIT, granted.map(|g| g.edit)),
+        (frame.delete.is_some(), keys::DELETE, granted.map(|g| g.edit)),
+        (frame.search.is_some(), keys::SEARCH, granted.map(|g| g.search)),
     ];
     let mut early: Vec<&str> = Vec::new();
     for (present, key, has_feature) in extension_keys {

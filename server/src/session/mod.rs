@@ -24,6 +24,7 @@ use crate::store::Reader;
 use crate::throttle::{PerAddress, Rate};
 
 mod account;
+mod edit;
 mod io;
 mod login;
 mod machine;
@@ -51,6 +52,8 @@ pub struct Context {
     pub committed: watch::Receiver<i64>,
     /// Messages replayed at login.
     pub history: usize,
+    /// Seconds after sending a message its author may edit it.
+    pub edit_window: i64,
     /// Time a connection may stay without a login.
     pub login_timeout: std::time::Duration,
     /// Time a logged-in connection may send nothing (zero: no limit).

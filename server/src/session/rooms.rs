@@ -12,14 +12,14 @@ use crate::store::Reader;
 use crate::wire;
 
 /// Asks the hub `request` for the connection `conn` and returns the answer's JSON (a room's
-/// history with the messages' ids if the session has `resume`).
+/// history as the session's extensions show it).
 pub(super) async fn answer(
     hub: &HubHandle,
     reader: &Reader,
     ctx: &Context,
     conn: ConnId,
     request: RoomRequest,
-    resume: bool,
+    granted: shared::frame::features::Granted,
 ) -> Vec<u8> {
     let (reply, answer) = oneshot::channel();
     if hub.send(Command::Room { conn, request, reply }).await.is_err() {
@@ -37,11 +37,7 @@ pub(super) async fn answer(
     }
     match reader.room_history(&info.name, upto, ctx.history, &hidden).await {
         Ok(mut history) => {
-            if !resume {
-                for m in &mut history {
-                    m.id = None;
-                }
-            }
+            super::edit::shown(&mut history, granted);
             let head = Frame { joined: Some(info), ..Frame::default() };
             wire::history_frame(&head, &history, MAX_SERVER_FRAME_LEN)
         }

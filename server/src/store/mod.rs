@@ -15,7 +15,10 @@ use std::path::Path;
 
 use prometheus_client::metrics::histogram::Histogram;
 use shared::Message;
+use shared::frame::{Change, Hit};
 use tokio::sync::{mpsc, watch};
+
+use crate::search::Scope;
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::{self, RegistryOp};
@@ -232,6 +235,33 @@ impl Reader {
         }
     }
 
+    /// The stored message `id` (an edit or delete row too), with its id and change.
+    pub async fn message(&self, id: i64) -> Result<Option<Message>, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.message(id).await,
+            Reader::Postgres(r) => r.message(id).await,
+        }
+    }
+
+    /// Full-text search (extension `search`): the newest `limit` messages holding every one
+    /// of `terms` that `scope` may see and its filters keep, newest first, each with its
+    /// context (the visible message just before and just after it in its conversation).
+    /// Deleted messages and edit rows are never found; an edited one is found by its new text.
+    pub async fn search(
+        &self,
+        terms: &[String],
+        scope: &Scope,
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        if limit == 0 || terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Reader::Sqlite(r) => r.search(terms, scope, limit).await,
+            Reader::Postgres(r) => r.search(terms, scope, limit).await,
+        }
+    }
+
     /// Every user ever seen (the [`MAX_ALL_USERS`] most recently seen), sorted by name.
     pub async fn all_users(&self) -> Result<Vec<String>, StoreError> {
         match self {
@@ -277,6 +307,49 @@ pub async fn open(
     match backend {
         Backend::Sqlite(dir) => sqlite::open_measured(dir, fatal, commit_seconds),
         Backend::Postgres(url) => postgres::open(url, fatal, commit_seconds).await,
+    }
+}
+
+/// A stored message's change from its columns: an edit row (`op` 1) or delete row (`op` 2)
+/// of `target`, or a message edited or deleted at the time given.
+fn change_of(
+    edited: Option<i64>,
+    deleted: Option<i64>,
+    target: Option<i64>,
+    op: Option<i64>,
+) -> Option<Change> {
+    match (op, target, deleted, edited) {
+        (Some(1), Some(t), _, _) => Some(Change::Edit(t)),
+        (Some(2), Some(t), _, _) => Some(Change::Delete(t)),
+        (_, _, Some(at), _) => Some(Change::Deleted(at)),
+        (_, _, None, Some(at)) => Some(Change::Edited(at)),
+        _ => None,
+    }
+}
+
+/// A conversation's place, as the search's context reads it.
+enum Place<'a> {
+    /// The main room.
+    All,
+    /// A room.
+    Room(&'a str),
+    /// The private messages between two names.
+    Private(&'a str, &'a str),
+}
+
+impl<'a> Place<'a> {
+    /// The place of `m`, found by a search in `scope` (a room only if one of the user's: a
+    /// private message to a name like a room, from before rooms, is private).
+    fn of(m: &'a Message, scope: &Scope) -> Self {
+        if m.dest == shared::BROADCAST {
+            Place::All
+        } else if let Some(room) = crate::rooms::room_of(&m.dest)
+            && scope.rooms.iter().any(|r| r == room)
+        {
+            Place::Room(room)
+        } else {
+            Place::Private(&m.src, &m.dest)
+        }
     }
 }
 
@@ -367,6 +440,121 @@ mod tests {
     ) -> Vec<String> {
         let hidden: Vec<String> = hidden.iter().map(|h| name_key(h)).collect();
         ids(&reader.history(user, upto, limit, &hidden, 0, &[]).await.expect("read"))
+    }
+
+    /// A stored row: `(id, src, dest, ts, content, change)`.
+    type Row<'a> = (i64, &'a str, &'a str, i64, &'a str, Option<Change>);
+
+    /// Writes `rows` and waits for the commit.
+    async fn write(writer: &Writer, rows: &[Row<'_>]) {
+        for (id, src, dest, ts, content, change) in rows {
+            let message = Message { change: *change, ..Message::new(*src, *dest, *ts, *content) };
+            writer.ops.send(Op::Message { id: *id, message }).await.expect("queued");
+        }
+        let last = rows.iter().map(|r| r.0).max().unwrap_or(0);
+        writer.committed.clone().wait_for(|c| *c >= last).await.expect("committed");
+    }
+
+    #[tokio::test]
+    async fn search_finds_only_what_the_user_may_see_and_follows_edits_and_deletes() {
+        use crate::search::terms;
+        for place in Place::both().await {
+            let at = place.name();
+            let (writer, reader, _) = place.open().await;
+            write(
+                &writer,
+                &[
+                    (1, "ann", "ALL", 10, "apple pie recipe", None),
+                    (2, "ann", "bob", 20, "apple secret", None),
+                    (3, "cy", "#r", 30, "apple in the room", None),
+                    (4, "cy", "bob", 40, "Apple from cy", None),
+                    (5, "bob", "ALL", 50, "banana split", None),
+                    (6, "ann", "ALL", 60, "green apple", None),
+                    (7, "ann", "ALL", 100, "green pear", Some(Change::Edit(6))),
+                    (8, "ann", "ALL", 110, "", Some(Change::Delete(1))),
+                    (9, "dan", "ALL", 90, "apple dan", None),
+                    (10, "bob", "ann", 95, "a reply", None),
+                ],
+            )
+            .await;
+            let scope = |user: &str, rooms: &[&str], hidden: &[&str]| Scope {
+                user: user.to_owned(),
+                rooms: rooms.iter().map(|r| (*r).to_owned()).collect(),
+                hidden: hidden.iter().map(|h| (*h).to_owned()).collect(),
+                ..Scope::default()
+            };
+            let find = async |query: &str, scope: &Scope| -> Vec<i64> {
+                let hits = reader.search(&terms(query).expect("terms"), scope, 20).await;
+                hits.expect("search").iter().filter_map(|h| h.message.id).collect()
+            };
+            let ann = scope("ann", &["#r"], &["dan"]);
+            assert_eq!(find("apple", &ann).await, [3, 2], "{at}: 1 deleted, 6 edited, 9 hidden");
+            assert_eq!(find("PEAR", &ann).await, [6], "{at}: found by its new text");
+            let cy = scope("cy", &[], &[]);
+            assert_eq!(find("apple", &cy).await, [9, 4], "{at}: not a room cy left");
+            let bob = scope("bob", &[], &[]);
+            assert_eq!(find("apple", &bob).await, [9, 4, 2], "{at}");
+            assert_eq!(find("\"apple secret\"", &bob).await, [2], "{at}: a phrase");
+            assert!(find("\"secret apple\"", &bob).await.is_empty(), "{at}: in order");
+            assert_eq!(find("apple cy", &bob).await, [4], "{at}: every word");
+            let filtered = |f: fn(&mut Scope)| {
+                let mut s = bob.clone();
+                f(&mut s);
+                s
+            };
+            assert_eq!(find("apple", &filtered(|s| s.place = Some("ALL".into()))).await, [9]);
+            assert_eq!(find("apple", &filtered(|s| s.from_key = Some("cy".into()))).await, [4]);
+            assert_eq!(find("apple", &filtered(|s| s.older_than = Some(9))).await, [4, 2]);
+            assert_eq!(find("apple", &filtered(|s| s.after = Some(45))).await, [9]);
+            assert_eq!(find("apple", &filtered(|s| s.before = Some(45))).await, [4, 2]);
+            assert_eq!(find("apple", &ann).await.len(), 2, "{at}");
+            let r = scope("ann", &["#r"], &[]);
+            let in_room = Scope { place: Some("#r".into()), ..r };
+            assert_eq!(find("apple", &in_room).await, [3], "{at}");
+
+            // Context: the visible neighbours in the same conversation.
+            let hits = reader.search(&terms("banana").unwrap(), &bob, 20).await.expect("search");
+            let context: Vec<Option<i64>> = hits[0].context.iter().map(|m| m.id).collect();
+            assert_eq!(context, [Some(6)], "{at}: 1 is deleted, 7 and 8 are changes");
+            assert_eq!(hits[0].context[0].content, "green pear", "{at}");
+            let hits = reader.search(&terms("secret").unwrap(), &bob, 20).await.expect("search");
+            let context: Vec<Option<i64>> = hits[0].context.iter().map(|m| m.id).collect();
+            assert_eq!(context, [Some(10)], "{at}: the private conversation's next message");
+
+            // What is stored: the result on the message, the change as a row of its own.
+            let get = async |id| reader.message(id).await.expect("read").expect("stored");
+            assert_eq!(get(1).await.content, "", "{at}: a deleted text is gone");
+            assert_eq!(get(1).await.change, Some(Change::Deleted(110)), "{at}");
+            assert_eq!(get(6).await.change, Some(Change::Edited(100)), "{at}");
+            assert_eq!(get(7).await.change, Some(Change::Edit(6)), "{at}");
+            assert!(reader.message(99).await.expect("read").is_none(), "{at}");
+
+            // Deleting an edited message takes the text of its edits too.
+            write(
+                &writer,
+                &[
+                    (11, "ann", "bob", 120, "apple secret v2", Some(Change::Edit(2))),
+                    (12, "ann", "bob", 130, "", Some(Change::Delete(2))),
+                    // A second delete, or an edit after it, changes nothing.
+                    (13, "ann", "bob", 140, "back", Some(Change::Edit(2))),
+                ],
+            )
+            .await;
+            assert_eq!(get(11).await.content, "", "{at}");
+            assert_eq!(
+                (get(2).await.content, get(2).await.change),
+                (String::new(), Some(Change::Deleted(130)))
+            );
+            assert!(find("secret", &bob).await.is_empty(), "{at}");
+            assert!(find("back", &bob).await.is_empty(), "{at}");
+            // The same rows again (another node, a retry) change nothing.
+            let pear = (7, "ann", "ALL", 100, "green pear", Some(Change::Edit(6)));
+            write(&writer, &[pear]).await;
+            let kiwi = (14, "ann", "ALL", 150, "green kiwi", Some(Change::Edit(6)));
+            write(&writer, &[kiwi, pear, (15, "bob", "ALL", 160, "probe", None)]).await;
+            assert_eq!(get(6).await.content, "green kiwi", "{at}: the newest edit holds");
+            close(writer).await;
+        }
     }
 
     #[tokio::test]

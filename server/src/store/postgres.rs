@@ -27,14 +27,18 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 use tokio_util::sync::CancellationToken;
 
-use super::{COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, StoreError, Writer, publish};
+use super::{
+    COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, Place, StoreError, Writer, publish,
+};
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 use crate::rooms::{RoomOp, StoredRoom, room_of};
+use crate::search::Scope;
+use shared::frame::{Change, Hit};
 use shared::limits::MAX_ROOMS;
 
 /// The schema version this server writes; migrations move older databases forward.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Connections a node keeps to PostgreSQL: the writer's one and [`STORE_READERS`] for
 /// history reads, which is as many reads as SQLite runs at once.
@@ -173,6 +177,17 @@ const MIGRATIONS: &[&str] = &[
          key  TEXT NOT NULL,
          PRIMARY KEY (room, key)
      );",
+    // version 3: edits and deletes (extension `edit`) and full-text search (extension
+    // `search`), as with SQLite: an edit or delete is a row of its own (`op` 1 or 2, `target`
+    // the message it changes), the message holds the result. `words` is the message's text
+    // search vector ('simple': no stemming, as SQLite's index), none for edit rows; the
+    // database keeps it in step with the text.
+    "ALTER TABLE messages ADD COLUMN edited BIGINT, ADD COLUMN deleted BIGINT,
+         ADD COLUMN target BIGINT, ADD COLUMN op BIGINT;
+     CREATE INDEX messages_by_target ON messages (target) WHERE target IS NOT NULL;
+     ALTER TABLE messages ADD COLUMN words tsvector GENERATED ALWAYS AS
+         (CASE WHEN op IS NULL THEN to_tsvector('simple', content) END) STORED;
+     CREATE INDEX messages_words ON messages USING GIN (words);",
 ];
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
@@ -398,6 +413,8 @@ struct Columns {
     room: Vec<Option<String>>,
     ts: Vec<i64>,
     content: Vec<String>,
+    target: Vec<Option<i64>>,
+    op: Vec<Option<i64>>,
 }
 
 /// Commits one batch; returns the highest message id in it. Safe to run again after a
@@ -406,6 +423,8 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let mut messages = Columns::default();
+    // The edit and delete rows of the batch, applied once they are stored.
+    let mut changes: Vec<(i64, &Message)> = Vec::new();
     // name → the latest time seen in the batch (one upsert may not touch a row twice)
     let mut seen: HashMap<&str, i64> = HashMap::new();
     for op in batch {
@@ -419,6 +438,16 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
                 messages.room.push(room_of(&m.dest).map(str::to_owned));
                 messages.ts.push(m.timestamp);
                 messages.content.push(m.content.clone());
+                let (target, op) = match m.change {
+                    Some(Change::Edit(t)) => (Some(t), Some(1)),
+                    Some(Change::Delete(t)) => (Some(t), Some(2)),
+                    _ => (None, None),
+                };
+                messages.target.push(target);
+                messages.op.push(op);
+                if op.is_some() {
+                    changes.push((*id, m));
+                }
             }
             Op::UserSeen { name, at } => {
                 let latest = seen.entry(name.as_str()).or_insert(*at);
@@ -452,18 +481,79 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
     }
     let last = messages.id.iter().copied().max();
     if last.is_some() {
-        let sql = "INSERT INTO messages (id, src, dest, src_key, dest_key, ts, content, room)
+        let sql = "INSERT INTO messages
+                       (id, src, dest, src_key, dest_key, ts, content, room, target, op)
                    SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                        $5::text[], $6::bigint[], $7::text[], $8::text[])
+                                        $5::text[], $6::bigint[], $7::text[], $8::text[],
+                                        $9::bigint[], $10::bigint[])
                    ON CONFLICT (id) DO NOTHING";
-        let stmt = tx.prepare_cached(sql).await?;
         let m = &messages;
-        let columns: [&(dyn ToSql + Sync); 8] =
-            [&m.id, &m.src, &m.dest, &m.src_key, &m.dest_key, &m.ts, &m.content, &m.room];
-        tx.execute(&stmt, &columns).await?;
+        let columns: [&(dyn ToSql + Sync); 10] = [
+            &m.id,
+            &m.src,
+            &m.dest,
+            &m.src_key,
+            &m.dest_key,
+            &m.ts,
+            &m.content,
+            &m.room,
+            &m.target,
+            &m.op,
+        ];
+        if changes.is_empty() {
+            let stmt = tx.prepare_cached(sql).await?;
+            tx.execute(&stmt, &columns).await?;
+        } else {
+            // A change is applied only by the commit that stored its row: another node
+            // storing the same row later (it is already there) must not apply an older edit
+            // over a newer one.
+            let stmt = tx.prepare_cached(&format!("{sql} RETURNING id")).await?;
+            let stored: std::collections::HashSet<i64> =
+                tx.query(&stmt, &columns).await?.iter().map(|r| r.get(0)).collect();
+            for (id, m) in changes {
+                if stored.contains(&id) {
+                    apply_change(&tx, m).await?;
+                }
+            }
+        }
     }
     tx.commit().await?;
     Ok(last)
+}
+
+/// Applies an edit or delete row `m` to the message it changes: an edit replaces the text
+/// (the search vector follows), a delete removes it and the text of the message's earlier
+/// edits. A message already deleted stays so.
+async fn apply_change(
+    tx: &deadpool_postgres::Transaction<'_>,
+    m: &Message,
+) -> Result<(), StoreError> {
+    match m.change {
+        Some(Change::Edit(target)) => {
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE messages SET content = $2, edited = $3
+                     WHERE id = $1 AND op IS NULL AND deleted IS NULL",
+                )
+                .await?;
+            tx.execute(&stmt, &[&target, &m.content, &m.timestamp]).await?;
+        }
+        Some(Change::Delete(target)) => {
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE messages SET content = '', deleted = $2
+                     WHERE id = $1 AND op IS NULL AND deleted IS NULL",
+                )
+                .await?;
+            tx.execute(&stmt, &[&target, &m.timestamp]).await?;
+            let stmt = tx
+                .prepare_cached("UPDATE messages SET content = '' WHERE target = $1 AND op = 1")
+                .await?;
+            tx.execute(&stmt, &[&target]).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Writes one registry change inside the batch's transaction.
@@ -533,23 +623,27 @@ async fn write_registry(
 /// end, and merged, as with SQLite (see its `HISTORY_PUBLIC_SQL`): the newest broadcasts
 /// ($1: up to id, $2: limit, $3: hidden keys), then the private messages to and from the user
 /// ($1: user, $2: up to id, $3: lower bound, $4: limit, $5: hidden keys).
-const HISTORY_PUBLIC_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+const HISTORY_PUBLIC_SQL: &str =
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE dest = 'ALL' AND id <= $1 AND NOT (src_key = ANY($3)) AND id > $4
      ORDER BY id DESC LIMIT $2";
 
 /// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
-const HISTORY_TO_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+const HISTORY_TO_SQL: &str =
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE dest = $1 AND id <= $2 AND id >= $3 AND NOT (src_key = ANY($5))
      ORDER BY id DESC LIMIT $4";
 
 /// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
-const HISTORY_FROM_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+const HISTORY_FROM_SQL: &str =
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE src = $1 AND dest <> 'ALL' AND dest <> $1 AND room IS NULL
        AND id <= $2 AND id >= $3 AND NOT (dest_key = ANY($5))
      ORDER BY id DESC LIMIT $4";
 
 /// A room's messages ($1: room, then as [`HISTORY_TO_SQL`]).
-const HISTORY_ROOM_SQL: &str = "SELECT id, src, dest, ts, content FROM messages
+const HISTORY_ROOM_SQL: &str =
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE room = $1 AND id <= $2 AND id >= $3 AND NOT (src_key = ANY($5))
      ORDER BY id DESC LIMIT $4";
 
@@ -558,7 +652,67 @@ fn message_row(r: &tokio_postgres::Row) -> (i64, Message) {
     let id: i64 = r.get(0);
     let m =
         Message::new(r.get::<_, String>(1), r.get::<_, String>(2), r.get(3), r.get::<_, String>(4));
-    (id, m.with_id(id))
+    let change = super::change_of(r.get(5), r.get(6), r.get(7), r.get(8));
+    (id, Message { id: Some(id), change, ..m })
+}
+
+/// The columns [`message_row`] reads.
+const COLUMNS: &str = "id, src, dest, ts, content, edited, deleted, target, op";
+
+/// A statement built with its parameters numbered as they are added.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Sql {
+    /// Adds a parameter; its placeholder.
+    fn arg(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.args.push(Box::new(value));
+        format!("${}", self.args.len())
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// The visible messages just before and just after `m` in its conversation, oldest first.
+async fn context(
+    client: &deadpool_postgres::Client,
+    m: &Message,
+    scope: &Scope,
+) -> Result<Vec<Message>, StoreError> {
+    let Some(id) = m.id else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(2);
+    for (compare, order) in [("<", "DESC"), (">", "ASC")] {
+        let mut sql = Sql::default();
+        let place = match Place::of(m, scope) {
+            Place::All => "dest = 'ALL'".to_owned(),
+            Place::Room(room) => format!("room = {}", sql.arg(room.to_owned())),
+            Place::Private(a, b) => {
+                let (a, b) = (sql.arg(a.to_owned()), sql.arg(b.to_owned()));
+                let since = sql.arg(scope.since);
+                format!(
+                    "room IS NULL AND id > {since}
+                     AND ((src = {a} AND dest = {b}) OR (src = {b} AND dest = {a}))"
+                )
+            }
+        };
+        let hidden = sql.arg(scope.hidden.clone());
+        let id = sql.arg(id);
+        sql.text = format!(
+            "SELECT {COLUMNS} FROM messages
+             WHERE {place} AND id {compare} {id} AND op IS NULL AND deleted IS NULL
+               AND NOT (src_key = ANY({hidden}))
+             ORDER BY id {order} LIMIT 1"
+        );
+        let found = client.query_opt(&sql.text, &sql.params()).await?;
+        out.extend(found.map(|r| message_row(&r).1));
+    }
+    out.sort_by_key(|m| m.id);
+    Ok(out)
 }
 
 /// Read access to history: a pool of connections.
@@ -665,6 +819,74 @@ impl Reader {
             total = total.saturating_add(u64::try_from(n).unwrap_or(0));
         }
         Ok(total.min(super::MAX_MISSED))
+    }
+
+    /// See [`super::Reader::message`].
+    pub(super) async fn message(&self, id: i64) -> Result<Option<Message>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = $1");
+        let stmt = client.prepare_cached(&sql).await?;
+        Ok(client.query_opt(&stmt, &[&id]).await?.map(|r| message_row(&r).1))
+    }
+
+    /// See [`super::Reader::search`].
+    pub(super) async fn search(
+        &self,
+        terms: &[String],
+        scope: &Scope,
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        let client = self.pool.get().await?;
+        let mut sql = Sql::default();
+        let query: Vec<String> = terms
+            .iter()
+            .map(|t| format!("phraseto_tsquery('simple', {})", sql.arg(t.clone())))
+            .collect();
+        let text = format!(
+            "SELECT {COLUMNS} FROM messages
+             WHERE words @@ ({query}) AND id < {older} AND op IS NULL AND deleted IS NULL
+               AND (dest = 'ALL' OR room = ANY({rooms})
+                    OR (room IS NULL AND id > {since} AND (dest = {user} OR src = {user})))
+               AND NOT (src_key = ANY({hidden}))
+               AND (dest = 'ALL' OR room IS NOT NULL OR NOT (dest_key = ANY({hidden})))",
+            query = query.join(" && "),
+            older = sql.arg(scope.older_than.unwrap_or(i64::MAX)),
+            rooms = sql.arg(scope.rooms.clone()),
+            since = sql.arg(scope.since),
+            user = sql.arg(scope.user.clone()),
+            hidden = sql.arg(scope.hidden.clone()),
+        );
+        sql.text = text;
+        match scope.place.as_deref() {
+            Some(shared::BROADCAST) => sql.text += " AND dest = 'ALL'",
+            Some(room) => {
+                let room = sql.arg(room.to_owned());
+                sql.text += &format!(" AND room = {room}");
+            }
+            None => {}
+        }
+        if let Some(key) = &scope.from_key {
+            let key = sql.arg(key.clone());
+            sql.text += &format!(" AND src_key = {key}");
+        }
+        if let Some(after) = scope.after {
+            let after = sql.arg(after);
+            sql.text += &format!(" AND ts >= {after}");
+        }
+        if let Some(before) = scope.before {
+            let before = sql.arg(before);
+            sql.text += &format!(" AND ts < {before}");
+        }
+        let limit = sql.arg(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.text += &format!(" ORDER BY id DESC LIMIT {limit}");
+        let rows = client.query(&sql.text, &sql.params()).await?;
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let message = message_row(row).1;
+            let context = context(&client, &message, scope).await?;
+            hits.push(Hit { message, context });
+        }
+        Ok(hits)
     }
 
     /// See [`super::Reader::all_users`].

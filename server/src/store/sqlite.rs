@@ -18,22 +18,27 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::metrics::histogram::Histogram;
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use shared::Message;
+use shared::frame::Change;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, StoreError, Writer, publish};
+use super::{
+    COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, Place, StoreError, Writer, publish,
+};
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 use crate::rooms::{RoomOp, StoredRoom, room_of};
+use crate::search::Scope;
+use shared::frame::Hit;
 use shared::limits::MAX_ROOMS;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chatterbox.db";
 
 /// Schema version kept in `PRAGMA user_version`; migrations move older files forward.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a reader waits for a lock before giving up (checkpoints hold one briefly).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,6 +81,8 @@ pub fn open_measured(
     let mut conn = Connection::open(&path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // A deleted message's text is overwritten where it lay in the file, not only unlinked.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     migrate(&mut conn)?;
     let last_id: i64 =
         conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0))?;
@@ -241,6 +248,31 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                  PRIMARY KEY (room, key)
              ) WITHOUT ROWID;
              PRAGMA user_version = 3;",
+        )?;
+        tx.commit()?;
+    }
+    if version < 4 {
+        let tx = conn.transaction()?;
+        // Edits and deletes (extension `edit`) and full-text search (extension `search`).
+        // An edit or a delete is a row of its own (`op` 1 or 2, `target` the message it
+        // changes), so that it has an id in the order and reaches a client that resumes; the
+        // message itself holds the result (`edited`, `deleted`: when). The search index holds
+        // the words of messages only (not of edit rows), kept in step by the writer; it is
+        // built here from the messages already stored.
+        tx.execute_batch(
+            "ALTER TABLE messages ADD COLUMN edited INTEGER;
+             ALTER TABLE messages ADD COLUMN deleted INTEGER;
+             ALTER TABLE messages ADD COLUMN target INTEGER;
+             ALTER TABLE messages ADD COLUMN op INTEGER;
+             CREATE INDEX messages_by_target ON messages (target) WHERE target IS NOT NULL;
+             CREATE VIRTUAL TABLE messages_fts USING fts5(
+                 content, content = 'messages', content_rowid = 'id',
+                 tokenize = 'unicode61 remove_diacritics 2'
+             );
+             -- a delete takes the words out of the index itself, not only marks them gone
+             INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+             INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+             PRAGMA user_version = 4;",
         )?;
         tx.commit()?;
     }
@@ -434,9 +466,11 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
     let mut last = None;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO messages (id, src, dest, ts, content, room)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR IGNORE INTO messages (id, src, dest, ts, content, room, target, op)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
+        let mut index =
+            tx.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?;
         let mut block = tx.prepare_cached(
             "INSERT INTO blocks (blocker_key, blocked_key, blocked_name) VALUES (?1, ?2, ?3)
              ON CONFLICT DO UPDATE SET blocked_name = excluded.blocked_name",
@@ -451,7 +485,26 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
             match op {
                 Op::Message { id, message: m } => {
                     let room = room_of(&m.dest);
-                    insert.execute(params![id, m.src, m.dest, m.timestamp, m.content, room])?;
+                    let (target, op) = stored_change(m.change);
+                    let new = insert.execute(params![
+                        id,
+                        m.src,
+                        m.dest,
+                        m.timestamp,
+                        m.content,
+                        room,
+                        target,
+                        op
+                    ])? == 1;
+                    // A message stored before (a retry, another node) changes nothing again.
+                    if new {
+                        match m.change {
+                            None => {
+                                index.execute(params![id, m.content])?;
+                            }
+                            Some(change) => apply_change(&tx, change, m)?,
+                        }
+                    }
                     last = Some(*id);
                 }
                 Op::UserSeen { name, at } => {
@@ -470,6 +523,51 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
     }
     tx.commit()?;
     Ok(last)
+}
+
+/// How a message's change is kept: (`target`, `op`) of an edit (1) or delete (2) row.
+fn stored_change(change: Option<Change>) -> (Option<i64>, Option<i64>) {
+    match change {
+        Some(Change::Edit(target)) => (Some(target), Some(1)),
+        Some(Change::Delete(target)) => (Some(target), Some(2)),
+        _ => (None, None),
+    }
+}
+
+/// Applies an edit or delete row `m` to the message it changes, and to the search index: an
+/// edit replaces the text, a delete removes it (and the text of the message's earlier
+/// edits). A message already deleted stays so.
+fn apply_change(
+    tx: &rusqlite::Transaction<'_>,
+    change: Change,
+    m: &Message,
+) -> Result<(), StoreError> {
+    let (Change::Edit(target) | Change::Delete(target)) = change else {
+        return Ok(());
+    };
+    let old: Option<String> = tx
+        .prepare_cached(
+            "SELECT content FROM messages WHERE id = ?1 AND op IS NULL AND deleted IS NULL",
+        )?
+        .query_row(params![target], |r| r.get(0))
+        .optional()?;
+    let Some(old) = old else { return Ok(()) };
+    tx.prepare_cached(
+        "INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', ?1, ?2)",
+    )?
+    .execute(params![target, old])?;
+    if let Change::Edit(_) = change {
+        tx.prepare_cached("UPDATE messages SET content = ?2, edited = ?3 WHERE id = ?1")?
+            .execute(params![target, m.content, m.timestamp])?;
+        tx.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?
+            .execute(params![target, m.content])?;
+    } else {
+        tx.prepare_cached("UPDATE messages SET content = '', deleted = ?2 WHERE id = ?1")?
+            .execute(params![target, m.timestamp])?;
+        tx.prepare_cached("UPDATE messages SET content = '' WHERE target = ?1 AND op = 1")?
+            .execute(params![target])?;
+    }
+    Ok(())
 }
 
 /// Writes one registry change inside the batch's transaction.
@@ -551,10 +649,10 @@ fn write_registry(tx: &rusqlite::Transaction<'_>, op: &RegistryOp) -> Result<(),
 /// depend on the limit alone. (One statement with a materialized common table expression
 /// did the same, but its temporary table cost a fifth of a login's CPU in a fresh store.)
 const HISTORY_PUBLIC_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE dest = 'ALL' AND id <= ?1 AND id > ?3
      ORDER BY id DESC LIMIT ?2",
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE dest = 'ALL' AND id <= ?1 AND id > ?3
        AND name_key(src) NOT IN (SELECT value FROM json_each(?4))
      ORDER BY id DESC LIMIT ?2",
@@ -562,10 +660,10 @@ const HISTORY_PUBLIC_SQL: [&str; 2] = [
 
 /// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_TO_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE dest = ?1 AND id <= ?2 AND id >= ?3
      ORDER BY id DESC LIMIT ?4",
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE dest = ?1 AND id <= ?2 AND id >= ?3
        AND name_key(src) NOT IN (SELECT value FROM json_each(?5))
      ORDER BY id DESC LIMIT ?4",
@@ -573,11 +671,11 @@ const HISTORY_TO_SQL: [&str; 2] = [
 
 /// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_FROM_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND room IS NULL
        AND id <= ?2 AND id >= ?3
      ORDER BY id DESC LIMIT ?4",
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND room IS NULL
        AND id <= ?2 AND id >= ?3
        AND name_key(dest) NOT IN (SELECT value FROM json_each(?5))
@@ -586,27 +684,27 @@ const HISTORY_FROM_SQL: [&str; 2] = [
 
 /// A room's messages (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_ROOM_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE room = ?1 AND id <= ?2 AND id >= ?3
      ORDER BY id DESC LIMIT ?4",
-    "SELECT id, src, dest, ts, content FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
      WHERE room = ?1 AND id <= ?2 AND id >= ?3
        AND name_key(src) NOT IN (SELECT value FROM json_each(?5))
      ORDER BY id DESC LIMIT ?4",
 ];
 
-/// A stored message with its id.
+/// A stored message with its id (the columns `id, src, dest, ts, content, edited, deleted,
+/// target, op`).
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Message)> {
-    Ok((
-        r.get(0)?,
-        Message {
-            src: r.get(1)?,
-            dest: r.get(2)?,
-            timestamp: r.get(3)?,
-            content: r.get(4)?,
-            id: Some(r.get(0)?),
-        },
-    ))
+    let id = r.get(0)?;
+    let change = super::change_of(r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?);
+    let m = Message::new(
+        r.get::<_, String>(1)?,
+        r.get::<_, String>(2)?,
+        r.get(3)?,
+        r.get::<_, String>(4)?,
+    );
+    Ok((id, Message { id: Some(id), change, ..m }))
 }
 
 /// The newest `limit` messages of `room` with ids from `lo` to `upto`, newest first.
@@ -627,6 +725,66 @@ fn room_rows(
             .collect::<Result<_, _>>()?
     };
     Ok(rows)
+}
+
+/// A statement built with its parameters numbered as they are added.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<rusqlite::types::Value>,
+}
+
+impl Sql {
+    /// Adds a parameter; its placeholder.
+    fn arg(&mut self, value: impl Into<rusqlite::types::Value>) -> String {
+        self.args.push(value.into());
+        format!("?{}", self.args.len())
+    }
+}
+
+/// A list as a JSON array, for `json_each`.
+fn json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The visible messages just before and just after `m` in its conversation, oldest first.
+fn context(conn: &Connection, m: &Message, scope: &Scope) -> Result<Vec<Message>, StoreError> {
+    let Some(id) = m.id else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(2);
+    for (compare, order) in [("<", "DESC"), (">", "ASC")] {
+        let mut sql = Sql::default();
+        let place = match Place::of(m, scope) {
+            Place::All => "dest = 'ALL'".to_owned(),
+            Place::Room(room) => format!("room = {}", sql.arg(room.to_owned())),
+            Place::Private(a, b) => {
+                let (a, b) = (sql.arg(a.to_owned()), sql.arg(b.to_owned()));
+                format!(
+                    "room IS NULL AND id > {} AND ((src = {a} AND dest = {b}) OR (src = {b} AND dest = {a}))",
+                    sql.arg(scope.since)
+                )
+            }
+        };
+        let hidden = if scope.hidden.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND name_key(src) NOT IN (SELECT value FROM json_each({}))",
+                sql.arg(json(&scope.hidden))
+            )
+        };
+        sql.text = format!(
+            "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+             WHERE {place} AND id {compare} {id} AND op IS NULL AND deleted IS NULL{hidden}
+             ORDER BY id {order} LIMIT 1",
+            id = sql.arg(id),
+        );
+        let mut stmt = conn.prepare_cached(&sql.text)?;
+        let found =
+            stmt.query_row(rusqlite::params_from_iter(&sql.args), message_row).optional()?;
+        out.extend(found.map(|(_, m)| m));
+    }
+    out.sort_by_key(|m| m.id);
+    Ok(out)
 }
 
 impl Reader {
@@ -779,6 +937,90 @@ impl Reader {
             )?;
             let rows = stmt.query_map(params![MAX_ALL_USERS as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
+    /// See [`super::Reader::message`].
+    pub(super) async fn message(&self, id: i64) -> Result<Option<Message>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+                 WHERE id = ?1",
+            )?;
+            Ok(stmt.query_row(params![id], message_row).optional()?.map(|(_, m)| m))
+        })
+        .await
+    }
+
+    /// See [`super::Reader::search`].
+    pub(super) async fn search(
+        &self,
+        terms: &[String],
+        scope: &Scope,
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        let query = crate::search::fts5(terms);
+        let scope = scope.clone();
+        self.read(move |conn| {
+            let mut sql = Sql::default();
+            let text = format!(
+                "SELECT m.id, m.src, m.dest, m.ts, m.content, m.edited, m.deleted, m.target, m.op
+                 FROM messages_fts CROSS JOIN messages AS m ON m.id = messages_fts.rowid
+                 WHERE messages_fts MATCH {query} AND messages_fts.rowid < {older}
+                   AND m.op IS NULL AND m.deleted IS NULL
+                   AND (m.dest = 'ALL' OR m.room IN (SELECT value FROM json_each({rooms}))
+                        OR (m.room IS NULL AND m.id > {since}
+                            AND (m.dest = {user} OR m.src = {user})))",
+                query = sql.arg(query),
+                older = sql.arg(scope.older_than.unwrap_or(i64::MAX)),
+                rooms = sql.arg(json(&scope.rooms)),
+                since = sql.arg(scope.since),
+                user = sql.arg(scope.user.clone()),
+            );
+            sql.text = text;
+            if !scope.hidden.is_empty() {
+                let hidden = sql.arg(json(&scope.hidden));
+                sql.text += &format!(
+                    " AND name_key(m.src) NOT IN (SELECT value FROM json_each({hidden}))
+                      AND (m.dest = 'ALL' OR m.room IS NOT NULL
+                           OR name_key(m.dest) NOT IN (SELECT value FROM json_each({hidden})))"
+                );
+            }
+            match scope.place.as_deref() {
+                Some(shared::BROADCAST) => sql.text += " AND m.dest = 'ALL'",
+                Some(room) => {
+                    let room = sql.arg(room.to_owned());
+                    sql.text += &format!(" AND m.room = {room}");
+                }
+                None => {}
+            }
+            if let Some(key) = &scope.from_key {
+                let key = sql.arg(key.clone());
+                sql.text += &format!(" AND name_key(m.src) = {key}");
+            }
+            if let Some(after) = scope.after {
+                let after = sql.arg(after);
+                sql.text += &format!(" AND m.ts >= {after}");
+            }
+            if let Some(before) = scope.before {
+                let before = sql.arg(before);
+                sql.text += &format!(" AND m.ts < {before}");
+            }
+            let limit = sql.arg(i64::try_from(limit).unwrap_or(i64::MAX));
+            sql.text += &format!(" ORDER BY messages_fts.rowid DESC LIMIT {limit}");
+            let found: Vec<Message> = {
+                let mut stmt = conn.prepare(&sql.text)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(&sql.args), message_row)?;
+                rows.map(|r| r.map(|(_, m)| m)).collect::<Result<_, _>>()?
+            };
+            found
+                .into_iter()
+                .map(|message| {
+                    let context = context(conn, &message, &scope)?;
+                    Ok(Hit { message, context })
+                })
+                .collect()
         })
         .await
     }
