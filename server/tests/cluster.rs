@@ -662,3 +662,49 @@ async fn a_node_that_stops_takes_its_users_out_of_the_cluster_at_once() {
     assert!(r.user_list.expect("USER_LIST").contains(&"ann".to_owned()));
     n0.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_and_deletes_cross_the_nodes_and_search_reads_the_shared_store() {
+    use shared::frame::{Change, Edit, Search};
+    let cluster = Cluster::start(2).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+    let features = Some(&["edit", "search"][..]);
+    let mut ann = n0.client().await;
+    assert_eq!(ann.login_with("ann", features).await.username_accepted, Some(true));
+    let mut bob = n1.client().await;
+    assert_eq!(bob.login_with("bob", features).await.username_accepted, Some(true));
+    let mut dan = n1.client().await;
+    assert_eq!(dan.login_with("dan", None).await.username_accepted, Some(true));
+    ann.recv_where(|f| f.users_joined.iter().flatten().any(|n| n == "dan")).await;
+
+    ann.say("ALL", "teh plan").await;
+    let id = ann.recv_message("teh plan").await.id.expect("its id, from the stream");
+    assert_eq!(bob.recv_message("teh plan").await.id, Some(id));
+    ann.say("bob", "a private apple").await;
+    let private = ann.recv_message("a private apple").await.id.expect("id");
+    assert_eq!(bob.recv_message("a private apple").await.id, Some(private));
+
+    ann.send(&Frame { edit: Some(Edit { id, content: "the plan".into() }), ..Frame::default() })
+        .await;
+    let e = bob.recv_where(|f| f.messages.iter().flatten().any(|m| m.change.is_some())).await;
+    let e = &e.messages.expect("entries")[0];
+    assert_eq!((e.content.as_str(), e.change), ("the plan", Some(Change::Edit(id))));
+    dan.recv_message("[edit] \"teh plan\" -> the plan").await;
+    ann.send(&Frame { delete: Some(private), ..Frame::default() }).await;
+    let d = bob.recv_where(|f| f.messages.iter().flatten().any(|m| m.change.is_some())).await;
+    assert_eq!(d.messages.expect("entries")[0].change, Some(Change::Delete(private)));
+
+    // Both nodes read the one store: the edit is found by its new text, the delete nowhere.
+    for c in [&mut ann, &mut bob] {
+        let search = Search { query: "plan".into(), ..Search::default() };
+        c.send(&Frame { search: Some(search), ..Frame::default() }).await;
+        let found = c.recv_where(|f| f.found.is_some()).await.found.expect("FOUND");
+        let texts: Vec<&str> = found.results.iter().map(|h| h.message.content.as_str()).collect();
+        assert_eq!(texts, ["the plan"], "{}", c.name);
+        let search = Search { query: "apple".into(), ..Search::default() };
+        c.send(&Frame { search: Some(search), ..Frame::default() }).await;
+        let found = c.recv_where(|f| f.found.is_some()).await.found.expect("FOUND");
+        assert!(found.results.is_empty(), "{}: a deleted message is not found", c.name);
+    }
+    cluster.stop().await;
+}
