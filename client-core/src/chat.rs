@@ -29,6 +29,42 @@ pub enum Entry {
         own: bool,
         /// A private message (to or from this user).
         private: bool,
+        /// Its id (extensions `resume`, `edit`), which an edit or delete names.
+        id: Option<i64>,
+        /// It was edited (extension `edit`); a deleted one reads [`DELETED`].
+        edited: bool,
+    },
+    /// An earlier message changed (extension `edit`): a front end that shows the message with
+    /// this id updates it in place; one that cannot (or no longer shows it) shows this line.
+    Changed {
+        /// The message's id.
+        id: Option<i64>,
+        /// Its new text; `None`: deleted.
+        text: Option<String>,
+        /// Who changed it.
+        by: String,
+        /// When.
+        time: i64,
+    },
+    /// A search's heading (`FOUND`): the query and how many results follow.
+    Found {
+        /// What the line says.
+        text: String,
+    },
+    /// A search result (`hit`), or a message around one, for context.
+    Result {
+        /// Seconds since the epoch.
+        time: i64,
+        /// Sender.
+        src: String,
+        /// `ALL`, a room or the recipient.
+        dest: String,
+        /// The text.
+        text: String,
+        /// Its id (for `/delete ID`).
+        id: Option<i64>,
+        /// A result, not its context.
+        hit: bool,
     },
     /// Somebody joined.
     Joined(String),
@@ -92,6 +128,9 @@ pub fn missed_note(missed: u64) -> String {
     }
 }
 
+/// What a deleted message reads (extension `edit`).
+pub const DELETED: &str = "(message deleted)";
+
 /// Told when a session token arrives; the token itself is never shown.
 pub const TOKEN_NOTE: &str = "This login has a session token: the client keeps it in memory \
     only (never on disk), so that it reconnects without asking for the password.";
@@ -126,6 +165,14 @@ pub struct Chat {
     pub rooms: BTreeMap<String, RoomView>,
     /// The room typed text goes to; `None`: everyone (the main room).
     pub current: Option<String>,
+    /// The id of this user's newest message (extension `edit`), which `/edit` and `/delete`
+    /// change.
+    pub last_own: Option<i64>,
+    /// The search sent last, until its `FOUND` comes.
+    asked: Option<shared::frame::Search>,
+    /// The next page of the last search, for `/more` (its `OLDER_THAN` set to the last
+    /// result shown), once that search has found more.
+    next_page: Option<shared::frame::Search>,
 }
 
 /// A room this user is in, as the client knows it.
@@ -335,16 +382,73 @@ impl Chat {
         Entry::List { title: "online".into(), names: self.online.iter().cloned().collect() }
     }
 
-    fn entry(&self, m: Message) -> Entry {
+    /// The entry of a message, and what it tells of this user's own messages.
+    fn entry(&mut self, m: Message) -> Entry {
+        use shared::frame::Change;
         let me = self.me.as_deref().unwrap_or_default();
+        let own = m.src == me;
+        match m.change {
+            Some(Change::Edit(id)) => {
+                return Entry::Changed {
+                    id: Some(id),
+                    text: Some(m.content),
+                    by: m.src,
+                    time: m.timestamp,
+                };
+            }
+            Some(Change::Delete(id)) => {
+                return Entry::Changed { id: Some(id), text: None, by: m.src, time: m.timestamp };
+            }
+            _ => {}
+        }
+        if own && m.id > self.last_own {
+            self.last_own = m.id;
+        }
+        let deleted = matches!(m.change, Some(Change::Deleted(_)));
         Entry::Message {
             time: m.timestamp,
-            own: m.src == me,
+            own,
             private: !m.is_broadcast() && !m.dest.starts_with('#'),
             src: m.src,
             dest: m.dest,
-            text: m.content,
+            text: if deleted { DELETED.to_owned() } else { m.content },
+            id: m.id,
+            edited: matches!(m.change, Some(Change::Edited(_))),
         }
+    }
+
+    /// The entries of a `FOUND`, and the next page's search kept for `/more`.
+    fn found(&mut self, found: shared::frame::Found) -> Vec<Entry> {
+        let n = found.results.len();
+        let more = if found.more { "; /more for older ones" } else { "" };
+        let text = match n {
+            0 => format!("Search \"{}\": nothing found.", found.query),
+            1 => format!("Search \"{}\": 1 result{more}:", found.query),
+            n => format!("Search \"{}\": {n} results, newest first{more}:", found.query),
+        };
+        let older_than = found.results.last().and_then(|h| h.message.id);
+        self.next_page = match (self.asked.take(), found.more) {
+            (Some(last), true) => Some(shared::frame::Search { older_than, ..last }),
+            _ => None,
+        };
+        let mut out = vec![Entry::Found { text }];
+        for hit in found.results {
+            let id = hit.message.id;
+            let line = |m: Message, hit: bool| Entry::Result {
+                time: m.timestamp,
+                src: m.src,
+                dest: m.dest,
+                text: m.content,
+                id: m.id,
+                hit,
+            };
+            let (before, after): (Vec<Message>, Vec<Message>) =
+                hit.context.into_iter().partition(|m| m.id < id);
+            out.extend(before.into_iter().map(|m| line(m, false)));
+            out.push(line(hit.message, true));
+            out.extend(after.into_iter().map(|m| line(m, false)));
+        }
+        out
     }
 
     /// Takes in a frame from the server; returns the entries it adds. Keys arrive together in
@@ -362,6 +466,7 @@ impl Chat {
             let me = self.me.as_deref().unwrap_or_default();
             if !history
                 && m.src != me
+                && m.change.is_none()
                 && m.dest.starts_with('#')
                 && self.current.as_ref() != Some(&m.dest)
                 && let Some(r) = self.rooms.get_mut(&m.dest)
@@ -392,6 +497,9 @@ impl Chat {
             self.operator = op;
             let text = if op { "You are an operator now." } else { "You are not an operator." };
             out.push(Entry::Info(text.into()));
+        }
+        if let Some(found) = f.found.take() {
+            out.extend(self.found(found));
         }
         if let Some(list) = &f.bans {
             out.extend(crate::fmt::bans(list).into_iter().map(Entry::Info));
@@ -441,7 +549,7 @@ impl Chat {
     }
 
     /// The entry for a message this user just sent (the server does not echo it).
-    pub fn sent(&self, m: &Message) -> Entry {
+    pub fn sent(&mut self, m: &Message) -> Entry {
         self.entry(m.clone())
     }
 
@@ -501,7 +609,10 @@ impl Chat {
                     needs(&mut out, "the message was not sent.");
                 } else {
                     let m = self.message(&dest, &text, now);
-                    out.show.push(self.sent(&m));
+                    // With `edit` the server sends it back with its id, and it is shown then.
+                    if !self.granted.edit {
+                        out.show.push(self.sent(&m));
+                    }
                     out.send = Some(Frame::messages(vec![m]));
                 }
             }
@@ -558,9 +669,54 @@ impl Chat {
                 | Command::Room(_)
                 | Command::Topic(..)
                 | Command::Invite(..) => self.room_command(cmd, connected, &mut out),
+                Command::Edit(_) | Command::Delete(_) => {
+                    self.edit_command(cmd, connected, &mut out)
+                }
+                Command::Search(_) | Command::More => self.search_command(cmd, connected, &mut out),
             },
         }
         out
+    }
+
+    /// The commands of extension `edit`: on the user's last message, or a message by id.
+    fn edit_command(&mut self, cmd: Command, connected: bool, out: &mut Outcome) {
+        let error = |out: &mut Outcome, text: &str| out.show.push(Entry::Error(text.to_owned()));
+        if !self.granted.edit {
+            return error(out, "This server does not offer editing.");
+        }
+        if !connected {
+            return error(out, "Not connected; try again when reconnected.");
+        }
+        let last = self.last_own;
+        out.send = match (cmd, last) {
+            (Command::Edit(content), Some(id)) => {
+                Some(Frame { edit: Some(shared::frame::Edit { id, content }), ..Frame::default() })
+            }
+            (Command::Delete(Some(id)), _) | (Command::Delete(None), Some(id)) => {
+                Some(Frame { delete: Some(id), ..Frame::default() })
+            }
+            _ => return error(out, "You have written nothing here to change yet."),
+        };
+    }
+
+    /// The commands of extension `search`.
+    fn search_command(&mut self, cmd: Command, connected: bool, out: &mut Outcome) {
+        let error = |out: &mut Outcome, text: &str| out.show.push(Entry::Error(text.to_owned()));
+        if !self.granted.search {
+            return error(out, "This server does not offer search.");
+        }
+        if !connected {
+            return error(out, "Not connected; try again when reconnected.");
+        }
+        let search = match cmd {
+            Command::Search(search) => search,
+            _ => match self.next_page.take() {
+                Some(next) => next,
+                None => return error(out, "No more results: /search words starts a search."),
+            },
+        };
+        self.asked = Some(search.clone());
+        out.send = Some(Frame { search: Some(search), ..Frame::default() });
     }
 
     /// The commands of extension `rooms`.
@@ -725,6 +881,107 @@ pub const LOGOUT_EVERYWHERE: &str = "everywhere";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ann logged in with `edit` and `search`.
+    fn editing() -> Chat {
+        let mut chat = Chat::default();
+        let reply = Frame {
+            username_accepted: Some(true),
+            features: Some(vec![features::EDIT.into(), features::SEARCH.into()]),
+            messages: Some(vec![Message::new("ann", "ALL", 1, "from before").with_id(3)]),
+            ..Frame::default()
+        };
+        chat.logged_in("ann", reply);
+        chat
+    }
+
+    fn typed(chat: &mut Chat, line: &str) -> Outcome {
+        chat.handle(crate::input::parse(line), true, 100)
+    }
+
+    #[test]
+    fn with_edit_an_own_message_is_shown_when_it_comes_back_and_edit_changes_the_last() {
+        use shared::frame::{Change, Edit};
+        let mut chat = editing();
+        assert_eq!(chat.last_own, Some(3), "known from the history");
+        let out = typed(&mut chat, "hello");
+        assert!(out.show.is_empty(), "not shown before the server has it");
+        let back = Frame::messages(vec![Message::new("ann", "ALL", 100, "hello").with_id(9)]);
+        let shown = chat.apply(back);
+        assert!(
+            matches!(&shown[..], [Entry::Message { id: Some(9), own: true, text, .. }] if text == "hello")
+        );
+        assert_eq!(chat.last_own, Some(9));
+        let out = typed(&mut chat, "/edit hello, world");
+        let edit = Edit { id: 9, content: "hello, world".into() };
+        assert_eq!(out.send, Some(Frame { edit: Some(edit), ..Frame::default() }));
+        assert_eq!(typed(&mut chat, "/delete").send.and_then(|f| f.delete), Some(9));
+        assert_eq!(typed(&mut chat, "/delete 4").send.and_then(|f| f.delete), Some(4));
+        // Changes come back as entries of their own; history shows the result.
+        let change = |change, content: &str| {
+            let m = Message { change: Some(change), ..Message::new("bob", "ALL", 5, content) };
+            Frame::messages(vec![m.with_id(10)])
+        };
+        assert_eq!(
+            chat.apply(change(Change::Edit(9), "new")),
+            [Entry::Changed { id: Some(9), text: Some("new".into()), by: "bob".into(), time: 5 }]
+        );
+        assert_eq!(
+            chat.apply(change(Change::Delete(9), "")),
+            [Entry::Changed { id: Some(9), text: None, by: "bob".into(), time: 5 }]
+        );
+        let shown = chat.apply(change(Change::Deleted(7), ""));
+        assert!(
+            matches!(&shown[..], [Entry::Message { text, edited: false, .. }] if text == DELETED)
+        );
+        let shown = chat.apply(change(Change::Edited(7), "fixed"));
+        assert!(
+            matches!(&shown[..], [Entry::Message { text, edited: true, .. }] if text == "fixed")
+        );
+    }
+
+    #[test]
+    fn search_reads_its_filters_shows_results_in_context_and_pages_with_more() {
+        use shared::frame::{Found, Hit, Search};
+        let mut chat = editing();
+        let out = typed(&mut chat, "/search from:bob  in:#rust \"red apple\" after:1970-01-02");
+        let asked = Search {
+            query: "\"red apple\"".into(),
+            room: Some("#rust".into()),
+            from: Some("bob".into()),
+            after: Some(86_400),
+            ..Search::default()
+        };
+        assert_eq!(out.send, Some(Frame { search: Some(asked.clone()), ..Frame::default() }));
+        assert!(matches!(
+            chat.handle(crate::input::parse("/search in:#x!"), true, 0).show[..],
+            [Entry::Error(_)]
+        ));
+        let m = |id: i64, text: &str| Message::new("bob", "#rust", id, text).with_id(id);
+        let found = Found {
+            query: asked.query.clone(),
+            results: vec![Hit {
+                message: m(20, "red apple"),
+                context: vec![m(19, "before"), m(21, "after")],
+            }],
+            more: true,
+        };
+        let shown = chat.apply(Frame { found: Some(found), ..Frame::default() });
+        let hits: Vec<(bool, &str)> = shown
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Result { hit, text, .. } => Some((*hit, text.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hits, [(false, "before"), (true, "red apple"), (false, "after")]);
+        assert!(matches!(&shown[0], Entry::Found { text } if text.contains("/more")));
+        let more = typed(&mut chat, "/more").send.and_then(|f| f.search);
+        assert_eq!(more, Some(Search { older_than: Some(20), ..asked }));
+        let last = Found { query: "x".into(), results: vec![], more: false };
+        chat.apply(Frame { found: Some(last), ..Frame::default() });
+        assert!(matches!(typed(&mut chat, "/more").show[..], [Entry::Error(_)]), "no more");
+    }
 
     fn login_reply() -> Frame {
         Frame {

@@ -52,6 +52,27 @@ pub fn utc(ts: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
 }
 
+/// `YYYY-MM-DD` as Unix seconds at that day's start, UTC; `None` if it is not a date.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let mut parts = text.splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: u32 = parts.next()?.parse().ok()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
+        return None;
+    }
+    // Howard Hinnant's `days_from_civil`, the inverse of `civil_from_days`.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if month > 2 { month - 3 } else { month + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    // A day past the month's end (31 April) is refused, not carried over.
+    (civil_from_days(days) == (year, month, day)).then_some(days * 86_400)
+}
+
 /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, exact for every `i64` day a timestamp can give).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -143,6 +164,16 @@ mod tests {
     fn lists_show_their_count_and_say_when_empty() {
         assert_eq!(list("online", &["ann".into(), "bob".into()]), "online (2): ann, bob");
         assert_eq!(list("blocked", &[]), "blocked (0): (none)");
+    }
+
+    #[test]
+    fn dates_read_as_the_start_of_their_day_in_utc() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2000-02-29"), Some(951_782_400));
+        assert_eq!(parse_date("2026-03-02").map(utc), Some("2026-03-02 00:00 UTC".into()));
+        for bad in ["2026-02-30", "2026-13-01", "26-1", "yesterday", "2026-04-31"] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

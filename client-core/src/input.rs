@@ -6,7 +6,7 @@
 //! then asks for each password on a line of its own that is not shown (see `chat::Chat::asking`).
 
 use shared::frame::features::Granted;
-use shared::frame::{Ban, Kick, Mute};
+use shared::frame::{Ban, Kick, Mute, Search};
 use shared::validate::{parse_duration, validate_reason, validate_room, validate_username};
 
 /// A command.
@@ -64,6 +64,14 @@ pub enum Command {
     Topic(String, String),
     /// Let a name into an invite-only room (the current one when none is named).
     Invite(String, Option<String>),
+    /// Replace the text of your last message.
+    Edit(String),
+    /// Delete your last message, or the message with this id (operators: anyone's public one).
+    Delete(Option<i64>),
+    /// Search the history you may see.
+    Search(Search),
+    /// The next (older) page of the last search.
+    More,
 }
 
 /// What a line asks for.
@@ -127,6 +135,19 @@ pub const HELP_ROOMS: &[&str] = &[
     "/topic #room text   set a room's topic (operators)",
 ];
 
+/// Help for the extension `edit`.
+pub const HELP_EDIT: &[&str] = &[
+    "/edit text          replace the text of your last message (within an hour)",
+    "/delete [ID]        delete your last message (or message ID: search results show it)",
+];
+
+/// Help for the extension `search`.
+pub const HELP_SEARCH: &[&str] = &[
+    "/search words       find messages with every word (\"a phrase\" in quotes), newest first",
+    "  filters: from:name  in:#room (in:everyone: the main room)  after:2026-01-31  before:…",
+    "/more               the next, older results of the last search",
+];
+
 /// Help for the extension `moderation`, shown to operators only.
 pub const HELP_MODERATION: &[&str] = &[
     "/kick name [reason]              disconnect name",
@@ -148,6 +169,8 @@ pub fn help(granted: Granted, operator: bool) -> Vec<&'static str> {
         (granted.users, HELP_USERS),
         (granted.account, HELP_ACCOUNT),
         (granted.rooms, HELP_ROOMS),
+        (granted.edit, HELP_EDIT),
+        (granted.search, HELP_SEARCH),
         (granted.moderation && operator, HELP_MODERATION),
     ];
     for (shown, section) in sections {
@@ -267,9 +290,65 @@ fn command(rest: &str) -> Input {
                 _ => Input::Invalid("Usage: /invite name [#room]".into()),
             }
         }
+        "edit" => match args.trim() {
+            "" => Input::Invalid("Usage: /edit new text (replaces your last message)".into()),
+            text => Input::Command(Command::Edit(text.to_owned())),
+        },
+        "delete" | "del" => match (&arg, extra) {
+            (None, _) => Input::Command(Command::Delete(None)),
+            (Some(id), false) => match id.trim_start_matches('#').parse() {
+                Ok(id) => Input::Command(Command::Delete(Some(id))),
+                Err(_) => Input::Invalid("Usage: /delete [ID] (an ID is a number)".into()),
+            },
+            _ => Input::Invalid("Usage: /delete [ID]".into()),
+        },
+        "search" | "find" => search(args),
+        "more" => none(Command::More, "/more"),
         "" => Input::Invalid("Type /help for the commands.".into()),
         other => Input::Invalid(format!("Unknown command /{other}; type /help for the list.")),
     }
+}
+
+/// `/search`: the filters `from:name`, `in:#room` (or `in:everyone`), `after:DATE` and
+/// `before:DATE` (`YYYY-MM-DD`, UTC) wherever they are, and the rest as the query.
+fn search(args: &str) -> Input {
+    let usage =
+        "Usage: /search words [from:name] [in:#room] [after:YYYY-MM-DD] [before:YYYY-MM-DD]";
+    let mut search = Search::default();
+    let mut words = Vec::new();
+    for word in args.split(' ') {
+        let filter = word.split_once(':').filter(|(k, v)| {
+            !v.is_empty()
+                && matches!(k.to_ascii_lowercase().as_str(), "from" | "in" | "after" | "before")
+        });
+        let Some((key, value)) = filter else {
+            words.push(word);
+            continue;
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "from" => match validate_username(value) {
+                Ok(()) => search.from = Some(value.to_owned()),
+                Err(e) => return Input::Invalid(format!("from:{value}: {e}")),
+            },
+            "in" if value.eq_ignore_ascii_case("everyone") || value == shared::BROADCAST => {
+                search.room = Some(shared::BROADCAST.to_owned());
+            }
+            "in" => match validate_room(value) {
+                Ok(room) => search.room = Some(room),
+                Err(e) => return Input::Invalid(format!("in:{value}: {e}")),
+            },
+            key => match crate::fmt::parse_date(value) {
+                Some(t) if key == "after" => search.after = Some(t),
+                Some(t) => search.before = Some(t),
+                None => return Input::Invalid(format!("{key}:{value}: a date is YYYY-MM-DD")),
+            },
+        }
+    }
+    search.query = words.join(" ").trim().to_owned();
+    if search.query.is_empty() {
+        return Input::Invalid(usage.into());
+    }
+    Input::Command(Command::Search(search))
 }
 
 /// A command that takes a room or nothing.

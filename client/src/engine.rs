@@ -423,9 +423,10 @@ async fn login(
             _ => Proof::None,
         };
         let mut frame = login_frame_with(&candidate, proof);
-        // The terminal client shows rooms (the browser's does not yet).
+        // The terminal client shows rooms, edits and search (the browser's does not yet).
         if let Some(features) = frame.features.as_mut() {
-            features.push(shared::frame::features::ROOMS.to_owned());
+            use shared::frame::features::{EDIT, ROOMS, SEARCH};
+            features.extend([ROOMS, EDIT, SEARCH].map(str::to_owned));
         }
         if previous.as_ref() == Some(&candidate) {
             frame.since = creds.last_id;

@@ -39,8 +39,25 @@ pub fn who(src: &str, dest: &str, private: bool) -> String {
 /// An entry as one line of text.
 pub fn line(entry: &Entry) -> String {
     match entry {
-        Entry::Message { time, src, dest, text, private, .. } => {
-            format!("[{}] {} {text}", clock(*time), who(src, dest, *private))
+        Entry::Message { time, src, dest, text, private, edited, .. } => {
+            let edited = if *edited { " (edited)" } else { "" };
+            format!("[{}] {} {text}{edited}", clock(*time), who(src, dest, *private))
+        }
+        Entry::Changed { text: Some(text), by, time, .. } => {
+            format!("[{}] -- {by} edited a message: {text}", clock(*time))
+        }
+        Entry::Changed { text: None, by, time, .. } => {
+            format!("[{}] -- {by} deleted a message", clock(*time))
+        }
+        Entry::Found { text } => format!("-- {text}"),
+        Entry::Result { time, src, dest, text, id, hit } => {
+            let private = !dest.starts_with('#') && dest != shared::BROADCAST;
+            let line = format!("[{}] {} {text}", clock(*time), who(src, dest, private));
+            match (hit, id) {
+                (true, Some(id)) => format!("  > {line}  (id {id})"),
+                (true, None) => format!("  > {line}"),
+                (false, _) => format!("    {line}"),
+            }
         }
         Entry::Joined(n) => format!("-- {n} joined"),
         Entry::Left(n) => format!("-- {n} left"),
@@ -63,6 +80,8 @@ mod tests {
             text: "hi".into(),
             own: true,
             private: true,
+            id: None,
+            edited: false,
         };
         let l = line(&m);
         assert!(l.ends_with("] <ann -> bob> hi") && l.starts_with('['), "{l}");
@@ -74,8 +93,21 @@ mod tests {
             text: "hi".into(),
             own: false,
             private: false,
+            id: Some(4),
+            edited: true,
         };
-        assert!(line(&in_room).ends_with("] #rust <ann> hi"), "{}", line(&in_room));
+        assert!(line(&in_room).ends_with("] #rust <ann> hi (edited)"), "{}", line(&in_room));
+        let result = Entry::Result {
+            time: 0,
+            src: "ann".into(),
+            dest: "ALL".into(),
+            text: "found".into(),
+            id: Some(7),
+            hit: true,
+        };
+        assert!(line(&result).ends_with("] <ann> found  (id 7)"), "{}", line(&result));
+        let deleted = Entry::Changed { id: Some(7), text: None, by: "op".into(), time: 0 };
+        assert!(line(&deleted).ends_with("] -- op deleted a message"), "{}", line(&deleted));
         assert_eq!(line(&Entry::Joined("cat".into())), "-- cat joined");
         assert_eq!(line(&Entry::Error("x".into())), "!! x");
         assert_eq!(

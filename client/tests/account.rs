@@ -87,8 +87,8 @@ impl Conn {
         let login = self.recv().await;
         assert_eq!(login.username.as_deref(), Some("ann"));
         let mut every: Vec<String> = features::CLIENTS.map(String::from).to_vec();
-        every.push(features::ROOMS.to_owned());
-        assert_eq!(login.features, Some(every), "every extension, rooms too");
+        every.extend([features::ROOMS, features::EDIT, features::SEARCH].map(String::from));
+        assert_eq!(login.features, Some(every), "every extension, and the terminal's own");
         login
     }
 

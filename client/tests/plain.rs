@@ -324,3 +324,36 @@ async fn rooms_are_joined_written_to_listed_and_left_and_others_do_not_see_them(
     bob.expect("You are not in #elsewhere");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_delete_and_search_from_the_terminal() {
+    let dirs = Dirs::new();
+    let (server, clients) = start(&dirs).await;
+    let mut ann = clients.client(Some("ann"));
+    let mut bob = clients.client(Some("bob"));
+    ann.send("the quick brwn fox");
+    // Shown once the server has it, with its id, at the sender too.
+    ann.expect("<ann> the quick brwn fox");
+    bob.expect("<ann> the quick brwn fox");
+    ann.send("/edit the quick brown fox");
+    bob.expect("-- ann edited a message: the quick brown fox");
+    ann.expect("-- ann edited a message: the quick brown fox");
+    ann.send("a regrettable remark");
+    bob.expect("<ann> a regrettable remark");
+    ann.send("/delete");
+    bob.expect("-- ann deleted a message");
+    bob.send("/search fox");
+    bob.expect("Search \"fox\": 1 result:");
+    bob.expect("<ann> the quick brown fox  (id ");
+    bob.send("/search regrettable");
+    bob.expect("Search \"regrettable\": nothing found.");
+    bob.send("/search brwn from:ann");
+    bob.expect("Search \"brwn\": nothing found.");
+    bob.send("/edit mine");
+    bob.expect("You have written nothing here to change yet.");
+    bob.send("/search \"open quote");
+    bob.expect("has a quote (\") that is not closed");
+    bob.send("/more");
+    bob.expect("No more results");
+    server.stop().await;
+}

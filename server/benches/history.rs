@@ -1,8 +1,8 @@
 //! History benchmark (run by `cargo xtask bench`): how many messages a second the store's
 //! writer commits, and how long a login's history read (1,000 messages) takes from a store of
 //! 1,000,000, which must not depend on the store's size, for SQLite and then for PostgreSQL
-//! (cluster mode; a fresh database made on the server test-support's `TestDb` uses). Prints
-//! `key=value` lines, PostgreSQL's prefixed `pg_`.
+//! (cluster mode; a fresh database made on the server test-support's `TestDb` uses), and how
+//! long a full-text search takes there. Prints `key=value` lines, PostgreSQL's prefixed `pg_`.
 
 use std::time::{Duration, Instant};
 
@@ -19,11 +19,52 @@ const USERS: i64 = 1000;
 /// are public).
 const RESUMED: i64 = 111;
 
+/// Searches timed from the full store, of each kind.
+const SEARCHES: usize = 500;
+/// Distinct words besides "message": each is in 1,000,000 / 5,000 = 200 messages.
+const WORDS: i64 = 5000;
+
 fn message(i: i64) -> Message {
     let src = format!("user{}", i % USERS);
     // one in ten is private, to a neighbour
     let dest = if i % 10 == 0 { format!("user{}", (i + 1) % USERS) } else { "ALL".to_owned() };
-    Message::new(src, dest, 1_700_000_000 + i, format!("message {i} {}", "x".repeat(48)))
+    let word = word(i);
+    Message::new(src, dest, 1_700_000_000 + i, format!("message {i} {word} {}", "x".repeat(40)))
+}
+
+/// The word of message `i`, spread over the store.
+fn word(i: i64) -> String {
+    format!("w{}", (i * 7919) % WORDS)
+}
+
+/// Searches from the full store, as users who see the main room and their own private
+/// messages: (kind, durations sorted). Kinds: a rare word (200 messages hold it), a word every
+/// message holds, both, and a rare word from one sender.
+async fn searches(reader: &store::Reader) -> Vec<(&'static str, Vec<Duration>)> {
+    use chatterbox_server::search::{Scope, terms};
+    let mut out = Vec::new();
+    for kind in ["rare", "common", "two_words", "from_sender"] {
+        let mut times = Vec::with_capacity(SEARCHES);
+        for k in 0..SEARCHES as i64 {
+            let user = format!("user{}", (k * 37) % USERS);
+            let rare = word(k * 13);
+            let (query, from_key) = match kind {
+                "rare" => (rare, None),
+                "common" => ("message".to_owned(), None),
+                "two_words" => (format!("message {rare}"), None),
+                _ => (rare, Some(format!("user{}", (k * 7) % USERS))),
+            };
+            let scope = Scope { user, from_key, ..Scope::default() };
+            let terms = terms(&query).expect("a query");
+            let t = Instant::now();
+            let found = reader.search(&terms, &scope, 21).await.expect("search");
+            times.push(t.elapsed());
+            assert!(kind == "from_sender" || !found.is_empty(), "{kind}: {query} found nothing");
+        }
+        times.sort();
+        out.push((kind, times));
+    }
+    out
 }
 
 async fn fill(writer: &store::Writer, from: i64, to: i64) {
@@ -88,6 +129,7 @@ async fn measure(writer: store::Writer, reader: store::Reader, prefix: &str) {
     fill(&writer, COMMIT_RUN + 1, STORE_SIZE).await;
     let large = replays(&reader, STORE_SIZE).await;
     let (resumed, missed) = resumes(&reader, STORE_SIZE).await;
+    let searched = searches(&reader).await;
     println!("{prefix}commits_per_sec={commits:.0}");
     println!("{prefix}replay_messages={REPLAY}");
     println!("{prefix}replay_p99_ms_at_{COMMIT_RUN}={:.3}", percentile(&small, 0.99));
@@ -97,6 +139,14 @@ async fn measure(writer: store::Writer, reader: store::Reader, prefix: &str) {
     println!("{prefix}resume_messages={missed}");
     println!("{prefix}resume_p50_ms={:.3}", percentile(&resumed, 0.5));
     println!("{prefix}resume_p99_ms={:.3}", percentile(&resumed, 0.99));
+    let mut all = Vec::new();
+    for (kind, times) in &searched {
+        println!("{prefix}search_{kind}_p50_ms={:.3}", percentile(times, 0.5));
+        println!("{prefix}search_{kind}_p99_ms={:.3}", percentile(times, 0.99));
+        all.extend_from_slice(times);
+    }
+    all.sort();
+    println!("{prefix}search_p99_ms={:.3}", percentile(&all, 0.99));
     drop(writer.ops);
     writer.finished.wait().await;
 }

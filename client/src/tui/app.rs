@@ -100,9 +100,29 @@ impl App {
         }
     }
 
-    /// Adds entries to the conversation.
+    /// Adds entries to the conversation. An edit or delete of a message still in the
+    /// scrollback changes that line in place instead.
     pub fn push(&mut self, entries: impl IntoIterator<Item = Entry>) {
         for e in entries {
+            if let Entry::Changed { id: Some(id), text, .. } = &e
+                && let Some(Entry::Message { text: shown, edited, .. }) = self
+                    .log
+                    .iter_mut()
+                    .rev()
+                    .find(|m| matches!(m, Entry::Message { id: Some(i), .. } if i == id))
+            {
+                match text {
+                    Some(new) => {
+                        shown.clone_from(new);
+                        *edited = true;
+                    }
+                    None => {
+                        *shown = client_core::chat::DELETED.to_owned();
+                        *edited = false;
+                    }
+                }
+                continue;
+            }
             if self.log.len() == SCROLLBACK {
                 self.log.pop_front();
             }

@@ -40,7 +40,7 @@ pub const PRIVATE: Color = Color::Magenta;
 fn entry_spans(e: &Entry, me: Option<&str>) -> Vec<Span<'static>> {
     let dim = Style::new().fg(Color::DarkGray);
     match e {
-        Entry::Message { time, src, dest, text, own, private } => {
+        Entry::Message { time, src, dest, text, own, private, edited, .. } => {
             let mut nick = Style::new().fg(user_color(src)).add_modifier(Modifier::BOLD);
             if *own {
                 nick = nick.add_modifier(Modifier::REVERSED);
@@ -63,7 +63,17 @@ fn entry_spans(e: &Entry, me: Option<&str>) -> Vec<Span<'static>> {
                 let body = if *own { Style::new().fg(Color::Gray) } else { Style::new() };
                 spans.push(Span::styled(text.clone(), body));
             }
+            if *edited {
+                spans.push(Span::styled(" (edited)", dim));
+            }
             spans
+        }
+        Entry::Changed { .. } | Entry::Found { .. } => {
+            vec![Span::styled(fmt::line(e), Style::new().fg(Color::Cyan))]
+        }
+        Entry::Result { hit, .. } => {
+            let style = if *hit { Style::new() } else { dim };
+            vec![Span::styled(fmt::line(e), style)]
         }
         Entry::Joined(n) => vec![
             Span::styled("→ ", Style::new().fg(Color::Green)),

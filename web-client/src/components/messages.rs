@@ -31,7 +31,7 @@ fn line(item: Item, me: Option<String>, first_unseen: Selector<Option<u64>>) -> 
             .then(|| view! { <div class="new-marker" role="separator">"new messages"</div> })
     };
     let body = match item.entry {
-        Entry::Message { time, src, dest, text, own, private } => {
+        Entry::Message { time, src, dest, text, own, private, edited, .. } => {
             let mut class = String::from("msg");
             if own {
                 class.push_str(" own");
@@ -52,9 +52,20 @@ fn line(item: Item, me: Option<String>, first_unseen: Selector<Option<u64>>) -> 
                     {to}
                     ": "
                     <span class="text">{text}</span>
+                    {edited.then(|| view! { <span class="edited">" (edited)"</span> })}
                 </div>
             }
             .into_any()
+        }
+        Entry::Changed { text: Some(text), by, .. } => {
+            view! { <div class="event info">{by} " edited a message: " {text}</div> }.into_any()
+        }
+        Entry::Changed { text: None, by, .. } => {
+            view! { <div class="event info">{by} " deleted a message"</div> }.into_any()
+        }
+        Entry::Found { text } => view! { <div class="event info">{text}</div> }.into_any(),
+        Entry::Result { src, text, .. } => {
+            view! { <div class="event info">{src} ": " {text}</div> }.into_any()
         }
         Entry::Joined(n) => view! { <div class="event join">"→ " {n} " joined"</div> }.into_any(),
         Entry::Left(n) => view! { <div class="event leave">"← " {n} " left"</div> }.into_any(),
