@@ -423,7 +423,8 @@ async fn login(
             _ => Proof::None,
         };
         let mut frame = login_frame_with(&candidate, proof);
-        // The terminal client shows rooms (the browser's does not yet).
+        // Both clients show rooms and ask for them on their own (`features::CLIENTS` leaves
+        // them out).
         if let Some(features) = frame.features.as_mut() {
             features.push(shared::frame::features::ROOMS.to_owned());
         }
