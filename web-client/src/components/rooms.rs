@@ -80,11 +80,13 @@ fn JoinRoom(model: RwSignal<Model>, tx: StoredValue<mpsc::Sender<Out>>) -> impl 
             None => {}
         }
     };
+    // a room's name and its `#`
+    let longest = (MAX_ROOM_CHARS + 1).to_string();
     view! {
         <form class="join-room" on:submit=submit>
             <label for="join-room" class="visually-hidden">"Join a room"</label>
             <input id="join-room" autocomplete="off" placeholder="#room" data-test="join-room"
-                maxlength=(MAX_ROOM_CHARS + 1).to_string()
+                maxlength=longest
                 prop:value=move || typed.get()
                 on:input=move |ev| typed.set(event_target_value(&ev)) />
             <button type="submit">"Join"</button>
@@ -111,7 +113,8 @@ fn RoomHead(model: RwSignal<Model>, tx: StoredValue<mpsc::Sender<Out>>) -> impl 
         <Show when=move || head.with(Option::is_some)>
             <div class="room-head" data-test="room-head">
                 <h2>{text(|h| h.name.clone())}</h2>
-                <span class="topic" data-test="topic">
+                <span class="topic" data-test="topic"
+                      class:hint=move || head.with(|h| h.as_ref().is_some_and(|h| h.topic.is_none()))>
                     {text(|h| h.topic.clone().unwrap_or_else(|| "No topic".into()))}
                 </span>
                 <span class="hint">
