@@ -423,7 +423,8 @@ async fn login(
             _ => Proof::None,
         };
         let mut frame = login_frame_with(&candidate, proof);
-        // The terminal client shows rooms, edits and search (the browser's does not yet).
+        // Rooms, edits and search are asked for by each client on its own (the browser's
+        // shows rooms; `features::CLIENTS` leaves them out).
         if let Some(features) = frame.features.as_mut() {
             use shared::frame::features::{EDIT, ROOMS, SEARCH};
             features.extend([ROOMS, EDIT, SEARCH].map(str::to_owned));

@@ -619,3 +619,108 @@ async fn a_registered_name_resumes_after_a_reload_logs_out_and_as_operator_bans(
     let _ = b2.close().await;
     server.stop().await;
 }
+
+/// The room list, each button as its room (`everyone` for the main room) and unread count,
+/// the one marked `aria-current` (the room shown) starred: `["*everyone:0", "#rust:2"]`.
+const ROOM_LIST: &str = "return [...document.querySelectorAll('[data-test=room]')].map(b =>
+        (b.getAttribute('aria-current') === 'true' ? '*' : '') + b.dataset.room + ':'
+        + b.dataset.unread);";
+
+/// Waits until the room list is `want` (see [`ROOM_LIST`]).
+async fn wait_rooms(b: &Browser, want: &[&str]) {
+    let want = json!(want);
+    wait_js(b, ROOM_LIST, |v| *v == want).await;
+}
+
+/// Waits until the page's address has the fragment `hash` (`""`: none).
+async fn wait_hash(b: &Browser, hash: &str) {
+    wait_js(b, "return location.hash;", |v| v == &json!(hash)).await;
+}
+
+async fn room_button(b: &Browser, room: &str) -> fantoccini::elements::Element {
+    b.find(Locator::Css(&format!("[data-test=room][data-room='{room}']")))
+        .await
+        .expect("the room's button")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
+async fn rooms_are_for_their_members_count_unread_and_stay_in_the_address_over_a_reload() {
+    let Setup { dirs: _dirs, server, web, pin, driver } = setup().await;
+    let page = format!("https://localhost:{}/", web.port());
+    let b1 = browser(&driver, &pin, "one").await;
+    let b2 = browser(&driver, &pin, "two").await;
+    // web1 registers its name, so that a reload logs straight back in with the kept token.
+    b1.goto(&page).await.expect("open the page");
+    sign_in(&b1, "web1", "correct horse", true).await;
+    wait_account(&b1, "data-registered", "true").await;
+    login(&b2, web, "web2").await;
+    wait_text(&b2, "[data-test=status]", |t| t.contains("Connected as web2")).await;
+    wait_rooms(&b1, &["*everyone:0"]).await;
+    wait_hash(&b1, "").await;
+
+    // web1 joins #rust from the room list's field: shown, with its head, named in the address.
+    let field = b1.find(Locator::Css("[data-test=join-room]")).await.expect("the join field");
+    field.send_keys("#rust\n").await.expect("type a room");
+    wait_rooms(&b1, &["everyone:0", "*#rust:0"]).await;
+    wait_text(&b1, "[data-test=room-head]", |t| t.contains("#rust")).await;
+    wait_hash(&b1, "#rust").await;
+    say(&b1, "only for rust").await;
+    wait_text(&b1, "[data-test=messages]", |t| t.contains("web1: only for rust")).await;
+    screenshot(&b1, "10-room").await;
+
+    // web2 is not in #rust: a later message to the main room arrives, the room's never does.
+    room_button(&b1, "everyone").await.click().await.expect("to the main room");
+    wait_rooms(&b1, &["*everyone:0", "#rust:0"]).await;
+    wait_hash(&b1, "").await;
+    assert!(!messages(&b1).await.contains("only for rust"), "the main room shows no room's");
+    say(&b1, "probe after the room").await;
+    wait_text(&b2, "[data-test=messages]", |t| t.contains("web1: probe after the room")).await;
+    assert!(!messages(&b2).await.contains("only for rust"));
+    wait_rooms(&b2, &["*everyone:0"]).await;
+
+    // web2 joins with the terminal's command, and sees the room's history, and only the room.
+    say(&b2, "/join #rust").await;
+    wait_rooms(&b2, &["everyone:0", "*#rust:0"]).await;
+    wait_text(&b2, "[data-test=messages]", |t| t.contains("web1: only for rust")).await;
+    assert!(!messages(&b2).await.contains("probe after the room"));
+    wait_hash(&b2, "#rust").await;
+
+    // web2 writes there while web1 looks at the main room: #rust counts it as unread.
+    say(&b2, "hello rust").await;
+    wait_rooms(&b1, &["*everyone:0", "#rust:1"]).await;
+    assert!(!messages(&b1).await.contains("hello rust"));
+    screenshot(&b1, "11-room-unread").await;
+    // by keyboard: Enter on the room's button shows it, read
+    room_button(&b1, "#rust").await.send_keys(&Key::Enter.to_string()).await.expect("Enter");
+    wait_rooms(&b1, &["everyone:0", "*#rust:0"]).await;
+    wait_text(&b1, "[data-test=messages]", |t| {
+        t.contains("web1: only for rust") && t.contains("web2: hello rust")
+    })
+    .await;
+    wait_hash(&b1, "#rust").await;
+    // and the main room counts what came while web1 was in #rust
+    room_button(&b2, "everyone").await.click().await.expect("to the main room");
+    say(&b2, "meanwhile in the main room").await;
+    wait_rooms(&b1, &["everyone:1", "*#rust:0"]).await;
+
+    // A reload keeps web1 in the room of the address (logged straight back in with its token).
+    b1.refresh().await.expect("reload");
+    wait_text(&b1, "[data-test=status]", |t| t.contains("Connected as web1")).await;
+    wait_rooms(&b1, &["everyone:0", "*#rust:0"]).await;
+    wait_text(&b1, "[data-test=messages]", |t| t.contains("web2: hello rust")).await;
+    assert!(!messages(&b1).await.contains("meanwhile in the main room"));
+    wait_hash(&b1, "#rust").await;
+    screenshot(&b1, "12-room-after-reload").await;
+
+    // An address naming a room web2 is not in joins it; /part leaves it, back to the main room.
+    b2.execute("location.hash = '#go';", vec![]).await.expect("script");
+    wait_rooms(&b2, &["everyone:0", "*#go:0", "#rust:0"]).await;
+    say(&b2, "/part").await;
+    wait_rooms(&b2, &["*everyone:0", "#rust:0"]).await;
+    wait_hash(&b2, "").await;
+
+    let _ = b1.close().await;
+    let _ = b2.close().await;
+    server.stop().await;
+}

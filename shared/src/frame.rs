@@ -170,8 +170,8 @@ pub mod features {
     pub const SEARCH: &str = "search";
     /// Every extension of this implementation: what its server grants.
     pub const ALL: [&str; 8] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME, EDIT, SEARCH];
-    /// The extensions this project's clients implement and ask for at login (rooms are
-    /// the server's only so far).
+    /// The extensions both of this project's clients implement and ask for at login; each
+    /// adds the ones only it shows so far (both: rooms; the terminal: edit and search).
     pub const CLIENTS: [&str; 5] = [BLOCK, USERS, ACCOUNT, MODERATION, RESUME];
 
     /// The extensions granted at login (the server's `FEATURES` answer), one flag each: what

@@ -2,6 +2,11 @@
 //! WebSocket, so every rule here is unit-tested natively. The views only read it, each through
 //! a memo of the part it shows (the conversation's range of ids, the side panel's revision, the
 //! draft...), so that an event re-renders only what it changed.
+//!
+//! Rooms (extension `rooms`): the page shows one conversation at a time, the main room's
+//! ("everyone": broadcasts, private messages and who comes and goes) or one room's, each with
+//! its own scrollback; the room shown is the one typed text goes to (`Chat::current`), and the
+//! page's address names it (`#rust`, see [`room_hash`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -9,11 +14,22 @@ use std::ops::Range;
 use client_core::chat::{Chat, Entry, LOGOUT_EVERYWHERE, Proof, login_frame_with};
 use client_core::input::{self, Input};
 use client_core::secret::Secret;
-use shared::validate::validate_password;
+use shared::frame::features;
+use shared::limits::MAX_ROOMS_PER_USER;
+use shared::validate::{ROOM_PREFIX, validate_password, validate_room};
 use shared::{BROADCAST, Frame, Message};
 
-/// Entries kept; older ones are dropped so a long-open tab stays small.
+/// Entries kept per conversation (the main room's, and each room's); older ones are dropped
+/// so a long-open tab stays small.
 pub const SCROLLBACK: usize = 2000;
+
+/// Rooms whose conversations the page keeps: the server's limit of rooms per user, so that
+/// every room the user is in has its own. Messages of a room past it (a server that allows
+/// more) show in the main room's conversation.
+pub const MAX_ROOM_LOGS: usize = MAX_ROOMS_PER_USER;
+
+/// What the room list calls the main room (DEST `ALL`).
+pub const MAIN_ROOM: &str = "everyone";
 
 /// Milliseconds in a second: the reconnect countdown shows whole seconds and steps by one.
 pub const SECOND_MS: u32 = 1000;
@@ -30,10 +46,84 @@ const IN_USE: &str = "already in use";
 /// One line of the conversation, with a stable id for keyed rendering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    /// Unique within the page's life.
+    /// Unique within its conversation ([`Model::view`] tells the conversations apart).
     pub id: u64,
     /// What it shows.
     pub entry: Entry,
+}
+
+/// One conversation: the main room's or a room's, oldest first, its ids consecutive.
+#[derive(Debug, Clone, Default)]
+struct Log {
+    /// Which conversation this is: a number no other one of the page's life has.
+    epoch: u64,
+    items: VecDeque<Item>,
+    next_id: u64,
+}
+
+impl Log {
+    fn new(epoch: u64) -> Self {
+        Log { epoch, ..Log::default() }
+    }
+
+    /// Adds an entry; returns its id.
+    fn push(&mut self, entry: Entry) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.items.push_back(Item { id, entry });
+        if self.items.len() > SCROLLBACK {
+            self.items.pop_front();
+        }
+        id
+    }
+
+    fn ids(&self) -> Range<u64> {
+        self.items.front().map_or(self.next_id, |i| i.id)..self.next_id
+    }
+
+    fn item(&self, id: u64) -> Option<&Item> {
+        let first = self.items.front()?.id;
+        self.items.get(usize::try_from(id.checked_sub(first)?).ok()?)
+    }
+}
+
+/// The page's address names the room shown: `#rust` for the room #rust, nothing for the main
+/// room. Returns the fragment (with its `#`), empty for the main room.
+pub fn room_hash(room: Option<&str>) -> String {
+    room.map(str::to_owned).unwrap_or_default()
+}
+
+/// The room a fragment of the page's address names (`#rust`, `#Rust` or `rust`), if it names
+/// one; `None`: the main room (no fragment, or one that is no room's name).
+pub fn room_from_hash(hash: &str) -> Option<String> {
+    let name = hash.strip_prefix(ROOM_PREFIX).unwrap_or(hash);
+    validate_room(&format!("{ROOM_PREFIX}{name}")).ok()
+}
+
+/// One button of the room list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RoomTab {
+    /// The room; `None`: the main room.
+    pub room: Option<String>,
+    /// What the button says: the room's name, or [`MAIN_ROOM`].
+    pub label: String,
+    /// Messages that came while another conversation was shown.
+    pub unread: usize,
+    /// The conversation shown now.
+    pub current: bool,
+}
+
+/// What the head of a room's conversation says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomHead {
+    /// The room.
+    pub name: String,
+    /// Its topic, if one is set.
+    pub topic: Option<String>,
+    /// Only invited names may join.
+    pub invite_only: bool,
+    /// Its members online.
+    pub online: usize,
 }
 
 /// Where the user is.
@@ -81,11 +171,22 @@ pub enum Tab {
 /// Everything the page shows.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// The chat (shared with the terminal client).
+    /// The chat (shared with the terminal client). Its `current` room is the conversation
+    /// shown, and where typed text goes.
     pub chat: Chat,
-    /// The conversation, oldest first; ids are consecutive (see [`Model::ids`]).
-    items: VecDeque<Item>,
-    next_id: u64,
+    /// The main room's conversation: broadcasts, private messages, joins and leaves.
+    main: Log,
+    /// Each room's conversation, for the rooms the user is in (at most [`MAX_ROOM_LOGS`]).
+    room_logs: BTreeMap<String, Log>,
+    /// The last conversation's epoch given out.
+    epochs: u64,
+    /// Broadcasts that came while a room was shown.
+    main_unread: usize,
+    /// The room the page's address names ([`room_hash`]): where a login goes, and what the
+    /// address is kept at. `None`: the main room.
+    wanted: Option<String>,
+    /// The room of the address whose `JOIN` is on its way (the user was not in it).
+    joining: Option<String>,
     /// Where the user is.
     pub phase: Phase,
     /// The connection.
@@ -141,8 +242,12 @@ impl Default for Model {
     fn default() -> Self {
         Model {
             chat: Chat::default(),
-            items: VecDeque::new(),
-            next_id: 0,
+            main: Log::new(0),
+            room_logs: BTreeMap::new(),
+            epochs: 0,
+            main_unread: 0,
+            wanted: None,
+            joining: None,
             phase: Phase::Login,
             link: Link::Connecting,
             gateway: None,
@@ -168,42 +273,237 @@ impl Default for Model {
 }
 
 impl Model {
-    fn push(&mut self, entries: Vec<Entry>) {
-        let me = self.chat.me.clone();
+    /// Adds entries each to its conversation: a room's message to its room's, a broadcast, a
+    /// private message, a join or a leave to the main room's, anything else (notes, errors,
+    /// command output) to the one shown. `live`: they arrive now (not a login's history), so a
+    /// broadcast counts as unread while a room is shown.
+    fn push(&mut self, entries: Vec<Entry>, live: bool) {
         for entry in entries {
-            if let Entry::Message { src, private: true, own: false, .. } = &entry
-                && Some(src) != me.as_ref()
-            {
+            let room = match &entry {
+                Entry::Message { dest, .. } if dest.starts_with(ROOM_PREFIX) => Some(dest.clone()),
+                Entry::Message { .. } | Entry::Joined(_) | Entry::Left(_) => None,
+                _ => self.chat.current.clone(),
+            };
+            self.push_to(room.as_deref(), entry, live);
+        }
+    }
+
+    /// Adds an entry to the conversation of `room` (the main room's for `None`, or for a room
+    /// without one).
+    fn push_to(&mut self, room: Option<&str>, entry: Entry, live: bool) {
+        let me = self.chat.me.clone();
+        let shown = self.shown().epoch;
+        let (log, main) = match room.and_then(|r| self.room_logs.get_mut(r)) {
+            Some(log) => (log, false),
+            None => (&mut self.main, true),
+        };
+        let here = log.epoch == shown;
+        if let Entry::Message { src, private, own: false, .. } = &entry
+            && Some(src) != me.as_ref()
+        {
+            if *private {
                 *self.unread.entry(src.clone()).or_default() += 1;
+            } else if live && main && !here {
+                self.main_unread += 1;
             }
-            let id = self.next_id;
-            self.next_id += 1;
-            if !self.following {
-                self.unseen += 1;
-                self.first_unseen.get_or_insert(id);
+        }
+        let id = log.push(entry);
+        if here && !self.following {
+            self.unseen += 1;
+            self.first_unseen.get_or_insert(id);
+        }
+    }
+
+    /// The conversation shown: the current room's, or the main room's.
+    fn shown(&self) -> &Log {
+        self.chat.current.as_ref().and_then(|r| self.room_logs.get(r)).unwrap_or(&self.main)
+    }
+
+    /// Which conversation is shown: it changes whenever another one is, so that the view
+    /// builds its rows anew rather than mixing two conversations' ids.
+    pub fn view(&self) -> u64 {
+        self.shown().epoch
+    }
+
+    /// The ids of the shown conversation's entries, oldest first: they are consecutive, so the
+    /// view keys its rows on this range (with [`Model::view`]) and builds a row only for an id
+    /// it has not shown yet.
+    pub fn ids(&self) -> Range<u64> {
+        self.shown().ids()
+    }
+
+    /// The entry of the shown conversation with this id, while it is in the scrollback.
+    pub fn item(&self, id: u64) -> Option<&Item> {
+        self.shown().item(id)
+    }
+
+    /// The shown conversation, oldest first.
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.shown().items.iter()
+    }
+
+    /// Keeps a conversation for each room the user is in, and none for a room left.
+    fn sync_logs(&mut self) {
+        let rooms = &self.chat.rooms;
+        self.room_logs.retain(|room, _| rooms.contains_key(room));
+        for room in rooms.keys() {
+            if self.room_logs.len() >= MAX_ROOM_LOGS {
+                break;
             }
-            self.items.push_back(Item { id, entry });
-            if self.items.len() > SCROLLBACK {
-                self.items.pop_front();
+            if !self.room_logs.contains_key(room) {
+                self.epochs += 1;
+                self.room_logs.insert(room.clone(), Log::new(self.epochs));
             }
         }
     }
 
-    /// The ids of the conversation's entries, oldest first: they are consecutive, so the view
-    /// keys its rows on this range and builds a row only for an id it has not shown yet.
-    pub fn ids(&self) -> Range<u64> {
-        self.items.front().map_or(self.next_id, |i| i.id)..self.next_id
+    /// What follows a change of the chat (a frame, a typed line): the rooms' conversations
+    /// kept in step, and if the room shown changed (`before` was shown), the new one read and
+    /// shown from its newest entry; the address follows, unless the address's room is being
+    /// joined.
+    fn chat_changed(&mut self, before: Option<String>) {
+        self.sync_logs();
+        if self.chat.current != before {
+            self.entered();
+        }
+        if self.phase == Phase::Chat && self.joining.is_none() {
+            self.wanted = self.chat.current.clone();
+        }
     }
 
-    /// The entry with this id, while it is in the scrollback.
-    pub fn item(&self, id: u64) -> Option<&Item> {
-        let first = self.items.front()?.id;
-        self.items.get(usize::try_from(id.checked_sub(first)?).ok()?)
+    /// Another conversation is shown: it is read, and shown from its newest entry.
+    fn entered(&mut self) {
+        match self.chat.current.as_ref().and_then(|r| self.chat.rooms.get_mut(r)) {
+            Some(room) => room.unread = 0,
+            None => self.main_unread = 0,
+        }
+        self.scrolled(true);
     }
 
-    /// The conversation, oldest first.
-    pub fn items(&self) -> impl Iterator<Item = &Item> {
-        self.items.iter()
+    /// The user shows the conversation of `room` (`None`: the main room), one the user is in,
+    /// and writes there.
+    pub fn switch(&mut self, room: Option<&str>) {
+        let room = room.filter(|r| self.chat.rooms.contains_key(*r)).map(str::to_owned);
+        let before = std::mem::replace(&mut self.chat.current, room);
+        self.joining = None;
+        self.chat_changed(before);
+    }
+
+    /// The room list: the main room, then each room the user is in, with unread counts and
+    /// the one shown marked. Empty when the server does not offer rooms.
+    pub fn room_list(&self) -> Vec<RoomTab> {
+        if !self.chat.granted.rooms {
+            return Vec::new();
+        }
+        let main = RoomTab {
+            room: None,
+            label: MAIN_ROOM.to_owned(),
+            unread: self.main_unread,
+            current: self.chat.current.is_none(),
+        };
+        let rooms = self.chat.rooms.iter().map(|(name, r)| RoomTab {
+            room: Some(name.clone()),
+            label: name.clone(),
+            unread: r.unread,
+            current: self.chat.current.as_ref() == Some(name),
+        });
+        std::iter::once(main).chain(rooms).collect()
+    }
+
+    /// The head of the room shown: its name, topic and members online (none for the main
+    /// room).
+    pub fn room_head(&self) -> Option<RoomHead> {
+        let name = self.chat.current.clone()?;
+        let room = self.chat.rooms.get(&name)?;
+        Some(RoomHead {
+            name,
+            topic: room.topic.clone(),
+            invite_only: room.invite_only,
+            online: room.members.len(),
+        })
+    }
+
+    /// The fragment the page's address should have ([`room_hash`]): the room shown, or the
+    /// one being joined for the address. `None` outside the chat: the address is left as it
+    /// is, for the next login to go to.
+    pub fn hash(&self) -> Option<String> {
+        (self.phase == Phase::Chat).then(|| room_hash(self.wanted.as_deref()))
+    }
+
+    /// The page's address now has the fragment `hash` (the page opened with it, or the user
+    /// changed it, or went back or forward): the room it names is shown, or joined if the
+    /// user is not in it; returns the `JOIN` to send. Before the login, the room is only
+    /// noted: the login goes there.
+    pub fn navigated(&mut self, hash: &str) -> Option<Frame> {
+        let room = room_from_hash(hash);
+        if self.phase != Phase::Chat {
+            self.wanted = room;
+            return None;
+        }
+        if room == self.wanted {
+            return None;
+        }
+        match room {
+            Some(r) if !self.chat.rooms.contains_key(&r) => {
+                self.wanted = Some(r);
+                self.enter_wanted()
+            }
+            room => {
+                self.switch(room.as_deref());
+                None
+            }
+        }
+    }
+
+    /// Goes to the room the address names: shows it if the user is in it, else returns the
+    /// `JOIN` for it (the page shows it once the server answers). A server without rooms, or
+    /// no connection: the address goes back to the room shown.
+    fn enter_wanted(&mut self) -> Option<Frame> {
+        let room = self.wanted.clone()?;
+        if self.chat.rooms.contains_key(&room) {
+            self.switch(Some(&room));
+            return None;
+        }
+        if !self.chat.granted.rooms || self.link != Link::Open {
+            self.joining = None;
+            self.wanted = self.chat.current.clone();
+            return None;
+        }
+        self.joining = Some(room.clone());
+        Some(Frame { join: Some(room), ..Frame::default() })
+    }
+
+    /// The user asks to join `room` (`#rust` or `rust`) from the room list: the `JOIN` to
+    /// send, nothing if the user is in it already (it is shown), or why not.
+    pub fn join_room(&mut self, room: &str) -> Result<Option<Frame>, String> {
+        let room = room.trim();
+        let name = if room.starts_with(ROOM_PREFIX) { room.to_owned() } else { format!("#{room}") };
+        let room = validate_room(&name).map_err(|e| e.to_string())?;
+        if !self.chat.granted.rooms {
+            return Err("This server does not offer rooms.".into());
+        }
+        if self.chat.rooms.contains_key(&room) {
+            self.switch(Some(&room));
+            return Ok(None);
+        }
+        if self.phase != Phase::Chat || self.link != Link::Open {
+            return Err("Not connected; try again when reconnected.".into());
+        }
+        Ok(Some(Frame { join: Some(room), ..Frame::default() }))
+    }
+
+    /// The `PART` that leaves the room shown, if it is one.
+    pub fn part(&self) -> Option<Frame> {
+        let room = self.chat.current.clone()?;
+        Some(Frame { part: Some(room), ..Frame::default() })
+    }
+
+    /// Who the composer writes to, for its placeholder: [`MAIN_ROOM`] or the room.
+    pub fn writing_to(&self) -> String {
+        match &self.chat.current {
+            Some(room) => room.clone(),
+            None => MAIN_ROOM.to_owned(),
+        }
     }
 
     /// The side panel's revision: it changes whenever the names it lists, the blocked ones or
@@ -288,6 +588,11 @@ impl Model {
             (None, None) => Proof::None,
         };
         let mut frame = login_frame_with(name, proof);
+        // The page shows rooms (`features::CLIENTS` lists what every client of the project
+        // implements; the terminal client adds rooms on its own too).
+        if let Some(asked) = frame.features.as_mut() {
+            asked.push(features::ROOMS.to_owned());
+        }
         if self.chat.me.as_deref() == Some(name) {
             frame.since = self.last_id;
         }
@@ -341,7 +646,7 @@ impl Model {
         if let Some(why) = self.ended.take() {
             self.link = Link::Ended;
             self.phase = Phase::Login;
-            self.chat = Chat::default();
+            self.reset_chat();
             self.login_error = Some(why);
             self.people_changed();
             return;
@@ -352,10 +657,13 @@ impl Model {
         }
         // (no wait: another gateway is opened at once, which the status shows)
         if was_in && retry_ms > 0 {
-            self.push(vec![Entry::Error(format!(
-                "Connection lost; reconnecting in {} s.",
-                seconds(retry_ms)
-            ))]);
+            self.push(
+                vec![Entry::Error(format!(
+                    "Connection lost; reconnecting in {} s.",
+                    seconds(retry_ms)
+                ))],
+                false,
+            );
         }
     }
 
@@ -391,8 +699,9 @@ impl Model {
         Status { class, text }
     }
 
-    /// Takes in a frame from the server; returns a frame to answer it with, if any (the
-    /// REGISTER of "register this name", once the login is accepted).
+    /// Takes in a frame from the server; returns a frame to answer it with, if any, once the
+    /// login is accepted: the REGISTER of "register this name", and the JOIN of the room the
+    /// page's address names if the user is not in it.
     pub fn received(&mut self, mut frame: Frame) -> Option<Frame> {
         let newest = frame.messages.iter().flatten().filter_map(|m| m.id).max();
         self.last_id = self.last_id.max(newest);
@@ -414,15 +723,25 @@ impl Model {
             if accepted {
                 self.relogins = 0;
                 let name = self.name.clone().unwrap_or_default();
+                let before = self.chat.current.clone();
                 let entries = self.chat.logged_in(&name, frame);
                 self.phase = Phase::Chat;
                 self.login_error = None;
-                self.push(entries);
-                let password = self.register_with.take()?;
-                return Some(Frame {
-                    register: Some(password.expose().to_owned()),
-                    ..Frame::default()
-                });
+                self.joining = None;
+                // (the address's room stays what the login goes to)
+                let wanted = self.wanted.clone();
+                self.chat_changed(before);
+                self.push(entries, false);
+                self.wanted = wanted;
+                let mut answer = self.enter_wanted();
+                if self.joining.is_none() {
+                    self.wanted = self.chat.current.clone();
+                }
+                if let Some(password) = self.register_with.take() {
+                    answer.get_or_insert_with(Frame::default).register =
+                        Some(password.expose().to_owned());
+                }
+                return answer;
             }
             let in_use = frame.info.as_deref().is_some_and(|i| i.contains(IN_USE));
             if used_token && in_use && self.relogins < RELOGIN_ATTEMPTS {
@@ -443,9 +762,51 @@ impl Model {
                 Some(frame.info.unwrap_or_else(|| "That username was refused.".into()));
             return None;
         }
-        let entries = self.chat.apply(frame);
-        self.push(entries);
+        self.apply(frame);
         None
+    }
+
+    /// Takes in a frame of the chat (not a login answer).
+    fn apply(&mut self, mut frame: Frame) {
+        if let Some(joined) = &frame.joined {
+            // Its MESSAGES are the room's history: they replace what the page has of it (a
+            // JOIN of a room the user is in already answers with the history again).
+            if let Some(log) = self.room_logs.get_mut(&joined.name) {
+                self.epochs += 1;
+                *log = Log::new(self.epochs);
+            }
+            self.joining = None;
+        }
+        if frame.error.is_some() && self.joining.take().is_some() {
+            // Most likely the address's room refused the JOIN (invite-only, say): the address
+            // goes back to the room shown.
+            self.wanted = self.chat.current.clone();
+        }
+        // What happens in one room goes to that room's conversation.
+        let about = [
+            frame
+                .room_joined
+                .take()
+                .map(|p| (p.room.clone(), Frame { room_joined: Some(p), ..Frame::default() })),
+            frame
+                .room_left
+                .take()
+                .map(|p| (p.room.clone(), Frame { room_left: Some(p), ..Frame::default() })),
+            frame
+                .room_changed
+                .take()
+                .map(|r| (r.name.clone(), Frame { room_changed: Some(r), ..Frame::default() })),
+        ];
+        let before = self.chat.current.clone();
+        let entries = self.chat.apply(frame);
+        self.chat_changed(before);
+        self.push(entries, true);
+        for (room, frame) in about.into_iter().flatten() {
+            let entries = self.chat.apply(frame);
+            for entry in entries {
+                self.push_to(Some(&room), entry, true);
+            }
+        }
     }
 
     /// What a frame's keys of extension `account` change: the token (kept, and taken out of
@@ -472,7 +833,7 @@ impl Model {
 
     /// A frame the server sent that is not a protocol object.
     pub fn unreadable(&mut self, why: &str) {
-        self.push(vec![Entry::Error(format!("Unreadable message from the server: {why}"))]);
+        self.push(vec![Entry::Error(format!("Unreadable message from the server: {why}"))], false);
     }
 
     /// A frame could not be sent: too many are waiting to go out. A message goes back into
@@ -489,7 +850,7 @@ impl Model {
             }
             None => "Not sent: too much is waiting to go out; try again in a moment.",
         };
-        self.push(vec![Entry::Error(text.to_owned())]);
+        self.push(vec![Entry::Error(text.to_owned())], false);
     }
 
     /// The user sends a line; returns the frame to send, if any. `/quit` leaves the chat.
@@ -500,9 +861,12 @@ impl Model {
         {
             self.unread.remove(dest);
         }
+        let before = self.chat.current.clone();
         let out =
             self.chat.handle(input, self.phase == Phase::Chat && self.link == Link::Open, now);
-        self.push(out.show);
+        // (`/room #rust` shows another room)
+        self.chat_changed(before);
+        self.push(out.show, false);
         if out.send.as_ref().is_some_and(|f| f.messages.is_some()) {
             self.scrolled(true);
         }
@@ -522,10 +886,20 @@ impl Model {
     pub fn leave(&mut self) {
         self.name = None;
         self.last_id = None;
-        self.chat = Chat::default();
         self.phase = Phase::Login;
+        self.reset_chat();
         self.unread.clear();
         self.people_changed();
+    }
+
+    /// Forgets the chat (a log out, or a session the server ended): the main room is shown,
+    /// and the rooms' conversations go. The address keeps its room, for the next login.
+    fn reset_chat(&mut self) {
+        let before = self.chat.current.clone();
+        self.chat = Chat::default();
+        self.main_unread = 0;
+        self.joining = None;
+        self.chat_changed(before);
     }
 
     /// The conversation with `name` is being looked at: its private messages are read.
@@ -583,9 +957,10 @@ fn seconds(ms: u32) -> u32 {
     ms.div_ceil(SECOND_MS)
 }
 
-/// The line that, typed into the composer, sends `m` again.
+/// The line that, typed into the composer, sends `m` again (a room's message: to the room
+/// shown).
 fn typed(m: &Message) -> String {
-    if !m.is_broadcast() {
+    if !m.is_broadcast() && !m.dest.starts_with(ROOM_PREFIX) {
         format!("@{} {}", m.dest, m.content)
     } else if m.content.starts_with('/') {
         format!("/{}", m.content)
@@ -734,8 +1109,14 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use client_core::chat::login_frame;
     use shared::Message;
+
+    /// The page's login frame for `name`: what every client of the project asks for, and rooms.
+    fn login_frame(name: &str) -> Frame {
+        let mut frame = client_core::chat::login_frame(name);
+        frame.features.as_mut().expect("features").push(features::ROOMS.into());
+        frame
+    }
 
     fn accepted(users: &[&str]) -> Frame {
         Frame {
@@ -1234,5 +1615,341 @@ mod tests {
         });
         assert!(!m.take_retry());
         assert_eq!(m.remembered(), None);
+    }
+
+    /// A login answer granting every extension, with the user in `rooms` (ann and bob in
+    /// each) and `history` as its messages.
+    fn in_rooms(rooms: &[&str], history: Vec<Message>) -> Model {
+        let mut m = Model::default();
+        m.opened();
+        m.join("ann", "", false);
+        let answer = m.received(Frame {
+            // what a server grants the browser client: what it asks for
+            features: Some(m.login().features.expect("asked")),
+            my_rooms: Some(rooms.iter().map(|r| room_info(r, &["ann", "bob"])).collect()),
+            messages: Some(history),
+            ..accepted(&["ann", "bob"])
+        });
+        assert_eq!(answer, None, "nothing to answer: no room in the address");
+        m
+    }
+
+    fn room_info(name: &str, members: &[&str]) -> shared::frame::RoomInfo {
+        shared::frame::RoomInfo {
+            name: name.into(),
+            members: members.iter().map(|n| (*n).to_owned()).collect(),
+            ..shared::frame::RoomInfo::default()
+        }
+    }
+
+    /// The texts of the messages in the conversation shown.
+    fn texts(m: &Model) -> Vec<String> {
+        m.items()
+            .filter_map(|i| match &i.entry {
+                Entry::Message { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The room list as `label:unread`, the current one starred.
+    fn tabs(m: &Model) -> Vec<String> {
+        m.room_list()
+            .iter()
+            .map(|t| format!("{}{}:{}", if t.current { "*" } else { "" }, t.label, t.unread))
+            .collect()
+    }
+
+    #[test]
+    fn the_login_asks_for_rooms_besides_every_clients_extensions() {
+        let mut m = Model::default();
+        m.opened();
+        let asked = m.join("ann", "", false).and_then(|f| f.features).expect("features");
+        let mut want: Vec<String> = features::CLIENTS.map(String::from).to_vec();
+        want.push(features::ROOMS.into());
+        assert_eq!(asked, want);
+        assert_eq!(asked.iter().filter(|f| *f == features::ROOMS).count(), 1);
+        // the token login after a reload asks for them as well
+        let restored = Model::restored("ann".into(), "tok".into()).opened().expect("login");
+        assert_eq!(restored.features, Some(want));
+    }
+
+    #[test]
+    fn the_address_names_the_room_and_reads_back() {
+        assert_eq!(room_hash(Some("#rust")), "#rust");
+        assert_eq!(room_hash(None), "");
+        assert_eq!(room_from_hash("#rust").as_deref(), Some("#rust"));
+        assert_eq!(room_from_hash("#Rust").as_deref(), Some("#rust"), "names are lower case");
+        assert_eq!(room_from_hash("rust").as_deref(), Some("#rust"), "without its #");
+        assert_eq!(room_from_hash("#off-topic_2").as_deref(), Some("#off-topic_2"));
+        for main in ["", "#", "#/room/rust", "#no way", "#%23rust", "##rust", &"#x".repeat(40)] {
+            assert_eq!(room_from_hash(main), None, "{main:?} names no room: the main room");
+        }
+        for room in [None, Some("#rust"), Some("#a-b_c")] {
+            assert_eq!(room_from_hash(&room_hash(room)).as_deref(), room, "{room:?} round trip");
+        }
+    }
+
+    #[test]
+    fn each_room_has_its_conversation_and_the_list_counts_unread_per_room() {
+        let m = &mut in_rooms(
+            &["#go", "#rust"],
+            vec![
+                Message::new("bob", "ALL", 1, "main before"),
+                Message::new("bob", "#rust", 2, "rust before"),
+                Message::new("bob", "ann", 3, "psst before"),
+            ],
+        );
+        assert_eq!(tabs(m), ["*everyone:0", "#go:0", "#rust:0"], "history is not unread");
+        assert_eq!(texts(m), ["main before", "psst before"], "the main room: no room's messages");
+        let main_view = m.view();
+        m.switch(Some("#rust"));
+        assert_ne!(m.view(), main_view, "another conversation: rows built anew");
+        assert_eq!(texts(m), ["rust before"]);
+        assert_eq!(m.room_head().map(|h| (h.name, h.online)), Some(("#rust".into(), 2)));
+        // what comes to the others while #rust is shown counts there
+        m.received(Frame::messages(vec![
+            Message::new("bob", "#go", 4, "go 1"),
+            Message::new("bob", "#go", 5, "go 2"),
+            Message::new("bob", "ALL", 6, "main 1"),
+            Message::new("bob", "ann", 7, "psst"),
+            Message::new("bob", "#rust", 8, "rust 1"),
+        ]));
+        assert_eq!(tabs(m), ["everyone:1", "#go:2", "*#rust:0"], "a private message is not");
+        assert_eq!(m.unread.get("bob"), Some(&2), "it has its badge, as before");
+        assert_eq!(texts(m), ["rust before", "rust 1"]);
+        m.switch(Some("#go"));
+        assert_eq!(tabs(m), ["everyone:1", "*#go:0", "#rust:0"], "shown: read");
+        assert_eq!(texts(m), ["go 1", "go 2"]);
+        m.switch(None);
+        assert_eq!(tabs(m), ["*everyone:0", "#go:0", "#rust:0"]);
+        assert_eq!(texts(m), ["main before", "psst before", "main 1", "psst"]);
+        assert_eq!(m.view(), main_view, "the main room's conversation is kept");
+        assert_eq!(m.room_head(), None);
+        // a room the user is not in is not shown
+        m.switch(Some("#elsewhere"));
+        assert_eq!(m.chat.current, None);
+        // a server without rooms: no list
+        assert!(in_chat().room_list().is_empty());
+    }
+
+    #[test]
+    fn the_composer_writes_to_the_room_shown_and_commands_match_the_terminals() {
+        let m = &mut in_rooms(&["#rust"], vec![]);
+        m.switch(Some("#rust"));
+        assert_eq!(m.writing_to(), "#rust");
+        let (frame, _) = m.submit("hello rust", 5);
+        let sent = frame.expect("a frame").messages.expect("messages");
+        assert_eq!((sent[0].dest.as_str(), sent[0].content.as_str()), ("#rust", "hello rust"));
+        assert_eq!(texts(m), ["hello rust"], "shown in the room");
+        let (frame, _) = m.submit("@bob psst", 6);
+        assert_eq!(frame.expect("a frame").messages.expect("messages")[0].dest, "bob");
+        assert_eq!(texts(m), ["hello rust"], "a private message goes to the main room's");
+        // /room, /join, /part, /rooms as in the terminal
+        let before = m.view();
+        m.submit("/room", 7);
+        assert_eq!((m.chat.current.as_deref(), m.writing_to().as_str()), (None, MAIN_ROOM));
+        assert_ne!(m.view(), before);
+        assert!(texts(m).contains(&"psst".to_owned()));
+        m.submit("/room #rust", 8);
+        assert_eq!(m.chat.current.as_deref(), Some("#rust"));
+        let join = m.submit("/join #Go", 9).0.expect("JOIN");
+        assert_eq!(join.join.as_deref(), Some("#go"));
+        assert_eq!(m.submit("/part", 9).0.and_then(|f| f.part).as_deref(), Some("#rust"));
+        assert_eq!(m.submit("/rooms", 9).0.and_then(|f| f.list_rooms), Some(true));
+        // the ROOMS listing shows in the conversation shown, with member counts and topics
+        m.received(Frame {
+            rooms: Some(vec![shared::frame::RoomListing {
+                name: "#go".into(),
+                topic: Some("gophers".into()),
+                members: 3,
+                online: 1,
+                ..shared::frame::RoomListing::default()
+            }]),
+            ..Frame::default()
+        });
+        let listed = m.items().any(|i| matches!(&i.entry,
+            Entry::List { title, names } if title == "rooms" && names[0] == "#go (1 of 3 online) – gophers"));
+        assert!(listed, "{:?}", m.items().collect::<Vec<_>>());
+        // a room message not sent comes back as the line that sends it again
+        m.not_sent(Some(&Frame::messages(vec![Message::new("ann", "#rust", 1, "again")])));
+        assert_eq!(m.draft, "again");
+    }
+
+    #[test]
+    fn joined_parted_and_room_presence_update_the_list_and_the_room_shown() {
+        let m = &mut in_rooms(&[], vec![]);
+        assert_eq!(tabs(m), ["*everyone:0"]);
+        assert_eq!(
+            m.join_room("bad name"),
+            Err(shared::validate::RoomError::Character.to_string())
+        );
+        let join = m.join_room(" Rust ").expect("a join").expect("JOIN");
+        assert_eq!(join.join.as_deref(), Some("#rust"));
+        m.received(Frame {
+            joined: Some(shared::frame::RoomInfo {
+                topic: Some("crabs".into()),
+                ..room_info("#rust", &["ann", "bob"])
+            }),
+            messages: Some(vec![Message::new("bob", "#rust", 1, "rust history")]),
+            ..Frame::default()
+        });
+        assert_eq!(
+            tabs(m),
+            ["everyone:0", "*#rust:0"],
+            "the room joined is shown, its history read"
+        );
+        assert_eq!(texts(m), ["rust history"]);
+        let head = m.room_head().expect("a head");
+        assert_eq!((head.topic.as_deref(), head.online), (Some("crabs"), 2));
+        assert_eq!(m.hash().as_deref(), Some("#rust"), "the address follows");
+        assert_eq!(m.join_room("#rust"), Ok(None), "in it already: shown");
+        // presence and topic go to the room's conversation, even while another one is shown
+        m.switch(None);
+        let main = m.ids();
+        m.received(Frame {
+            room_joined: Some(shared::frame::RoomPresence {
+                room: "#rust".into(),
+                users: vec!["cat".into()],
+            }),
+            ..Frame::default()
+        });
+        m.received(Frame {
+            room_changed: Some(shared::frame::RoomInfo {
+                topic: Some("ferris".into()),
+                ..room_info("#rust", &[])
+            }),
+            ..Frame::default()
+        });
+        assert_eq!(m.ids(), main, "nothing of #rust in the main room's conversation");
+        m.switch(Some("#rust"));
+        let shown: Vec<String> = m.items().map(|i| format!("{:?}", i.entry)).collect();
+        assert!(shown.iter().any(|e| e.contains("cat joined #rust")), "{shown:?}");
+        assert!(shown.iter().any(|e| e.contains("ferris")), "{shown:?}");
+        let head = m.room_head().expect("a head");
+        assert_eq!((head.topic.as_deref(), head.online), (Some("ferris"), 3));
+        m.received(Frame {
+            room_left: Some(shared::frame::RoomPresence {
+                room: "#rust".into(),
+                users: vec!["bob".into()],
+            }),
+            ..Frame::default()
+        });
+        assert_eq!(m.room_head().map(|h| h.online), Some(2));
+        // a JOIN again answers with the history again: it replaces, not doubles
+        let before = m.view();
+        m.received(Frame {
+            joined: Some(room_info("#rust", &["ann"])),
+            messages: Some(vec![Message::new("bob", "#rust", 1, "rust history")]),
+            ..Frame::default()
+        });
+        assert_eq!(texts(m), ["rust history"]);
+        assert_ne!(m.view(), before);
+        // leaving: back to the main room, the room and its conversation gone
+        assert_eq!(m.part().and_then(|f| f.part).as_deref(), Some("#rust"));
+        m.received(Frame { parted: Some("#rust".into()), ..Frame::default() });
+        assert_eq!(tabs(m), ["*everyone:0"]);
+        assert_eq!(m.hash().as_deref(), Some(""));
+        assert_eq!(m.part(), None, "the main room is not left");
+        assert!(m.room_logs.is_empty());
+        // a message of a room the page does not know shows in the main room's conversation
+        m.received(Frame::messages(vec![Message::new("bob", "#rust", 2, "stray")]));
+        assert!(texts(m).contains(&"stray".to_owned()));
+    }
+
+    #[test]
+    fn scrolled_up_only_the_conversation_shown_counts_new_entries() {
+        let m = &mut in_rooms(&["#rust"], vec![]);
+        m.scrolled(false);
+        m.received(Frame::messages(vec![Message::new("bob", "#rust", 1, "elsewhere")]));
+        assert_eq!((m.unseen, m.first_unseen), (0, None));
+        m.received(said("here"));
+        assert_eq!(m.unseen, 1);
+        m.switch(Some("#rust"));
+        assert!(m.following, "another conversation starts at its newest entry");
+        assert_eq!((m.unseen, m.first_unseen), (0, None));
+    }
+
+    #[test]
+    fn the_room_in_the_address_is_shown_or_joined_at_login_and_kept_as_the_user_moves() {
+        // A reload in a room the user is in: shown at once, nothing to send.
+        let mut m = Model::restored("ann".into(), "tok".into());
+        assert_eq!(m.navigated("#rust"), None);
+        assert_eq!(m.hash(), None, "the address is left alone before the login");
+        m.opened();
+        let reply = Frame {
+            features: Some(features::ALL.map(String::from).to_vec()),
+            my_rooms: Some(vec![room_info("#rust", &["ann"])]),
+            messages: Some(vec![
+                Message::new("bob", "ALL", 1, "main"),
+                Message::new("bob", "#rust", 2, "rust"),
+            ]),
+            ..accepted(&["ann"])
+        };
+        assert_eq!(m.received(reply.clone()), None);
+        assert_eq!(m.chat.current.as_deref(), Some("#rust"));
+        assert_eq!(texts(&m), ["rust"]);
+        assert_eq!(m.hash().as_deref(), Some("#rust"));
+        // A reconnect keeps it, and logs in asking for rooms again.
+        m.closed(500);
+        assert!(m.opened().and_then(|f| f.features).is_some_and(|f| f.contains(&"rooms".into())));
+        assert_eq!(m.received(reply), None);
+        assert_eq!(m.hash().as_deref(), Some("#rust"));
+
+        // An address naming a room the user is not in: joined (with the REGISTER of the login
+        // form in the same frame), the address kept meanwhile.
+        let mut m = Model::default();
+        m.navigated("#Go");
+        m.opened();
+        m.join("ann", "correct horse", true);
+        let answer = m
+            .received(Frame {
+                features: Some(features::ALL.map(String::from).to_vec()),
+                ..accepted(&["ann"])
+            })
+            .expect("an answer");
+        assert_eq!(
+            (answer.join.as_deref(), answer.register.as_deref()),
+            (Some("#go"), Some("correct horse"))
+        );
+        assert_eq!((m.chat.current.as_deref(), m.hash().as_deref()), (None, Some("#go")));
+        m.received(Frame { joined: Some(room_info("#go", &["ann"])), ..Frame::default() });
+        assert_eq!((m.chat.current.as_deref(), m.hash().as_deref()), (Some("#go"), Some("#go")));
+
+        // The user moves: the address follows; going back (the address changes) moves too.
+        m.switch(None);
+        assert_eq!(m.hash().as_deref(), Some(""));
+        assert_eq!(m.navigated("#go"), None);
+        assert_eq!(m.chat.current.as_deref(), Some("#go"));
+        assert_eq!(m.navigated("#go"), None, "the address the page set itself: nothing new");
+        assert_eq!(m.navigated(""), None);
+        assert_eq!(m.chat.current, None);
+        // a room the user is not in: joined, and refused (invite-only): the address goes back
+        let join = m.navigated("#secret").expect("JOIN");
+        assert_eq!(join.join.as_deref(), Some("#secret"));
+        assert_eq!(m.hash().as_deref(), Some("#secret"));
+        m.received(Frame::error("#secret is invite-only; ask a member or an operator."));
+        assert_eq!(m.hash().as_deref(), Some(""));
+        assert_eq!(m.chat.current, None);
+
+        // A server without rooms: the address goes back to the main room, nothing is sent.
+        let mut m = Model::default();
+        m.navigated("#rust");
+        m.opened();
+        m.join("ann", "", false);
+        assert_eq!(m.received(accepted(&["ann"])), None);
+        assert_eq!(m.hash().as_deref(), Some(""));
+        // Logging out leaves the address as it is, for the next login.
+        let mut m = in_rooms(&["#rust"], vec![]);
+        m.switch(Some("#rust"));
+        m.leave();
+        assert_eq!((m.hash(), m.chat.current.clone()), (None, None));
+        assert!(m.room_logs.is_empty(), "the rooms' conversations go with the chat");
+        m.join("ann", "", false);
+        let answer = m.received(Frame {
+            features: Some(features::ALL.map(String::from).to_vec()),
+            ..accepted(&["ann"])
+        });
+        assert_eq!(answer.and_then(|f| f.join).as_deref(), Some("#rust"));
     }
 }

@@ -1,5 +1,6 @@
-//! The input line: Enter sends; `@name text` is private; the slash commands work as in the
-//! terminal client. What is typed is the model's draft.
+//! The input line: Enter sends, to the room shown; `@name text` is private; the slash commands
+//! work as in the terminal client (`/join #room`, `/part`, `/rooms`, `/room #room`...). What
+//! is typed is the model's draft.
 
 use futures_channel::mpsc;
 use leptos::html::Input;
@@ -20,6 +21,7 @@ pub fn Composer(
     composer: NodeRef<Input>,
 ) -> impl IntoView {
     let draft = Memo::new(move |_| model.with(|m| m.draft.clone()));
+    let to = Memo::new(move |_| model.with(Model::writing_to));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let now = (js_sys::Date::now() / 1000.0) as i64;
@@ -38,7 +40,7 @@ pub fn Composer(
                 id="composer-input"
                 node_ref=composer
                 autocomplete="off"
-                placeholder="Message everyone, @name to write privately, /help"
+                placeholder=move || format!("Message {}, @name to write privately, /help", to.get())
                 autofocus
                 prop:value=move || draft.get()
                 on:input=move |ev| model.update(|m| m.draft = event_target_value(&ev))

@@ -3,8 +3,9 @@
 //! unless the user has scrolled up to read; then a marker shows where the new ones start and
 //! a button counts them, both gone once the newest is in view.
 //!
-//! Rows are keyed on the entries' ids: a new entry builds one row, and the rows never read the
-//! conversation again.
+//! It shows one conversation, the main room's or a room's (the model's `view`). Rows are keyed
+//! on the conversation and the entries' ids: a new entry builds one row, the rows never read
+//! the conversation again, and another room shown builds its rows anew.
 
 use client_core::chat::Entry;
 use leptos::html::Div;
@@ -86,7 +87,8 @@ pub fn Messages(
     model: RwSignal<Model>,
 ) -> impl IntoView {
     let pane: NodeRef<Div> = NodeRef::new();
-    let ids = Memo::new(move |_| model.with(Model::ids));
+    let rows = Memo::new(move |_| model.with(|m| (m.view(), m.ids())));
+    let label = Memo::new(move |_| model.with(|m| format!("Messages: {}", m.writing_to())));
     let following = Memo::new(move |_| model.with(|m| m.following));
     let unseen = Memo::new(move |_| model.with(|m| m.unseen));
     // tells each row whether the marker is on it, waking only the rows it leaves and joins
@@ -94,7 +96,7 @@ pub fn Messages(
     // Follow new messages while the user is at the bottom.
     Effect::new(move |_| {
         // read, not only tracked: a memo computes (and follows the model) once read
-        ids.with(|_| ());
+        rows.with(|_| ());
         if following.get()
             && let Some(el) = pane.get()
         {
@@ -117,12 +119,15 @@ pub fn Messages(
         }
     };
     view! {
-        <section class="messages-wrap" aria-label="Messages">
+        <section class="messages-wrap" aria-label=move || label.get()>
             <div class="messages" role="log" aria-live="polite" node_ref=pane on:scroll=on_scroll data-test="messages">
                 <For
-                    each=move || ids.get()
-                    key=|id| *id
-                    children=move |id| {
+                    each=move || {
+                        let (view, ids) = rows.get();
+                        ids.map(move |id| (view, id))
+                    }
+                    key=|row| *row
+                    children=move |(_, id)| {
                         model.with_untracked(|m| {
                             let me = m.chat.me.clone();
                             m.item(id).cloned().map(|item| line(item, me, first_unseen.clone()))

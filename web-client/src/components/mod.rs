@@ -6,6 +6,7 @@ mod account;
 mod composer;
 mod login;
 mod messages;
+mod rooms;
 mod users;
 
 use futures_channel::mpsc;
@@ -14,7 +15,7 @@ use leptos::prelude::*;
 
 use crate::outbox::{self, Out};
 use crate::state::{Model, Phase};
-use crate::{conn, storage};
+use crate::{address, conn, storage};
 
 /// Sends a frame; when the connection's queue is full, the page says it was not sent.
 pub(crate) fn send(tx: StoredValue<mpsc::Sender<Out>>, model: RwSignal<Model>, out: Out) {
@@ -55,10 +56,23 @@ fn date(ts: i64) -> js_sys::Date {
 pub fn App() -> impl IntoView {
     // A name and token kept from an earlier visit log straight back in.
     let restored = storage::load().map(|(name, token)| Model::restored(name, token));
-    let model = RwSignal::new(restored.unwrap_or_default());
+    let mut start = restored.unwrap_or_default();
+    // to the room the address names (before the login: only noted)
+    start.navigated(&address::hash());
+    let model = RwSignal::new(start);
     let remembered = Memo::new(move |_| model.with(Model::remembered));
     Effect::new(move |_| remembered.with(|kept| storage::save(kept.as_ref())));
     let tx = StoredValue::new(conn::start(model));
+    // The address follows the room shown, and the room follows the address when the user
+    // changes it (or goes back or forward).
+    let hash = Memo::new(move |_| model.with(Model::hash));
+    Effect::new(move |_| hash.with(|h| h.as_deref().map(address::set_hash)));
+    let listener = window_event_listener(leptos::ev::hashchange, move |_| {
+        if let Some(Some(join)) = model.try_update(|m| m.navigated(&address::hash())) {
+            send(tx, model, Out::Frame(Box::new(join)));
+        }
+    });
+    on_cleanup(move || listener.remove());
     let status = Memo::new(move |_| model.with(Model::status));
     let in_chat = Memo::new(move |_| model.with(|m| m.phase == Phase::Chat));
     // the composer's input, which picking a name in the side panel focuses
@@ -76,6 +90,7 @@ pub fn App() -> impl IntoView {
         >
             <account::SignedIn model tx />
             <main class="chat">
+                <rooms::Rooms model tx />
                 <messages::Messages model />
                 <users::Users model tx composer />
                 <composer::Composer model tx composer />
