@@ -724,3 +724,79 @@ async fn rooms_are_for_their_members_count_unread_and_stay_in_the_address_over_a
     let _ = b2.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
+async fn edits_deletes_and_search_in_the_browser_reach_other_clients() {
+    use shared::frame::Change;
+    let Setup { dirs: _dirs, server, web, pin, driver } = setup().await;
+    let b = browser(&driver, &pin, "one").await;
+    login(&b, web, "web1").await;
+    wait_text(&b, "[data-test=status]", |t| t.contains("Connected as web1")).await;
+    let mut bob = server.client().await;
+    assert_eq!(bob.login_with("bob", Some(&["edit", "rooms"])).await.username_accepted, Some(true));
+
+    // A message, then its edit from the Edit button: bob gets the change, the page shows the
+    // new text in place, marked.
+    say(&b, "teh garden plan").await;
+    let id = bob.recv_message("teh garden plan").await.id.expect("an id");
+    wait_js(&b, "return document.querySelectorAll('[data-test=edit]').length;", |v| v == &json!(1))
+        .await;
+    b.find(Locator::Css("[data-test=edit]")).await.expect("Edit").click().await.expect("click");
+    wait_text(&b, "[data-test=editing]", |t| t.contains("Editing")).await;
+    let input = b.find(Locator::Css("[data-test=composer]")).await.expect("composer");
+    input.clear().await.expect("clear");
+    input.send_keys("the garden plan\n").await.expect("type the new text");
+    let edit = loop {
+        let m = bob.next_message().await;
+        if m.change.is_some() {
+            break m;
+        }
+    };
+    assert_eq!((edit.content.as_str(), edit.change), ("the garden plan", Some(Change::Edit(id))));
+    wait_text(&b, "[data-test=messages]", |t| t.contains("the garden plan (edited)")).await;
+    assert!(!messages(&b).await.contains("teh garden"));
+
+    // A delete: bob gets it, the page shows the marker.
+    say(&b, "a regrettable remark").await;
+    let regret = bob.recv_message("a regrettable remark").await.id.expect("an id");
+    let delete = format!(
+        "const e = document.querySelector('[data-message-id=\"{regret}\"] [data-test=delete]'); \
+         if (e) {{ e.click(); return true; }} return false;"
+    );
+    wait_js(&b, &delete, |v| v == &json!(true)).await;
+    let gone = loop {
+        let m = bob.next_message().await;
+        if m.change.is_some() {
+            break m;
+        }
+    };
+    assert_eq!(gone.change, Some(Change::Delete(regret)));
+    wait_text(&b, "[data-test=messages]", |t| t.contains("(message deleted)")).await;
+
+    // Search: in a room of bob's and the main room; a result jumps to its room, marked.
+    bob.send(&shared::Frame { join: Some("#garden".into()), ..Default::default() }).await;
+    bob.recv_where(|f| f.joined.is_some()).await;
+    say(&b, "/join #garden").await;
+    wait_rooms(&b, &["everyone:0", "*#garden:0"]).await;
+    bob.say("#garden", "plant the garden tulips").await;
+    wait_text(&b, "[data-test=messages]", |t| t.contains("plant the garden tulips")).await;
+    room_button(&b, "everyone").await.click().await.expect("to the main room");
+    let field = b.find(Locator::Css("[data-test=search]")).await.expect("the search field");
+    field.send_keys("garden\n").await.expect("search");
+    let results = wait_text(&b, "[data-test=results]", |t| t.contains("2 results")).await;
+    assert!(results.contains("plant the garden tulips") && results.contains("the garden plan"));
+    assert!(!results.contains("regrettable"), "a deleted message is never found");
+    screenshot(&b, "20-search").await;
+    b.find(Locator::Css("[data-test=hit]"))
+        .await
+        .expect("the newest result")
+        .click()
+        .await
+        .expect("jump");
+    wait_rooms(&b, &["everyone:0", "*#garden:0"]).await;
+    wait_js(&b, "return document.querySelectorAll('.msg.highlight').length;", |v| v == &json!(1))
+        .await;
+    wait_text(&b, ".msg.highlight", |t| t.contains("plant the garden tulips")).await;
+    server.stop().await;
+}

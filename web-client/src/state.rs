@@ -14,7 +14,7 @@ use std::ops::Range;
 use client_core::chat::{Chat, Entry, LOGOUT_EVERYWHERE, Proof, login_frame_with};
 use client_core::input::{self, Input};
 use client_core::secret::Secret;
-use shared::frame::features;
+use shared::frame::{Edit, Found, Search, features};
 use shared::limits::MAX_ROOMS_PER_USER;
 use shared::validate::{ROOM_PREFIX, validate_password, validate_room};
 use shared::{BROADCAST, Frame, Message};
@@ -236,6 +236,15 @@ pub struct Model {
     /// name after a dropped connection asks only for what came after it, so nothing shows
     /// twice.
     last_id: Option<i64>,
+    /// The id of the user's message being edited (extension `edit`): the composer's draft is
+    /// its new text.
+    pub editing: Option<i64>,
+    /// The search asked last (extension `search`), for its next page.
+    searching: Option<Search>,
+    /// The last search's results.
+    pub found: Option<Found>,
+    /// The message a search result jumped to, marked in the conversation.
+    pub highlight: Option<i64>,
 }
 
 impl Default for Model {
@@ -268,6 +277,10 @@ impl Default for Model {
             people: 0,
             draft: String::new(),
             last_id: None,
+            editing: None,
+            searching: None,
+            found: None,
+            highlight: None,
         }
     }
 }
@@ -279,6 +292,11 @@ impl Model {
     /// broadcast counts as unread while a room is shown.
     fn push(&mut self, entries: Vec<Entry>, live: bool) {
         for entry in entries {
+            if let Entry::Changed { id: Some(id), text, .. } = &entry
+                && self.apply_change(*id, text.as_deref())
+            {
+                continue;
+            }
             let room = match &entry {
                 Entry::Message { dest, .. } if dest.starts_with(ROOM_PREFIX) => Some(dest.clone()),
                 Entry::Message { .. } | Entry::Joined(_) | Entry::Left(_) => None,
@@ -312,6 +330,119 @@ impl Model {
             self.unseen += 1;
             self.first_unseen.get_or_insert(id);
         }
+    }
+
+    /// Applies an edit (`text`) or a delete (`None`) to message `id` where the page shows it;
+    /// `false` if it shows it nowhere. Its conversation gets a new epoch, so that its rows are
+    /// built again (an edit is rare; a row reads its entry once).
+    fn apply_change(&mut self, id: i64, text: Option<&str>) -> bool {
+        let logs = std::iter::once(&mut self.main).chain(self.room_logs.values_mut());
+        for log in logs {
+            let found = log.items.iter_mut().rev().find_map(|item| match &mut item.entry {
+                Entry::Message { id: Some(m), text, edited, .. } if *m == id => {
+                    Some((text, edited))
+                }
+                _ => None,
+            });
+            if let Some((shown, edited)) = found {
+                match text {
+                    Some(new) => {
+                        *shown = new.to_owned();
+                        *edited = true;
+                    }
+                    None => {
+                        *shown = client_core::chat::DELETED.to_owned();
+                        *edited = false;
+                    }
+                }
+                self.epochs += 1;
+                log.epoch = self.epochs;
+                if self.editing == Some(id) && text.is_none() {
+                    self.editing = None;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The user edits its message `id`: the composer holds its text, to change and send.
+    pub fn start_edit(&mut self, id: i64) {
+        let text = self.logs().flat_map(|l| l.items.iter()).find_map(|item| match &item.entry {
+            Entry::Message { id: Some(m), text, own: true, .. } if *m == id => Some(text.clone()),
+            _ => None,
+        });
+        if let Some(text) = text {
+            self.editing = Some(id);
+            self.draft = text;
+        }
+    }
+
+    /// The user gives up the edit: the composer empties.
+    pub fn cancel_edit(&mut self) {
+        if self.editing.take().is_some() {
+            self.draft.clear();
+        }
+    }
+
+    /// The `DELETE` of message `id`.
+    pub fn delete(&self, id: i64) -> Frame {
+        Frame { delete: Some(id), ..Frame::default() }
+    }
+
+    /// Whether the user may edit (`own`) or delete an entry: its own messages (with an id,
+    /// not deleted), and an operator any public one's deletion. (edit, delete)
+    pub fn may_change(&self, entry: &Entry) -> (bool, bool) {
+        let Entry::Message { id: Some(_), own, private, text, .. } = entry else {
+            return (false, false);
+        };
+        if !self.chat.granted.edit || text == client_core::chat::DELETED {
+            return (false, false);
+        }
+        (*own, *own || (self.chat.operator && !*private))
+    }
+
+    /// The user searches for `text` (words, `"phrases"` and the filters `from:`, `in:`,
+    /// `after:`, `before:` as in the terminal client): the `SEARCH` to send, or why not.
+    pub fn search(&mut self, text: &str) -> Result<Frame, String> {
+        if !self.chat.granted.search {
+            return Err("This server does not offer search.".into());
+        }
+        match input::parse(&format!("/search {text}")) {
+            Input::Command(input::Command::Search(search)) => {
+                self.searching = Some(search.clone());
+                Ok(Frame { search: Some(search), ..Frame::default() })
+            }
+            Input::Invalid(why) => Err(why),
+            _ => Err("Type words to search for.".into()),
+        }
+    }
+
+    /// The next page of the last search's results, if it has more.
+    pub fn more(&mut self) -> Option<Frame> {
+        let found = self.found.as_ref().filter(|f| f.more)?;
+        let older_than = found.results.last().and_then(|h| h.message.id);
+        let search = Search { older_than, ..self.searching.clone()? };
+        self.searching = Some(search.clone());
+        Some(Frame { search: Some(search), ..Frame::default() })
+    }
+
+    /// The user closes the search's results.
+    pub fn close_search(&mut self) {
+        self.found = None;
+        self.searching = None;
+    }
+
+    /// The user picks a search result: its conversation is shown, and the message marked
+    /// there (if the page still holds it; the result shows its context either way).
+    pub fn jump(&mut self, m: &Message) {
+        let room = m.dest.starts_with(ROOM_PREFIX).then_some(m.dest.as_str());
+        self.switch(room);
+        self.highlight = m.id;
+    }
+
+    fn logs(&self) -> impl Iterator<Item = &Log> {
+        std::iter::once(&self.main).chain(self.room_logs.values())
     }
 
     /// The conversation shown: the current room's, or the main room's.
@@ -588,10 +719,10 @@ impl Model {
             (None, None) => Proof::None,
         };
         let mut frame = login_frame_with(name, proof);
-        // The page shows rooms (`features::CLIENTS` lists what every client of the project
-        // implements; the terminal client adds rooms on its own too).
+        // The page shows rooms, edits and search (`features::CLIENTS` lists what every client
+        // of the project implements; the terminal client adds these on its own too).
         if let Some(asked) = frame.features.as_mut() {
-            asked.push(features::ROOMS.to_owned());
+            asked.extend([features::ROOMS, features::EDIT, features::SEARCH].map(str::to_owned));
         }
         if self.chat.me.as_deref() == Some(name) {
             frame.since = self.last_id;
@@ -768,6 +899,19 @@ impl Model {
 
     /// Takes in a frame of the chat (not a login answer).
     fn apply(&mut self, mut frame: Frame) {
+        if let Some(found) = frame.found.take() {
+            // A next page adds to the results shown; a new search replaces them.
+            match self.found.as_mut() {
+                Some(shown)
+                    if shown.query == found.query
+                        && self.searching.as_ref().is_some_and(|s| s.older_than.is_some()) =>
+                {
+                    shown.results.extend(found.results);
+                    shown.more = found.more;
+                }
+                _ => self.found = Some(found),
+            }
+        }
         if let Some(joined) = &frame.joined {
             // Its MESSAGES are the room's history: they replace what the page has of it (a
             // JOIN of a room the user is in already answers with the history again).
@@ -876,9 +1020,22 @@ impl Model {
         (out.send, out.quit)
     }
 
-    /// The user sends what is in the composer, which empties; see [`Model::submit`].
+    /// The user sends what is in the composer, which empties; see [`Model::submit`]. While
+    /// a message is being edited, it is that message's new text.
     pub fn submit_draft(&mut self, now: i64) -> (Option<Frame>, bool) {
         let line = std::mem::take(&mut self.draft);
+        if let Some(id) = self.editing.take() {
+            if line.trim().is_empty() {
+                self.push(
+                    vec![Entry::Error("The new text is empty; Delete removes a message.".into())],
+                    false,
+                );
+                self.editing = Some(id);
+                return (None, false);
+            }
+            let edit = Edit { id, content: line };
+            return (Some(Frame { edit: Some(edit), ..Frame::default() }), false);
+        }
         self.submit(&line, now)
     }
 
@@ -1114,7 +1271,8 @@ mod tests {
     /// The page's login frame for `name`: what every client of the project asks for, and rooms.
     fn login_frame(name: &str) -> Frame {
         let mut frame = client_core::chat::login_frame(name);
-        frame.features.as_mut().expect("features").push(features::ROOMS.into());
+        let own = [features::ROOMS, features::EDIT, features::SEARCH].map(String::from);
+        frame.features.as_mut().expect("features").extend(own);
         frame
     }
 
@@ -1661,12 +1819,75 @@ mod tests {
     }
 
     #[test]
-    fn the_login_asks_for_rooms_besides_every_clients_extensions() {
+    fn own_messages_are_edited_and_deleted_in_place_and_search_results_jump_to_their_room() {
+        use shared::frame::{Change, Hit};
+        let m = &mut in_rooms(&["#rust"], vec![Message::new("ann", "ALL", 1, "teh").with_id(1)]);
+        let entry = |m: &Model, text: &str| {
+            m.items()
+                .find(|i| matches!(&i.entry, Entry::Message { text: t, .. } if t == text))
+                .map(|i| i.entry.clone())
+        };
+        let mine = entry(m, "teh").expect("shown");
+        assert_eq!(m.may_change(&mine), (true, true), "its own: edit and delete");
+        m.received(Frame::messages(vec![Message::new("bob", "ALL", 2, "bob's").with_id(2)]));
+        assert_eq!(m.may_change(&entry(m, "bob's").expect("shown")), (false, false));
+        // Edit: the composer holds the text; sending it sends the EDIT.
+        m.start_edit(1);
+        assert_eq!((m.editing, m.draft.as_str()), (Some(1), "teh"));
+        m.draft = "the".into();
+        let (frame, _) = m.submit_draft(3);
+        let edit = Edit { id: 1, content: "the".into() };
+        assert_eq!(frame, Some(Frame { edit: Some(edit), ..Frame::default() }));
+        assert_eq!(m.editing, None);
+        let view = m.view();
+        let change = |change, text: &str| {
+            let e = Message { change: Some(change), ..Message::new("ann", "ALL", 4, text) };
+            Frame::messages(vec![e.with_id(5)])
+        };
+        m.received(change(Change::Edit(1), "the"));
+        assert!(matches!(entry(m, "the"), Some(Entry::Message { edited: true, .. })), "in place");
+        assert!(entry(m, "teh").is_none());
+        assert_ne!(m.view(), view, "the rows are built again");
+        m.received(change(Change::Delete(1), ""));
+        let gone = entry(m, client_core::chat::DELETED).expect("the marker");
+        assert_eq!(m.may_change(&gone), (false, false));
+        assert_eq!(m.delete(2).delete, Some(2));
+        // Search: filters as in the terminal; results kept, paged, and a jump to the room.
+        let frame = m.search("from:bob rust in:#rust").expect("a search");
+        let asked = frame.search.expect("SEARCH");
+        assert_eq!(
+            (asked.query.as_str(), asked.from.as_deref(), asked.room.as_deref()),
+            ("rust", Some("bob"), Some("#rust"))
+        );
+        assert!(m.search("in:#bad!").is_err());
+        let hit = |id: i64| Hit {
+            message: Message::new("bob", "#rust", id, "rust").with_id(id),
+            context: vec![],
+        };
+        let found = Found { query: "rust".into(), results: vec![hit(9), hit(8)], more: true };
+        m.received(Frame { found: Some(found), ..Frame::default() });
+        let next = m.more().and_then(|f| f.search).expect("the next page");
+        assert_eq!(next.older_than, Some(8));
+        let rest = Found { query: "rust".into(), results: vec![hit(3)], more: false };
+        m.received(Frame { found: Some(rest), ..Frame::default() });
+        let shown: Vec<Option<i64>> =
+            m.found.as_ref().expect("results").results.iter().map(|h| h.message.id).collect();
+        assert_eq!(shown, [Some(9), Some(8), Some(3)]);
+        assert_eq!(m.more(), None, "no more");
+        m.switch(None);
+        m.jump(&hit(8).message);
+        assert_eq!((m.chat.current.as_deref(), m.highlight), (Some("#rust"), Some(8)));
+        m.close_search();
+        assert!(m.found.is_none());
+    }
+
+    #[test]
+    fn the_login_asks_for_rooms_edit_and_search_besides_every_clients_extensions() {
         let mut m = Model::default();
         m.opened();
         let asked = m.join("ann", "", false).and_then(|f| f.features).expect("features");
         let mut want: Vec<String> = features::CLIENTS.map(String::from).to_vec();
-        want.push(features::ROOMS.into());
+        want.extend([features::ROOMS, features::EDIT, features::SEARCH].map(String::from));
         assert_eq!(asked, want);
         assert_eq!(asked.iter().filter(|f| *f == features::ROOMS).count(), 1);
         // the token login after a reload asks for them as well
@@ -1741,9 +1962,13 @@ mod tests {
         let (frame, _) = m.submit("hello rust", 5);
         let sent = frame.expect("a frame").messages.expect("messages");
         assert_eq!((sent[0].dest.as_str(), sent[0].content.as_str()), ("#rust", "hello rust"));
+        assert!(texts(m).is_empty(), "with edit, shown once the server sends it back");
+        m.received(Frame::messages(vec![sent[0].clone().with_id(1)]));
         assert_eq!(texts(m), ["hello rust"], "shown in the room");
         let (frame, _) = m.submit("@bob psst", 6);
-        assert_eq!(frame.expect("a frame").messages.expect("messages")[0].dest, "bob");
+        let sent = frame.expect("a frame").messages.expect("messages");
+        assert_eq!(sent[0].dest, "bob");
+        m.received(Frame::messages(vec![sent[0].clone().with_id(2)]));
         assert_eq!(texts(m), ["hello rust"], "a private message goes to the main room's");
         // /room, /join, /part, /rooms as in the terminal
         let before = m.view();

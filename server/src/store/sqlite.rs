@@ -37,6 +37,21 @@ use shared::limits::MAX_ROOMS;
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chatterbox.db";
 
+/// The search index's file (extension `search`), beside [`DB_FILE`]. A file of its own, with
+/// its own writer thread: indexing costs several times what storing a message does, and in
+/// the writer's transaction it cut the commits from about 500,000 messages a second to
+/// 90,000; beside it, on another core, it costs the commits nothing. It holds only the
+/// words (no text) and is rebuilt from the messages if it is lost.
+pub const SEARCH_FILE: &str = "chatterbox-search.db";
+
+/// Messages the indexer reads and indexes per transaction: a commit's worth, so that it keeps
+/// up with the writer in steps that keep its memory small.
+const INDEX_BATCH: i64 = 4096;
+
+/// How long a search waits for the index to reach the messages committed when it was asked
+/// (it is usually a few milliseconds behind); past that it searches what is indexed.
+const INDEX_WAIT: Duration = Duration::from_secs(2);
+
 /// Schema version kept in `PRAGMA user_version`; migrations move older files forward.
 pub const SCHEMA_VERSION: i64 = 4;
 
@@ -52,6 +67,12 @@ pub struct Reader {
 #[derive(Debug)]
 struct ReaderPool {
     path: PathBuf,
+    /// The search index's file, attached to each connection as `idx`.
+    search: PathBuf,
+    /// The highest message id committed.
+    committed: watch::Receiver<i64>,
+    /// The highest message id the search index has taken in.
+    indexed: watch::Receiver<i64>,
     /// Idle connections. The lock is only taken on blocking threads, for a push or a pop.
     idle: Mutex<Vec<Connection>>,
     /// Bounds the reads running at once (and so the connections open) to [`STORE_READERS`].
@@ -94,12 +115,26 @@ pub fn open_measured(
     let registry = load_registry(&conn)?;
     let rooms = load_rooms(&conn)?;
 
+    let search = dir.join(SEARCH_FILE);
+    let index = open_index(&search)?;
+    let indexed_at_start: i64 = index.query_row("SELECT last_id FROM indexed", [], |r| r.get(0))?;
+    let (indexed_tx, indexed) = watch::channel(indexed_at_start);
+    // Told (without waiting, one at a time) that there are new messages to index.
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let _ = wake.try_send(()); // catch up with what is stored already
+    let main = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    main.busy_timeout(BUSY_TIMEOUT)?;
+    std::thread::Builder::new()
+        .name("store-indexer".into())
+        .spawn(move || index_loop(&main, index, &woken, &indexed_tx))
+        .map_err(StoreError::Spawn)?;
+
     let (ops, rx) = mpsc::channel(STORE_QUEUE);
     let (committed_tx, committed) = watch::channel(last_id);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || {
-            if let Err(e) = write_loop(conn, rx, &committed_tx, &commit_seconds) {
+            if let Err(e) = write_loop(conn, rx, &committed_tx, &commit_seconds, &wake) {
                 tracing::error!(error = %e, "the store cannot commit; shutting down");
                 fatal.cancel();
             }
@@ -108,6 +143,9 @@ pub fn open_measured(
     let reader = Reader {
         inner: Arc::new(ReaderPool {
             path,
+            search,
+            committed: committed.clone(),
+            indexed,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(STORE_READERS),
         }),
@@ -253,25 +291,16 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if version < 4 {
         let tx = conn.transaction()?;
-        // Edits and deletes (extension `edit`) and full-text search (extension `search`).
-        // An edit or a delete is a row of its own (`op` 1 or 2, `target` the message it
-        // changes), so that it has an id in the order and reaches a client that resumes; the
-        // message itself holds the result (`edited`, `deleted`: when). The search index holds
-        // the words of messages only (not of edit rows), kept in step by the writer; it is
-        // built here from the messages already stored.
+        // Edits and deletes (extension `edit`). An edit or a delete is a row of its own (`op`
+        // 1 or 2, `target` the message it changes), so that it has an id in the order and
+        // reaches a client that resumes; the message itself holds the result (`edited`,
+        // `deleted`: when). The search index is a file of its own (see [`index_loop`]).
         tx.execute_batch(
             "ALTER TABLE messages ADD COLUMN edited INTEGER;
              ALTER TABLE messages ADD COLUMN deleted INTEGER;
              ALTER TABLE messages ADD COLUMN target INTEGER;
              ALTER TABLE messages ADD COLUMN op INTEGER;
              CREATE INDEX messages_by_target ON messages (target) WHERE target IS NOT NULL;
-             CREATE VIRTUAL TABLE messages_fts USING fts5(
-                 content, content = 'messages', content_rowid = 'id',
-                 tokenize = 'unicode61 remove_diacritics 2'
-             );
-             -- a delete takes the words out of the index itself, not only marks them gone
-             INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
-             INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
              PRAGMA user_version = 4;",
         )?;
         tx.commit()?;
@@ -428,6 +457,7 @@ fn write_loop(
     mut rx: mpsc::Receiver<Op>,
     committed: &watch::Sender<i64>,
     commit_seconds: &Histogram,
+    index: &std::sync::mpsc::SyncSender<()>,
 ) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(STORE_BATCH);
     while let Some(op) = rx.blocking_recv() {
@@ -455,9 +485,117 @@ fn write_loop(
         batch.clear();
         if let Some(id) = last {
             publish(committed, id);
+            // Full: the indexer has been told already and has not begun yet.
+            let _ = index.try_send(());
         }
     }
     Ok(())
+}
+
+/// Opens (creating) the search index's file: an FTS5 table of the messages' words, without
+/// their text (`content=''`), whose rows can be deleted by id (`contentless_delete`) and whose
+/// deleted words leave the index (`secure-delete`), and the last message id taken in.
+fn open_index(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Lost on a power failure, the index is rebuilt from the messages: no need to sync.
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS indexed (last_id INTEGER NOT NULL);
+         INSERT INTO indexed (last_id) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM indexed);
+         CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+             content, content = '', contentless_delete = 1,
+             tokenize = 'unicode61 remove_diacritics 2'
+         );
+         INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);",
+    )?;
+    Ok(conn)
+}
+
+/// The indexer: whenever woken, takes in the messages stored after the last one it took in,
+/// [`INDEX_BATCH`] at a time in id order (a message's words; an edit row: its message's new
+/// words; a delete row: none of its message's), and publishes how far it got. Ends when the
+/// writer has ended and all is taken in. An error is logged and tried again a second later:
+/// a search may find too little meanwhile, the chat goes on.
+fn index_loop(
+    main: &Connection,
+    mut index: Connection,
+    woken: &std::sync::mpsc::Receiver<()>,
+    indexed: &watch::Sender<i64>,
+) {
+    let mut last = *indexed.borrow();
+    loop {
+        match index_batch(main, &mut index, last) {
+            Ok(Some(next)) => {
+                last = next;
+                indexed.send_replace(last);
+                continue; // maybe more
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the search index cannot take messages in; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        }
+        if woken.recv().is_err() {
+            // The writer has ended: what it committed last is taken in above.
+            if let Ok(Some(next)) = index_batch(main, &mut index, last) {
+                indexed.send_replace(next);
+            }
+            return;
+        }
+    }
+}
+
+/// Indexes the messages after `last` (at most [`INDEX_BATCH`]); the last id taken in, `None`
+/// if there was none.
+fn index_batch(
+    main: &Connection,
+    index: &mut Connection,
+    last: i64,
+) -> Result<Option<i64>, StoreError> {
+    type Row = (i64, String, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = main
+        .prepare_cached(
+            "SELECT id, content, deleted, target, op FROM messages
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?
+        .query_map(params![last, INDEX_BATCH], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let Some(newest) = rows.last().map(|r| r.0) else { return Ok(None) };
+    let tx = index.transaction()?;
+    {
+        let mut insert =
+            tx.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?;
+        let mut remove = tx.prepare_cached("DELETE FROM messages_fts WHERE rowid = ?1")?;
+        let mut now_reads = main.prepare_cached(
+            "SELECT content FROM messages WHERE id = ?1 AND op IS NULL AND deleted IS NULL",
+        )?;
+        for (id, content, deleted, target, op) in rows {
+            match (op, target) {
+                (None, _) if deleted.is_none() => {
+                    insert.execute(params![id, content])?;
+                }
+                (Some(_), Some(target)) => {
+                    // What the message reads now (an edit's text, or nothing once deleted).
+                    remove.execute(params![target])?;
+                    let text: Option<String> =
+                        now_reads.query_row(params![target], |r| r.get(0)).optional()?;
+                    if let Some(text) = text {
+                        insert.execute(params![target, text])?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        tx.prepare_cached("UPDATE indexed SET last_id = ?1")?.execute(params![newest])?;
+    }
+    tx.commit()?;
+    Ok(Some(newest))
 }
 
 /// Commits one batch; returns the highest message id in it.
@@ -469,8 +607,7 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
             "INSERT OR IGNORE INTO messages (id, src, dest, ts, content, room, target, op)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        let mut index =
-            tx.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?;
+
         let mut block = tx.prepare_cached(
             "INSERT INTO blocks (blocker_key, blocked_key, blocked_name) VALUES (?1, ?2, ?3)
              ON CONFLICT DO UPDATE SET blocked_name = excluded.blocked_name",
@@ -497,13 +634,8 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
                         op
                     ])? == 1;
                     // A message stored before (a retry, another node) changes nothing again.
-                    if new {
-                        match m.change {
-                            None => {
-                                index.execute(params![id, m.content])?;
-                            }
-                            Some(change) => apply_change(&tx, change, m)?,
-                        }
+                    if new && let Some(change) = m.change {
+                        apply_change(&tx, change, m)?;
                     }
                     last = Some(*id);
                 }
@@ -534,9 +666,9 @@ fn stored_change(change: Option<Change>) -> (Option<i64>, Option<i64>) {
     }
 }
 
-/// Applies an edit or delete row `m` to the message it changes, and to the search index: an
-/// edit replaces the text, a delete removes it (and the text of the message's earlier
-/// edits). A message already deleted stays so.
+/// Applies an edit or delete row `m` to the message it changes: an edit replaces the text, a
+/// delete removes it (and the text of the message's earlier edits). A message already
+/// deleted stays so. (The search index follows on its own, see [`index_loop`].)
 fn apply_change(
     tx: &rusqlite::Transaction<'_>,
     change: Change,
@@ -545,25 +677,22 @@ fn apply_change(
     let (Change::Edit(target) | Change::Delete(target)) = change else {
         return Ok(());
     };
-    let old: Option<String> = tx
-        .prepare_cached(
-            "SELECT content FROM messages WHERE id = ?1 AND op IS NULL AND deleted IS NULL",
-        )?
-        .query_row(params![target], |r| r.get(0))
-        .optional()?;
-    let Some(old) = old else { return Ok(()) };
-    tx.prepare_cached(
-        "INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', ?1, ?2)",
-    )?
-    .execute(params![target, old])?;
     if let Change::Edit(_) = change {
-        tx.prepare_cached("UPDATE messages SET content = ?2, edited = ?3 WHERE id = ?1")?
-            .execute(params![target, m.content, m.timestamp])?;
-        tx.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?
-            .execute(params![target, m.content])?;
+        tx.prepare_cached(
+            "UPDATE messages SET content = ?2, edited = ?3
+             WHERE id = ?1 AND op IS NULL AND deleted IS NULL",
+        )?
+        .execute(params![target, m.content, m.timestamp])?;
     } else {
-        tx.prepare_cached("UPDATE messages SET content = '', deleted = ?2 WHERE id = ?1")?
+        let deleted = tx
+            .prepare_cached(
+                "UPDATE messages SET content = '', deleted = ?2
+                 WHERE id = ?1 AND op IS NULL AND deleted IS NULL",
+            )?
             .execute(params![target, m.timestamp])?;
+        if deleted == 0 {
+            return Ok(());
+        }
         tx.prepare_cached("UPDATE messages SET content = '' WHERE target = ?1 AND op = 1")?
             .execute(params![target])?;
     }
@@ -962,12 +1091,17 @@ impl Reader {
     ) -> Result<Vec<Hit>, StoreError> {
         let query = crate::search::fts5(terms);
         let scope = scope.clone();
+        // What was committed when the search was asked is searched (the index is usually a
+        // few milliseconds behind).
+        let asked = *self.inner.committed.borrow();
+        let mut indexed = self.inner.indexed.clone();
+        let _ = tokio::time::timeout(INDEX_WAIT, indexed.wait_for(|i| *i >= asked)).await;
         self.read(move |conn| {
             let mut sql = Sql::default();
             let text = format!(
                 "SELECT m.id, m.src, m.dest, m.ts, m.content, m.edited, m.deleted, m.target, m.op
-                 FROM messages_fts CROSS JOIN messages AS m ON m.id = messages_fts.rowid
-                 WHERE messages_fts MATCH {query} AND messages_fts.rowid < {older}
+                 FROM idx.messages_fts AS f CROSS JOIN messages AS m ON m.id = f.rowid
+                 WHERE f.messages_fts MATCH {query} AND f.rowid < {older}
                    AND m.op IS NULL AND m.deleted IS NULL
                    AND (m.dest = 'ALL' OR m.room IN (SELECT value FROM json_each({rooms}))
                         OR (m.room IS NULL AND m.id > {since}
@@ -1008,7 +1142,7 @@ impl Reader {
                 sql.text += &format!(" AND m.ts < {before}");
             }
             let limit = sql.arg(i64::try_from(limit).unwrap_or(i64::MAX));
-            sql.text += &format!(" ORDER BY messages_fts.rowid DESC LIMIT {limit}");
+            sql.text += &format!(" ORDER BY f.rowid DESC LIMIT {limit}");
             let found: Vec<Message> = {
                 let mut stmt = conn.prepare(&sql.text)?;
                 let rows = stmt.query_map(rusqlite::params_from_iter(&sql.args), message_row)?;
@@ -1043,6 +1177,8 @@ impl Reader {
                     )?;
                     c.busy_timeout(BUSY_TIMEOUT)?;
                     add_functions(&c)?;
+                    let search = pool.search.to_string_lossy().into_owned();
+                    c.execute("ATTACH DATABASE ?1 AS idx", params![search])?;
                     c
                 }
             };
@@ -1133,6 +1269,22 @@ mod tests {
         let rooms = ["#old".to_owned()];
         let member = reader.history("cy", i64::MAX, 10, &[], 0, &rooms).await.expect("read");
         assert!(member.iter().all(|m| m.content != "private to #old"), "{member:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_search_index_is_rebuilt_from_the_messages() {
+        let (dir, writer, _r) = store_with(3).await;
+        drop(writer.ops);
+        assert!(writer.finished.wait().await, "writer ends");
+        for file in [SEARCH_FILE.to_owned(), format!("{SEARCH_FILE}-wal")] {
+            let _ = std::fs::remove_file(dir.path().join(file));
+        }
+        let (_w, reader, _) = open(dir.path(), CancellationToken::new()).expect("open");
+        let scope = crate::search::Scope { user: "x".into(), ..Default::default() };
+        let terms = crate::search::terms("2").expect("terms");
+        let found = reader.search(&terms, &scope, 10).await.expect("search");
+        let ids: Vec<Option<i64>> = found.iter().map(|h| h.message.id).collect();
+        assert_eq!(ids, [Some(2)], "indexed again at the start");
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ pub fn Composer(
 ) -> impl IntoView {
     let draft = Memo::new(move |_| model.with(|m| m.draft.clone()));
     let to = Memo::new(move |_| model.with(Model::writing_to));
+    let editing = Memo::new(move |_| model.with(|m| m.editing.is_some()));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let now = (js_sys::Date::now() / 1000.0) as i64;
@@ -34,7 +35,13 @@ pub fn Composer(
         }
     };
     view! {
-        <form class="composer" on:submit=submit>
+        <form class="composer" class:editing=move || editing.get() on:submit=submit>
+            <Show when=move || editing.get()>
+                <span class="editing-note" data-test="editing">"Editing your message"</span>
+                <button type="button" on:click=move |_| model.update(Model::cancel_edit)>
+                    "Cancel"
+                </button>
+            </Show>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <input
                 id="composer-input"
@@ -44,9 +51,14 @@ pub fn Composer(
                 autofocus
                 prop:value=move || draft.get()
                 on:input=move |ev| model.update(|m| m.draft = event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        model.update(Model::cancel_edit);
+                    }
+                }
                 data-test="composer"
             />
-            <button type="submit">"Send"</button>
+            <button type="submit">{move || if editing.get() { "Save" } else { "Send" }}</button>
         </form>
     }
 }

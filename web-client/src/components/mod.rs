@@ -7,6 +7,7 @@ mod composer;
 mod login;
 mod messages;
 mod rooms;
+mod search;
 mod users;
 
 use futures_channel::mpsc;
@@ -91,7 +92,8 @@ pub fn App() -> impl IntoView {
             <account::SignedIn model tx />
             <main class="chat">
                 <rooms::Rooms model tx />
-                <messages::Messages model />
+                <search::Search model tx />
+                <messages::Messages model tx composer />
                 <users::Users model tx composer />
                 <composer::Composer model tx composer />
             </main>
