@@ -118,11 +118,10 @@ async fn an_edit_and_a_delete_reach_everyone_and_a_client_that_was_offline() {
     // The deleted text is not in the database file, only the edited one's new text is.
     drop((ann, dan, again));
     s.stop();
-    let db = dirs.data().join("chatterbox.db");
-    drop(rusqlite::Connection::open(&db).expect("open")); // the last close checkpoints
-    let mut bytes = std::fs::read(&db).expect("read the file");
-    if let Ok(wal) = std::fs::read(db.with_extension("db-wal")) {
-        bytes.extend(wal);
+    // Every file the server left: the database, its write-ahead log, the search index.
+    let mut bytes = Vec::new();
+    for file in std::fs::read_dir(dirs.data()).expect("the data directory") {
+        bytes.extend(std::fs::read(file.expect("a file").path()).expect("read"));
     }
     let has = |text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
     assert!(has("the cat"), "the file is readable as such");

@@ -482,14 +482,33 @@ fn write_loop(
             }
         };
         commit_seconds.observe(started.elapsed().as_secs_f64());
+        let deletes = batch.iter().any(|op| {
+            matches!(op, Op::Message { message, .. } if matches!(message.change, Some(Change::Delete(_))))
+        });
         batch.clear();
+        if deletes {
+            // The write-ahead log still holds the deleted text's earlier page images: moved
+            // into the file (where it is overwritten) and the log emptied.
+            wipe_log(&conn);
+        }
         if let Some(id) = last {
             publish(committed, id);
             // Full: the indexer has been told already and has not begun yet.
             let _ = index.try_send(());
         }
     }
+    // Everything in the file, the log empty, whichever connection closes last.
+    wipe_log(&conn);
     Ok(())
+}
+
+/// Checkpoints the write-ahead log into the file and truncates it. A reader in the way makes
+/// it give up after the busy timeout: the next checkpoint does it.
+fn wipe_log(conn: &Connection) {
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    if !matches!(done, Ok(0)) {
+        tracing::debug!(?done, "the write-ahead log could not be checkpointed whole yet");
+    }
 }
 
 /// Opens (creating) the search index's file: an FTS5 table of the messages' words, without
