@@ -256,6 +256,11 @@ async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
     let mut term = server.user("term").await;
     term.say("ALL", "after the restart").await;
     wait_text(&b2, "[data-test=messages]", |t| t.contains("term: after the restart")).await;
+    // Logged in again after the last message shown (resume): nothing from before shows twice.
+    let shown = messages(&b2).await;
+    for text in ["sentinel two", "term: after the restart"] {
+        assert_eq!(shown.matches(text).count(), 1, "{text:?} once in:\n{shown}");
+    }
     screenshot(&b2, "04-after-restart").await;
 
     let _ = b1.close().await;

@@ -679,14 +679,14 @@ impl Sql {
 }
 
 /// The visible messages just before and just after `m` in its conversation, oldest first.
+/// Both are asked at once (the connection pipelines them).
 async fn context(
     client: &deadpool_postgres::Client,
     m: &Message,
     scope: &Scope,
 ) -> Result<Vec<Message>, StoreError> {
     let Some(id) = m.id else { return Ok(Vec::new()) };
-    let mut out = Vec::with_capacity(2);
-    for (compare, order) in [("<", "DESC"), (">", "ASC")] {
+    let sides = [("<", "DESC"), (">", "ASC")].map(|(compare, order)| {
         let mut sql = Sql::default();
         let place = match Place::of(m, scope) {
             Place::All => "dest = 'ALL'".to_owned(),
@@ -708,9 +708,13 @@ async fn context(
                AND NOT (src_key = ANY({hidden}))
              ORDER BY id {order} LIMIT 1"
         );
-        let found = client.query_opt(&sql.text, &sql.params()).await?;
-        out.extend(found.map(|r| message_row(&r).1));
-    }
+        async move {
+            let found = client.query_opt(&sql.text, &sql.params()).await?;
+            Ok::<_, StoreError>(found.map(|r| message_row(&r).1))
+        }
+    });
+    let mut out: Vec<Message> =
+        futures_util::future::try_join_all(sides).await?.into_iter().flatten().collect();
     out.sort_by_key(|m| m.id);
     Ok(out)
 }
@@ -880,13 +884,14 @@ impl Reader {
         let limit = sql.arg(i64::try_from(limit).unwrap_or(i64::MAX));
         sql.text += &format!(" ORDER BY id DESC LIMIT {limit}");
         let rows = client.query(&sql.text, &sql.params()).await?;
-        let mut hits = Vec::with_capacity(rows.len());
-        for row in &rows {
+        // Every result's context asked at once: one round trip for all, not two per result.
+        let client = &client;
+        let hits = rows.iter().map(|row| async move {
             let message = message_row(row).1;
-            let context = context(&client, &message, scope).await?;
-            hits.push(Hit { message, context });
-        }
-        Ok(hits)
+            let context = context(client, &message, scope).await?;
+            Ok::<_, StoreError>(Hit { message, context })
+        });
+        futures_util::future::try_join_all(hits).await
     }
 
     /// See [`super::Reader::all_users`].
