@@ -340,6 +340,8 @@ async fn edit_delete_and_search_from_the_terminal() {
     ann.expect("-- ann edited a message: the quick brown fox");
     ann.send("a regrettable remark");
     bob.expect("<ann> a regrettable remark");
+    // /delete takes ann's last message as her client knows it: once it is back with its id.
+    ann.expect("<ann> a regrettable remark");
     ann.send("/delete");
     bob.expect("-- ann deleted a message");
     bob.send("/search fox");

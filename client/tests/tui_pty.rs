@@ -80,6 +80,8 @@ async fn the_tui_joins_rooms_counts_unread_searches_and_edits_in_place() {
         // An edit changes the line in place (a line of its own would not say "edited").
         tui.send("roses-are-rad\r").expect("say");
         bob.expect("#garden <ann> roses-are-rad");
+        // Its line (typed characters are drawn one by one): back from the server, with its id.
+        tui.expect("roses-are-rad").expect("the message shown");
         tui.send("/edit violets-blue\r").expect("edit");
         bob.expect("ann edited a message: violets-blue");
         tui.expect("(edited)").expect("the message marked as edited");

@@ -241,6 +241,15 @@ async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
     assert!(!messages(&b1).await.contains("term after the block"));
     screenshot(&b1, "03-blocked").await;
 
+    // A stream of messages the restart cuts into (the browsers may have shown any part of it):
+    // once they are back, each shows once and none is missing.
+    let mut witness = server.user("witness").await;
+    for i in 0..30 {
+        term.say("ALL", &format!("stream {i:02} end")).await;
+    }
+    witness.recv_message("stream 29 end").await;
+    drop(witness);
+
     // the server restarts: the browsers reconnect and log in again by themselves
     let native_port = server.addr.port();
     drop(term);
@@ -258,7 +267,11 @@ async fn two_browsers_and_a_terminal_user_chat_block_and_survive_a_restart() {
     wait_text(&b2, "[data-test=messages]", |t| t.contains("term: after the restart")).await;
     // Logged in again after the last message shown (resume): nothing from before shows twice.
     let shown = messages(&b2).await;
-    for text in ["sentinel two", "term: after the restart"] {
+    let stream: Vec<String> = (0..30).map(|i| format!("stream {i:02} end")).collect();
+    for text in ["sentinel two", "term: after the restart"]
+        .into_iter()
+        .chain(stream.iter().map(String::as_str))
+    {
         assert_eq!(shown.matches(text).count(), 1, "{text:?} once in:\n{shown}");
     }
     screenshot(&b2, "04-after-restart").await;

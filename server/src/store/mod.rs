@@ -553,6 +553,9 @@ mod tests {
             let kiwi = (14, "ann", "ALL", 150, "green kiwi", Some(Change::Edit(6)));
             write(&writer, &[kiwi, pear, (15, "bob", "ALL", 160, "probe", None)]).await;
             assert_eq!(get(6).await.content, "green kiwi", "{at}: the newest edit holds");
+            assert_eq!(find("kiwi", &bob).await, [6], "{at}: found by the newest text");
+            assert_eq!(find("green", &bob).await, [6], "{at}: a word the edit kept");
+            assert!(find("pear", &bob).await.is_empty(), "{at}: not by an older one");
             close(writer).await;
         }
     }
