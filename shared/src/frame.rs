@@ -664,7 +664,11 @@ impl Serialize for Change {
 impl<'de> Deserialize<'de> for Change {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(serde::Deserialize)]
-        #[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+        #[serde(
+            rename_all = "UPPERCASE",
+            deny_unknown_fields,
+            expecting = "a change: an object with one of EDIT, DELETE, EDITED, DELETED"
+        )]
         struct Raw {
             edit: Option<i64>,
             delete: Option<i64>,

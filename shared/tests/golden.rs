@@ -153,7 +153,9 @@ fn wrong_types_are_shape_errors_naming_the_key() {
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1,"x","extra"]]}"#);
     assert!(e.contains("ID"), "a fifth element is an integer id: {e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1,"x",7,8]]}"#);
-    assert!(e.contains("more than 5 elements"), "{e}");
+    assert!(e.contains("CHANGE") && e.contains("one of EDIT, DELETE"), "a sixth is a change: {e}");
+    let e = shape_error(r#"{"MESSAGES":[["a","ALL",1,"x",7,{"EDIT":1},8]]}"#);
+    assert!(e.contains("more than 6 elements"), "{e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL","1","x"]]}"#);
     assert!(e.contains("TIMESTAMP"), "{e}");
     let e = shape_error(r#"{"MESSAGES":[["a","ALL",1.5,"x"]]}"#);
