@@ -5,6 +5,19 @@ use std::process::Command;
 use expectrl::{Eof, Expect, Session};
 use test_support::*;
 
+/// The TUI in a pseudo-terminal `width` columns wide, logged in to localhost:`port` as `name`.
+fn logged_in(port: &str, ca: &str, width: u16, name: &str) -> expectrl::session::OsSession {
+    let mut cmd = Command::new(bin!("chatterbox"));
+    cmd.args(["localhost", "-p", port, "--ca", ca]).env("TERM", "xterm-256color");
+    let mut tui = Session::spawn(cmd).expect("spawn in a pty");
+    tui.get_process_mut().set_window_size(width, 30).expect("window size");
+    tui.set_expect_timeout(Some(PATIENCE));
+    tui.expect("Username (Enter to log in)").expect("the login screen");
+    tui.send(format!("{name}\r")).expect("type the name");
+    tui.expect("Welcome!").expect("logged in");
+    tui
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_logs_in_sends_receives_and_quits_in_a_real_terminal() {
     let dirs = Dirs::new();
@@ -13,14 +26,7 @@ async fn the_tui_logs_in_sends_receives_and_quits_in_a_real_terminal() {
     let ca = server.ca.display().to_string();
     let mut observer = CliLauncher::new(bin!("chatterbox"), &server).client(Some("observer"));
     let status = tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(bin!("chatterbox"));
-        cmd.args(["localhost", "-p", &port, "--ca", &ca]).env("TERM", "xterm-256color");
-        let mut tui = Session::spawn(cmd).expect("spawn in a pty");
-        tui.get_process_mut().set_window_size(100, 30).expect("window size");
-        tui.set_expect_timeout(Some(PATIENCE));
-        tui.expect("Username (Enter to log in)").expect("the login screen");
-        tui.send("ann\r").expect("type the name");
-        tui.expect("Welcome!").expect("logged in");
+        let mut tui = logged_in(&port, &ca, 100, "ann");
         observer.expect("-- ann joined");
         tui.send("hello from the tui\r").expect("type a message");
         observer.expect("<ann> hello from the tui");
@@ -53,14 +59,7 @@ async fn the_tui_joins_rooms_counts_unread_searches_and_edits_in_place() {
     bob.send("/join #garden");
     bob.expect("You are in #garden now");
     let status = tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(bin!("chatterbox"));
-        cmd.args(["localhost", "-p", &port, "--ca", &ca]).env("TERM", "xterm-256color");
-        let mut tui = Session::spawn(cmd).expect("spawn in a pty");
-        tui.get_process_mut().set_window_size(120, 30).expect("window size");
-        tui.set_expect_timeout(Some(PATIENCE));
-        tui.expect("Username (Enter to log in)").expect("the login screen");
-        tui.send("ann\r").expect("type the name");
-        tui.expect("Welcome!").expect("logged in");
+        let mut tui = logged_in(&port, &ca, 120, "ann");
         tui.send("/join #garden\r").expect("join");
         tui.expect("*#garden").expect("the room marked current in the status line");
         bob.expect("ann joined #garden");

@@ -81,6 +81,52 @@ pub struct Scope {
     pub older_than: Option<i64>,
 }
 
+/// A value of a search's statement, for the store to bind as its driver takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    /// A text.
+    Text(String),
+    /// An integer.
+    Int(i64),
+}
+
+/// The columns (or expressions) a store's search statement filters on.
+#[derive(Debug, Clone, Copy)]
+pub struct FilterColumns {
+    /// DEST.
+    pub dest: &'static str,
+    /// The room of a room's message.
+    pub room: &'static str,
+    /// The key of the sender's name.
+    pub sender_key: &'static str,
+    /// The time.
+    pub ts: &'static str,
+}
+
+impl Scope {
+    /// The request's filters as conditions (each beginning with ` AND`) on `columns`; `arg`
+    /// binds a value and gives its placeholder.
+    pub fn filters(&self, columns: FilterColumns, arg: &mut impl FnMut(Arg) -> String) -> String {
+        let FilterColumns { dest, room, sender_key, ts } = columns;
+        let mut sql = String::new();
+        match self.place.as_deref() {
+            Some(shared::BROADCAST) => sql += &format!(" AND {dest} = 'ALL'"),
+            Some(place) => sql += &format!(" AND {room} = {}", arg(Arg::Text(place.to_owned()))),
+            None => {}
+        }
+        if let Some(key) = &self.from_key {
+            sql += &format!(" AND {sender_key} = {}", arg(Arg::Text(key.clone())));
+        }
+        if let Some(after) = self.after {
+            sql += &format!(" AND {ts} >= {}", arg(Arg::Int(after)));
+        }
+        if let Some(before) = self.before {
+            sql += &format!(" AND {ts} < {}", arg(Arg::Int(before)));
+        }
+        sql
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

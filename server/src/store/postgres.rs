@@ -33,7 +33,7 @@ use super::{
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 use crate::rooms::{RoomOp, StoredRoom, room_of};
-use crate::search::Scope;
+use crate::search::{Arg, FilterColumns, Scope};
 use shared::frame::{Change, Hit};
 use shared::limits::MAX_ROOMS;
 
@@ -860,27 +860,12 @@ impl Reader {
             user = sql.arg(scope.user.clone()),
             hidden = sql.arg(scope.hidden.clone()),
         );
-        sql.text = text;
-        match scope.place.as_deref() {
-            Some(shared::BROADCAST) => sql.text += " AND dest = 'ALL'",
-            Some(room) => {
-                let room = sql.arg(room.to_owned());
-                sql.text += &format!(" AND room = {room}");
-            }
-            None => {}
-        }
-        if let Some(key) = &scope.from_key {
-            let key = sql.arg(key.clone());
-            sql.text += &format!(" AND src_key = {key}");
-        }
-        if let Some(after) = scope.after {
-            let after = sql.arg(after);
-            sql.text += &format!(" AND ts >= {after}");
-        }
-        if let Some(before) = scope.before {
-            let before = sql.arg(before);
-            sql.text += &format!(" AND ts < {before}");
-        }
+        let columns = FilterColumns { dest: "dest", room: "room", sender_key: "src_key", ts: "ts" };
+        let filters = scope.filters(columns, &mut |value| match value {
+            Arg::Text(t) => sql.arg(t),
+            Arg::Int(i) => sql.arg(i),
+        });
+        sql.text = text + &filters;
         let limit = sql.arg(i64::try_from(limit).unwrap_or(i64::MAX));
         sql.text += &format!(" ORDER BY id DESC LIMIT {limit}");
         let rows = client.query(&sql.text, &sql.params()).await?;

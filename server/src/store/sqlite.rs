@@ -30,7 +30,7 @@ use super::{
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 use crate::rooms::{RoomOp, StoredRoom, room_of};
-use crate::search::Scope;
+use crate::search::{Arg, FilterColumns, Scope};
 use shared::frame::Hit;
 use shared::limits::MAX_ROOMS;
 
@@ -1140,26 +1140,17 @@ impl Reader {
                            OR name_key(m.dest) NOT IN (SELECT value FROM json_each({hidden})))"
                 );
             }
-            match scope.place.as_deref() {
-                Some(shared::BROADCAST) => sql.text += " AND m.dest = 'ALL'",
-                Some(room) => {
-                    let room = sql.arg(room.to_owned());
-                    sql.text += &format!(" AND m.room = {room}");
-                }
-                None => {}
-            }
-            if let Some(key) = &scope.from_key {
-                let key = sql.arg(key.clone());
-                sql.text += &format!(" AND name_key(m.src) = {key}");
-            }
-            if let Some(after) = scope.after {
-                let after = sql.arg(after);
-                sql.text += &format!(" AND m.ts >= {after}");
-            }
-            if let Some(before) = scope.before {
-                let before = sql.arg(before);
-                sql.text += &format!(" AND m.ts < {before}");
-            }
+            let columns = FilterColumns {
+                dest: "m.dest",
+                room: "m.room",
+                sender_key: "name_key(m.src)",
+                ts: "m.ts",
+            };
+            let filters = scope.filters(columns, &mut |value| match value {
+                Arg::Text(t) => sql.arg(t),
+                Arg::Int(i) => sql.arg(i),
+            });
+            sql.text += &filters;
             let limit = sql.arg(i64::try_from(limit).unwrap_or(i64::MAX));
             sql.text += &format!(" ORDER BY f.rowid DESC LIMIT {limit}");
             let found: Vec<Message> = {
