@@ -159,13 +159,21 @@ async fn measure<F: Future<Output = ()>>(
     writer.finished.wait().await;
 }
 
+/// `cargo bench --bench history [-- sqlite|postgres]`: both stores, or the one named.
 fn main() {
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let runs = |store: &str| only.as_deref().is_none_or(|o| o == store);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (writer, reader, _) =
-            store::sqlite::open(dir.path(), CancellationToken::new()).expect("store");
-        measure(writer, reader, "", || async {}).await;
+        if runs("sqlite") {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (writer, reader, _) =
+                store::sqlite::open(dir.path(), CancellationToken::new()).expect("store");
+            measure(writer, reader, "", || async {}).await;
+        }
+        if !runs("postgres") {
+            return;
+        }
         let db = test_support::TestDb::new().await;
         let seconds = chatterbox_server::metrics::commit_histogram();
         let backend = store::Backend::Postgres(&db.url);

@@ -44,9 +44,10 @@ pub const DB_FILE: &str = "chatterbox.db";
 /// words (no text) and is rebuilt from the messages if it is lost.
 pub const SEARCH_FILE: &str = "chatterbox-search.db";
 
-/// Messages the indexer reads and indexes per transaction: a commit's worth, so that it keeps
-/// up with the writer in steps that keep its memory small.
-const INDEX_BATCH: i64 = 4096;
+/// Most messages the indexer reads and indexes per transaction. Behind a burst it takes many
+/// commits' worth at once: FTS5 writes a segment per transaction and merges segments later,
+/// so fewer, larger steps cost less merging (about 2 MB of rows in memory at most).
+const INDEX_BATCH: i64 = 16384;
 
 /// How long a search waits for the index to reach the messages committed when it was asked
 /// (it is usually a few milliseconds behind); past that it searches what is indexed.
