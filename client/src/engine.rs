@@ -424,10 +424,12 @@ async fn login(
         };
         let mut frame = login_frame_with(&candidate, proof);
         // Rooms, edits and search are asked for by each client on its own (the browser's
-        // shows rooms; `features::CLIENTS` leaves them out).
+        // shows rooms; `features::CLIENTS` leaves them out); compression by the terminal
+        // only (the browser's WebSocket compresses with permessage-deflate).
         if let Some(features) = frame.features.as_mut() {
-            use shared::frame::features::{EDIT, ROOMS, SEARCH};
-            features.extend([ROOMS, EDIT, SEARCH].map(str::to_owned));
+            use shared::frame::features::{COMPRESS, EDIT, ROOMS, SEARCH};
+            features.extend([ROOMS, EDIT, SEARCH, COMPRESS].map(str::to_owned));
+            link.conn.compress(false);
         }
         if previous.as_ref() == Some(&candidate) {
             frame.since = creds.last_id;
@@ -436,6 +438,10 @@ async fn login(
         }
         let mut reply = login_answer(link, &frame).await?;
         if reply.username_accepted == Some(true) {
+            let granted = reply.features.as_deref().unwrap_or_default();
+            if granted.iter().any(|f| f == shared::frame::features::COMPRESS) {
+                link.conn.compress(true);
+            }
             if let Some(token) = take_token(&mut reply) {
                 creds.token = Some(token);
             }

@@ -197,6 +197,16 @@ impl Conn {
         Conn { io: Framed::new(stream, FrameCodec::new(MAX_SERVER_FRAME_LEN)) }
     }
 
+    /// Takes compressed frames in from now on (asking for `compress`), and with `send`
+    /// (granted) sends them too.
+    pub fn compress(&mut self, send: bool) {
+        if send {
+            self.io.codec_mut().compress(true);
+        } else {
+            self.io.codec_mut().accept_compressed();
+        }
+    }
+
     /// Sends one frame (in one write).
     pub async fn send(&mut self, frame: &Frame) -> Result<(), FrameError> {
         let json = shared::encode(frame);

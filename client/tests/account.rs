@@ -1,8 +1,8 @@
-//! The extensions `account` and `moderation` in plain mode, against a fake server that speaks
-//! the documented frames (PROTOCOL.md, "Extensions"): what the client sends at login and on
-//! its reconnects, what it keeps (a session token, in memory only) and what it shows. The
-//! password reaches the client through the environment or the terminal (typed without echo),
-//! never the command line, and never appears in its output.
+//! The extensions `account` and `moderation` (and `compress`) in plain mode, against a fake
+//! server that speaks the documented frames (PROTOCOL.md, "Extensions"): what the client sends
+//! at login and on its reconnects, what it keeps (a session token, in memory only) and what it
+//! shows. The password reaches the client through the environment or the terminal (typed
+//! without echo), never the command line, and never appears in its output.
 
 use std::process::Command;
 
@@ -87,7 +87,10 @@ impl Conn {
         let login = self.recv().await;
         assert_eq!(login.username.as_deref(), Some("ann"));
         let mut every: Vec<String> = features::CLIENTS.map(String::from).to_vec();
-        every.extend([features::ROOMS, features::EDIT, features::SEARCH].map(String::from));
+        every.extend(
+            [features::ROOMS, features::EDIT, features::SEARCH, features::COMPRESS]
+                .map(String::from),
+        );
         assert_eq!(login.features, Some(every), "every extension, and the terminal's own");
         login
     }
@@ -131,6 +134,46 @@ fn assert_no_secret(cli: &Cli, secrets: &[&str]) {
     for s in secrets {
         assert!(!seen.contains(s), "{s:?} was shown:\n{seen}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_frames_are_read_from_the_login_on_and_sent_once_granted() {
+    use shared::compress::{COMPRESSED, decompress};
+    use tokio::io::AsyncReadExt;
+    let server = FakeServer::start().await;
+    let mut cli = server.client(&[], &[]);
+    let mut conn = server.accept().await;
+    conn.login().await;
+    // A history worth compressing, sent compressed in the login answer.
+    conn.0.codec_mut().compress(true);
+    let history: Vec<Message> = (0..40)
+        .map(|i| {
+            Message::new("bob", "ALL", 1_700_000_000 + i, format!("old line {i} of the history"))
+        })
+        .collect();
+    conn.send(&Frame {
+        username_accepted: Some(true),
+        info: Some("Welcome!".into()),
+        features: Some(vec![features::COMPRESS.into()]),
+        user_list: Some(vec!["ann".into(), "bob".into()]),
+        messages: Some(history),
+        ..Frame::default()
+    })
+    .await;
+    cli.expect("old line 39 of the history");
+    // A long line goes compressed (read off the wire here, past the codec).
+    let long = "a long line of chat ".repeat(100);
+    cli.send(long.trim_end());
+    let tls = conn.0.get_mut();
+    let mut prefix = [0u8; 4];
+    tls.read_exact(&mut prefix).await.expect("prefix");
+    let head = u32::from_be_bytes(prefix);
+    assert_ne!(head & COMPRESSED, 0, "the long line is compressed");
+    let mut body = vec![0u8; (head & !COMPRESSED) as usize];
+    tls.read_exact(&mut body).await.expect("body");
+    let sent: Frame = shared::decode(&decompress(&body, 1 << 20).expect("zstd")).expect("frame");
+    let sent = sent.messages.expect("MESSAGES");
+    assert_eq!((sent[0].src.as_str(), sent[0].content.as_str()), ("ann", long.trim_end()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

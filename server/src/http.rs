@@ -90,8 +90,9 @@ struct Conn {
     /// Why the connection is refused (over its address's limit), if it is: the page gets
     /// this in a 429, a WebSocket in an ERROR.
     refusal: Option<Arc<str>>,
-    /// Where the WebSocket handler leaves the upgrade for the connection's task.
-    upgrade: Arc<Mutex<Option<OnUpgrade>>>,
+    /// Where the WebSocket handler leaves the upgrade for the connection's task, and
+    /// whether permessage-deflate was agreed.
+    upgrade: Arc<Mutex<Option<(OnUpgrade, bool)>>>,
 }
 
 /// The Content-Security-Policy of the page: only its own scripts (Trunk's inline loader by
@@ -224,7 +225,7 @@ impl Gateway {
         }
         let pending = upgrade.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(upgrade);
-        let Some(pending) = pending else { return };
+        let Some((pending, deflate)) = pending else { return };
         let Ok(upgraded) = pending.await else { return };
         // The upgrade's parts end with this block: a partly moved value would stay in the
         // task's state, a whole TLS connection's size, beside the session.
@@ -234,7 +235,7 @@ impl Gateway {
                 return;
             };
             let conn = parts.io.into_inner().into_inner();
-            Ws::new(conn, &parts.read_buf, MAX_CLIENT_FRAME_LEN, self.ping)
+            Ws::new(conn, &parts.read_buf, MAX_CLIENT_FRAME_LEN, self.ping, deflate)
         };
         entry.serve(ws, Arc::clone(&self.ctx), peer.ip()).await;
     }
@@ -359,11 +360,17 @@ async fn websocket(
     let Ok(accept) = HeaderValue::from_str(&websocket_accept(key.as_bytes())) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    // Compression: permessage-deflate if the client offers it (every browser does).
+    let deflate = headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(crate::transport::deflate::accepts);
     let Some(pending) = req.extensions_mut().remove::<OnUpgrade>() else {
         return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded").into_response();
     };
-    *conn.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending);
-    (
+    *conn.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some((pending, deflate));
+    let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::UPGRADE, HeaderValue::from_static("websocket")),
@@ -371,7 +378,14 @@ async fn websocket(
             (header::SEC_WEBSOCKET_ACCEPT, accept),
         ],
     )
-        .into_response()
+        .into_response();
+    if deflate {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(crate::transport::deflate::RESPONSE),
+        );
+    }
+    response
 }
 
 #[cfg(test)]

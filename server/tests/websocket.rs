@@ -50,6 +50,8 @@ fn login(name: &str) -> Vec<u8> {
 #[derive(Debug)]
 struct Got {
     fin: bool,
+    /// RSV1: a compressed message (permessage-deflate).
+    rsv1: bool,
     opcode: u8,
     payload: Vec<u8>,
 }
@@ -75,11 +77,18 @@ struct RawWs {
 
 impl RawWs {
     async fn open(server: &TestServer) -> RawWs {
+        RawWs::open_offering(server, "").await.0
+    }
+
+    /// Opens the WebSocket with `extra` header lines in the upgrade request; the answer's
+    /// head (lower case) too.
+    async fn open_offering(server: &TestServer, extra: &str) -> (RawWs, String) {
         let web = server.web.expect("gateway");
         let mut tls = tls_connect(web, &server.ca).await;
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: localhost:{}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\
+             {extra}\r\n",
             web.port()
         );
         tls.write_all(request.as_bytes()).await.expect("request");
@@ -93,7 +102,7 @@ impl RawWs {
         let head = String::from_utf8(ws.buf.drain(..end).collect()).expect("text").to_lowercase();
         assert!(head.starts_with("http/1.1 101"), "{head}");
         assert!(head.contains(&format!("sec-websocket-accept: {}", ACCEPT.to_lowercase())));
-        ws
+        (ws, head)
     }
 
     /// Reads what arrives into `buf`; false at the end of the stream.
@@ -134,7 +143,12 @@ impl RawWs {
                 if ext != usize::MAX && self.buf.len() >= 2 + ext + len {
                     let payload = self.buf[2 + ext..2 + ext + len].to_vec();
                     self.buf.drain(..2 + ext + len);
-                    return Some(Got { fin: b0 & 0x80 != 0, opcode: b0 & 0x0F, payload });
+                    return Some(Got {
+                        fin: b0 & 0x80 != 0,
+                        rsv1: b0 & 0x40 != 0,
+                        opcode: b0 & 0x0F,
+                        payload,
+                    });
                 }
             }
             if !self.read_more().await {
@@ -148,6 +162,111 @@ impl RawWs {
     async fn recv(&mut self) -> Frame {
         self.next().await.expect("a frame").frame()
     }
+}
+
+/// A message's bytes as permessage-deflate sends them: raw deflate, sync-flushed, the
+/// flush's 4-byte tail left off.
+fn deflated(payload: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut d = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    d.compress_vec(payload, &mut out, FlushCompress::Sync).expect("deflate");
+    assert_eq!(d.total_in(), payload.len() as u64);
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+/// A compressed message's payload inflated (its tail put back).
+fn inflated(payload: &[u8]) -> Vec<u8> {
+    use flate2::{Decompress, FlushDecompress};
+    let mut data = payload.to_vec();
+    data.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut i = Decompress::new(false);
+    let mut out = Vec::with_capacity(1 << 22);
+    i.decompress_vec(&data, &mut out, FlushDecompress::Sync).expect("inflate");
+    out
+}
+
+#[tokio::test]
+async fn permessage_deflate_is_agreed_and_both_directions_compress() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    // Some history, so that the login answer is worth compressing.
+    let mut ann = server.user("ann").await;
+    let mut history = Vec::new();
+    // The test configuration replays the newest 30.
+    for i in 0..30 {
+        history.push(ann.say("ALL", &format!("message {i} of the history")).await);
+    }
+    let (mut ws, head) = RawWs::open_offering(
+        &server,
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+    )
+    .await;
+    assert!(
+        head.contains("sec-websocket-extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+        "{head}"
+    );
+    // The login, compressed by the client (RSV1 on the frame).
+    let mut login_frame = frame(true, TEXT, &deflated(&login("web")));
+    login_frame[0] |= 0x40;
+    ws.write(&login_frame).await;
+    let answer = ws.next().await.expect("the login answer");
+    assert!(answer.rsv1, "the answer with 30 messages of history comes compressed");
+    let text = inflated(&answer.payload);
+    assert!(answer.payload.len() * 3 < text.len(), "{} of {}", answer.payload.len(), text.len());
+    let reply: Frame = shared::decode(&text).expect("a protocol frame");
+    assert_eq!(reply.username_accepted, Some(true));
+    assert_eq!(reply.messages, Some(history));
+    // A long message sent compressed reaches a native client whole; a short one from it
+    // comes uncompressed.
+    let long = "words ".repeat(500);
+    let msg = Frame::messages(vec![Message::new("web", "ALL", now(), long.trim_end())]);
+    let mut f = frame(true, TEXT, &deflated(&json(&msg)));
+    f[0] |= 0x40;
+    ws.write(&f).await;
+    assert_eq!(ann.next_message().await.content, long.trim_end());
+    ann.say("ALL", "short").await;
+    loop {
+        let got = ws.next().await.expect("a frame");
+        let payload = if got.rsv1 { inflated(&got.payload) } else { got.payload.clone() };
+        let f: Frame = shared::decode(&payload).expect("frame");
+        let texts: Vec<String> =
+            f.messages.unwrap_or_default().into_iter().map(|m| m.content).collect();
+        if texts.contains(&"short".to_owned()) {
+            assert!(!got.rsv1, "a short frame is not worth compressing");
+            break;
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_compressed_frame_without_the_extension_or_past_the_limit_is_refused() {
+    let dirs = Dirs::new();
+    let server = TestServer::start(dirs.config()).await;
+    // Not offered: RSV1 is a protocol error.
+    let mut ws = RawWs::open(&server).await;
+    let mut f = frame(true, TEXT, &deflated(&login("nodeflate")));
+    f[0] |= 0x40;
+    ws.write(&f).await;
+    let close = ws.next().await.expect("a close");
+    assert_eq!(close.close_status(), 1002);
+    // Offered: a bomb that inflates past the 1 MiB limit closes with 1009.
+    let (mut ws, _) =
+        RawWs::open_offering(&server, "Sec-WebSocket-Extensions: permessage-deflate\r\n").await;
+    let bomb = deflated(&vec![b' '; 4 << 20]);
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    let mut f = frame(true, TEXT, &bomb);
+    f[0] |= 0x40;
+    ws.write(&f).await;
+    let mut last = None;
+    while let Some(got) = ws.next().await {
+        last = Some(got);
+    }
+    assert_eq!(last.expect("a close").close_status(), 1009);
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -6,8 +6,10 @@
 //! decoded [`Frame`](crate::Frame)s and encodes them. Both refuse a length above their limit as
 //! soon as the 4 header bytes are in, before anything is allocated for the body.
 
-use bytes::{BufMut, BytesMut};
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use bytes::{Buf, BufMut, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::compress::{COMPRESSED, CompressError, compress, decompress};
 
 #[cfg(feature = "json-codec")]
 use crate::frame::Frame;
@@ -29,6 +31,9 @@ pub enum FrameError {
         /// The receiver's limit.
         max: usize,
     },
+    /// A compressed frame (extension `compress`) that cannot be taken.
+    #[error("{0}")]
+    Compressed(#[from] CompressError),
     /// The transport failed.
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
@@ -44,25 +49,50 @@ pub fn payload_len(prefix: [u8; PREFIX_LEN], max: usize) -> Result<usize, FrameE
     }
 }
 
-/// Splits a byte stream into frame payloads of at most `max` bytes.
+/// A frame's prefix read: the payload's length, and whether it is compressed. A compressed
+/// payload is only taken when `compressed` (the connection negotiated `compress`); otherwise
+/// the flag makes the length too long, as it does for a peer that knows nothing of it.
+pub fn frame_head(
+    prefix: [u8; PREFIX_LEN],
+    max: usize,
+    compressed: bool,
+) -> Result<(usize, bool), FrameError> {
+    let raw = u32::from_be_bytes(prefix);
+    if compressed && raw & COMPRESSED != 0 {
+        let len = payload_len((raw & !COMPRESSED).to_be_bytes(), max)?;
+        return Ok((len, true));
+    }
+    Ok((payload_len(prefix, max)?, false))
+}
+
+/// Splits a byte stream into frame payloads of at most `max` bytes (decompressed, when
+/// [`FrameCodec::compressed`] allows compressed frames).
 #[derive(Debug)]
 pub struct FrameCodec {
-    inner: LengthDelimitedCodec,
     max: usize,
-    /// The inner codec has consumed a header and waits for the body: the bytes at the front
-    /// of the buffer are payload, not a prefix.
-    in_body: bool,
+    /// Compressed frames are taken in.
+    inflate: bool,
+    /// Frames worth it (above [`crate::compress::COMPRESS_MIN`]) are sent compressed.
+    deflate: bool,
 }
 
 impl FrameCodec {
     /// A codec accepting payloads of up to `max` bytes.
     pub fn new(max: usize) -> Self {
-        let inner = LengthDelimitedCodec::builder()
-            .length_field_type::<u32>()
-            .big_endian()
-            .max_frame_length(max)
-            .new_codec();
-        FrameCodec { inner, max, in_body: false }
+        FrameCodec { max, inflate: false, deflate: false }
+    }
+
+    /// From now on, takes compressed frames in and compresses the frames it sends that are
+    /// worth it: for a connection that negotiated `compress`.
+    pub fn compress(&mut self, on: bool) {
+        self.inflate = on;
+        self.deflate = on;
+    }
+
+    /// From now on, takes compressed frames in: a client asking for `compress` at login
+    /// (the answer may come compressed already; it sends compressed ones only once granted).
+    pub fn accept_compressed(&mut self) {
+        self.inflate = true;
     }
 }
 
@@ -71,17 +101,22 @@ impl Decoder for FrameCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        let has_head = src.len() >= PREFIX_LEN;
-        if !self.in_body
-            && let Some(prefix) = src.first_chunk::<PREFIX_LEN>()
-        {
-            payload_len(*prefix, self.max)?;
+        let Some(prefix) = src.first_chunk::<PREFIX_LEN>() else {
+            return Ok(None);
+        };
+        let (len, packed) = frame_head(*prefix, self.max, self.inflate)?;
+        let end = PREFIX_LEN + len;
+        if src.len() < end {
+            // Room for the rest of the frame at once rather than by doubling.
+            src.reserve(end - src.len());
+            return Ok(None);
         }
-        let out = self.inner.decode(src)?;
-        // Without a whole frame, the inner codec keeps a header it has seen and waits for
-        // the body.
-        self.in_body = out.is_none() && (self.in_body || has_head);
-        Ok(out)
+        let mut frame = src.split_to(end);
+        frame.advance(PREFIX_LEN);
+        if packed {
+            return Ok(Some(BytesMut::from(&decompress(&frame, self.max)?[..])));
+        }
+        Ok(Some(frame))
     }
 }
 
@@ -89,7 +124,11 @@ impl Encoder<&[u8]> for FrameCodec {
     type Error = FrameError;
 
     fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
-        put_frame(payload, dst);
+        if self.deflate {
+            put_maybe_compressed(payload, dst);
+        } else {
+            put_frame(payload, dst);
+        }
         Ok(())
     }
 }
@@ -100,6 +139,22 @@ pub fn put_frame(payload: &[u8], dst: &mut impl BufMut) {
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     dst.put_u32(len);
     dst.put_slice(payload);
+}
+
+/// Appends one frame to `dst`, compressed if that is worth it (extension `compress`).
+pub fn put_maybe_compressed(payload: &[u8], dst: &mut impl BufMut) {
+    match compress(payload) {
+        Some(packed) => put_compressed(&packed, dst),
+        None => put_frame(payload, dst),
+    }
+}
+
+/// Appends one compressed frame (`packed`: what [`compress`] gave) to `dst`.
+pub fn put_compressed(packed: &[u8], dst: &mut impl BufMut) {
+    // Under the frame limits, far below 2 GiB.
+    let len = u32::try_from(packed.len()).unwrap_or(u32::MAX >> 1);
+    dst.put_u32(len | COMPRESSED);
+    dst.put_slice(packed);
 }
 
 /// Frames as [`Frame`] values, for tests and benchmarks that play a client (feature
@@ -116,6 +171,11 @@ impl JsonCodec {
     /// A codec accepting frames of up to `max` bytes.
     pub fn new(max: usize) -> Self {
         JsonCodec { frames: FrameCodec::new(max) }
+    }
+
+    /// As [`FrameCodec::compress`].
+    pub fn compress(&mut self, on: bool) {
+        self.frames.compress(on);
     }
 }
 
@@ -135,7 +195,6 @@ impl Encoder<&Frame> for JsonCodec {
 
     fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
         let payload = json::encode(frame);
-        put_frame(&payload, dst);
-        Ok(())
+        self.frames.encode(&payload[..], dst)
     }
 }

@@ -168,8 +168,13 @@ pub mod features {
     pub const EDIT: &str = "edit";
     /// Full-text search: `SEARCH` → `FOUND`.
     pub const SEARCH: &str = "search";
-    /// Every extension of this implementation: what its server grants.
-    pub const ALL: [&str; 8] = [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME, EDIT, SEARCH];
+    /// Compressed frames on the native protocol: zstd, flagged in the length prefix
+    /// (WebSockets use permessage-deflate instead, negotiated in the upgrade).
+    pub const COMPRESS: &str = "compress";
+    /// Every extension of this implementation: what its server grants (`compress` on the
+    /// native protocol only).
+    pub const ALL: [&str; 9] =
+        [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME, EDIT, SEARCH, COMPRESS];
     /// The extensions both of this project's clients implement and ask for at login; each
     /// adds the ones only it shows so far (both: rooms; the terminal: edit and search).
     pub const CLIENTS: [&str; 5] = [BLOCK, USERS, ACCOUNT, MODERATION, RESUME];
@@ -194,6 +199,8 @@ pub mod features {
         pub edit: bool,
         /// [`SEARCH`]: full-text search.
         pub search: bool,
+        /// [`COMPRESS`]: compressed frames.
+        pub compress: bool,
     }
 
     impl Granted {
@@ -210,6 +217,7 @@ pub mod features {
                 resume: has(RESUME),
                 edit: has(EDIT),
                 search: has(SEARCH),
+                compress: has(COMPRESS),
             }
         }
     }

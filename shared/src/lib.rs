@@ -38,6 +38,8 @@ pub mod validate;
 
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(feature = "codec")]
+pub mod compress;
 
 pub use frame::{Frame, Message};
 pub use json::{DecodeError, decode, encode, encode_message};

@@ -69,3 +69,40 @@ fn json_codec_round_trips_and_reports_bad_json_without_losing_sync() {
         Frame::error("x")
     );
 }
+
+#[test]
+fn compressed_and_plain_frames_mix_once_negotiated_and_are_refused_before() {
+    use tokio_util::codec::Encoder;
+    let big: Vec<u8> = format!(r#"{{"INFO":"{}"}}"#, "chat ".repeat(2000)).into_bytes();
+    let small = br#"{"USERNAME":"a"}"#;
+    let mut sender = FrameCodec::new(1 << 20);
+    sender.compress(true);
+    let mut wire = BytesMut::new();
+    sender.encode(&big[..], &mut wire).expect("encoded");
+    let compressed_len = wire.len();
+    sender.encode(&small[..], &mut wire).expect("encoded");
+    assert!(compressed_len < big.len() / 10, "{compressed_len} bytes for {}", big.len());
+    assert_eq!(wire[0] & 0x80, 0x80, "the flag is the prefix's top bit");
+    assert_eq!(&wire[compressed_len..compressed_len + 4], &[0, 0, 0, small.len() as u8]);
+
+    // Byte by byte, as a negotiated receiver: both whole, the big one decompressed.
+    let mut receiver = FrameCodec::new(1 << 20);
+    receiver.compress(true);
+    let mut buf = BytesMut::new();
+    let mut got = Vec::new();
+    for b in wire.iter() {
+        buf.put_u8(*b);
+        while let Some(f) = receiver.decode(&mut buf).expect("in limit") {
+            got.push(f.to_vec());
+        }
+    }
+    assert_eq!(got, vec![big.clone(), small.to_vec()]);
+
+    // A receiver that did not negotiate reads the flag as an over-long frame.
+    let mut plain = FrameCodec::new(1 << 20);
+    assert!(matches!(plain.decode(&mut wire.clone()), Err(FrameError::TooLong { .. })));
+    // A negotiated one with a smaller limit refuses what would decompress past it.
+    let mut small_limit = FrameCodec::new(4096);
+    small_limit.compress(true);
+    assert!(matches!(small_limit.decode(&mut wire.clone()), Err(FrameError::Compressed(_))));
+}

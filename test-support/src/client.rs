@@ -86,8 +86,12 @@ impl Client {
         self.login_with(name, None).await
     }
 
-    /// Logs in asking for extensions.
+    /// Logs in asking for extensions (with `compress`, frames are compressed both ways from
+    /// the answer on; the login itself is too short to be).
     pub async fn login_with(&mut self, name: &str, features: Option<&[&str]>) -> Frame {
+        if features.is_some_and(|f| f.contains(&"compress")) {
+            self.io.codec_mut().compress(true);
+        }
         let features = features.map(|f| f.iter().map(|s| (*s).to_owned()).collect());
         self.send(&Frame { username: Some(name.into()), features, ..Frame::default() }).await;
         let r = self.recv_where(|f| f.username_accepted.is_some()).await;

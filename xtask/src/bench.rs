@@ -271,18 +271,27 @@ fn generator_args(sc: &Scenario, ports: Ports, ca: &Path, pid: u32) -> Result<Ve
     Ok(args)
 }
 
-/// Runs the history benchmark (commits and login replay) and returns its `key=value` output.
+/// Runs the history benchmark (commits, login replay, search) and the compression benchmark
+/// (a 1,000-message replay's bytes and time with and without) and returns their `key=value`
+/// output, one after the other (their keys differ).
 fn history() -> Result<String> {
-    eprintln!("==> history: commits and login replay (cargo bench --bench history)");
-    let out = cargo()
-        .args(["bench", "--package", "chatterbox-server", "--bench", "history"])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running the history benchmark")?;
-    if !out.status.success() {
-        bail!("the history benchmark failed");
+    let mut all = String::new();
+    for (bench, what) in [
+        ("history", "commits, login replay and search"),
+        ("replay", "a login replay's bytes and time with and without compression"),
+    ] {
+        eprintln!("==> {bench}: {what} (cargo bench --bench {bench})");
+        let out = cargo()
+            .args(["bench", "--package", "chatterbox-server", "--bench", bench])
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("running the {bench} benchmark"))?;
+        if !out.status.success() {
+            bail!("the {bench} benchmark failed");
+        }
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(all)
 }
 
 /// Runs the criterion micro-benchmarks in full and returns their medians, read from

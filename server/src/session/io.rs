@@ -43,7 +43,7 @@ pub fn serve<T: Transport>(
         let timer = tokio::time::sleep(ctx.login_timeout);
         tokio::pin!(timer);
         let (outbox, inbox) = outbox::channel(OUTBOX_CAPACITY);
-        let session = Session::new(ctx, ip, outbox);
+        let session = Session::new(ctx, ip, outbox, T::COMPRESSES);
         let mut conn = Connection {
             t: &mut t,
             session,
@@ -120,6 +120,10 @@ impl<T: Transport> Connection<'_, T> {
             Wait::Reply(json) => step.replies.push(json),
             Wait::Replies(json) => step.replies.extend(json),
             Wait::Login(Ok(reply)) => {
+                if reply.granted.compress {
+                    // The client asked, so it reads compressed frames from the answer on.
+                    self.t.compress();
+                }
                 self.send(&reply.frame).await?;
                 tracing::debug!(user = %reply.name, "logged in");
                 self.check_again();
@@ -184,7 +188,9 @@ impl<T: Transport> Connection<'_, T> {
     async fn on_recv(&mut self, frame: Option<Result<BytesMut, FrameError>>) -> Flow {
         let step = match frame {
             None | Some(Err(FrameError::Io(_))) => return Flow::Break(None),
-            Some(Err(e @ FrameError::TooLong { .. })) => return Flow::Break(Some(e.to_string())),
+            Some(Err(e @ (FrameError::TooLong { .. } | FrameError::Compressed(_)))) => {
+                return Flow::Break(Some(e.to_string()));
+            }
             Some(Ok(payload)) => {
                 self.last_frame = Instant::now();
                 self.was_partial = false;

@@ -115,11 +115,18 @@ pub(super) struct Session {
     flood: Option<Bucket>,
     /// The sender has been told it is being slowed down (told once per episode).
     throttled: bool,
+    /// The transport can speak extension `compress` (the native ones).
+    compressible: bool,
 }
 
 impl Session {
     /// A new connection from `ip`, whose output the hub queues in `outbox`.
-    pub(super) fn new(ctx: Arc<Context>, ip: std::net::IpAddr, outbox: outbox::Sender) -> Self {
+    pub(super) fn new(
+        ctx: Arc<Context>,
+        ip: std::net::IpAddr,
+        outbox: outbox::Sender,
+        compressible: bool,
+    ) -> Self {
         let flood = ctx.flood.map(|rate| Bucket::new(rate, std::time::Instant::now()));
         Session {
             conn: ConnId::next(),
@@ -131,6 +138,7 @@ impl Session {
             goodbye: Arc::new(OnceLock::new()),
             flood,
             throttled: false,
+            compressible,
         }
     }
 
@@ -459,6 +467,7 @@ impl Session {
                 .into_iter()
                 .take(MAX_FEATURES)
                 .filter(|f| SUPPORTED_FEATURES.contains(&f.as_str()))
+                .filter(|f| f != features::COMPRESS || self.compressible)
                 .collect();
             granted.dedup();
             granted

@@ -10,6 +10,7 @@ use shared::codec::{FrameError, PREFIX_LEN};
 
 use crate::metrics::ConnectionKind;
 
+pub mod deflate;
 pub mod native;
 pub mod tls;
 pub mod ws;
@@ -32,16 +33,29 @@ pub trait Transport: Send {
     fn partial(&self) -> bool {
         false
     }
+
+    /// Whether this transport can speak extension `compress` (zstd frames flagged in the
+    /// length prefix): the native ones; a WebSocket compresses with permessage-deflate.
+    const COMPRESSES: bool = false;
+
+    /// From now on, compressed frames are taken in and sent (extension `compress` granted).
+    fn compress(&mut self) {}
 }
 
 /// `json` behind its length prefix, in a buffer of its own: the byte-stream transports write a
 /// frame with one write (older clients read one frame per read), and the buffer is dropped
-/// once written, so no connection keeps one.
-fn length_prefixed(json: &[u8]) -> io::Result<Vec<u8>> {
-    let len = u32::try_from(json.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+/// once written, so no connection keeps one. With `compressed` (extension `compress`), a
+/// frame worth compressing goes compressed.
+fn length_prefixed(json: &[u8], compressed: bool) -> io::Result<Vec<u8>> {
+    if json.len() >= 1 << 31 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame over 2 GiB"));
+    }
+    if compressed && let Some(packed) = shared::compress::compress(json) {
+        let mut frame = Vec::with_capacity(PREFIX_LEN + packed.len());
+        shared::codec::put_compressed(&packed, &mut frame);
+        return Ok(frame);
+    }
     let mut frame = Vec::with_capacity(PREFIX_LEN + json.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(json);
+    shared::codec::put_frame(json, &mut frame);
     Ok(frame)
 }

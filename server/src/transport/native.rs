@@ -25,6 +25,8 @@ const READ_BUFFER: usize = 256;
 #[derive(Debug)]
 pub struct Native<S> {
     framed: FramedRead<S, FrameCodec>,
+    /// Extension `compress` granted.
+    compressed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Native<S> {
@@ -32,6 +34,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Native<S> {
     pub fn new(stream: S, max_frame: usize) -> Self {
         Native {
             framed: FramedRead::with_capacity(stream, FrameCodec::new(max_frame), READ_BUFFER),
+            compressed: false,
         }
     }
 }
@@ -44,7 +47,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
     }
 
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
-        let frame = length_prefixed(json)?;
+        let frame = length_prefixed(json, self.compressed)?;
         let stream = self.framed.get_mut();
         stream.write_all(&frame).await?;
         stream.flush().await
@@ -56,5 +59,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
 
     fn partial(&self) -> bool {
         !self.framed.read_buffer().is_empty()
+    }
+
+    const COMPRESSES: bool = true;
+
+    fn compress(&mut self) {
+        self.compressed = true;
+        self.framed.decoder_mut().compress(true);
     }
 }

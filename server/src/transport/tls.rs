@@ -23,7 +23,8 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
-use shared::codec::{FrameError, PREFIX_LEN, payload_len};
+use shared::codec::{FrameError, PREFIX_LEN, frame_head};
+use shared::compress::decompress;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -469,6 +470,8 @@ fn seal(
 pub struct Tls {
     conn: TlsConn,
     max_frame: usize,
+    /// Extension `compress` granted: compressed frames are taken in and sent.
+    compressed: bool,
 }
 
 impl Tls {
@@ -480,7 +483,7 @@ impl Tls {
         max_frame: usize,
     ) -> io::Result<Tls> {
         let conn = TlsConn::accept(tcp, config, plain_limit(max_frame + PREFIX_LEN)).await?;
-        Ok(Tls { conn, max_frame })
+        Ok(Tls { conn, max_frame, compressed: false })
     }
 
     /// The next whole frame in `plain`, refusing an over-long one as soon as its prefix is in
@@ -490,7 +493,8 @@ impl Tls {
         let Some(prefix) = plain.first_chunk::<PREFIX_LEN>() else {
             return Ok(None);
         };
-        let end = PREFIX_LEN + payload_len(*prefix, self.max_frame)?;
+        let (len, packed) = frame_head(*prefix, self.max_frame, self.compressed)?;
+        let end = PREFIX_LEN + len;
         if plain.len() < end {
             // Room for the rest of the frame at once rather than by doubling.
             plain.reserve(end - plain.len());
@@ -499,6 +503,10 @@ impl Tls {
         let mut frame = plain.split_to(end);
         frame.advance(PREFIX_LEN);
         self.conn.release_plain();
+        if packed {
+            // Within the frame limit, checked before room is made for it.
+            return Ok(Some(BytesMut::from(&decompress(&frame, self.max_frame)?[..])));
+        }
         Ok(Some(frame))
     }
 }
@@ -526,7 +534,7 @@ impl Transport for Tls {
         // unwritten) go out in one write. The plaintext copy is gone before the write (its
         // scope ends there, so the future does not keep room for it).
         {
-            let frame = length_prefixed(json)?;
+            let frame = length_prefixed(json, self.compressed)?;
             self.conn.queue(&frame)?;
         }
         self.conn.flush().await
@@ -538,6 +546,12 @@ impl Transport for Tls {
 
     fn partial(&self) -> bool {
         self.conn.partial()
+    }
+
+    const COMPRESSES: bool = true;
+
+    fn compress(&mut self) {
+        self.compressed = true;
     }
 }
 

@@ -16,6 +16,7 @@ use shared::codec::FrameError;
 use tokio::time::Instant;
 
 use super::Transport;
+use super::deflate::{self, InflateError};
 use super::tls::{TlsConn, plain_limit};
 use crate::metrics::ConnectionKind;
 
@@ -58,6 +59,8 @@ mod status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Header {
     fin: bool,
+    /// RSV1: the message this frame begins is compressed (permessage-deflate).
+    compressed: bool,
     opcode: u8,
     mask: [u8; 4],
     /// Bytes of header (payload starts here).
@@ -102,13 +105,23 @@ impl Violation {
 
 /// Parses the header at the start of `buf`: `None` until all of it is in. `message` is the
 /// length of the fragments of the message in progress, `max` the limit of a whole message: an
-/// over-long data frame is refused from its header alone.
-fn parse_header(buf: &[u8], message: usize, max: usize) -> Result<Option<Header>, Violation> {
+/// over-long data frame is refused from its header alone. With `deflate` (permessage-deflate
+/// agreed), RSV1 may mark the first frame of a data message as compressed.
+fn parse_header(
+    buf: &[u8],
+    message: usize,
+    max: usize,
+    deflate: bool,
+) -> Result<Option<Header>, Violation> {
     let Some(&[b0, b1]) = buf.first_chunk::<2>() else { return Ok(None) };
     let fin = b0 & 0x80 != 0;
     let opcode = b0 & 0x0F;
-    if b0 & 0x70 != 0 {
+    let compressed = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (compressed && !deflate) {
         return Err(Violation::Protocol("reserved bits set (no extension was agreed)"));
+    }
+    if compressed && !matches!(opcode, opcode::TEXT | opcode::BINARY) {
+        return Err(Violation::Protocol("RSV1 on a frame that does not begin a message"));
     }
     if b1 & 0x80 == 0 {
         return Err(Violation::Protocol("an unmasked client frame"));
@@ -144,7 +157,7 @@ fn parse_header(buf: &[u8], message: usize, max: usize) -> Result<Option<Header>
     let mask = [mask[0], mask[1], mask[2], mask[3]];
     // Within `max` (or 125), which is a usize.
     let payload = usize::try_from(payload).unwrap_or(usize::MAX);
-    Ok(Some(Header { fin, opcode, mask, len, payload }))
+    Ok(Some(Header { fin, compressed, opcode, mask, len, payload }))
 }
 
 /// Unmasks a payload in place (RFC 6455 5.3).
@@ -154,7 +167,8 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// The header of an unmasked server frame (FIN set) of `len` bytes, and its length.
+/// The header of an unmasked server frame (FIN set) of `len` bytes, and its length. A
+/// compressed message's frame also sets RSV1 (`opcode` | [`RSV1`]).
 fn server_header(opcode: u8, len: usize) -> ([u8; 10], usize) {
     let mut h = [0u8; 10];
     h[0] = 0x80 | opcode;
@@ -171,6 +185,9 @@ fn server_header(opcode: u8, len: usize) -> ([u8; 10], usize) {
         (h, 10)
     }
 }
+
+/// The first header byte's RSV1 bit: a permessage-deflate message.
+const RSV1: u8 = 0x40;
 
 /// What one complete client frame asks for.
 enum Got {
@@ -192,6 +209,10 @@ pub struct Ws {
     message: BytesMut,
     /// The opcode of the message in progress (TEXT or BINARY), if one is.
     message_opcode: Option<u8>,
+    /// The message in progress is compressed.
+    message_compressed: bool,
+    /// permessage-deflate was agreed in the upgrade.
+    deflate: bool,
     max_message: usize,
     last_heard: Instant,
     next_ping: Instant,
@@ -204,8 +225,14 @@ pub struct Ws {
 impl Ws {
     /// The WebSocket on `conn` after the upgrade, accepting messages of up to `max_message`
     /// bytes and pinging every `ping_every`. `early` are bytes the client sent behind its
-    /// upgrade request (already decrypted).
-    pub fn new(mut conn: TlsConn, early: &[u8], max_message: usize, ping_every: Duration) -> Self {
+    /// upgrade request (already decrypted). `deflate`: permessage-deflate was agreed.
+    pub fn new(
+        mut conn: TlsConn,
+        early: &[u8],
+        max_message: usize,
+        ping_every: Duration,
+        deflate: bool,
+    ) -> Self {
         if !early.is_empty() {
             let mut plain = BytesMut::with_capacity(early.len() + conn.plain.len());
             plain.extend_from_slice(early);
@@ -218,6 +245,8 @@ impl Ws {
             conn,
             message: BytesMut::new(),
             message_opcode: None,
+            message_compressed: false,
+            deflate,
             max_message,
             last_heard: now,
             next_ping: now + ping_every,
@@ -230,7 +259,8 @@ impl Ws {
     /// The next complete frame in the plaintext buffer, if one is.
     fn take_frame(&mut self) -> Result<Option<Got>, Violation> {
         let plain = &mut self.conn.plain;
-        let Some(h) = parse_header(plain, self.message.len(), self.max_message)? else {
+        let Some(h) = parse_header(plain, self.message.len(), self.max_message, self.deflate)?
+        else {
             return Ok(None);
         };
         let end = h.len + h.payload;
@@ -255,9 +285,13 @@ impl Ws {
                 let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
                 return Ok(Some(Got::Close(if sendable { code } else { status::PROTOCOL_ERROR })));
             }
-            (opcode::TEXT | opcode::BINARY, None) if h.fin => payload,
+            (opcode::TEXT | opcode::BINARY, None) if h.fin => {
+                self.message_compressed = h.compressed;
+                payload
+            }
             (opcode::TEXT | opcode::BINARY, None) => {
                 self.message_opcode = Some(h.opcode);
+                self.message_compressed = h.compressed;
                 self.message = payload;
                 return Ok(Some(Got::Nothing));
             }
@@ -274,6 +308,23 @@ impl Ws {
             _ => return Err(Violation::Protocol("a new message inside a fragmented one")),
         };
         let text = self.message_opcode.take().unwrap_or(h.opcode) == opcode::TEXT;
+        let whole = if std::mem::take(&mut self.message_compressed) {
+            // Bounded by the message limit as it is produced.
+            match deflate::inflate(&whole, self.max_message) {
+                Ok(json) => BytesMut::from(&json[..]),
+                Err(InflateError::TooLong) => {
+                    return Err(Violation::TooLong {
+                        len: self.max_message as u64 + 1,
+                        max: self.max_message,
+                    });
+                }
+                Err(InflateError::Corrupt) => {
+                    return Err(Violation::Protocol("a compressed message that does not inflate"));
+                }
+            }
+        } else {
+            whole
+        };
         if text && std::str::from_utf8(&whole).is_err() {
             return Err(Violation::NotUtf8);
         }
@@ -357,7 +408,10 @@ impl Transport for Ws {
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
         // Frames are ASCII JSON (the encoder escapes everything else). The frame's records go
         // out in one write.
-        self.queue_frame(opcode::TEXT, json)?;
+        match self.deflate.then(|| deflate::deflate(json)).flatten() {
+            Some(packed) => self.queue_frame(opcode::TEXT | RSV1, &packed)?,
+            None => self.queue_frame(opcode::TEXT, json)?,
+        }
         self.conn.flush().await
     }
 
@@ -396,10 +450,14 @@ mod tests {
     fn headers_of_every_length_form_parse_and_wait_for_all_their_bytes() {
         for len in [0, 125, 126, 65_535, 65_536] {
             let f = client_frame(true, opcode::TEXT, &vec![b'x'; len]);
-            let h = parse_header(&f, 0, 1 << 20).expect("valid").expect("complete header");
+            let h = parse_header(&f, 0, 1 << 20, false).expect("valid").expect("complete header");
             assert_eq!((h.payload, h.len + h.payload), (len, f.len()), "length {len}");
             for cut in 0..h.len {
-                assert_eq!(parse_header(&f[..cut], 0, 1 << 20), Ok(None), "{len} cut at {cut}");
+                assert_eq!(
+                    parse_header(&f[..cut], 0, 1 << 20, false),
+                    Ok(None),
+                    "{len} cut at {cut}"
+                );
             }
         }
     }
@@ -408,33 +466,42 @@ mod tests {
     fn a_message_over_the_limit_is_refused_from_its_header() {
         // Only the header: the payload is never needed to refuse it.
         let f = client_frame(true, opcode::TEXT, &[b'x'; 200]);
-        assert_eq!(parse_header(&f[..4], 0, 100), Err(Violation::TooLong { len: 200, max: 100 }));
+        assert_eq!(
+            parse_header(&f[..4], 0, 100, false),
+            Err(Violation::TooLong { len: 200, max: 100 })
+        );
         // fragments count together
         let f = client_frame(true, opcode::CONTINUATION, &[b'x'; 60]);
-        assert_eq!(parse_header(&f, 50, 100), Err(Violation::TooLong { len: 110, max: 100 }));
+        assert_eq!(
+            parse_header(&f, 50, 100, false),
+            Err(Violation::TooLong { len: 110, max: 100 })
+        );
         let huge = [0x81, 0x80 | 127, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
-        assert!(matches!(parse_header(&huge, 0, 100), Err(Violation::TooLong { .. })));
+        assert!(matches!(parse_header(&huge, 0, 100, false), Err(Violation::TooLong { .. })));
     }
 
     #[test]
     fn frames_against_the_rfc_are_refused() {
         let unmasked = [0x81, 0x02, b'h', b'i'];
-        assert!(matches!(parse_header(&unmasked, 0, 100), Err(Violation::Protocol(_))));
+        assert!(matches!(parse_header(&unmasked, 0, 100, false), Err(Violation::Protocol(_))));
         let mut rsv = client_frame(true, opcode::TEXT, b"hi");
         rsv[0] |= 0x40;
-        assert!(matches!(parse_header(&rsv, 0, 100), Err(Violation::Protocol(_))));
+        assert!(matches!(parse_header(&rsv, 0, 100, false), Err(Violation::Protocol(_))));
         let reserved = client_frame(true, 0x3, b"hi");
-        assert!(matches!(parse_header(&reserved, 0, 100), Err(Violation::Protocol(_))));
+        assert!(matches!(parse_header(&reserved, 0, 100, false), Err(Violation::Protocol(_))));
         let fragmented_ping = client_frame(false, opcode::PING, b"hi");
-        assert!(matches!(parse_header(&fragmented_ping, 0, 100), Err(Violation::Protocol(_))));
+        assert!(matches!(
+            parse_header(&fragmented_ping, 0, 100, false),
+            Err(Violation::Protocol(_))
+        ));
         let long_ping = client_frame(true, opcode::PING, &[0; 126]);
-        assert!(matches!(parse_header(&long_ping, 0, 1000), Err(Violation::Protocol(_))));
+        assert!(matches!(parse_header(&long_ping, 0, 1000, false), Err(Violation::Protocol(_))));
     }
 
     #[test]
     fn unmasking_restores_the_payload() {
         let f = client_frame(true, opcode::TEXT, b"{\"USERNAME\":\"ann\"}");
-        let h = parse_header(&f, 0, 100).expect("valid").expect("complete");
+        let h = parse_header(&f, 0, 100, false).expect("valid").expect("complete");
         let mut payload = f[h.len..].to_vec();
         unmask(&mut payload, h.mask);
         assert_eq!(payload, b"{\"USERNAME\":\"ann\"}");
