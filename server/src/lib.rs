@@ -28,6 +28,7 @@
 pub mod accounts;
 pub mod cluster;
 pub mod config;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod listener;
