@@ -41,6 +41,7 @@ pub mod search;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod thumbs;
 pub mod tls;
 pub mod transport;
 pub mod wire;
