@@ -114,16 +114,19 @@ pub fn new_token() -> (String, String) {
 /// The stored form of a token: hex SHA-256. A token carries 256 random bits, so a fast hash
 /// is enough (nothing to guess from it), and the database never holds a usable token.
 pub fn token_hash(token: &str) -> String {
-    let d = digest::digest(&digest::SHA256, token.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in d.as_ref() {
+    hex(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
+}
+
+/// `bytes` as lower-case hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 15)]));
     }
     out
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Base64url without padding (RFC 4648 §5): tokens travel in JSON and URLs unescaped.
 fn base64url(bytes: &[u8]) -> String {

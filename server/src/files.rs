@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use ring::digest;
 
+use crate::accounts::hex;
+
 /// The directory of the files inside the data directory.
 pub const FILES_DIR: &str = "files";
 
@@ -115,16 +117,6 @@ impl Sha256 {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    out
 }
 
 /// `name` if it may be shown as a file's name: refused if empty, longer than

@@ -27,11 +27,8 @@ async fn a_compressing_client_gets_a_compressed_login_and_chats_with_plain_ones(
     let dirs = Dirs::new();
     let server = TestServer::start(dirs.config()).await;
     let mut ann = server.user("ann").await;
-    let mut history = Vec::new();
     // The test configuration replays the newest 30.
-    for i in 0..30 {
-        history.push(ann.say("ALL", &format!("message {i} of the history")).await);
-    }
+    let history = ann.say_history(30).await;
 
     // The login answer, as it is on the wire.
     let mut tls = tls_connect(server.addr, &server.ca).await;

@@ -194,11 +194,8 @@ async fn permessage_deflate_is_agreed_and_both_directions_compress() {
     let server = TestServer::start(dirs.config()).await;
     // Some history, so that the login answer is worth compressing.
     let mut ann = server.user("ann").await;
-    let mut history = Vec::new();
     // The test configuration replays the newest 30.
-    for i in 0..30 {
-        history.push(ann.say("ALL", &format!("message {i} of the history")).await);
-    }
+    let history = ann.say_history(30).await;
     let (mut ws, head) = RawWs::open_offering(
         &server,
         "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",

@@ -101,23 +101,35 @@ impl Decoder for FrameCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        let Some(prefix) = src.first_chunk::<PREFIX_LEN>() else {
-            return Ok(None);
-        };
-        let (len, packed) = frame_head(*prefix, self.max, self.inflate)?;
-        let end = PREFIX_LEN + len;
-        if src.len() < end {
-            // Room for the rest of the frame at once rather than by doubling.
-            src.reserve(end - src.len());
-            return Ok(None);
-        }
-        let mut frame = src.split_to(end);
-        frame.advance(PREFIX_LEN);
-        if packed {
-            return Ok(Some(BytesMut::from(&decompress(&frame, self.max)?[..])));
-        }
-        Ok(Some(frame))
+        take_frame(src, self.max, self.inflate)
     }
+}
+
+/// The next whole frame's payload at the front of `src` (taken out of it), decompressed if it
+/// is compressed and `compressed` allows that; `None` until all of it is in. An over-long
+/// frame is refused as soon as its prefix is in, before any room is made for it.
+pub fn take_frame(
+    src: &mut BytesMut,
+    max: usize,
+    compressed: bool,
+) -> Result<Option<BytesMut>, FrameError> {
+    let Some(prefix) = src.first_chunk::<PREFIX_LEN>() else {
+        return Ok(None);
+    };
+    let (len, packed) = frame_head(*prefix, max, compressed)?;
+    let end = PREFIX_LEN + len;
+    if src.len() < end {
+        // Room for the rest of the frame at once rather than by doubling.
+        src.reserve(end - src.len());
+        return Ok(None);
+    }
+    let mut frame = src.split_to(end);
+    frame.advance(PREFIX_LEN);
+    if packed {
+        // Within the limit, checked before room is made for it.
+        return Ok(Some(BytesMut::from(&decompress(&frame, max)?[..])));
+    }
+    Ok(Some(frame))
 }
 
 impl Encoder<&[u8]> for FrameCodec {

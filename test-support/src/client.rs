@@ -101,6 +101,16 @@ impl Client {
         r
     }
 
+    /// Sends `n` numbered lines to everyone ("message 0 of the history", …) and returns
+    /// them: a history for a later login to replay.
+    pub async fn say_history(&mut self, n: usize) -> Vec<Message> {
+        let mut sent = Vec::with_capacity(n);
+        for i in 0..n {
+            sent.push(self.say("ALL", &format!("message {i} of the history")).await);
+        }
+        sent
+    }
+
     /// Sends one message from this user; returns it.
     pub async fn say(&mut self, dest: &str, content: &str) -> Message {
         let m = Message::new(self.name.clone(), dest, now(), content);

@@ -23,8 +23,7 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
-use shared::codec::{FrameError, PREFIX_LEN, frame_head};
-use shared::compress::decompress;
+use shared::codec::{FrameError, PREFIX_LEN, take_frame};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -489,25 +488,11 @@ impl Tls {
     /// The next whole frame in `plain`, refusing an over-long one as soon as its prefix is in
     /// and before any room is made for it.
     fn take_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
-        let plain = &mut self.conn.plain;
-        let Some(prefix) = plain.first_chunk::<PREFIX_LEN>() else {
-            return Ok(None);
-        };
-        let (len, packed) = frame_head(*prefix, self.max_frame, self.compressed)?;
-        let end = PREFIX_LEN + len;
-        if plain.len() < end {
-            // Room for the rest of the frame at once rather than by doubling.
-            plain.reserve(end - plain.len());
-            return Ok(None);
+        let frame = take_frame(&mut self.conn.plain, self.max_frame, self.compressed)?;
+        if frame.is_some() {
+            self.conn.release_plain();
         }
-        let mut frame = plain.split_to(end);
-        frame.advance(PREFIX_LEN);
-        self.conn.release_plain();
-        if packed {
-            // Within the frame limit, checked before room is made for it.
-            return Ok(Some(BytesMut::from(&decompress(&frame, self.max_frame)?[..])));
-        }
-        Ok(Some(frame))
+        Ok(frame)
     }
 }
 
