@@ -38,7 +38,7 @@ use shared::frame::{Change, Hit};
 use shared::limits::MAX_ROOMS;
 
 /// The schema version this server writes; migrations move older databases forward.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Connections a node keeps to PostgreSQL: the writer's one and [`STORE_READERS`] for
 /// history reads, which is as many reads as SQLite runs at once.
@@ -188,6 +188,13 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE messages ADD COLUMN words tsvector GENERATED ALWAYS AS
          (CASE WHEN op IS NULL THEN to_tsvector('simple', content) END) STORED;
      CREATE INDEX messages_words ON messages USING GIN (words);",
+    // version 4: new words wait in the GIN index's pending list until it holds 512 kB (not
+    // PostgreSQL's 4 MB), then move into the index proper. Every search reads the whole
+    // pending list: over 1,000,000 messages a two-word search took 13 ms with a full list
+    // and 5.5 ms with an empty one; the smaller list bounds that part, at the cost of moving
+    // it into the index more often (the history benchmark's search p99 went from 27 to
+    // 23 ms, its commits from 26,000 to 24,000 a second).
+    "ALTER INDEX messages_words SET (gin_pending_list_limit = 512);",
 ];
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
