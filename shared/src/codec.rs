@@ -52,7 +52,7 @@ pub fn payload_len(prefix: [u8; PREFIX_LEN], max: usize) -> Result<usize, FrameE
 /// A frame's prefix read: the payload's length, and whether it is compressed. A compressed
 /// payload is only taken when `compressed` (the connection negotiated `compress`); otherwise
 /// the flag makes the length too long, as it does for a peer that knows nothing of it.
-pub fn frame_head(
+fn frame_head(
     prefix: [u8; PREFIX_LEN],
     max: usize,
     compressed: bool,
@@ -100,36 +100,29 @@ impl Decoder for FrameCodec {
     type Item = BytesMut;
     type Error = FrameError;
 
+    /// The next whole frame's payload at the front of `src` (taken out of it), decompressed
+    /// if it is compressed and that was negotiated; `None` until all of it is in. An
+    /// over-long frame is refused as soon as its prefix is in, before any room is made for it.
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        take_frame(src, self.max, self.inflate)
+        let max = self.max;
+        let Some(prefix) = src.first_chunk::<PREFIX_LEN>() else {
+            return Ok(None);
+        };
+        let (len, packed) = frame_head(*prefix, max, self.inflate)?;
+        let end = PREFIX_LEN + len;
+        if src.len() < end {
+            // Room for the rest of the frame at once rather than by doubling.
+            src.reserve(end - src.len());
+            return Ok(None);
+        }
+        let mut frame = src.split_to(end);
+        frame.advance(PREFIX_LEN);
+        if packed {
+            // Within the limit, checked before room is made for it.
+            return Ok(Some(BytesMut::from(&decompress(&frame, max)?[..])));
+        }
+        Ok(Some(frame))
     }
-}
-
-/// The next whole frame's payload at the front of `src` (taken out of it), decompressed if it
-/// is compressed and `compressed` allows that; `None` until all of it is in. An over-long
-/// frame is refused as soon as its prefix is in, before any room is made for it.
-pub fn take_frame(
-    src: &mut BytesMut,
-    max: usize,
-    compressed: bool,
-) -> Result<Option<BytesMut>, FrameError> {
-    let Some(prefix) = src.first_chunk::<PREFIX_LEN>() else {
-        return Ok(None);
-    };
-    let (len, packed) = frame_head(*prefix, max, compressed)?;
-    let end = PREFIX_LEN + len;
-    if src.len() < end {
-        // Room for the rest of the frame at once rather than by doubling.
-        src.reserve(end - src.len());
-        return Ok(None);
-    }
-    let mut frame = src.split_to(end);
-    frame.advance(PREFIX_LEN);
-    if packed {
-        // Within the limit, checked before room is made for it.
-        return Ok(Some(BytesMut::from(&decompress(&frame, max)?[..])));
-    }
-    Ok(Some(frame))
 }
 
 impl Encoder<&[u8]> for FrameCodec {
@@ -156,17 +149,14 @@ pub fn put_frame(payload: &[u8], dst: &mut impl BufMut) {
 /// Appends one frame to `dst`, compressed if that is worth it (extension `compress`).
 pub fn put_maybe_compressed(payload: &[u8], dst: &mut impl BufMut) {
     match compress(payload) {
-        Some(packed) => put_compressed(&packed, dst),
+        Some(packed) => {
+            // Under the frame limits, far below 2 GiB.
+            let len = u32::try_from(packed.len()).unwrap_or(u32::MAX >> 1);
+            dst.put_u32(len | COMPRESSED);
+            dst.put_slice(&packed);
+        }
         None => put_frame(payload, dst),
     }
-}
-
-/// Appends one compressed frame (`packed`: what [`compress`] gave) to `dst`.
-pub fn put_compressed(packed: &[u8], dst: &mut impl BufMut) {
-    // Under the frame limits, far below 2 GiB.
-    let len = u32::try_from(packed.len()).unwrap_or(u32::MAX >> 1);
-    dst.put_u32(len | COMPRESSED);
-    dst.put_slice(packed);
 }
 
 /// Frames as [`Frame`] values, for tests and benchmarks that play a client (feature

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::io;
 
 use bytes::BytesMut;
-use shared::codec::{FrameError, PREFIX_LEN};
+use shared::codec::{FrameCodec, FrameError, PREFIX_LEN};
+use tokio_util::codec::Encoder;
 
 use crate::metrics::ConnectionKind;
 
@@ -42,20 +43,12 @@ pub trait Transport: Send {
     fn compress(&mut self) {}
 }
 
-/// `json` behind its length prefix, in a buffer of its own: the byte-stream transports write a
-/// frame with one write (older clients read one frame per read), and the buffer is dropped
-/// once written, so no connection keeps one. With `compressed` (extension `compress`), a
-/// frame worth compressing goes compressed.
-fn length_prefixed(json: &[u8], compressed: bool) -> io::Result<Vec<u8>> {
-    if json.len() >= 1 << 31 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame over 2 GiB"));
-    }
-    if compressed && let Some(packed) = shared::compress::compress(json) {
-        let mut frame = Vec::with_capacity(PREFIX_LEN + packed.len());
-        shared::codec::put_compressed(&packed, &mut frame);
-        return Ok(frame);
-    }
-    let mut frame = Vec::with_capacity(PREFIX_LEN + json.len());
-    shared::codec::put_frame(json, &mut frame);
+/// `json` as one frame from `codec` (compressed if it negotiated `compress` and that is worth
+/// it), in a buffer of its own: the byte-stream transports write a frame with one write
+/// (older clients read one frame per read), and the buffer is dropped once written, so no
+/// connection keeps one.
+fn encode_frame(codec: &mut FrameCodec, json: &[u8]) -> io::Result<BytesMut> {
+    let mut frame = BytesMut::with_capacity(PREFIX_LEN + json.len());
+    codec.encode(json, &mut frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     Ok(frame)
 }

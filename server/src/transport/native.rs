@@ -13,7 +13,7 @@ use shared::codec::{FrameCodec, FrameError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedRead;
 
-use super::{Transport, length_prefixed};
+use super::{Transport, encode_frame};
 use crate::metrics::ConnectionKind;
 
 /// Initial read buffer of a connection. Most frames a client sends are small (a login, a
@@ -25,8 +25,6 @@ const READ_BUFFER: usize = 256;
 #[derive(Debug)]
 pub struct Native<S> {
     framed: FramedRead<S, FrameCodec>,
-    /// Extension `compress` granted.
-    compressed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Native<S> {
@@ -34,7 +32,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Native<S> {
     pub fn new(stream: S, max_frame: usize) -> Self {
         Native {
             framed: FramedRead::with_capacity(stream, FrameCodec::new(max_frame), READ_BUFFER),
-            compressed: false,
         }
     }
 }
@@ -47,7 +44,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
     }
 
     async fn send(&mut self, json: &[u8]) -> io::Result<()> {
-        let frame = length_prefixed(json, self.compressed)?;
+        let frame = encode_frame(self.framed.decoder_mut(), json)?;
         let stream = self.framed.get_mut();
         stream.write_all(&frame).await?;
         stream.flush().await
@@ -64,7 +61,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Native<S> {
     const COMPRESSES: bool = true;
 
     fn compress(&mut self) {
-        self.compressed = true;
         self.framed.decoder_mut().compress(true);
     }
 }

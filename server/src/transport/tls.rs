@@ -23,11 +23,12 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
-use shared::codec::{FrameError, PREFIX_LEN, take_frame};
+use shared::codec::{FrameCodec, FrameError, PREFIX_LEN};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
 
-use super::{Transport, length_prefixed};
+use super::{Transport, encode_frame};
 use crate::metrics::ConnectionKind;
 
 /// Bytes of a TLS record header (type, version, length).
@@ -468,9 +469,8 @@ fn seal(
 #[derive(Debug)]
 pub struct Tls {
     conn: TlsConn,
-    max_frame: usize,
-    /// Extension `compress` granted: compressed frames are taken in and sent.
-    compressed: bool,
+    /// The framing both ways (and whether extension `compress` was granted).
+    codec: FrameCodec,
 }
 
 impl Tls {
@@ -482,13 +482,13 @@ impl Tls {
         max_frame: usize,
     ) -> io::Result<Tls> {
         let conn = TlsConn::accept(tcp, config, plain_limit(max_frame + PREFIX_LEN)).await?;
-        Ok(Tls { conn, max_frame, compressed: false })
+        Ok(Tls { conn, codec: FrameCodec::new(max_frame) })
     }
 
     /// The next whole frame in `plain`, refusing an over-long one as soon as its prefix is in
     /// and before any room is made for it.
     fn take_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
-        let frame = take_frame(&mut self.conn.plain, self.max_frame, self.compressed)?;
+        let frame = self.codec.decode(&mut self.conn.plain)?;
         if frame.is_some() {
             self.conn.release_plain();
         }
@@ -519,7 +519,7 @@ impl Transport for Tls {
         // unwritten) go out in one write. The plaintext copy is gone before the write (its
         // scope ends there, so the future does not keep room for it).
         {
-            let frame = length_prefixed(json, self.compressed)?;
+            let frame = encode_frame(&mut self.codec, json)?;
             self.conn.queue(&frame)?;
         }
         self.conn.flush().await
@@ -536,7 +536,7 @@ impl Transport for Tls {
     const COMPRESSES: bool = true;
 
     fn compress(&mut self) {
-        self.compressed = true;
+        self.codec.compress(true);
     }
 }
 
