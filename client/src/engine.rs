@@ -439,7 +439,7 @@ async fn login(
         let mut reply = login_answer(link, &frame).await?;
         if reply.username_accepted == Some(true) {
             let granted = reply.features.as_deref().unwrap_or_default();
-            if granted.iter().any(|f| f == shared::frame::features::COMPRESS) {
+            if shared::frame::features::Granted::from_list(granted).compress {
                 link.conn.compress(true);
             }
             if let Some(token) = take_token(&mut reply) {
