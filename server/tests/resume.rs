@@ -23,18 +23,13 @@ async fn user(
 
 /// `name` logs in with `resume`, having everything up to message `since`.
 async fn resume(s: &BinServer, dirs: &Dirs, name: &str, since: i64) -> (Client, Frame) {
-    let mut c = Client::connect(s.addr, &dirs.ca()).await;
     let login = Frame {
         username: Some(name.into()),
         features: Some(vec!["resume".into()]),
         since: Some(since),
         ..Frame::default()
     };
-    c.send(&login).await;
-    let r = c.recv_where(|f| f.username_accepted.is_some()).await;
-    assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
-    c.name = name.to_owned();
-    (c, r)
+    Client::logged_in_once_free(s.addr, &dirs.ca(), &login).await
 }
 
 fn contents(messages: &[Message]) -> Vec<String> {

@@ -124,7 +124,7 @@ async fn a_rooms_history_is_replayed_to_its_members_only() {
 
     // A member's login replays its rooms; a non-member's and a plain client's do not.
     drop(cy);
-    let (_cy, again) = user(&s, &dirs, "cy", Some(ROOMS)).await;
+    let (_cy, again) = Client::logged_in_again(s.addr, &dirs.ca(), "cy", Some(ROOMS)).await;
     let mine = again.my_rooms.clone().expect("MY_ROOMS");
     assert_eq!(mine.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["#r"]);
     assert_eq!(contents(&again), ["one", "public", "two", "probe", "three"]);
@@ -136,7 +136,7 @@ async fn a_rooms_history_is_replayed_to_its_members_only() {
     ann.send(&Frame { part: Some("#r".into()), ..Frame::default() }).await;
     assert_eq!(ann.recv_where(|f| f.parted.is_some()).await.parted.as_deref(), Some("#r"));
     drop(ann);
-    let (_ann, after) = user(&s, &dirs, "ann", Some(ROOMS)).await;
+    let (_ann, after) = Client::logged_in_again(s.addr, &dirs.ca(), "ann", Some(ROOMS)).await;
     assert_eq!(contents(&after), ["public", "probe"]);
 }
 

@@ -81,6 +81,48 @@ impl Client {
         (c, r)
     }
 
+    /// Logs in with `login` (a frame with USERNAME) once the name is free: a user who just
+    /// dropped their connection is still "in use" until the server has seen it close, so this
+    /// asks again while that is the answer, for at most [`PATIENCE`]. Panics unless accepted.
+    pub async fn logged_in_once_free(
+        addr: SocketAddr,
+        ca: &Path,
+        login: &Frame,
+    ) -> (Client, Frame) {
+        let name = login.username.clone().unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let mut c = Client::connect(addr, ca).await;
+            if login.features.as_ref().is_some_and(|f| f.iter().any(|f| f == "compress")) {
+                c.io.codec_mut().compress(true);
+            }
+            c.send(login).await;
+            let r = c.recv_where(|f| f.username_accepted.is_some()).await;
+            let info = r.info.clone().unwrap_or_default();
+            if r.username_accepted == Some(true) {
+                c.name = name;
+                return (c, r);
+            }
+            assert!(
+                info.contains("already in use") && tokio::time::Instant::now() < deadline,
+                "{name}: {info}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// [`Client::logged_in`] for a name whose previous connection was just dropped.
+    pub async fn logged_in_again(
+        addr: SocketAddr,
+        ca: &Path,
+        name: &str,
+        features: Option<&[&str]>,
+    ) -> (Client, Frame) {
+        let features = features.map(|f| f.iter().map(|s| (*s).to_owned()).collect());
+        let login = Frame { username: Some(name.into()), features, ..Frame::default() };
+        Client::logged_in_once_free(addr, ca, &login).await
+    }
+
     /// Asks to log in as `name`; returns the answer (accepted or not).
     pub async fn login(&mut self, name: &str) -> Frame {
         self.login_with(name, None).await
