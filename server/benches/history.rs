@@ -176,7 +176,7 @@ fn main() {
         }
         let db = test_support::TestDb::new().await;
         let seconds = chatterbox_server::metrics::commit_histogram();
-        let backend = store::Backend::Postgres(&db.url);
+        let backend = store::Backend::Postgres(&db.url, None);
         let (writer, reader, _) =
             store::open(backend, CancellationToken::new(), seconds).await.expect("PostgreSQL");
         let url = db.url.clone();

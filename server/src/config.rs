@@ -147,6 +147,12 @@ pub struct Config {
     pub history: usize,
     /// Seconds after sending a message its author may edit it (extension `edit`).
     pub edit_window: i64,
+    /// Largest file a user may send, in bytes (extension `files`).
+    pub max_file: u64,
+    /// Bytes each user's files may take.
+    pub quota: u64,
+    /// Directory of the files (`None`: `files` in the data directory).
+    pub files_dir: Option<PathBuf>,
     /// Simultaneous connections allowed.
     pub max_connections: usize,
     /// Time allowed for the TLS handshake ([`HANDSHAKE_TIMEOUT`] by default).
@@ -299,6 +305,9 @@ impl Default for Config {
             key: None,
             history: DEFAULT_HISTORY,
             edit_window: shared::limits::EDIT_WINDOW_SECS,
+            max_file: crate::files::DEFAULT_MAX_FILE_MB << 20,
+            quota: crate::files::DEFAULT_QUOTA_MB << 20,
+            files_dir: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             login_timeout: LOGIN_TIMEOUT,

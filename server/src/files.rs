@@ -32,10 +32,15 @@ pub const DEFAULT_MAX_FILE_MB: u64 = 100;
 /// file two users send counts for both, though it is stored once).
 pub const DEFAULT_QUOTA_MB: u64 = 1024;
 
-/// Bytes of file per `CHUNK` frame: base64 makes them 256 KiB of JSON, a quarter of the 1 MiB
-/// a client's frame may hold, so a chunk never nears the frame limit, and one chunk is what a
-/// connection holds of an upload at a time.
-pub const CHUNK: usize = 192 * 1024;
+/// Bytes of file per `CHUNK` and `FILE_DATA` frame (see the shared limit).
+pub const CHUNK: usize = shared::limits::FILE_CHUNK;
+
+/// How long an interrupted upload waits to be resumed before its partial file is removed:
+/// a day covers a laptop closed overnight.
+pub const PARTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How often abandoned partial uploads are looked for.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Longest file name, in characters (as most file systems allow).
 pub const MAX_NAME_CHARS: usize = 255;
@@ -201,9 +206,13 @@ pub struct FileStore {
 impl FileStore {
     /// The store under `data_dir` (its directories made if missing).
     pub fn open(data_dir: &Path) -> io::Result<FileStore> {
-        let root = data_dir.join(FILES_DIR);
+        FileStore::open_root(&data_dir.join(FILES_DIR))
+    }
+
+    /// The store in the directory `root` itself (a cluster's shared directory).
+    pub fn open_root(root: &Path) -> io::Result<FileStore> {
         fs::create_dir_all(root.join(PARTIAL_DIR))?;
-        Ok(FileStore { root })
+        Ok(FileStore { root: root.to_owned() })
     }
 
     /// Where the file with hash `sha` is stored.

@@ -124,6 +124,8 @@ pub struct LoginRequest {
     pub resume: bool,
     /// The session was granted the extension `edit`.
     pub edit: bool,
+    /// The session was granted the extension `files`.
+    pub files: bool,
 }
 
 /// A request to the hub.
@@ -230,6 +232,22 @@ pub enum Command {
         /// For an edit, the text clients without `edit` get.
         plain: Option<String>,
     },
+    /// Whether the user on `conn` may send to `to` now (extension `files`): checked before
+    /// an upload's bytes travel.
+    Reach {
+        /// The connection.
+        conn: ConnId,
+        /// `ALL`, a name or a room.
+        to: String,
+        /// Where the answer goes: the ERROR's text if not.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The id of the last message the hub has put in the order: once it is committed, so are
+    /// the messages the asking connection queued before asking.
+    LastId {
+        /// Where the answer goes.
+        reply: oneshot::Sender<i64>,
+    },
     /// A request of the `rooms` extension.
     Room {
         /// The connection.
@@ -328,12 +346,18 @@ struct Online {
     /// Granted the extension `edit`: gets entries with their ID and change, its own messages
     /// back (so that it learns their ids), and edit and delete rows as such.
     edit: bool,
+    /// Granted the extension `files`: gets a file's message with its `FILE`.
+    files: bool,
 }
 
 impl Online {
     /// The form of `entry` this user gets (none: a delete, for a client without `edit`).
     fn entry<'a>(&self, entry: &'a Entries) -> Option<&'a Bytes> {
-        if self.edit {
+        if self.files
+            && let Some(with_file) = &entry.with_file
+        {
+            Some(with_file)
+        } else if self.edit {
             Some(&entry.edit)
         } else if self.resume {
             entry.with_id.as_ref()
@@ -351,6 +375,9 @@ pub(crate) struct Entries {
     with_id: Option<Bytes>,
     /// For a message that changes nothing, `with_id` again (the same bytes).
     edit: Bytes,
+    /// A file's message with its ID and `FILE`, for clients that negotiated `files`; the
+    /// other forms carry only its text.
+    with_file: Option<Bytes>,
 }
 
 impl Entries {
@@ -365,7 +392,21 @@ impl Entries {
             with_id.extend_from_slice(format!(",{id}]").as_bytes());
             Bytes::from(with_id)
         };
+        let with_file = m
+            .file
+            .as_ref()
+            .map(|_| Bytes::from(encode_message(&Message { id: Some(id), ..m.clone() })));
         match m.change {
+            None if m.file.is_some() => {
+                let plain = encode_message(&Message { file: None, ..m.clone() });
+                let with_id = with_id(&plain);
+                Entries {
+                    plain: Some(Bytes::from(plain)),
+                    edit: with_id.clone(),
+                    with_id: Some(with_id),
+                    with_file,
+                }
+            }
             None => {
                 let plain = encode_message(m);
                 let with_id = with_id(&plain);
@@ -373,6 +414,7 @@ impl Entries {
                     plain: Some(Bytes::from(plain)),
                     edit: with_id.clone(),
                     with_id: Some(with_id),
+                    with_file,
                 }
             }
             Some(change) => {
@@ -390,6 +432,7 @@ impl Entries {
                     with_id: plain.as_deref().map(with_id),
                     plain: plain.map(Bytes::from),
                     edit,
+                    with_file,
                 }
             }
         }
@@ -675,6 +718,12 @@ impl Hub {
             }
             Command::Tell { name, frame } => self.send_frame(&name, &frame),
             Command::Sight { conn, reply } => self.sight(conn, reply),
+            Command::LastId { reply } => {
+                let _ = reply.send(self.next_id - 1);
+            }
+            Command::Reach { conn, to, reply } => {
+                let _ = reply.send(self.reach(conn, &to));
+            }
             Command::Change { conn, message, plain } => self.change(conn, message, plain).await,
             Command::Room { conn, request, reply } => {
                 self.room_request(conn, request, reply).await;
@@ -698,7 +747,7 @@ impl Hub {
 
     /// Decides a login and, if accepted, puts the user online.
     async fn login(&mut self, request: LoginRequest) {
-        let LoginRequest { name, key, ip, proof, peer, reply, claim, rooms, resume, edit } =
+        let LoginRequest { name, key, ip, proof, peer, reply, claim, rooms, resume, edit, files } =
             request;
         let now = unix_now();
         if let Some(holder) = self.keys.get(&key).cloned() {
@@ -771,6 +820,7 @@ impl Hub {
             rooms,
             resume,
             edit,
+            files,
         };
         self.users.insert(name.clone(), online);
         let my_rooms = if rooms { self.rooms_at_login(&name, &key) } else { Vec::new() };

@@ -111,6 +111,8 @@ pub struct Server {
     writer: store::Writer,
     reader: store::Reader,
     loaded: store::Loaded,
+    /// The files users send (extension `files`).
+    files: files::FileStore,
     /// In a cluster: the bus and the names held in the cluster at start.
     bus: Option<(cluster::Bus, Vec<(String, cluster::Holder)>)>,
     /// Cancelled to stop; the store cancels it too if it cannot commit.
@@ -140,8 +142,12 @@ impl Server {
         let stop = CancellationToken::new();
         let metrics = Arc::new(metrics::Metrics::new());
         let commit_seconds = metrics.store_commit_seconds.clone();
+        let files_root =
+            config.files_dir.clone().unwrap_or_else(|| config.data_dir.join(files::FILES_DIR));
+        let file_store = files::FileStore::open_root(&files_root)
+            .map_err(|source| store::StoreError::Dir { path: files_root.clone(), source })?;
         let backend = match &config.cluster {
-            Some(c) => store::Backend::Postgres(&c.database_url),
+            Some(c) => store::Backend::Postgres(&c.database_url, Some(&files_root)),
             None => store::Backend::Sqlite(&config.data_dir),
         };
         let opened = store::open(backend, stop.clone(), commit_seconds).await;
@@ -202,6 +208,7 @@ impl Server {
             writer,
             reader,
             loaded,
+            files: file_store,
             bus,
             stop,
             metrics,
@@ -241,6 +248,7 @@ impl Server {
             writer,
             reader,
             loaded,
+            files: file_store,
             bus,
             stop,
             metrics,
@@ -281,6 +289,9 @@ impl Server {
             committed,
             history: config.history,
             edit_window: config.edit_window,
+            files: file_store.clone(),
+            max_file: config.max_file,
+            quota: config.quota,
             login_timeout: config.login_timeout,
             idle_timeout: config.idle_timeout,
             frame_timeout: config.frame_timeout,
@@ -321,6 +332,7 @@ impl Server {
         }
         drop(acceptor);
         drop(ctx);
+        tracker.spawn(sweep_partial_uploads(file_store, stop.clone()));
 
         let failed = tokio::select! {
             () = shutdown => false,
@@ -343,6 +355,25 @@ impl Server {
         }
         tracing::info!("stopped");
         if failed { Err(ServerError::StoreFailed) } else { Ok(()) }
+    }
+}
+
+/// Removes, now and then, uploads that stopped halfway and were not resumed for
+/// [`files::PARTIAL_TTL`], until the server stops.
+async fn sweep_partial_uploads(files: files::FileStore, stop: CancellationToken) {
+    loop {
+        let before = std::time::SystemTime::now() - files::PARTIAL_TTL;
+        let store = files.clone();
+        match tokio::task::spawn_blocking(move || store.sweep(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, "removed abandoned partial uploads"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping partial uploads"),
+            Err(_) => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(files::SWEEP_EVERY) => {}
+        }
     }
 }
 

@@ -94,6 +94,16 @@ struct Args {
     /// Seconds after sending a message its author may still edit it (deleting has no limit).
     #[arg(long, value_name = "SECS", default_value_t = shared::limits::EDIT_WINDOW_SECS)]
     edit_window: i64,
+    /// Largest file a user may send, in MiB (extension `files`).
+    #[arg(long, value_name = "MB", default_value_t = chatterbox_server::files::DEFAULT_MAX_FILE_MB)]
+    max_file_mb: u64,
+    /// Space each user's files may take, in MiB (a file sent twice counts twice).
+    #[arg(long, value_name = "MB", default_value_t = chatterbox_server::files::DEFAULT_QUOTA_MB)]
+    quota_mb: u64,
+    /// Directory of the files users send (default: `files` in the data directory). In a
+    /// cluster, a directory every node shares (a network file system).
+    #[arg(long)]
+    files_dir: Option<PathBuf>,
     /// Simultaneous connections allowed; further ones are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -181,6 +191,9 @@ struct FileArgs {
     key: Option<PathBuf>,
     history: Option<usize>,
     edit_window: Option<i64>,
+    max_file_mb: Option<u64>,
+    quota_mb: Option<u64>,
+    files_dir: Option<PathBuf>,
     max_connections: Option<usize>,
     handshake_timeout: Option<u64>,
     login_timeout: Option<u64>,
@@ -244,6 +257,9 @@ fn merge(args: &mut Args, matches: &ArgMatches, mut file: FileArgs) -> anyhow::R
         key,
         history,
         edit_window,
+        max_file_mb,
+        quota_mb,
+        files_dir,
         max_connections,
         handshake_timeout,
         login_timeout,
@@ -329,6 +345,9 @@ fn config(args: Args) -> anyhow::Result<Config> {
         key: args.key,
         history: args.history,
         edit_window: args.edit_window,
+        max_file: args.max_file_mb.saturating_mul(1 << 20),
+        quota: args.quota_mb.saturating_mul(1 << 20),
+        files_dir: args.files_dir,
         max_connections: args.max_connections,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
         login_timeout: Duration::from_secs(args.login_timeout),

@@ -231,15 +231,13 @@ async fn a_client_resumes_on_another_node_with_each_missed_message_once() {
     bob.say("ALL", "probe").await;
     cy.recv_message("probe").await;
     // Back through the other node: everything after m2, once each, in the stream's order.
-    let mut ann = n1.client().await;
     let login = Frame {
         username: Some("ann".into()),
         features: Some(vec!["resume".into()]),
         since: Some(last),
         ..Frame::default()
     };
-    ann.send(&login).await;
-    let r = ann.recv_where(|f| f.username_accepted.is_some()).await;
+    let (_ann, r) = Client::logged_in_once_free(n1.addr, &n1.ca, &login).await;
     let got: Vec<String> = r.messages.iter().flatten().map(|m| m.content.clone()).collect();
     assert_eq!(got, ["m3", "m4", "m5", "m6", "probe"]);
     assert_eq!(r.missed, Some(0));
@@ -706,5 +704,94 @@ async fn edits_and_deletes_cross_the_nodes_and_search_reads_the_shared_store() {
         let found = c.recv_where(|f| f.found.is_some()).await.found.expect("FOUND");
         assert!(found.results.is_empty(), "{}: a deleted message is not found", c.name);
     }
+    cluster.stop().await;
+}
+
+/// Logs `name` in on `node` with `files` and `edit`.
+async fn file_user(node: &TestServer, name: &str) -> (Client, Frame) {
+    let mut c = node.client().await;
+    let r = c.login_with(name, Some(&["files", "edit"])).await;
+    assert_eq!(r.username_accepted, Some(true), "{name}: {:?}", r.info);
+    (c, r)
+}
+
+/// Sends `data` as a file named `name` to `to`, all chunks at once; the UPLOADED or ERROR.
+async fn send_file(c: &mut Client, name: &str, data: &[u8], to: &str) -> Frame {
+    use base64::Engine;
+    let sha: String = ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let upload = shared::frame::Upload {
+        name: name.into(),
+        size: data.len() as u64,
+        sha256: sha.clone(),
+        to: to.into(),
+    };
+    c.send(&Frame { upload: Some(upload), ..Frame::default() }).await;
+    let f = c.recv_where(|f| f.uploading.is_some() || f.error.is_some()).await;
+    if f.error.is_some() {
+        return f;
+    }
+    for (i, piece) in data.chunks(shared::limits::FILE_CHUNK).enumerate() {
+        let chunk = shared::frame::Chunk {
+            sha256: sha.clone(),
+            offset: (i * shared::limits::FILE_CHUNK) as u64,
+            data: base64::engine::general_purpose::STANDARD.encode(piece),
+        };
+        c.send(&Frame { chunk: Some(chunk), ..Frame::default() }).await;
+    }
+    c.recv_where(|f| f.uploaded.is_some() || f.error.is_some()).await
+}
+
+/// The whole file of message `id`, fetched piece by piece, or the ERROR.
+async fn fetch(c: &mut Client, id: i64) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    loop {
+        let ask = shared::frame::Fetch { id, offset: out.len() as u64 };
+        c.send(&Frame { fetch: Some(ask), ..Frame::default() }).await;
+        let f = c.recv_where(|f| f.file_data.is_some() || f.error.is_some()).await;
+        let Some(d) = f.file_data else { return Err(f.error.unwrap_or_default()) };
+        out.extend(base64::engine::general_purpose::STANDARD.decode(d.data).expect("base64"));
+        if out.len() as u64 >= d.size {
+            return Ok(out);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_sent_on_one_node_is_fetched_on_another_and_goes_with_its_message() {
+    let cluster = Cluster::start(2).await;
+    let [n0, n1] = &cluster.nodes[..] else { unreachable!() };
+    let (mut ann, _) = file_user(n0, "ann").await;
+    let (mut bob, r) = file_user(n1, "bob").await;
+    sees_online(&mut bob, &r, "ann").await;
+    let (mut cy, r) = file_user(n1, "cy").await;
+    sees_online(&mut cy, &r, "ann").await;
+    ann.recv_where(|f| f.users_joined.as_ref().is_some_and(|j| j.contains(&"cy".to_owned()))).await;
+    let data: Vec<u8> =
+        (0..500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let done = send_file(&mut ann, "report.pdf", &data, "bob").await;
+    assert!(done.uploaded.is_some(), "{:?}", done.error);
+    let m = loop {
+        let m = bob.next_message().await;
+        if m.file.is_some() {
+            break m;
+        }
+    };
+    let id = m.id.expect("id");
+    assert_eq!(m.content, "ann shared report.pdf (500.0 kB)");
+    assert!(fetch(&mut bob, id).await == Ok(data.clone()), "byte-identical through the other node");
+    let e = fetch(&mut cy, id).await.expect_err("not cy's");
+    assert!(e.contains("no file"), "{e}");
+    // Deleted on one node: the message and the bytes are gone for the other.
+    ann.send(&Frame { delete: Some(id), ..Frame::default() }).await;
+    bob.recv_where(|f| {
+        f.messages.iter().flatten().any(|m| m.change == Some(shared::frame::Change::Delete(id)))
+    })
+    .await;
+    assert!(fetch(&mut bob, id).await.is_err());
     cluster.stop().await;
 }

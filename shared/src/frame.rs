@@ -137,6 +137,18 @@ pub mod keys {
     pub const SEARCH: &str = "SEARCH";
     /// Extension `search`, server → client: a search's results.
     pub const FOUND: &str = "FOUND";
+    /// Extension `files`, client → server: a file to send (its name, size, SHA-256 and where).
+    pub const UPLOAD: &str = "UPLOAD";
+    /// Extension `files`, server → client: send the upload's bytes from `OFFSET` on.
+    pub const UPLOADING: &str = "UPLOADING";
+    /// Extension `files`, client → server: one piece of the upload's bytes.
+    pub const CHUNK: &str = "CHUNK";
+    /// Extension `files`, server → client: the upload is complete and its message posted.
+    pub const UPLOADED: &str = "UPLOADED";
+    /// Extension `files`, client → server: a piece of the file of message `ID`.
+    pub const FETCH: &str = "FETCH";
+    /// Extension `files`, server → client: the piece asked for.
+    pub const FILE_DATA: &str = "FILE_DATA";
 }
 
 /// Values of `DISCONNECTED`: why the server closed a connection on purpose.
@@ -171,10 +183,13 @@ pub mod features {
     /// Compressed frames on the native protocol: zstd, flagged in the length prefix
     /// (WebSockets use permessage-deflate instead, negotiated in the upgrade).
     pub const COMPRESS: &str = "compress";
+    /// Files: `UPLOAD` and `CHUNK` to send one, `FETCH` to download one; a file's message
+    /// carries its name, size and type.
+    pub const FILES: &str = "files";
     /// Every extension of this implementation: what its server grants (`compress` on the
     /// native protocol only).
-    pub const ALL: [&str; 9] =
-        [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME, EDIT, SEARCH, COMPRESS];
+    pub const ALL: [&str; 10] =
+        [BLOCK, USERS, ACCOUNT, MODERATION, ROOMS, RESUME, EDIT, SEARCH, COMPRESS, FILES];
     /// The extensions both of this project's clients implement and ask for at login; each
     /// adds the ones only it shows so far (both: rooms; the terminal: edit and search).
     pub const CLIENTS: [&str; 5] = [BLOCK, USERS, ACCOUNT, MODERATION, RESUME];
@@ -201,6 +216,8 @@ pub mod features {
         pub search: bool,
         /// [`COMPRESS`]: compressed frames.
         pub compress: bool,
+        /// [`FILES`]: sending and downloading files.
+        pub files: bool,
     }
 
     impl Granted {
@@ -218,6 +235,7 @@ pub mod features {
                 edit: has(EDIT),
                 search: has(SEARCH),
                 compress: has(COMPRESS),
+                files: has(FILES),
             }
         }
     }
@@ -389,6 +407,24 @@ pub struct Frame {
     /// `FOUND` (extension `search`): a search's results.
     #[serde(rename = "FOUND", skip_serializing_if = "Option::is_none")]
     pub found: Option<Found>,
+    /// `UPLOAD` (extension `files`): a file to send.
+    #[serde(rename = "UPLOAD", skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Upload>,
+    /// `UPLOADING` (extension `files`): where the upload's bytes go on.
+    #[serde(rename = "UPLOADING", skip_serializing_if = "Option::is_none")]
+    pub uploading: Option<Uploading>,
+    /// `CHUNK` (extension `files`): a piece of an upload.
+    #[serde(rename = "CHUNK", skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<Chunk>,
+    /// `UPLOADED` (extension `files`): the SHA256 of the upload just completed.
+    #[serde(rename = "UPLOADED", skip_serializing_if = "Option::is_none")]
+    pub uploaded: Option<String>,
+    /// `FETCH` (extension `files`): a piece of a file to download.
+    #[serde(rename = "FETCH", skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<Fetch>,
+    /// `FILE_DATA` (extension `files`): the piece asked for.
+    #[serde(rename = "FILE_DATA", skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<FileData>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -434,6 +470,9 @@ impl Frame {
             (self.invited.is_some(), keys::INVITED),
             (self.missed.is_some(), keys::MISSED),
             (self.found.is_some(), keys::FOUND),
+            (self.uploading.is_some(), keys::UPLOADING),
+            (self.uploaded.is_some(), keys::UPLOADED),
+            (self.file_data.is_some(), keys::FILE_DATA),
         ];
         for (is, key) in present {
             if is {
@@ -627,9 +666,91 @@ pub struct Message {
     /// ID (extensions `resume`, `edit`): the message's place in the server's order, a fifth
     /// element only clients that negotiated it receive. A client's own is ignored.
     pub id: Option<i64>,
-    /// What this entry changes, or how it was changed (extension `edit`): a sixth element,
-    /// an object, only clients that negotiated `edit` receive.
+    /// What this entry changes, or how it was changed (extension `edit`): a key of the sixth
+    /// element, an object, only clients that negotiated `edit` receive.
     pub change: Option<Change>,
+    /// The file this message shares (extension `files`): the sixth element's `FILE`, only
+    /// clients that negotiated `files` receive (others read the message's CONTENT).
+    pub file: Option<FileRef>,
+}
+
+/// A shared file as its message describes it (extension `files`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct FileRef {
+    /// The name it was sent under (never a path).
+    pub name: String,
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its media type, as the server read it from the bytes (not as the sender said).
+    #[serde(rename = "TYPE")]
+    pub kind: String,
+    /// Its SHA-256 in lower-case hex: what a download is checked against.
+    pub sha256: String,
+}
+
+/// `UPLOAD` (extension `files`): the file the client is about to send, and to whom.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Upload {
+    /// The file's name (shown, never used as a path).
+    pub name: String,
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its SHA-256 in hex.
+    pub sha256: String,
+    /// `ALL`, a username, or a room (`#name`): where its message goes.
+    pub to: String,
+}
+
+/// `UPLOADING` (extension `files`): the server has `OFFSET` bytes of the upload (more than 0
+/// when an interrupted upload resumes); the client sends the rest from there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Uploading {
+    /// The upload's SHA-256.
+    pub sha256: String,
+    /// Where its bytes go on.
+    pub offset: u64,
+}
+
+/// `CHUNK` (extension `files`): bytes of the current upload at `OFFSET`, base64 in `DATA`
+/// (at most [`crate::limits::FILE_CHUNK`] bytes before encoding).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Chunk {
+    /// The upload's SHA-256.
+    pub sha256: String,
+    /// Where these bytes go.
+    pub offset: u64,
+    /// The bytes, base64 (standard alphabet, padded).
+    pub data: String,
+}
+
+/// `FETCH` (extension `files`): up to [`crate::limits::FILE_CHUNK`] bytes of the file of
+/// message `ID` from `OFFSET`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct Fetch {
+    /// The file's message.
+    pub id: i64,
+    /// Where to read from.
+    #[serde(default)]
+    pub offset: u64,
+}
+
+/// `FILE_DATA` (extension `files`): a piece of the file of message `ID`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE", deny_unknown_fields)]
+pub struct FileData {
+    /// The file's message.
+    pub id: i64,
+    /// Where these bytes are in the file.
+    pub offset: u64,
+    /// The whole file's length.
+    pub size: u64,
+    /// The bytes, base64 (empty at the end of the file).
+    pub data: String,
 }
 
 /// An entry's sixth element (extension `edit`).
@@ -654,45 +775,73 @@ impl Change {
     }
 }
 
-impl Serialize for Change {
+/// A message entry's sixth element: an object holding its change (extension `edit`, one of
+/// `EDIT`, `DELETE`, `EDITED`, `DELETED`) and/or its file (extension `files`, `FILE`).
+struct Sixth<'a> {
+    change: Option<Change>,
+    file: Option<std::borrow::Cow<'a, FileRef>>,
+}
+
+impl<'a> Sixth<'a> {
+    fn of(change: Option<Change>, file: Option<&'a FileRef>) -> Self {
+        Sixth { change, file: file.map(std::borrow::Cow::Borrowed) }
+    }
+}
+
+impl Serialize for Sixth<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let (key, value) = match *self {
-            Change::Edit(id) => ("EDIT", id),
-            Change::Delete(id) => ("DELETE", id),
-            Change::Edited(t) => ("EDITED", t),
-            Change::Deleted(t) => ("DELETED", t),
-        };
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry(key, &value)?;
+        let mut map = s.serialize_map(None)?;
+        if let Some(change) = self.change {
+            let (key, value) = match change {
+                Change::Edit(id) => ("EDIT", id),
+                Change::Delete(id) => ("DELETE", id),
+                Change::Edited(t) => ("EDITED", t),
+                Change::Deleted(t) => ("DELETED", t),
+            };
+            map.serialize_entry(key, &value)?;
+        }
+        if let Some(file) = &self.file {
+            map.serialize_entry("FILE", file.as_ref())?;
+        }
         map.end()
     }
 }
 
-impl<'de> Deserialize<'de> for Change {
+impl<'de> Deserialize<'de> for Sixth<'static> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(serde::Deserialize)]
         #[serde(
             rename_all = "UPPERCASE",
             deny_unknown_fields,
-            expecting = "a change: an object with one of EDIT, DELETE, EDITED, DELETED"
+            expecting = "an object with one of EDIT, DELETE, EDITED, DELETED and/or FILE"
         )]
         struct Raw {
             edit: Option<i64>,
             delete: Option<i64>,
             edited: Option<i64>,
             deleted: Option<i64>,
+            file: Option<FileRef>,
         }
         let raw = Raw::deserialize(d)?;
-        match (raw.edit, raw.delete, raw.edited, raw.deleted) {
-            (Some(id), None, None, None) => Ok(Change::Edit(id)),
-            (None, Some(id), None, None) => Ok(Change::Delete(id)),
-            (None, None, Some(t), None) => Ok(Change::Edited(t)),
-            (None, None, None, Some(t)) => Ok(Change::Deleted(t)),
-            _ => Err(de::Error::custom(
-                "a change holds exactly one of EDIT, DELETE, EDITED, DELETED",
-            )),
+        let change = match (raw.edit, raw.delete, raw.edited, raw.deleted) {
+            (None, None, None, None) => None,
+            (Some(id), None, None, None) => Some(Change::Edit(id)),
+            (None, Some(id), None, None) => Some(Change::Delete(id)),
+            (None, None, Some(t), None) => Some(Change::Edited(t)),
+            (None, None, None, Some(t)) => Some(Change::Deleted(t)),
+            _ => {
+                return Err(de::Error::custom(
+                    "a change holds exactly one of EDIT, DELETE, EDITED, DELETED",
+                ));
+            }
+        };
+        if change.is_none() && raw.file.is_none() {
+            return Err(de::Error::custom(
+                "the sixth element holds one of EDIT, DELETE, EDITED, DELETED or FILE",
+            ));
         }
+        Ok(Sixth { change, file: raw.file.map(std::borrow::Cow::Owned) })
     }
 }
 
@@ -768,6 +917,7 @@ impl Message {
             content: content.into(),
             id: None,
             change: None,
+            file: None,
         }
     }
 
@@ -785,14 +935,17 @@ impl Message {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match (self.id, &self.change) {
-            (None, None) => (&self.src, &self.dest, self.timestamp, &self.content).serialize(s),
-            (Some(id), None) => {
+        match (self.id, self.change, &self.file) {
+            (None, None, None) => {
+                (&self.src, &self.dest, self.timestamp, &self.content).serialize(s)
+            }
+            (Some(id), None, None) => {
                 (&self.src, &self.dest, self.timestamp, &self.content, id).serialize(s)
             }
             // A change without an id yet (between the nodes of a cluster) has a null ID.
-            (id, Some(change)) => {
-                (&self.src, &self.dest, self.timestamp, &self.content, id, change).serialize(s)
+            (id, change, file) => {
+                let sixth = Sixth::of(change, file.as_ref());
+                (&self.src, &self.dest, self.timestamp, &self.content, id, sixth).serialize(s)
             }
         }
     }
@@ -849,14 +1002,18 @@ impl<'de> Visitor<'de> for MessageVisitor {
         let timestamp = part::<i64, A>(&mut seq, 2, "TIMESTAMP")?;
         let content = part::<String, A>(&mut seq, 3, "CONTENT")?;
         let id = seq.next_element::<Option<i64>>().map_err(|e| in_key("ID", e))?.flatten();
-        let change = seq.next_element::<Change>().map_err(|e| in_key("CHANGE", e))?;
+        let sixth = seq.next_element::<Sixth<'static>>().map_err(|e| in_key("CHANGE", e))?;
+        let (change, file) = match sixth {
+            Some(Sixth { change, file }) => (change, file.map(std::borrow::Cow::into_owned)),
+            None => (None, None),
+        };
         if seq.next_element::<IgnoredAny>()?.is_some() {
             return Err(de::Error::custom(
                 "a message has more than 6 elements; expected [SRC, DEST, TIMESTAMP, CONTENT] \
                  (and an ID and a change from a server, extensions resume and edit)",
             ));
         }
-        Ok(Message { src, dest, timestamp, content, id, change })
+        Ok(Message { src, dest, timestamp, content, id, change, file })
     }
 }
 
@@ -957,6 +1114,12 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::DELETE => fill(&mut frame.delete, &mut map, keys::DELETE)?,
                 keys::SEARCH => fill(&mut frame.search, &mut map, keys::SEARCH)?,
                 keys::FOUND => fill(&mut frame.found, &mut map, keys::FOUND)?,
+                keys::UPLOAD => fill(&mut frame.upload, &mut map, keys::UPLOAD)?,
+                keys::UPLOADING => fill(&mut frame.uploading, &mut map, keys::UPLOADING)?,
+                keys::CHUNK => fill(&mut frame.chunk, &mut map, keys::CHUNK)?,
+                keys::UPLOADED => fill(&mut frame.uploaded, &mut map, keys::UPLOADED)?,
+                keys::FETCH => fill(&mut frame.fetch, &mut map, keys::FETCH)?,
+                keys::FILE_DATA => fill(&mut frame.file_data, &mut map, keys::FILE_DATA)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {

@@ -98,3 +98,8 @@ pub const MAX_QUERY_TERMS: usize = 8;
 /// Results per page of a search (the next page is asked for with `OLDER_THAN`): a screenful,
 /// each with its context, in one small frame.
 pub const SEARCH_PAGE: usize = 20;
+
+/// Bytes of a file per `CHUNK` and `FILE_DATA` (extension `files`): base64 makes them 256 KiB
+/// of JSON, a quarter of the 1 MiB a client's frame may hold, so a piece never nears a frame
+/// limit, and one piece is all a connection holds of a transfer at a time.
+pub const FILE_CHUNK: usize = 192 * 1024;

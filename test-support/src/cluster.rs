@@ -111,9 +111,11 @@ impl Cluster {
         for _ in 0..n {
             let d = Dirs::new();
             let mut config = d.config();
-            if let Some(first) = dirs.first() {
-                config.certs_dir = first.certs();
-            }
+            // One set of certificates, and one directory of files every node shares (as a
+            // network file system would be in production).
+            let shared = dirs.first().unwrap_or(&d);
+            config.certs_dir = shared.certs();
+            config.files_dir = Some(shared.data().join("files"));
             config.cluster = Some(ClusterConfig {
                 nats_url: nats.to_owned(),
                 database_url: db.url.clone(),

@@ -61,7 +61,7 @@ pub(super) async fn answer(
 }
 
 /// Whether `sight` may see the stored message `m` (its history would show it).
-fn sees(sight: &Sight, m: &Message) -> bool {
+pub(super) fn sees(sight: &Sight, m: &Message) -> bool {
     let id = m.id.unwrap_or(0);
     if sight.hidden.contains(&name_key(&m.src)) {
         return false;
@@ -98,6 +98,12 @@ async fn change(
     match m.change {
         Some(c) if c.is_event() => {
             return Err(format!("Message {id} is an edit or a delete; {what} the message itself."));
+        }
+        _ if m.file.is_some() && content.is_some() => {
+            return Err(format!(
+                "Message {id} shares a file; it cannot be edited (DELETE removes it). Nothing was \
+                 changed."
+            ));
         }
         Some(Change::Deleted(_)) => {
             return Err(format!("Message {id} was deleted; nothing was changed."));
@@ -214,11 +220,13 @@ async fn search_frame(
     })?;
     let more = results.len() > SEARCH_PAGE;
     results.truncate(SEARCH_PAGE);
-    if !granted.edit {
-        for hit in &mut results {
-            hit.message.change = None;
-            for m in &mut hit.context {
+    for hit in &mut results {
+        for m in std::iter::once(&mut hit.message).chain(&mut hit.context) {
+            if !granted.edit {
                 m.change = None;
+            }
+            if !granted.files {
+                m.file = None;
             }
         }
     }
@@ -236,8 +244,14 @@ pub(super) fn shown(history: &mut Vec<Message>, granted: Granted) {
             m.change = None;
         }
     }
-    if !granted.resume && !granted.edit {
+    if !granted.files {
         for m in history.iter_mut() {
+            m.file = None;
+        }
+    }
+    if !granted.resume && !granted.edit {
+        // A file's message keeps its id: the handle its file is fetched by.
+        for m in history.iter_mut().filter(|m| m.file.is_none()) {
             m.id = None;
         }
     }

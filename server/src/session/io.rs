@@ -119,6 +119,10 @@ impl<T: Transport> Connection<'_, T> {
             Wait::Queued => {}
             Wait::Reply(json) => step.replies.push(json),
             Wait::Replies(json) => step.replies.extend(json),
+            Wait::Files(json, uploads) => {
+                self.session.uploads_back(uploads);
+                step.replies.extend(json);
+            }
             Wait::Login(Ok(reply)) => {
                 if reply.granted.compress {
                     // The client asked, so it reads compressed frames from the answer on.

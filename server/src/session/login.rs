@@ -140,6 +140,7 @@ pub(super) async fn answer(
             rooms: granted.rooms,
             resume: granted.resume,
             edit: granted.edit,
+            files: granted.files,
         }))
         .await;
     if sent.is_err() {

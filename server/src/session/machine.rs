@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::account::{self, Job};
 use super::edit;
+use super::files::{self, Uploads};
 use super::login::{self, Credential, LoginFailed, LoginReply};
 use super::rooms;
 use super::{Context, SUPPORTED_FEATURES};
@@ -49,6 +50,8 @@ pub(super) enum Wait {
     Reply(Vec<u8>),
     /// Frames' JSON to send back, in order.
     Replies(Vec<Vec<u8>>),
+    /// The answers to `files` requests, and the connection's uploads handed back.
+    Files(Vec<Vec<u8>>, Uploads),
 }
 
 pub(super) type WaitFuture = Pin<Box<dyn Future<Output = Wait> + Send>>;
@@ -72,6 +75,8 @@ pub(super) struct Step {
     rooms: Vec<RoomRequest>,
     /// Requests of the `edit` and `search` extensions, answered in order after those.
     edits: Vec<edit::Request>,
+    /// Requests of the `files` extension, answered in order after those.
+    files: Vec<files::Request>,
     /// The wait answers a `JOIN`: the outbox is held until its answer is written, so that the
     /// room's live messages come after its history.
     pub(super) hold_outbox: bool,
@@ -117,6 +122,8 @@ pub(super) struct Session {
     throttled: bool,
     /// The transport can speak extension `compress` (the native ones).
     compressible: bool,
+    /// The upload in progress (extension `files`); away while a request's future has it.
+    uploads: Option<Uploads>,
 }
 
 impl Session {
@@ -139,6 +146,7 @@ impl Session {
             flood,
             throttled: false,
             compressible,
+            uploads: Some(Uploads::default()),
         }
     }
 
@@ -157,6 +165,11 @@ impl Session {
     /// True once the hub has accepted a login and its answer has been sent.
     pub(super) fn logged_in(&self) -> bool {
         matches!(self.state, State::LoggedIn { .. })
+    }
+
+    /// The connection's uploads, back from a request's future.
+    pub(super) fn uploads_back(&mut self, uploads: Uploads) {
+        self.uploads = Some(uploads);
     }
 
     /// The login's answer has been sent: the connection is `name`'s, and the messages that
@@ -224,6 +237,9 @@ impl Session {
             edit,
             delete,
             search,
+            upload,
+            chunk,
+            fetch,
             ..
         } = frame;
         let account = Account {
@@ -249,7 +265,10 @@ impl Session {
             || invite.is_some()
             || edit.is_some()
             || delete.is_some()
-            || search.is_some();
+            || search.is_some()
+            || upload.is_some()
+            || chunk.is_some()
+            || fetch.is_some();
         if username.is_none() && (password.is_some() || token.is_some() || since.is_some()) {
             step.error(
                 "PASSWORD, TOKEN and SINCE are only understood in the login object, with USERNAME.",
@@ -346,13 +365,18 @@ impl Session {
             if g.search {
                 step.edits.extend(search.map(edit::Request::Search));
             }
+            if g.files {
+                step.files.extend(upload.map(files::Request::Upload));
+                step.files.extend(chunk.map(files::Request::Chunk));
+                step.files.extend(fetch.map(files::Request::Fetch));
+            }
         }
         self.dispatch(step)
     }
 
     /// Queues the step's hub commands (at once if there is room, otherwise in a future the
     /// loop waits for) and starts the `ALL_USERS` read.
-    fn dispatch(&self, mut step: Step) -> Step {
+    fn dispatch(&mut self, mut step: Step) -> Step {
         let mut rest = Vec::new();
         let delay = step.delay;
         for cmd in std::mem::take(&mut step.hub) {
@@ -369,14 +393,21 @@ impl Session {
         let job = step.job.take();
         let room_requests = std::mem::take(&mut step.rooms);
         let edits = std::mem::take(&mut step.edits);
+        let file_requests = std::mem::take(&mut step.files);
         if rest.is_empty()
             && !step.all_users
             && job.is_none()
             && room_requests.is_empty()
             && edits.is_empty()
+            && file_requests.is_empty()
         {
             return step;
         }
+        let uploads = if file_requests.is_empty() { None } else { self.uploads.take() };
+        let name = match &self.state {
+            State::LoggedIn { name, .. } => name.clone(),
+            State::Anonymous => String::new(),
+        };
         step.hold_outbox = room_requests.iter().any(|r| matches!(r, RoomRequest::Join(_)));
         let hub = self.ctx.hub.clone();
         let reader = self.ctx.reader.clone();
@@ -400,7 +431,7 @@ impl Session {
                     return Wait::Queued;
                 }
             }
-            if !room_requests.is_empty() || !edits.is_empty() {
+            if !room_requests.is_empty() || !edits.is_empty() || uploads.is_some() {
                 let mut replies = Vec::new();
                 for request in room_requests {
                     replies.push(rooms::answer(&hub, &reader, &ctx, conn, request, granted).await);
@@ -409,6 +440,13 @@ impl Session {
                     let window = ctx.edit_window;
                     replies
                         .extend(edit::answer(&hub, &reader, conn, request, granted, window).await);
+                }
+                if let Some(mut uploads) = uploads {
+                    let who = files::Asker { conn, name: &name, key: &key };
+                    for request in file_requests {
+                        replies.extend(files::answer(&ctx, &who, &mut uploads, request).await);
+                    }
+                    return Wait::Files(replies, uploads);
                 }
                 return Wait::Replies(replies);
             }
@@ -684,6 +722,9 @@ fn report_keys(frame: &Frame, granted: Option<Granted>, step: &mut Step) -> bool
         (frame.edit.is_some(), keys::EDIT, granted.map(|g| g.edit)),
         (frame.delete.is_some(), keys::DELETE, granted.map(|g| g.edit)),
         (frame.search.is_some(), keys::SEARCH, granted.map(|g| g.search)),
+        (frame.upload.is_some(), keys::UPLOAD, granted.map(|g| g.files)),
+        (frame.chunk.is_some(), keys::CHUNK, granted.map(|g| g.files)),
+        (frame.fetch.is_some(), keys::FETCH, granted.map(|g| g.files)),
     ];
     let mut early: Vec<&str> = Vec::new();
     for (present, key, has_feature) in extension_keys {

@@ -25,6 +25,7 @@ use crate::throttle::{PerAddress, Rate};
 
 mod account;
 mod edit;
+mod files;
 mod io;
 mod login;
 mod machine;
@@ -54,6 +55,12 @@ pub struct Context {
     pub history: usize,
     /// Seconds after sending a message its author may edit it.
     pub edit_window: i64,
+    /// The stored files (extension `files`).
+    pub files: crate::files::FileStore,
+    /// Largest file a user may send, in bytes.
+    pub max_file: u64,
+    /// Bytes each user's files may take.
+    pub quota: u64,
     /// Time a connection may stay without a login.
     pub login_timeout: std::time::Duration,
     /// Time a logged-in connection may send nothing (zero: no limit).

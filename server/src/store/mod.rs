@@ -262,6 +262,15 @@ impl Reader {
         }
     }
 
+    /// The bytes of the files the name with key `key` has sent and not deleted (its use of
+    /// the quota; a file sent twice counts twice).
+    pub async fn file_usage(&self, key: &str) -> Result<u64, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.file_usage(key.to_owned()).await,
+            Reader::Postgres(r) => r.file_usage(key.to_owned()).await,
+        }
+    }
+
     /// Every user ever seen (the [`MAX_ALL_USERS`] most recently seen), sorted by name.
     pub async fn all_users(&self) -> Result<Vec<String>, StoreError> {
         match self {
@@ -288,10 +297,11 @@ pub struct Loaded {
 /// Where the data lives.
 #[derive(Debug, Clone, Copy)]
 pub enum Backend<'a> {
-    /// The SQLite file in this data directory.
+    /// The SQLite file in this data directory (and the files under it).
     Sqlite(&'a Path),
-    /// The PostgreSQL database at this URL (`postgres://user@host:port/db`).
-    Postgres(&'a str),
+    /// The PostgreSQL database at this URL (`postgres://user@host:port/db`), and the
+    /// directory of the files every node shares (none: deleted files' bytes stay).
+    Postgres(&'a str, Option<&'a Path>),
 }
 
 /// Opens (creating or migrating) the store and starts its writer.
@@ -306,7 +316,16 @@ pub async fn open(
 ) -> Result<(Writer, Reader, Loaded), StoreError> {
     match backend {
         Backend::Sqlite(dir) => sqlite::open_measured(dir, fatal, commit_seconds),
-        Backend::Postgres(url) => postgres::open(url, fatal, commit_seconds).await,
+        Backend::Postgres(url, files) => {
+            let files = match files {
+                Some(root) => Some(
+                    crate::files::FileStore::open_root(root)
+                        .map_err(|source| StoreError::Dir { path: root.to_owned(), source })?,
+                ),
+                None => None,
+            };
+            postgres::open(url, files, fatal, commit_seconds).await
+        }
     }
 }
 
@@ -325,6 +344,26 @@ fn change_of(
         (_, _, None, Some(at)) => Some(Change::Edited(at)),
         _ => None,
     }
+}
+
+/// How a message's file is kept: the JSON of its `FILE` (what clients are shown) and its
+/// SHA-256 (what the bytes are stored under).
+fn stored_file(file: Option<&shared::frame::FileRef>) -> (Option<String>, Option<String>) {
+    match file {
+        Some(f) => (serde_json::to_string(f).ok(), Some(f.sha256.clone())),
+        None => (None, None),
+    }
+}
+
+/// A stored message's file from its `file` column.
+fn file_of(json: Option<&str>) -> Option<shared::frame::FileRef> {
+    json.and_then(|j| match serde_json::from_str(j) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored file description cannot be read");
+            None
+        }
+    })
 }
 
 /// A conversation's place, as the search's context reads it.
@@ -389,7 +428,7 @@ mod tests {
         fn backend(&self) -> Backend<'_> {
             match self {
                 Place::Sqlite(dir) => Backend::Sqlite(dir.path()),
-                Place::Postgres(db) => Backend::Postgres(&db.url),
+                Place::Postgres(db) => Backend::Postgres(&db.url, None),
             }
         }
 

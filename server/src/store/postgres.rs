@@ -31,6 +31,7 @@ use super::{
     COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, Place, StoreError, Writer, publish,
 };
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
+use crate::files::{FileStore, Sha256};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 use crate::rooms::{RoomOp, StoredRoom, room_of};
 use crate::search::{Arg, FilterColumns, Scope};
@@ -38,7 +39,7 @@ use shared::frame::{Change, Hit};
 use shared::limits::MAX_ROOMS;
 
 /// The schema version this server writes; migrations move older databases forward.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Connections a node keeps to PostgreSQL: the writer's one and [`STORE_READERS`] for
 /// history reads, which is as many reads as SQLite runs at once.
@@ -54,6 +55,7 @@ const MIGRATION_LOCK: i64 = 0x0C4A_7B0C;
 /// Opens the database at `url`, migrates it and starts the writer task.
 pub async fn open(
     url: &str,
+    files: Option<FileStore>,
     fatal: CancellationToken,
     commit_seconds: Histogram,
 ) -> Result<(Writer, super::Reader, Loaded), StoreError> {
@@ -74,7 +76,9 @@ pub async fn open(
     let (committed_tx, committed) = watch::channel(last_id);
     let writer_pool = pool.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = write_loop(&writer_pool, rx, &committed_tx, &commit_seconds).await {
+        if let Err(e) =
+            write_loop(&writer_pool, files.as_ref(), rx, &committed_tx, &commit_seconds).await
+        {
             tracing::error!(error = %e, "the store cannot commit; shutting down");
             fatal.cancel();
         }
@@ -195,6 +199,10 @@ const MIGRATIONS: &[&str] = &[
     // it into the index more often (the history benchmark's search p99 went from 27 to
     // 23 ms, its commits from 26,000 to 24,000 a second).
     "ALTER INDEX messages_words SET (gin_pending_list_limit = 512);",
+    // version 5: files (extension `files`), as with SQLite: a file's message holds the JSON
+    // of its `FILE` and the SHA-256 its bytes are stored under in the shared directory.
+    "ALTER TABLE messages ADD COLUMN file TEXT, ADD COLUMN file_sha TEXT;
+     CREATE INDEX messages_by_file ON messages (file_sha) WHERE file_sha IS NOT NULL;",
 ];
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
@@ -374,6 +382,7 @@ async fn load(pool: &Pool) -> Result<(i64, Blocks, registry::Loaded), StoreError
 
 async fn write_loop(
     pool: &Pool,
+    files: Option<&FileStore>,
     mut rx: mpsc::Receiver<Op>,
     committed: &watch::Sender<i64>,
     commit_seconds: &Histogram,
@@ -389,9 +398,9 @@ async fn write_loop(
         }
         let started = std::time::Instant::now();
         let mut attempt = 1;
-        let last = loop {
+        let (last, released) = loop {
             match commit(pool, &batch).await {
-                Ok(last) => break last,
+                Ok(done) => break done,
                 Err(e) if attempt < COMMIT_ATTEMPTS => {
                     tracing::warn!(error = %e, attempt, "commit failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
@@ -402,6 +411,9 @@ async fn write_loop(
         };
         commit_seconds.observe(started.elapsed().as_secs_f64());
         batch.clear();
+        if let Some(files) = files {
+            remove_unreferenced(pool, files, &released).await;
+        }
         if let Some(id) = last {
             publish(committed, id);
         }
@@ -422,16 +434,43 @@ struct Columns {
     content: Vec<String>,
     target: Vec<Option<i64>>,
     op: Vec<Option<i64>>,
+    file: Vec<Option<String>>,
+    file_sha: Vec<Option<String>>,
 }
 
-/// Commits one batch; returns the highest message id in it. Safe to run again after a
-/// failure: every statement is idempotent or replaces what it wrote.
-async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
+/// Removes the stored bytes of each of `released` that no message refers to any more.
+async fn remove_unreferenced(pool: &Pool, files: &FileStore, released: &[String]) {
+    for sha in released {
+        let referred = async {
+            let client = pool.get().await?;
+            let sql = "SELECT EXISTS (SELECT 1 FROM messages WHERE file_sha = $1)";
+            let stmt = client.prepare_cached(sql).await?;
+            Ok::<bool, StoreError>(client.query_one(&stmt, &[sha]).await?.get(0))
+        };
+        match (referred.await, Sha256::parse(sha)) {
+            (Ok(false), Ok(sha)) => {
+                let files = files.clone();
+                let removed = tokio::task::spawn_blocking(move || files.remove(&sha)).await;
+                if let Ok(Err(e)) = removed {
+                    tracing::warn!(error = %e, "removing a deleted message's file");
+                }
+            }
+            (Err(e), _) => tracing::warn!(error = %e, "checking a deleted file's references"),
+            _ => {}
+        }
+    }
+}
+
+/// Commits one batch; returns the highest message id in it and the files deleted messages
+/// referred to. Safe to run again after a failure: every statement is idempotent or
+/// replaces what it wrote.
+async fn commit(pool: &Pool, batch: &[Op]) -> Result<(Option<i64>, Vec<String>), StoreError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let mut messages = Columns::default();
     // The edit and delete rows of the batch, applied once they are stored.
     let mut changes: Vec<(i64, &Message)> = Vec::new();
+    let mut released = Vec::new();
     // name → the latest time seen in the batch (one upsert may not touch a row twice)
     let mut seen: HashMap<&str, i64> = HashMap::new();
     for op in batch {
@@ -452,6 +491,9 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
                 };
                 messages.target.push(target);
                 messages.op.push(op);
+                let (file, file_sha) = super::stored_file(m.file.as_ref());
+                messages.file.push(file);
+                messages.file_sha.push(file_sha);
                 if op.is_some() {
                     changes.push((*id, m));
                 }
@@ -489,13 +531,14 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
     let last = messages.id.iter().copied().max();
     if last.is_some() {
         let sql = "INSERT INTO messages
-                       (id, src, dest, src_key, dest_key, ts, content, room, target, op)
+                       (id, src, dest, src_key, dest_key, ts, content, room, target, op,
+                        file, file_sha)
                    SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[],
                                         $5::text[], $6::bigint[], $7::text[], $8::text[],
-                                        $9::bigint[], $10::bigint[])
+                                        $9::bigint[], $10::bigint[], $11::text[], $12::text[])
                    ON CONFLICT (id) DO NOTHING";
         let m = &messages;
-        let columns: [&(dyn ToSql + Sync); 10] = [
+        let columns: [&(dyn ToSql + Sync); 12] = [
             &m.id,
             &m.src,
             &m.dest,
@@ -506,6 +549,8 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
             &m.room,
             &m.target,
             &m.op,
+            &m.file,
+            &m.file_sha,
         ];
         if changes.is_empty() {
             let stmt = tx.prepare_cached(sql).await?;
@@ -519,22 +564,23 @@ async fn commit(pool: &Pool, batch: &[Op]) -> Result<Option<i64>, StoreError> {
                 tx.query(&stmt, &columns).await?.iter().map(|r| r.get(0)).collect();
             for (id, m) in changes {
                 if stored.contains(&id) {
-                    apply_change(&tx, m).await?;
+                    released.extend(apply_change(&tx, m).await?);
                 }
             }
         }
     }
     tx.commit().await?;
-    Ok(last)
+    Ok((last, released))
 }
 
 /// Applies an edit or delete row `m` to the message it changes: an edit replaces the text
 /// (the search vector follows), a delete removes it and the text of the message's earlier
-/// edits. A message already deleted stays so.
+/// edits, and its file (the SHA-256 returned). A message already deleted stays so.
 async fn apply_change(
     tx: &deadpool_postgres::Transaction<'_>,
     m: &Message,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
+    let mut released = None;
     match m.change {
         Some(Change::Edit(target)) => {
             let stmt = tx
@@ -548,7 +594,14 @@ async fn apply_change(
         Some(Change::Delete(target)) => {
             let stmt = tx
                 .prepare_cached(
-                    "UPDATE messages SET content = '', deleted = $2
+                    "SELECT file_sha FROM messages
+                     WHERE id = $1 AND op IS NULL AND deleted IS NULL FOR UPDATE",
+                )
+                .await?;
+            released = tx.query_opt(&stmt, &[&target]).await?.and_then(|r| r.get(0));
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE messages SET content = '', deleted = $2, file = NULL, file_sha = NULL
                      WHERE id = $1 AND op IS NULL AND deleted IS NULL",
                 )
                 .await?;
@@ -560,7 +613,7 @@ async fn apply_change(
         }
         _ => {}
     }
-    Ok(())
+    Ok(released)
 }
 
 /// Writes one registry change inside the batch's transaction.
@@ -631,26 +684,26 @@ async fn write_registry(
 /// ($1: up to id, $2: limit, $3: hidden keys), then the private messages to and from the user
 /// ($1: user, $2: up to id, $3: lower bound, $4: limit, $5: hidden keys).
 const HISTORY_PUBLIC_SQL: &str =
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE dest = 'ALL' AND id <= $1 AND NOT (src_key = ANY($3)) AND id > $4
      ORDER BY id DESC LIMIT $2";
 
 /// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_TO_SQL: &str =
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE dest = $1 AND id <= $2 AND id >= $3 AND NOT (src_key = ANY($5))
      ORDER BY id DESC LIMIT $4";
 
 /// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_FROM_SQL: &str =
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE src = $1 AND dest <> 'ALL' AND dest <> $1 AND room IS NULL
        AND id <= $2 AND id >= $3 AND NOT (dest_key = ANY($5))
      ORDER BY id DESC LIMIT $4";
 
 /// A room's messages ($1: room, then as [`HISTORY_TO_SQL`]).
 const HISTORY_ROOM_SQL: &str =
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE room = $1 AND id <= $2 AND id >= $3 AND NOT (src_key = ANY($5))
      ORDER BY id DESC LIMIT $4";
 
@@ -660,11 +713,12 @@ fn message_row(r: &tokio_postgres::Row) -> (i64, Message) {
     let m =
         Message::new(r.get::<_, String>(1), r.get::<_, String>(2), r.get(3), r.get::<_, String>(4));
     let change = super::change_of(r.get(5), r.get(6), r.get(7), r.get(8));
-    (id, Message { id: Some(id), change, ..m })
+    let file = super::file_of(r.get::<_, Option<&str>>(9));
+    (id, Message { id: Some(id), change, file, ..m })
 }
 
 /// The columns [`message_row`] reads.
-const COLUMNS: &str = "id, src, dest, ts, content, edited, deleted, target, op";
+const COLUMNS: &str = "id, src, dest, ts, content, edited, deleted, target, op, file";
 
 /// A statement built with its parameters numbered as they are added.
 #[derive(Default)]
@@ -833,6 +887,16 @@ impl Reader {
     }
 
     /// See [`super::Reader::message`].
+    /// See [`super::Reader::file_usage`].
+    pub(super) async fn file_usage(&self, key: String) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = "SELECT COALESCE(SUM((file::json ->> 'SIZE')::bigint), 0)::bigint FROM messages
+                   WHERE file_sha IS NOT NULL AND src_key = $1";
+        let stmt = client.prepare_cached(sql).await?;
+        let used: i64 = client.query_one(&stmt, &[&key]).await?.get(0);
+        Ok(used.max(0).unsigned_abs())
+    }
+
     pub(super) async fn message(&self, id: i64) -> Result<Option<Message>, StoreError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = $1");
@@ -914,8 +978,8 @@ mod tests {
         let db = test_support::TestDb::new().await;
         // Two nodes starting together: one migrates, the other finds it done.
         let (a, b) = tokio::join!(
-            open(&db.url, CancellationToken::new(), crate::metrics::commit_histogram()),
-            open(&db.url, CancellationToken::new(), crate::metrics::commit_histogram())
+            open(&db.url, None, CancellationToken::new(), crate::metrics::commit_histogram()),
+            open(&db.url, None, CancellationToken::new(), crate::metrics::commit_histogram())
         );
         let ((wa, _, _), (wb, _, _)) = (a.expect("first"), b.expect("second"));
         drop((wa, wb));
@@ -931,7 +995,7 @@ mod tests {
             .execute("UPDATE chatterbox_schema SET version = $1", &[&(SCHEMA_VERSION + 1)])
             .await
             .expect("set version");
-        let err = open(&db.url, CancellationToken::new(), crate::metrics::commit_histogram())
+        let err = open(&db.url, None, CancellationToken::new(), crate::metrics::commit_histogram())
             .await
             .expect_err("refused");
         assert!(
@@ -942,12 +1006,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_or_malformed_address_is_a_clear_error() {
-        let err = open("postgres://nobody@127.0.0.1:1/none", CancellationToken::new(), hist())
-            .await
-            .expect_err("nothing listens on port 1");
-        assert!(err.to_string().contains("PostgreSQL"), "{err}");
         let err =
-            open("not a url at all", CancellationToken::new(), hist()).await.expect_err("refused");
+            open("postgres://nobody@127.0.0.1:1/none", None, CancellationToken::new(), hist())
+                .await
+                .expect_err("nothing listens on port 1");
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let err = open("not a url at all", None, CancellationToken::new(), hist())
+            .await
+            .expect_err("refused");
         assert!(matches!(err, StoreError::Url(_)), "{err}");
     }
 }

@@ -28,6 +28,7 @@ use super::{
     COMMIT_ATTEMPTS, Finished, Loaded, MAX_ALL_USERS, Op, Place, StoreError, Writer, publish,
 };
 use crate::config::{STORE_BATCH, STORE_QUEUE, STORE_READERS};
+use crate::files::{FileStore, Sha256};
 use crate::registry::{self, Account, Kind, RegistryOp, Reservation, Sanction, Token};
 use crate::rooms::{RoomOp, StoredRoom, room_of};
 use crate::search::{Arg, FilterColumns, Scope};
@@ -54,7 +55,7 @@ const INDEX_BATCH: i64 = 16384;
 const INDEX_WAIT: Duration = Duration::from_secs(2);
 
 /// Schema version kept in `PRAGMA user_version`; migrations move older files forward.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How long a reader waits for a lock before giving up (checkpoints hold one briefly).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -130,12 +131,14 @@ pub fn open_measured(
         .spawn(move || index_loop(&main, index, &woken, &indexed_tx))
         .map_err(StoreError::Spawn)?;
 
+    let files = FileStore::open(dir)
+        .map_err(|source| StoreError::Dir { path: dir.join(crate::files::FILES_DIR), source })?;
     let (ops, rx) = mpsc::channel(STORE_QUEUE);
     let (committed_tx, committed) = watch::channel(last_id);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || {
-            if let Err(e) = write_loop(conn, rx, &committed_tx, &commit_seconds, &wake) {
+            if let Err(e) = write_loop(conn, &files, rx, &committed_tx, &commit_seconds, &wake) {
                 tracing::error!(error = %e, "the store cannot commit; shutting down");
                 fatal.cancel();
             }
@@ -306,6 +309,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )?;
         tx.commit()?;
     }
+    if version < 5 {
+        let tx = conn.transaction()?;
+        // Files (extension `files`): a file's message holds what its clients are shown (the
+        // JSON of its `FILE`) and the SHA-256 its bytes are stored under, by which a delete
+        // finds whether anything else still refers to them.
+        tx.execute_batch(
+            "ALTER TABLE messages ADD COLUMN file TEXT;
+             ALTER TABLE messages ADD COLUMN file_sha TEXT;
+             CREATE INDEX messages_by_file ON messages (file_sha) WHERE file_sha IS NOT NULL;
+             PRAGMA user_version = 5;",
+        )?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -455,6 +471,7 @@ fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
 
 fn write_loop(
     mut conn: Connection,
+    files: &FileStore,
     mut rx: mpsc::Receiver<Op>,
     committed: &watch::Sender<i64>,
     commit_seconds: &Histogram,
@@ -471,9 +488,9 @@ fn write_loop(
         }
         let mut attempt = 1;
         let started = std::time::Instant::now();
-        let last = loop {
+        let (last, released) = loop {
             match commit(&mut conn, &batch) {
-                Ok(last) => break last,
+                Ok(done) => break done,
                 Err(e) if attempt < COMMIT_ATTEMPTS => {
                     tracing::warn!(error = %e, attempt, "commit failed; retrying");
                     std::thread::sleep(Duration::from_millis(100 << attempt));
@@ -487,6 +504,7 @@ fn write_loop(
             matches!(op, Op::Message { message, .. } if matches!(message.change, Some(Change::Delete(_))))
         });
         batch.clear();
+        remove_unreferenced(&conn, files, &released);
         if deletes {
             // The write-ahead log still holds the deleted text's earlier page images: moved
             // into the file (where it is overwritten) and the log emptied.
@@ -618,14 +636,17 @@ fn index_batch(
     Ok(Some(newest))
 }
 
-/// Commits one batch; returns the highest message id in it.
-fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError> {
+/// Commits one batch; returns the highest message id in it, and the files that deleted
+/// messages referred to (whose bytes go if nothing else refers to them).
+fn commit(conn: &mut Connection, batch: &[Op]) -> Result<(Option<i64>, Vec<String>), StoreError> {
     let tx = conn.transaction()?;
     let mut last = None;
+    let mut released = Vec::new();
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO messages (id, src, dest, ts, content, room, target, op)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR IGNORE INTO messages
+                 (id, src, dest, ts, content, room, target, op, file, file_sha)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
 
         let mut block = tx.prepare_cached(
@@ -643,6 +664,7 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
                 Op::Message { id, message: m } => {
                     let room = room_of(&m.dest);
                     let (target, op) = stored_change(m.change);
+                    let (file, file_sha) = super::stored_file(m.file.as_ref());
                     let new = insert.execute(params![
                         id,
                         m.src,
@@ -651,11 +673,13 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
                         m.content,
                         room,
                         target,
-                        op
+                        op,
+                        file,
+                        file_sha
                     ])? == 1;
                     // A message stored before (a retry, another node) changes nothing again.
                     if new && let Some(change) = m.change {
-                        apply_change(&tx, change, m)?;
+                        released.extend(apply_change(&tx, change, m)?);
                     }
                     last = Some(*id);
                 }
@@ -674,7 +698,25 @@ fn commit(conn: &mut Connection, batch: &[Op]) -> Result<Option<i64>, StoreError
         }
     }
     tx.commit()?;
-    Ok(last)
+    Ok((last, released))
+}
+
+/// Removes the stored bytes of each of `released` that no message refers to any more.
+fn remove_unreferenced(conn: &Connection, files: &FileStore, released: &[String]) {
+    for sha in released {
+        let referred = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE file_sha = ?1)")
+            .and_then(|mut stmt| stmt.query_row(params![sha], |r| r.get::<_, bool>(0)));
+        match (referred, Sha256::parse(sha)) {
+            (Ok(false), Ok(sha)) => {
+                if let Err(e) = files.remove(&sha) {
+                    tracing::warn!(error = %e, "removing a deleted message's file");
+                }
+            }
+            (Err(e), _) => tracing::warn!(error = %e, "checking a deleted file's references"),
+            _ => {}
+        }
+    }
 }
 
 /// How a message's change is kept: (`target`, `op`) of an edit (1) or delete (2) row.
@@ -687,16 +729,18 @@ fn stored_change(change: Option<Change>) -> (Option<i64>, Option<i64>) {
 }
 
 /// Applies an edit or delete row `m` to the message it changes: an edit replaces the text, a
-/// delete removes it (and the text of the message's earlier edits). A message already
-/// deleted stays so. (The search index follows on its own, see [`index_loop`].)
+/// delete removes it (and the text of the message's earlier edits, and its file: the SHA-256
+/// returned). A message already deleted stays so. (The search index follows on its own, see
+/// [`index_loop`].)
 fn apply_change(
     tx: &rusqlite::Transaction<'_>,
     change: Change,
     m: &Message,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let (Change::Edit(target) | Change::Delete(target)) = change else {
-        return Ok(());
+        return Ok(None);
     };
+    let mut released = None;
     if let Change::Edit(_) = change {
         tx.prepare_cached(
             "UPDATE messages SET content = ?2, edited = ?3
@@ -704,19 +748,26 @@ fn apply_change(
         )?
         .execute(params![target, m.content, m.timestamp])?;
     } else {
+        released = tx
+            .prepare_cached(
+                "SELECT file_sha FROM messages WHERE id = ?1 AND op IS NULL AND deleted IS NULL",
+            )?
+            .query_row(params![target], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten();
         let deleted = tx
             .prepare_cached(
-                "UPDATE messages SET content = '', deleted = ?2
+                "UPDATE messages SET content = '', deleted = ?2, file = NULL, file_sha = NULL
                  WHERE id = ?1 AND op IS NULL AND deleted IS NULL",
             )?
             .execute(params![target, m.timestamp])?;
         if deleted == 0 {
-            return Ok(());
+            return Ok(None);
         }
         tx.prepare_cached("UPDATE messages SET content = '' WHERE target = ?1 AND op = 1")?
             .execute(params![target])?;
     }
-    Ok(())
+    Ok(released)
 }
 
 /// Writes one registry change inside the batch's transaction.
@@ -798,10 +849,10 @@ fn write_registry(tx: &rusqlite::Transaction<'_>, op: &RegistryOp) -> Result<(),
 /// depend on the limit alone. (One statement with a materialized common table expression
 /// did the same, but its temporary table cost a fifth of a login's CPU in a fresh store.)
 const HISTORY_PUBLIC_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE dest = 'ALL' AND id <= ?1 AND id > ?3
      ORDER BY id DESC LIMIT ?2",
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE dest = 'ALL' AND id <= ?1 AND id > ?3
        AND name_key(src) NOT IN (SELECT value FROM json_each(?4))
      ORDER BY id DESC LIMIT ?2",
@@ -809,10 +860,10 @@ const HISTORY_PUBLIC_SQL: [&str; 2] = [
 
 /// Private messages to the user (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_TO_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE dest = ?1 AND id <= ?2 AND id >= ?3
      ORDER BY id DESC LIMIT ?4",
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE dest = ?1 AND id <= ?2 AND id >= ?3
        AND name_key(src) NOT IN (SELECT value FROM json_each(?5))
      ORDER BY id DESC LIMIT ?4",
@@ -820,11 +871,11 @@ const HISTORY_TO_SQL: [&str; 2] = [
 
 /// Private messages from the user to others (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_FROM_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND room IS NULL
        AND id <= ?2 AND id >= ?3
      ORDER BY id DESC LIMIT ?4",
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE src = ?1 AND dest <> 'ALL' AND dest <> ?1 AND room IS NULL
        AND id <= ?2 AND id >= ?3
        AND name_key(dest) NOT IN (SELECT value FROM json_each(?5))
@@ -833,27 +884,28 @@ const HISTORY_FROM_SQL: [&str; 2] = [
 
 /// A room's messages (see [`HISTORY_PUBLIC_SQL`]).
 const HISTORY_ROOM_SQL: [&str; 2] = [
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE room = ?1 AND id <= ?2 AND id >= ?3
      ORDER BY id DESC LIMIT ?4",
-    "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+    "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
      WHERE room = ?1 AND id <= ?2 AND id >= ?3
        AND name_key(src) NOT IN (SELECT value FROM json_each(?5))
      ORDER BY id DESC LIMIT ?4",
 ];
 
 /// A stored message with its id (the columns `id, src, dest, ts, content, edited, deleted,
-/// target, op`).
+/// target, op, file`).
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Message)> {
     let id = r.get(0)?;
     let change = super::change_of(r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?);
+    let file = super::file_of(r.get::<_, Option<String>>(9)?.as_deref());
     let m = Message::new(
         r.get::<_, String>(1)?,
         r.get::<_, String>(2)?,
         r.get(3)?,
         r.get::<_, String>(4)?,
     );
-    Ok((id, Message { id: Some(id), change, ..m }))
+    Ok((id, Message { id: Some(id), change, file, ..m }))
 }
 
 /// The newest `limit` messages of `room` with ids from `lo` to `upto`, newest first.
@@ -922,7 +974,7 @@ fn context(conn: &Connection, m: &Message, scope: &Scope) -> Result<Vec<Message>
             )
         };
         sql.text = format!(
-            "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+            "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
              WHERE {place} AND id {compare} {id} AND op IS NULL AND deleted IS NULL{hidden}
              ORDER BY id {order} LIMIT 1",
             id = sql.arg(id),
@@ -1091,10 +1143,22 @@ impl Reader {
     }
 
     /// See [`super::Reader::message`].
+    /// See [`super::Reader::file_usage`].
+    pub(super) async fn file_usage(&self, key: String) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT COALESCE(SUM(json_extract(file, '$.SIZE')), 0) FROM messages
+                 WHERE file_sha IS NOT NULL AND name_key(src) = ?1",
+            )?;
+            Ok(stmt.query_row(params![key], |r| r.get::<_, i64>(0))?.max(0).unsigned_abs())
+        })
+        .await
+    }
+
     pub(super) async fn message(&self, id: i64) -> Result<Option<Message>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, src, dest, ts, content, edited, deleted, target, op FROM messages
+                "SELECT id, src, dest, ts, content, edited, deleted, target, op, file FROM messages
                  WHERE id = ?1",
             )?;
             Ok(stmt.query_row(params![id], message_row).optional()?.map(|(_, m)| m))
@@ -1119,7 +1183,7 @@ impl Reader {
         self.read(move |conn| {
             let mut sql = Sql::default();
             let text = format!(
-                "SELECT m.id, m.src, m.dest, m.ts, m.content, m.edited, m.deleted, m.target, m.op
+                "SELECT m.id, m.src, m.dest, m.ts, m.content, m.edited, m.deleted, m.target, m.op, m.file
                  FROM idx.messages_fts AS f CROSS JOIN messages AS m ON m.id = f.rowid
                  WHERE f.messages_fts MATCH {query} AND f.rowid < {older}
                    AND m.op IS NULL AND m.deleted IS NULL
