@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shared::frame::features::{self, Granted};
-use shared::frame::{RoomInfo, RoomInvite, RoomTopic};
+use shared::frame::{FileRef, RoomInfo, RoomInvite, RoomTopic};
 use shared::{Frame, Message};
 
 use crate::input::{Command, Input, help};
@@ -80,6 +80,39 @@ pub enum Entry {
         title: String,
         /// The names.
         names: Vec<String>,
+    },
+    /// The file the message just before shares (extension `files`): `/get N` saves it.
+    File {
+        /// Its number here, for `/get`.
+        n: usize,
+        /// Its message's id, by which it is fetched.
+        id: i64,
+        /// What it is.
+        file: FileRef,
+        /// Sent by this user.
+        own: bool,
+    },
+}
+
+/// A file transfer a front end carries out (extension `files`): the terminal reads and writes
+/// the disk for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transfer {
+    /// Upload the file at `path` to `to` (`ALL`, a name or a room).
+    Send {
+        /// Where the file is.
+        path: String,
+        /// Where it goes.
+        to: String,
+    },
+    /// Download the file of message `id` into `dir` (`None`: the current directory).
+    Get {
+        /// The file's message.
+        id: i64,
+        /// What the message says of it.
+        file: FileRef,
+        /// Where to save it.
+        dir: Option<String>,
     },
 }
 
@@ -173,6 +206,9 @@ pub struct Chat {
     /// The next page of the last search, for `/more` (its `OLDER_THAN` set to the last
     /// result shown), once that search has found more.
     next_page: Option<shared::frame::Search>,
+    /// The files shared in the messages shown (extension `files`), numbered from 1 in the
+    /// order they came: (message id, file).
+    pub files: Vec<(i64, FileRef)>,
 }
 
 /// A room this user is in, as the client knows it.
@@ -225,7 +261,9 @@ impl Chat {
             out.push(Entry::Info(missed_note(missed)));
         }
         for m in reply.messages.into_iter().flatten() {
+            let file = self.file_entry(&m);
             out.push(self.entry(m));
+            out.extend(file);
         }
         out.push(self.online_list());
         match reply.registered {
@@ -417,6 +455,48 @@ impl Chat {
         }
     }
 
+    /// The entry for the file message `m` shares, numbered (once per message) for `/get`.
+    fn file_entry(&mut self, m: &Message) -> Option<Entry> {
+        let (Some(file), Some(id)) = (&m.file, m.id) else { return None };
+        let n = match self.files.iter().position(|(known, _)| *known == id) {
+            Some(i) => i + 1,
+            None => {
+                self.files.push((id, file.clone()));
+                self.files.len()
+            }
+        };
+        let own = self.me.as_deref() == Some(m.src.as_str());
+        Some(Entry::File { n, id, file: file.clone(), own })
+    }
+
+    /// The commands of extension `files`.
+    fn file_command(&mut self, cmd: Command, connected: bool, out: &mut Outcome) {
+        let error = |out: &mut Outcome, text: String| out.show.push(Entry::Error(text));
+        if !self.granted.files {
+            return error(out, "This server does not offer files.".into());
+        }
+        if !connected {
+            return error(out, "Not connected; try again when reconnected.".into());
+        }
+        out.transfer = match cmd {
+            Command::SendFile(path, to) => {
+                let to =
+                    to.or_else(|| self.current.clone()).unwrap_or_else(|| shared::BROADCAST.into());
+                Some(Transfer::Send { path, to })
+            }
+            Command::GetFile(n, dir) => match self.files.get(n - 1) {
+                Some((id, file)) => Some(Transfer::Get { id: *id, file: file.clone(), dir }),
+                None => {
+                    return error(
+                        out,
+                        format!("There is no file {n} here; a file's message shows its number."),
+                    );
+                }
+            },
+            _ => None,
+        };
+    }
+
     /// The entries of a `FOUND`, and the next page's search kept for `/more`.
     fn found(&mut self, found: shared::frame::Found) -> Vec<Entry> {
         let n = found.results.len();
@@ -473,7 +553,9 @@ impl Chat {
             {
                 r.unread += 1;
             }
+            let file = self.file_entry(&m);
             out.push(self.entry(m));
+            out.extend(file);
         }
         for name in f.users_left.take().into_iter().flatten() {
             self.online.remove(&name);
@@ -579,6 +661,8 @@ pub struct Outcome {
     pub show: Vec<Entry>,
     /// Leave.
     pub quit: bool,
+    /// A file to send or save (extension `files`).
+    pub transfer: Option<Transfer>,
 }
 
 impl Chat {
@@ -673,6 +757,9 @@ impl Chat {
                     self.edit_command(cmd, connected, &mut out)
                 }
                 Command::Search(_) | Command::More => self.search_command(cmd, connected, &mut out),
+                Command::SendFile(..) | Command::GetFile(..) => {
+                    self.file_command(cmd, connected, &mut out)
+                }
             },
         }
         out

@@ -72,6 +72,11 @@ pub enum Command {
     Search(Search),
     /// The next (older) page of the last search.
     More,
+    /// Send the file at this path, to a name or a room (`None`: where the user writes).
+    SendFile(String, Option<String>),
+    /// Save the received file numbered N (as its message shows) into a directory (`None`:
+    /// the current one).
+    GetFile(usize, Option<String>),
 }
 
 /// What a line asks for.
@@ -148,6 +153,12 @@ pub const HELP_SEARCH: &[&str] = &[
     "/more               the next, older results of the last search",
 ];
 
+/// Help for the extension `files`.
+pub const HELP_FILES: &[&str] = &[
+    "/send PATH [@name|#room] send a file (to where you write, unless named); it resumes by itself",
+    "/get N [DIR]        save the file numbered N (its message shows N) into DIR (default: here)",
+];
+
 /// Help for the extension `moderation`, shown to operators only.
 pub const HELP_MODERATION: &[&str] = &[
     "/kick name [reason]              disconnect name",
@@ -171,6 +182,7 @@ pub fn help(granted: Granted, operator: bool) -> Vec<&'static str> {
         (granted.rooms, HELP_ROOMS),
         (granted.edit, HELP_EDIT),
         (granted.search, HELP_SEARCH),
+        (granted.files, HELP_FILES),
         (granted.moderation && operator, HELP_MODERATION),
     ];
     for (shown, section) in sections {
@@ -186,6 +198,47 @@ pub fn help(granted: Granted, operator: bool) -> Vec<&'static str> {
 /// Commands that take a username, for completion.
 pub const NAME_COMMANDS: &[&str] =
     &["/block", "/unblock", "/kick", "/ban", "/ban-address", "/unban", "/mute", "/unmute"];
+
+/// `/send PATH [@name|#room]`: a path (spaces allowed) and, last, where to.
+fn send_file(args: &str) -> Input {
+    const USAGE: &str = "Usage: /send PATH [@name|#room]";
+    let args = args.trim();
+    let (path, to) = match args.rsplit_once(char::is_whitespace) {
+        Some((path, last)) if last.starts_with(['@', '#']) => (path.trim(), Some(last)),
+        _ => (args, None),
+    };
+    if path.is_empty() || path.starts_with(['@', '#']) {
+        return Input::Invalid(USAGE.into());
+    }
+    let to = match to {
+        None => None,
+        Some(room) if room.starts_with('#') => match validate_room(room) {
+            Ok(room) => Some(room),
+            Err(e) => return Input::Invalid(format!("{USAGE} ({e})")),
+        },
+        Some(at) => {
+            let name = &at[1..];
+            match validate_username(name) {
+                Ok(()) => Some(name.to_owned()),
+                Err(e) => return Input::Invalid(format!("{USAGE} ({e})")),
+            }
+        }
+    };
+    Input::Command(Command::SendFile(path.to_owned(), to))
+}
+
+/// `/get N [DIR]`.
+fn get_file(args: &str) -> Input {
+    const USAGE: &str = "Usage: /get N [DIR] (N: the number a file's message shows)";
+    let mut parts = args.trim().splitn(2, char::is_whitespace);
+    match parts.next().map(|n| n.trim_start_matches('#').parse::<usize>()) {
+        Some(Ok(n)) if n > 0 => {
+            let dir = parts.next().map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned);
+            Input::Command(Command::GetFile(n, dir))
+        }
+        _ => Input::Invalid(USAGE.into()),
+    }
+}
 
 /// Parses one typed line.
 pub fn parse(line: &str) -> Input {
@@ -304,6 +357,8 @@ fn command(rest: &str) -> Input {
         },
         "search" | "find" => search(args),
         "more" => none(Command::More, "/more"),
+        "send" | "upload" => send_file(args),
+        "get" | "download" | "save" => get_file(args),
         "" => Input::Invalid("Type /help for the commands.".into()),
         other => Input::Invalid(format!("Unknown command /{other}; type /help for the list.")),
     }
@@ -511,6 +566,30 @@ mod tests {
         assert_eq!(parse("  "), Input::Nothing);
         assert!(matches!(parse("@bob"), Input::Invalid(t) if t.contains("after @bob")));
         assert!(matches!(parse("@ hi"), Input::Invalid(_)));
+    }
+
+    #[test]
+    fn files_are_sent_to_where_asked_and_got_by_number() {
+        let send = |p: &str, to: Option<&str>| {
+            Input::Command(Command::SendFile(p.into(), to.map(str::to_owned)))
+        };
+        assert_eq!(parse("/send a.txt"), send("a.txt", None));
+        assert_eq!(parse("/send my notes.pdf @bob"), send("my notes.pdf", Some("bob")));
+        assert_eq!(parse("/UPLOAD /tmp/x.png #Team"), send("/tmp/x.png", Some("#team")));
+        assert!(matches!(parse("/send"), Input::Invalid(t) if t.contains("Usage: /send PATH")));
+        assert!(matches!(parse("/send @bob"), Input::Invalid(_)));
+        assert!(matches!(parse("/send a.txt @"), Input::Invalid(_)));
+        assert_eq!(parse("/get 3"), Input::Command(Command::GetFile(3, None)));
+        assert_eq!(
+            parse("/download #2 ~/Downloads/my files"),
+            Input::Command(Command::GetFile(2, Some("~/Downloads/my files".into())))
+        );
+        for bad in ["/get", "/get 0", "/get x"] {
+            assert!(
+                matches!(parse(bad), Input::Invalid(t) if t.contains("Usage: /get N")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::args::Server;
 use crate::net::{self, Conn, Incoming};
+use crate::transfer::Transfers;
 
 /// First pause before reconnecting; it doubles after each failed round (every server tried)
 /// up to [`MAX_BACKOFF`].
@@ -55,6 +56,8 @@ pub enum ToEngine {
     Password(Secret),
     /// A frame to send.
     Send(Box<Frame>),
+    /// A file to send or save (extension `files`).
+    Transfer(client_core::chat::Transfer),
     /// Close the connection and stop.
     Quit,
 }
@@ -107,8 +110,11 @@ pub enum FromEngine {
         /// The INFO of the refusal, if any.
         refused: Option<String>,
     },
-    /// A note from the engine itself (a session that could not be resumed).
+    /// A note from the engine itself (a session that could not be resumed, a transfer's
+    /// progress).
     Note(String),
+    /// A file transfer ended: how.
+    Done(String),
     /// Logged in as `name`; `reply` is the server's accepting frame (users, history, …), a
     /// `TOKEN` in it emptied (the engine keeps the token).
     LoggedIn {
@@ -236,6 +242,8 @@ pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender
     // Whether every attempt of this round failed in a way trying again cannot fix (a
     // certificate problem): then the round ends the engine even after a session.
     let mut hopeless = true;
+    // Files being sent or saved: they go on over the next connection.
+    let mut transfers = Transfers::default();
     loop {
         let server = servers.current().clone();
         let _ = tx.send(FromEngine::Status(Status::Connecting(server.to_string()))).await;
@@ -270,7 +278,7 @@ pub async fn run(cfg: Config, mut rx: mpsc::Receiver<ToEngine>, tx: mpsc::Sender
                 let _ = tx.send(FromEngine::Status(connected)).await;
                 let mut conn = Conn::new(stream);
                 let mut link = Link { conn: &mut conn, rx: &mut rx, tx: &tx };
-                match session(&mut link, &mut name, &mut creds, ever).await {
+                match session(&mut link, &mut name, &mut creds, ever, &mut transfers).await {
                     End::Quit => {
                         conn.close().await;
                         return;
@@ -364,13 +372,19 @@ async fn session(
     name: &mut Option<String>,
     creds: &mut Creds,
     reconnecting: bool,
+    transfers: &mut Transfers,
 ) -> End {
     let (me, reply) = match login(link, name, creds, reconnecting).await {
         Ok(done) => done,
         Err(end) => return end,
     };
     let _ = link.tx.send(FromEngine::LoggedIn { name: me, reply }).await;
-    relay(link, creds).await
+    for frame in transfers.resume() {
+        if let Err(e) = link.conn.send(&frame).await {
+            return lost(e.to_string(), true);
+        }
+    }
+    relay(link, creds, transfers).await
 }
 
 /// Logs in: the name (asked for if unknown), the password or token if there is one, and the
@@ -427,8 +441,8 @@ async fn login(
         // shows rooms; `features::CLIENTS` leaves them out); compression by the terminal
         // only (the browser's WebSocket compresses with permessage-deflate).
         if let Some(features) = frame.features.as_mut() {
-            use shared::frame::features::{COMPRESS, EDIT, ROOMS, SEARCH};
-            features.extend([ROOMS, EDIT, SEARCH, COMPRESS].map(str::to_owned));
+            use shared::frame::features::{COMPRESS, EDIT, FILES, ROOMS, SEARCH};
+            features.extend([ROOMS, EDIT, SEARCH, COMPRESS, FILES].map(str::to_owned));
             link.conn.compress(false);
         }
         if previous.as_ref() == Some(&candidate) {
@@ -504,7 +518,7 @@ async fn login_answer(link: &mut Link<'_>, login: &Frame) -> Result<Box<Frame>, 
 }
 
 /// Passes frames both ways until the connection ends or the front end quits.
-async fn relay(link: &mut Link<'_>, creds: &mut Creds) -> End {
+async fn relay(link: &mut Link<'_>, creds: &mut Creds, transfers: &mut Transfers) -> End {
     // The ERROR of a frame with `DISCONNECTED`: the end that follows is on purpose.
     let mut stopped: Option<String> = None;
     loop {
@@ -517,7 +531,34 @@ async fn relay(link: &mut Link<'_>, creds: &mut Creds) -> End {
                         return lost(e.to_string(), true);
                     }
                 }
+                Some(ToEngine::Transfer(t)) => match transfers.start(t).await {
+                    Ok((frames, note)) => {
+                        let _ = link.tx.send(FromEngine::Note(note)).await;
+                        for frame in &frames {
+                            if let Err(e) = link.conn.send(frame).await {
+                                return lost(e.to_string(), true);
+                            }
+                        }
+                    }
+                    Err(why) => {
+                        let _ = link.tx.send(FromEngine::Done(why)).await;
+                    }
+                },
                 Some(ToEngine::Name(_) | ToEngine::Password(_)) => {}
+            },
+            chunk = transfers.next_chunk(), if transfers.sending() => match chunk {
+                Ok((frame, next)) => {
+                    if let Err(e) = link.conn.send(&frame).await {
+                        return lost(e.to_string(), true);
+                    }
+                    if let Some(note) = transfers.sent(next) {
+                        let _ = link.tx.send(FromEngine::Note(note)).await;
+                    }
+                }
+                Err(why) => {
+                    let done = transfers.upload_failed(why);
+                    let _ = link.tx.send(FromEngine::Done(done)).await;
+                }
             },
             incoming = link.conn.recv() => match incoming {
                 None | Some(Err(_)) if stopped.is_some() => {
@@ -532,7 +573,19 @@ async fn relay(link: &mut Link<'_>, creds: &mut Creds) -> End {
                         }));
                     }
                     creds.received(&mut f);
-                    if link.tx.send(FromEngine::Frame(f)).await.is_err() {
+                    let r = transfers.on_frame(&f).await;
+                    for frame in &r.send {
+                        if let Err(e) = link.conn.send(frame).await {
+                            return lost(e.to_string(), true);
+                        }
+                    }
+                    for note in r.notes {
+                        let _ = link.tx.send(FromEngine::Note(note)).await;
+                    }
+                    for done in r.done {
+                        let _ = link.tx.send(FromEngine::Done(done)).await;
+                    }
+                    if !r.consumed && link.tx.send(FromEngine::Frame(f)).await.is_err() {
                         return End::Quit;
                     }
                 }
@@ -561,7 +614,7 @@ async fn wait_for_answer(link: &mut Link<'_>) -> Result<Answer, End> {
                 None | Some(ToEngine::Quit) => return Err(End::Quit),
                 Some(ToEngine::Name(n)) => return Ok(Answer::Name(n)),
                 Some(ToEngine::Password(p)) => return Ok(Answer::Password(p)),
-                Some(ToEngine::Send(_)) => {}
+                Some(ToEngine::Send(_) | ToEngine::Transfer(_)) => {}
             },
             incoming = link.conn.recv() => match incoming {
                 None => return Err(lost("the server closed the connection", false)),

@@ -64,6 +64,15 @@ pub fn line(entry: &Entry) -> String {
         Entry::Info(t) => format!("-- {t}"),
         Entry::Error(t) => format!("!! {t}"),
         Entry::List { title, names } => format!("-- {}", text::list(title, names)),
+        Entry::File { n, file, own: false, .. } => format!(
+            "-- file {n}: {} ({}, {}); /get {n} saves it",
+            file.name,
+            crate::transfer::human(file.size),
+            file.kind
+        ),
+        Entry::File { n, file, own: true, .. } => {
+            format!("-- file {n}: {} ({}), sent", file.name, crate::transfer::human(file.size))
+        }
     }
 }
 

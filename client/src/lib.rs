@@ -14,6 +14,7 @@
 //! - [`editor`]: the input line: editing, history and Tab completion of names.
 //! - [`fmt`]: local-time timestamps (the local clock read for `client_core::fmt`) and the
 //!   one-line form of an entry.
+//! - [`transfer`]: files sent and saved (`/send`, `/get`), carried out by the engine.
 //! - [`plain`]: the line mode for pipes and scripts.
 //! - [`tui`]: the ratatui full-screen mode.
 
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod fmt;
 pub mod net;
 pub mod plain;
+pub mod transfer;
 pub mod tui;
 
 /// Seconds since the epoch now.

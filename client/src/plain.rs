@@ -204,6 +204,13 @@ pub async fn run(args: Args, engine: engine::Handle) -> u8 {
                     }
                 }
                 Some(FromEngine::Note(text)) => print(&[Entry::Info(text)]),
+                Some(FromEngine::Done(text)) => {
+                    print(&[Entry::Info(text)]);
+                    outstanding = outstanding.saturating_sub(1);
+                    if leaving && outstanding == 0 {
+                        break;
+                    }
+                }
                 Some(FromEngine::LoggedIn { name, reply }) => {
                     connected = true;
                     print(&chat.logged_in(&name, *reply));
@@ -281,6 +288,11 @@ pub async fn run(args: Args, engine: engine::Handle) -> u8 {
                     if let Some(frame) = out.send {
                         outstanding += usize::from(expects_answer(&frame));
                         let _ = to_engine.send(ToEngine::Send(Box::new(frame))).await;
+                    }
+                    if let Some(transfer) = out.transfer {
+                        // A script's last line may be a /send: it ends once the file is sent.
+                        outstanding += 1;
+                        let _ = to_engine.send(ToEngine::Transfer(transfer)).await;
                     }
                     if let Some(ask) = chat.asking() {
                         reading = Some((Reading::Prompt, start_reading(ask.label().into(), variable(ask))));

@@ -88,8 +88,14 @@ impl Conn {
         assert_eq!(login.username.as_deref(), Some("ann"));
         let mut every: Vec<String> = features::CLIENTS.map(String::from).to_vec();
         every.extend(
-            [features::ROOMS, features::EDIT, features::SEARCH, features::COMPRESS]
-                .map(String::from),
+            [
+                features::ROOMS,
+                features::EDIT,
+                features::SEARCH,
+                features::COMPRESS,
+                features::FILES,
+            ]
+            .map(String::from),
         );
         assert_eq!(login.features, Some(every), "every extension, and the terminal's own");
         login

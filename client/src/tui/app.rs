@@ -168,7 +168,7 @@ impl App {
                 self.mode = Mode::LoginPassword(name);
                 self.editor.clear();
             }
-            FromEngine::Note(text) => self.push([Entry::Info(text)]),
+            FromEngine::Note(text) | FromEngine::Done(text) => self.push([Entry::Info(text)]),
             FromEngine::LoggedIn { name, reply } => {
                 self.connected = true;
                 self.mode = self.chat_mode();
@@ -304,6 +304,9 @@ impl App {
                     return Some(Action::Quit);
                 }
                 self.mode = self.chat_mode();
+                if let Some(transfer) = out.transfer {
+                    return Some(Action::Engine(ToEngine::Transfer(transfer)));
+                }
                 out.send.map(|f: Frame| Action::Engine(ToEngine::Send(Box::new(f))))
             }
         }

@@ -92,7 +92,9 @@ fn entry_spans(e: &Entry, me: Option<&str>) -> Vec<Span<'static>> {
                 Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             )]
         }
-        Entry::List { .. } => vec![Span::styled(fmt::line(e), Style::new().fg(Color::Cyan))],
+        Entry::List { .. } | Entry::File { .. } => {
+            vec![Span::styled(fmt::line(e), Style::new().fg(Color::Cyan))]
+        }
     }
 }
 
