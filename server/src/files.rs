@@ -24,6 +24,9 @@ pub const FILES_DIR: &str = "files";
 /// The directory of uploads in progress, inside [`FILES_DIR`].
 const PARTIAL_DIR: &str = "partial";
 
+/// The directory of pictures' thumbnails, inside [`FILES_DIR`].
+const THUMBS_DIR: &str = "thumbs";
+
 /// Default largest file, in MiB (`--max-file-mb`): a phone's video clip or a document; larger
 /// belongs on a file host.
 pub const DEFAULT_MAX_FILE_MB: u64 = 100;
@@ -311,8 +314,25 @@ impl FileStore {
         Ok(out)
     }
 
+    /// Where the thumbnail of `sha` (a JPEG or PNG, by `ext`) is kept.
+    pub fn thumb_path(&self, sha: &Sha256, ext: &str) -> PathBuf {
+        self.root.join(THUMBS_DIR).join(format!("{}.{ext}", sha.0))
+    }
+
+    /// Keeps a thumbnail of `sha`, made once (written aside, then moved into place).
+    pub fn keep_thumb(&self, sha: &Sha256, ext: &str, bytes: &[u8]) -> io::Result<()> {
+        let path = self.thumb_path(sha, ext);
+        fs::create_dir_all(path.parent().unwrap_or(&self.root))?;
+        let part = path.with_extension(format!("{ext}.part"));
+        fs::write(&part, bytes)?;
+        fs::rename(&part, &path)
+    }
+
     /// Removes the stored file `sha` (no message refers to it any more).
     pub fn remove(&self, sha: &Sha256) -> io::Result<()> {
+        for ext in ["jpg", "png"] {
+            let _ = fs::remove_file(self.thumb_path(sha, ext));
+        }
         match fs::remove_file(self.path(sha)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

@@ -23,7 +23,7 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -37,6 +37,8 @@ use crate::readiness::Readiness;
 use crate::session::Context;
 use crate::transport::tls::{TlsConn, TlsStream};
 use crate::transport::ws::{Ws, ws_plain_limit};
+
+mod web_files;
 
 mod assets {
     include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -70,6 +72,8 @@ impl Origins {
 #[derive(Debug)]
 pub struct Gateway {
     router: Router,
+    /// The WebSockets' file passes, ended here when a WebSocket closes.
+    passes: Arc<web_files::Passes>,
     ctx: Arc<Context>,
     tls: Arc<rustls::ServerConfig>,
     ping: Duration,
@@ -78,6 +82,10 @@ pub struct Gateway {
 
 #[derive(Clone)]
 struct Web {
+    /// What sessions share: file requests are answered as their WebSocket's session.
+    ctx: Arc<Context>,
+    /// The WebSockets' file passes.
+    passes: Arc<web_files::Passes>,
     origins: Arc<Origins>,
     csp: Arc<str>,
     metrics: Arc<Metrics>,
@@ -90,9 +98,17 @@ struct Conn {
     /// Why the connection is refused (over its address's limit), if it is: the page gets
     /// this in a 429, a WebSocket in an ERROR.
     refusal: Option<Arc<str>>,
-    /// Where the WebSocket handler leaves the upgrade for the connection's task, and
-    /// whether permessage-deflate was agreed.
-    upgrade: Arc<Mutex<Option<(OnUpgrade, bool)>>>,
+    /// Where the WebSocket handler leaves the upgrade for the connection's task, whether
+    /// permessage-deflate was agreed, and the connection's id and file pass.
+    upgrade: Arc<Mutex<Option<Upgrade>>>,
+}
+
+/// A WebSocket upgrade agreed, for the connection's task.
+struct Upgrade {
+    pending: OnUpgrade,
+    deflate: bool,
+    conn: crate::hub::ConnId,
+    pass: Option<web_files::Pass>,
 }
 
 /// The Content-Security-Policy of the page: only its own scripts (Trunk's inline loader by
@@ -171,19 +187,25 @@ impl Gateway {
         handshake_timeout: Duration,
     ) -> Gateway {
         let web = Web {
+            ctx: Arc::clone(&ctx),
+            passes: Arc::new(web_files::Passes::default()),
             origins: Arc::new(origins),
             csp: content_security_policy().into(),
             metrics: Arc::clone(&ctx.metrics),
             readiness: Arc::clone(&ctx.readiness),
         };
+        let passes = Arc::clone(&web.passes);
         let router = Router::new()
             .route("/ws", get(websocket))
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
+            .route("/files/{tag}/upload", post(web_files::upload).delete(web_files::cancel))
+            .route("/files/{tag}/{id}", get(web_files::original))
+            .route("/files/{tag}/{id}/thumb", get(web_files::thumbnail))
             .route("/", get(index))
             .route("/{*path}", get(file))
             .with_state(web);
-        Gateway { router, ctx, tls, ping, handshake_timeout }
+        Gateway { router, ctx, tls, ping, handshake_timeout, passes }
     }
 
     /// Serves one HTTPS connection (TLS handshake included) until it closes, the server
@@ -225,7 +247,7 @@ impl Gateway {
         }
         let pending = upgrade.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(upgrade);
-        let Some((pending, deflate)) = pending else { return };
+        let Some(Upgrade { pending, deflate, conn, pass }) = pending else { return };
         let Ok(upgraded) = pending.await else { return };
         // The upgrade's parts end with this block: a partly moved value would stay in the
         // task's state, a whole TLS connection's size, beside the session.
@@ -237,7 +259,11 @@ impl Gateway {
             let conn = parts.io.into_inner().into_inner();
             Ws::new(conn, &parts.read_buf, MAX_CLIENT_FRAME_LEN, self.ping, deflate)
         };
-        entry.serve(ws, Arc::clone(&self.ctx), peer.ip()).await;
+        let files_url = pass.as_ref().map(web_files::Pass::url);
+        entry.serve_as(ws, Arc::clone(&self.ctx), peer.ip(), conn, files_url).await;
+        if let Some(pass) = pass {
+            self.passes.revoke(&pass.tag);
+        }
     }
 }
 
@@ -369,7 +395,11 @@ async fn websocket(
     let Some(pending) = req.extensions_mut().remove::<OnUpgrade>() else {
         return (StatusCode::BAD_REQUEST, "this connection cannot be upgraded").into_response();
     };
-    *conn.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some((pending, deflate));
+    let id = crate::hub::ConnId::next();
+    let pass = web.passes.issue(id);
+    let cookie = pass.as_ref().and_then(|p| HeaderValue::from_str(&p.cookie()).ok());
+    *conn.upgrade.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some(Upgrade { pending, deflate, conn: id, pass });
     let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
@@ -379,6 +409,9 @@ async fn websocket(
         ],
     )
         .into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
     if deflate {
         response.headers_mut().insert(
             header::SEC_WEBSOCKET_EXTENSIONS,

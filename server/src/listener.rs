@@ -171,14 +171,27 @@ impl Entry {
     /// which would hold the transport twice (see [`session::serve`]).
     pub fn serve<T: Transport>(
         self,
+        t: T,
+        ctx: Arc<Context>,
+        ip: IpAddr,
+    ) -> impl Future<Output = ()> + Send {
+        self.serve_as(t, ctx, ip, crate::hub::ConnId::next(), None)
+    }
+
+    /// [`Entry::serve`] as the connection `conn`, whose page fetches files under `files_url`.
+    pub fn serve_as<T: Transport>(
+        self,
         mut t: T,
         ctx: Arc<Context>,
         ip: IpAddr,
+        conn: crate::hub::ConnId,
+        files_url: Option<String>,
     ) -> impl Future<Output = ()> + Send {
         match self {
             Entry::Admitted(admission) => {
                 let open = ctx.metrics.open_connection(T::KIND);
-                Either::Left(session::serve(t, ctx, ip).map(move |()| drop((admission, open))))
+                let session = session::serve_as(t, ctx, ip, conn, files_url);
+                Either::Left(session.map(move |()| drop((admission, open))))
             }
             Entry::Refused(why, permit) => Either::Right(async move {
                 let error = shared::encode(&Frame::error(why));

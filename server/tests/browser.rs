@@ -818,3 +818,143 @@ async fn edits_deletes_and_search_in_the_browser_reach_other_clients() {
     wait_text(&b, ".msg.highlight", |t| t.contains("plant the garden tulips")).await;
     server.stop().await;
 }
+
+/// The SHA-256 of the bytes at `href` as the page fetches them (with its own cookie), in hex.
+async fn page_sha256(b: &Browser, href: &str) -> String {
+    let script = "const [href, done] = arguments; \
+        fetch(href).then(r => r.arrayBuffer()).then(buf => crypto.subtle.digest('SHA-256', buf)) \
+        .then(d => done(Array.from(new Uint8Array(d)).map(x => x.toString(16).padStart(2, '0')).join(''))) \
+        .catch(e => done('failed: ' + e));";
+    let v = b.execute_async(script, vec![json!(href)]).await.expect("fetch in the page");
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An attribute of the first element matching `css`, once there is one.
+async fn wait_attr(b: &Browser, css: &str, attr: &str) -> String {
+    let script = format!(
+        "const e = document.querySelector({}); return e ? e.getAttribute({}) : null;",
+        json!(css),
+        json!(attr)
+    );
+    let v = wait_js(b, &script, |v| v.as_str().is_some()).await;
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
+async fn a_picture_from_the_browser_shows_as_a_thumbnail_and_files_go_both_ways() {
+    use base64::Engine;
+    let Setup { dirs, server, web, pin, driver } = setup().await;
+    let ann = browser(&driver, &pin, "ann").await;
+    login(&ann, web, "ann").await;
+    wait_text(&ann, "[data-test=status]", |t| t.contains("Connected as ann")).await;
+    let bob = browser(&driver, &pin, "bob").await;
+    login(&bob, web, "bob").await;
+    wait_text(&bob, "[data-test=status]", |t| t.contains("Connected as bob")).await;
+    let mut cy = server.client().await;
+    assert_eq!(cy.login_with("cy", Some(&["files"])).await.username_accepted, Some(true));
+
+    // ann attaches a picture: bob's page shows its thumbnail, and opens the original.
+    let img = image::RgbImage::from_fn(800, 600, |x, y| image::Rgb([x as u8, y as u8, 90]));
+    let mut picture = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut picture, image::ImageFormat::Png).expect("png");
+    let picture = picture.into_inner();
+    let path = dirs.root.path().join("garden.png");
+    std::fs::write(&path, &picture).expect("write");
+    let attach = ann
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("[data-test=attach]"))
+        .await
+        .expect("the Attach button");
+    attach.send_keys(&path.display().to_string()).await.expect("pick the file");
+    let loaded = "const i = document.querySelector('img[data-test=thumb]'); \
+                  return i && i.complete ? [i.naturalWidth, i.naturalHeight] : null;";
+    let size = wait_js(&bob, loaded, |v| v.as_array().is_some_and(|a| a[0] != json!(0))).await;
+    assert_eq!(size, json!([320, 240]), "the thumbnail, made by the server");
+    screenshot(&bob, "30-picture").await;
+    let original = wait_attr(&bob, "a[data-test=original]", "href").await;
+    assert_eq!(page_sha256(&bob, &original).await, hex_sha256(&picture));
+    wait_js(&ann, "return document.querySelectorAll('[data-test=upload]').length;", |v| {
+        v == &json!(0)
+    })
+    .await;
+    // The terminal user gets it too, byte-identical.
+    let m = loop {
+        let m = cy.next_message().await;
+        if m.file.is_some() {
+            break m;
+        }
+    };
+    assert!(m.content.starts_with("ann shared garden.png ("), "{}", m.content);
+    let id = m.id.expect("id");
+    let mut got = Vec::new();
+    while got.len() < picture.len() {
+        let fetch = shared::frame::Fetch { id, offset: got.len() as u64 };
+        cy.send(&shared::Frame { fetch: Some(fetch), ..Default::default() }).await;
+        let d = cy.recv_where(|f| f.file_data.is_some()).await.file_data.expect("data");
+        got.extend(base64::engine::general_purpose::STANDARD.decode(d.data).expect("base64"));
+    }
+    assert!(got == picture);
+
+    // The terminal user sends bob a document privately: bob's page offers it to download,
+    // byte-identical; ann's page never shows it.
+    let doc: Vec<u8> =
+        (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8).collect();
+    let sha = hex_sha256(&doc);
+    let upload = shared::frame::Upload {
+        name: "plan.bin".into(),
+        size: doc.len() as u64,
+        sha256: sha.clone(),
+        to: "bob".into(),
+    };
+    cy.send(&shared::Frame { upload: Some(upload), ..Default::default() }).await;
+    cy.recv_where(|f| f.uploading.is_some()).await;
+    for (i, piece) in doc.chunks(shared::limits::FILE_CHUNK).enumerate() {
+        let chunk = shared::frame::Chunk {
+            sha256: sha.clone(),
+            offset: (i * shared::limits::FILE_CHUNK) as u64,
+            data: base64::engine::general_purpose::STANDARD.encode(piece),
+        };
+        cy.send(&shared::Frame { chunk: Some(chunk), ..Default::default() }).await;
+    }
+    assert!(cy.recv_where(|f| f.uploaded.is_some() || f.error.is_some()).await.uploaded.is_some());
+    let download = wait_attr(&bob, "a[data-test=download]", "href").await;
+    assert_eq!(wait_attr(&bob, "a[data-test=download]", "download").await, "plan.bin");
+    assert_eq!(page_sha256(&bob, &download).await, sha);
+    cy.say("ALL", "probe after the plan").await;
+    wait_text(&ann, "[data-test=messages]", |t| t.contains("probe after the plan")).await;
+    assert!(!messages(&ann).await.contains("plan.bin"), "a private file stays private");
+    // ann's page cannot fetch it even knowing where bob's is.
+    let theirs = page_sha256(&ann, &download).await;
+    assert_ne!(theirs, sha, "another page's address opens nothing");
+
+    // In a room: bob's page attaches a file in #team, which ann is in and cy is not.
+    say(&ann, "/join #team").await;
+    wait_text(&ann, "[data-test=messages]", |t| t.contains("You are in #team")).await;
+    say(&bob, "/join #team").await;
+    wait_text(&ann, "[data-test=messages]", |t| t.contains("bob joined #team")).await;
+    let notes = dirs.root.path().join("notes.txt");
+    let text = "minutes of the garden meeting\n".repeat(2000);
+    std::fs::write(&notes, &text).expect("write");
+    let attach = bob.find(Locator::Css("[data-test=attach]")).await.expect("Attach");
+    attach.send_keys(&notes.display().to_string()).await.expect("pick the file");
+    let card = "a[data-test=download][download='notes.txt']";
+    let href = wait_attr(&ann, card, "href").await;
+    assert_eq!(page_sha256(&ann, &href).await, hex_sha256(text.as_bytes()));
+    say(&bob, "/room").await;
+    say(&bob, "probe after the room's file").await;
+    cy.expect_none_before_probe("probe after the room's file", "a room's file", |f| {
+        f.messages.iter().flatten().any(|m| m.content.contains("notes.txt"))
+    })
+    .await;
+    server.stop().await;
+}

@@ -157,11 +157,14 @@ async fn a_private_file_reaches_its_recipient_byte_identical_and_nobody_else() {
     // bob sends one back: the same way, the other direction.
     let back = bytes(5000, 9);
     send_file(&mut bob, "reply.bin", &back, "ann").await.expect("sent back");
-    // (ann negotiated `edit`, so her own file's message came back to her first.)
-    let own = next_file(&mut ann).await;
-    assert_eq!((own.src.as_str(), own.id), ("ann", Some(id)));
-    let r = next_file(&mut ann).await;
-    assert_eq!(r.src, "bob");
+    // (ann negotiated `edit`, so her own file's message may come back to her first.)
+    let r = loop {
+        let m = next_file(&mut ann).await;
+        if m.src == "bob" {
+            break m;
+        }
+        assert_eq!(m.id, Some(id), "only her own is before it");
+    };
     assert_eq!(fetch_all(&mut ann, r.id.expect("id")).await.map(|b| sha256(&b)), Ok(sha256(&back)));
 
     // cy neither gets the message nor can fetch the file by its id, nor the next ones.
@@ -364,4 +367,181 @@ async fn files_survive_a_restart_and_go_with_the_last_message_that_refers_to_the
     ann.say("ALL", "after").await;
     cy.recv_message("after").await;
     assert!(!stored(&dirs, &data), "the last reference went, and the bytes with it");
+}
+
+/// A browser's side: a WebSocket logged in as `name` with `files`, its cookie and its files'
+/// path (`FILES_URL`).
+async fn browser(s: &BinServer, dirs: &Dirs, name: &str) -> (WsStream, String, String) {
+    let web = s.web.expect("the gateway");
+    let (mut ws, cookie) = ws_connect_with_cookie(web, &dirs.ca()).await;
+    let cookie = cookie.expect("the upgrade sets the files cookie");
+    let features = Some(vec!["files".to_owned(), "edit".to_owned()]);
+    ws_send(&mut ws, &Frame { username: Some(name.into()), features, ..Frame::default() }).await;
+    let r = ws_recv_where(&mut ws, |f| f.username_accepted.is_some()).await;
+    assert_eq!(r.username_accepted, Some(true));
+    let url = ws_recv_where(&mut ws, |f| f.files_url.is_some()).await.files_url.expect("URL");
+    (ws, cookie, url)
+}
+
+/// The id of the next message on `ws` that shares a file named `name`.
+async fn ws_file(ws: &mut WsStream, name: &str) -> i64 {
+    loop {
+        let f = ws_recv_where(ws, |f| f.messages.is_some()).await;
+        let mut files = f.messages.iter().flatten().filter(|m| m.file.is_some());
+        if let Some(m) = files.find(|m| m.file.as_ref().is_some_and(|x| x.name == name)) {
+            return m.id.expect("a file's message has its id");
+        }
+    }
+}
+
+/// `name=value` of a `Set-Cookie`.
+fn pair(cookie: &str) -> String {
+    cookie.split(';').next().expect("a pair").to_owned()
+}
+
+/// A picture: `w` by `h` pixels of a gradient, as PNG.
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_uploads_and_downloads_over_https_with_its_sessions_pass_only() {
+    let dirs = Dirs::new();
+    let s = server(&dirs, &[]);
+    let web = s.web.expect("the gateway");
+    let ca = dirs.ca();
+    let (mut ann_ws, cookie, url) = browser(&s, &dirs, "ann").await;
+    assert!(url.starts_with("/files/") && url.len() > "/files/".len(), "{url}");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", &format!("Path={url}/")] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    let pass = pair(&cookie);
+    let (mut bob, _) = user(&s, &dirs, "bob", Some(FILES)).await;
+
+    // The browser uploads a picture to bob; bob gets it through the native protocol.
+    let picture = png(800, 600);
+    let sha = sha256(&picture);
+    let post = format!(
+        "{url}/upload?name=holiday%20photo.png&size={}&sha256={sha}&to=bob&offset=0",
+        picture.len()
+    );
+    let a = https_request(web, &ca, "POST", &post, &[("cookie", &pass)], &picture).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let m = next_file(&mut bob).await;
+    let file = m.file.clone().expect("FILE");
+    assert_eq!((file.name.as_str(), file.kind.as_str()), ("holiday photo.png", "image/png"));
+    assert_eq!(fetch_all(&mut bob, m.id.expect("id")).await.map(|b| sha256(&b)), Ok(sha.clone()));
+    // (ann negotiated `edit`: her own file's message comes back to her, with its id.)
+    let pic_id = ws_file(&mut ann_ws, "holiday photo.png").await;
+
+    // bob sends the browser a document: it downloads it, as an attachment, never sniffed.
+    let doc = bytes(700_000, 31);
+    send_file(&mut bob, "report.bin", &doc, "ann").await.expect("sent");
+    let id = ws_file(&mut ann_ws, "report.bin").await;
+    let got =
+        https_request(web, &ca, "GET", &format!("{url}/{id}"), &[("cookie", &pass)], b"").await;
+    assert_eq!(got.status, 200);
+    assert!(got.body == doc, "byte-identical");
+    assert_eq!(got.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(got.header("content-disposition"), Some("attachment; filename*=utf-8''report.bin"));
+    assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(got.header("content-security-policy"), Some("default-src 'none'; sandbox"));
+
+    // The picture: inline, and a thumbnail no larger than 320 pixels a side.
+    let full =
+        https_request(web, &ca, "GET", &format!("{url}/{pic_id}"), &[("cookie", &pass)], b"").await;
+    assert_eq!((full.status, full.header("content-type")), (200, Some("image/png")));
+    assert!(full.header("content-disposition").is_some_and(|d| d.starts_with("inline")));
+    assert!(full.body == picture);
+    let thumb =
+        https_request(web, &ca, "GET", &format!("{url}/{pic_id}/thumb"), &[("cookie", &pass)], b"")
+            .await;
+    assert_eq!(thumb.status, 200);
+    let small = image::load_from_memory(&thumb.body).expect("a picture");
+    assert_eq!((small.width(), small.height()), (320, 240));
+
+    // Nobody else gets in: no cookie, another tab's pass, another path, a guessed id.
+    let (_cy_ws, cy_cookie, cy_url) = browser(&s, &dirs, "cy").await;
+    let cy_pass = pair(&cy_cookie);
+    for (path, cookie) in [
+        (format!("{url}/{id}"), ""),
+        (format!("{url}/{id}"), cy_pass.as_str()),
+        (format!("{cy_url}/{id}"), cy_pass.as_str()),
+        (format!("{cy_url}/{id}/thumb"), cy_pass.as_str()),
+        (format!("{url}/{}", id + 1000), pass.as_str()),
+        (format!("/files/00000000/{id}"), pass.as_str()),
+    ] {
+        let headers: Vec<(&str, &str)> =
+            if cookie.is_empty() { vec![] } else { vec![("cookie", cookie)] };
+        let no = https_request(web, &ca, "GET", &path, &headers, b"").await;
+        assert_eq!(no.status, 404, "{path} with {cookie:?}");
+        assert!(!no.body.windows(16).any(|w| doc.windows(16).next() == Some(w)), "no bytes");
+    }
+    let denied = https_request(
+        web,
+        &ca,
+        "POST",
+        &post.replace(&url, &cy_url),
+        &[("cookie", &pass)],
+        &picture,
+    )
+    .await;
+    assert_eq!(denied.status, 404, "ann's pass on cy's path");
+
+    // An SVG (or HTML) that claims to be a picture is served as bytes to save, nothing runs.
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    let post_svg = format!(
+        "{url}/upload?name=cute.svg&size={}&sha256={}&to=ALL&offset=0",
+        svg.len(),
+        sha256(svg)
+    );
+    assert_eq!(
+        https_request(web, &ca, "POST", &post_svg, &[("cookie", &pass)], svg).await.status,
+        200
+    );
+    let svg_id = ws_file(&mut ann_ws, "cute.svg").await;
+    let served =
+        https_request(web, &ca, "GET", &format!("{url}/{svg_id}"), &[("cookie", &pass)], b"").await;
+    assert_eq!(served.header("content-type"), Some("application/octet-stream"));
+    assert!(served.header("content-disposition").is_some_and(|d| d.starts_with("attachment")));
+    let no_thumb =
+        https_request(web, &ca, "GET", &format!("{url}/{svg_id}/thumb"), &[("cookie", &pass)], b"")
+            .await;
+    assert_eq!(no_thumb.status, 404);
+
+    // Bytes that are not the announced ones, and a wrong offset: refused, nothing kept.
+    let liar = format!(
+        "{url}/upload?name=x.bin&size={}&sha256={}&to=ALL&offset=0",
+        doc.len(),
+        sha256(&picture)
+    );
+    let refused = https_request(web, &ca, "POST", &liar, &[("cookie", &pass)], &doc).await;
+    assert_eq!(refused.status, 400);
+    assert!(String::from_utf8_lossy(&refused.body).contains("do not match"));
+    let later =
+        format!("{url}/upload?name=y.bin&size=10&sha256={}&to=ALL&offset=5", sha256(b"0123456789"));
+    let conflict = https_request(web, &ca, "POST", &later, &[("cookie", &pass)], b"56789").await;
+    assert_eq!((conflict.status, conflict.body.as_slice()), (409, b"0".as_slice()), "go on from 0");
+    let cancel = format!("{url}/upload?sha256={}", sha256(b"0123456789"));
+    assert_eq!(
+        https_request(web, &ca, "DELETE", &cancel, &[("cookie", &pass)], b"").await.status,
+        204
+    );
+    assert_eq!(partials(&dirs), Vec::<String>::new());
+
+    // The pass ends with its WebSocket.
+    drop(ann_ws);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let after =
+            https_request(web, &ca, "GET", &format!("{url}/{id}"), &[("cookie", &pass)], b"").await;
+        if after.status == 404 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the pass outlived its WebSocket");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -149,6 +149,9 @@ pub mod keys {
     pub const FETCH: &str = "FETCH";
     /// Extension `files`, server → client: the piece asked for.
     pub const FILE_DATA: &str = "FILE_DATA";
+    /// Extension `files`, server → client, on a WebSocket after the login answer: the path
+    /// under which the page uploads and fetches files over HTTPS.
+    pub const FILES_URL: &str = "FILES_URL";
 }
 
 /// Values of `DISCONNECTED`: why the server closed a connection on purpose.
@@ -425,6 +428,9 @@ pub struct Frame {
     /// `FILE_DATA` (extension `files`): the piece asked for.
     #[serde(rename = "FILE_DATA", skip_serializing_if = "Option::is_none")]
     pub file_data: Option<FileData>,
+    /// `FILES_URL` (extension `files`, WebSocket): where the page's file requests go.
+    #[serde(rename = "FILES_URL", skip_serializing_if = "Option::is_none")]
+    pub files_url: Option<String>,
     /// Keys of the object that the protocol does not define, in the order they appeared.
     /// Never serialised.
     #[serde(skip)]
@@ -473,6 +479,7 @@ impl Frame {
             (self.uploading.is_some(), keys::UPLOADING),
             (self.uploaded.is_some(), keys::UPLOADED),
             (self.file_data.is_some(), keys::FILE_DATA),
+            (self.files_url.is_some(), keys::FILES_URL),
         ];
         for (is, key) in present {
             if is {
@@ -1120,6 +1127,7 @@ impl<'de> Visitor<'de> for FrameVisitor {
                 keys::UPLOADED => fill(&mut frame.uploaded, &mut map, keys::UPLOADED)?,
                 keys::FETCH => fill(&mut frame.fetch, &mut map, keys::FETCH)?,
                 keys::FILE_DATA => fill(&mut frame.file_data, &mut map, keys::FILE_DATA)?,
+                keys::FILES_URL => fill(&mut frame.files_url, &mut map, keys::FILES_URL)?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
                     if !frame.unknown.iter().any(|k| k == other) {

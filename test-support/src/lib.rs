@@ -57,7 +57,10 @@ pub use tls::{
     stream_closed, tls_connect, tls_connect_as, tls_connect_from, tls_connector, try_tls,
 };
 #[cfg(feature = "in-process")]
-pub use ws::{WsStream, https_get, ws_closed, ws_connect, ws_recv, ws_recv_where, ws_send};
+pub use ws::{
+    HttpAnswer, WsStream, https_get, https_request, ws_closed, ws_connect, ws_connect_with_cookie,
+    ws_recv, ws_recv_where, ws_send,
+};
 
 /// How long a test waits for something that should happen at once: a frame, a line of
 /// output, a closed connection, a process's exit. Generous, because the tests run on loaded

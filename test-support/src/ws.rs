@@ -91,3 +91,80 @@ pub async fn ws_closed(ws: &mut WsStream) -> bool {
     };
     tokio::time::timeout(PATIENCE, closed).await.is_ok()
 }
+
+/// [`ws_connect`] (same origin), and the `Set-Cookie` of the upgrade's answer, if any.
+pub async fn ws_connect_with_cookie(web: SocketAddr, ca: &Path) -> (WsStream, Option<String>) {
+    let tls = tls::tls_connect(web, ca).await;
+    let mut req =
+        format!("wss://localhost:{}/ws", web.port()).into_client_request().expect("request");
+    let origin = format!("https://localhost:{}", web.port());
+    req.headers_mut().insert("origin", origin.parse().expect("header"));
+    let (ws, answer) = tokio_tungstenite::client_async(req, tls).await.expect("upgrade");
+    let cookie =
+        answer.headers().get("set-cookie").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (ws, cookie)
+}
+
+/// An HTTP answer: status, head (lower-cased header lines) and body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    /// The value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+    }
+}
+
+/// `method path` on the gateway at `web` with the extra header lines `headers` and `body`;
+/// the answer (read until the server closes the connection, within [`PATIENCE`]).
+pub async fn https_request(
+    web: SocketAddr,
+    ca: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
+    let mut tls = tls::tls_connect(web, ca).await;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        web.port(),
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    tls.write_all(req.as_bytes()).await.expect("request");
+    tls.write_all(body).await.expect("body");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut out)).await;
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
+    let mut body = out[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = unchunk(&body);
+    }
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    HttpAnswer { status, head, body }
+}
+
+/// A chunked body's bytes.
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else { return out };
+        let size = std::str::from_utf8(&raw[..eol]).ok();
+        let size = size.and_then(|s| usize::from_str_radix(s.trim(), 16).ok()).unwrap_or(0);
+        if size == 0 || raw.len() < eol + 2 + size {
+            return out;
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw = &raw[(eol + 4 + size).min(raw.len())..];
+    }
+}

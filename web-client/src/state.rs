@@ -245,6 +245,28 @@ pub struct Model {
     pub found: Option<Found>,
     /// The message a search result jumped to, marked in the conversation.
     pub highlight: Option<i64>,
+    /// Where the page's file requests go (`FILES_URL`, extension `files`): the path its
+    /// WebSocket's pass opens.
+    pub files_url: Option<String>,
+    /// Uploads under way, or refused, shown above the composer.
+    pub uploads: Vec<UploadView>,
+    /// The last upload's number given out.
+    uploads_started: u64,
+}
+
+/// An upload as the page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadView {
+    /// Its number on this page.
+    pub id: u64,
+    /// The file's name.
+    pub name: String,
+    /// Bytes sent so far.
+    pub sent: f64,
+    /// Bytes in all.
+    pub total: f64,
+    /// Why it failed, once it has.
+    pub error: Option<String>,
 }
 
 impl Default for Model {
@@ -281,6 +303,9 @@ impl Default for Model {
             searching: None,
             found: None,
             highlight: None,
+            files_url: None,
+            uploads: Vec::new(),
+            uploads_started: 0,
         }
     }
 }
@@ -629,6 +654,39 @@ impl Model {
         Some(Frame { part: Some(room), ..Frame::default() })
     }
 
+    /// Where a file sent now goes: the room shown, or everyone.
+    pub fn file_dest(&self) -> String {
+        self.chat.current.clone().unwrap_or_else(|| shared::BROADCAST.to_owned())
+    }
+
+    /// An upload of `name` (`total` bytes) begins: its number.
+    pub fn upload_started(&mut self, name: String, total: f64) -> u64 {
+        self.uploads_started += 1;
+        let id = self.uploads_started;
+        self.uploads.push(UploadView { id, name, sent: 0.0, total, error: None });
+        id
+    }
+
+    /// `sent` bytes of upload `id` are through.
+    pub fn upload_progress(&mut self, id: u64, sent: f64) {
+        if let Some(u) = self.uploads.iter_mut().find(|u| u.id == id) {
+            u.sent = sent;
+        }
+    }
+
+    /// Upload `id` ended: gone from the list when it succeeded or was cancelled, kept with
+    /// its reason when the server refused it.
+    pub fn upload_ended(&mut self, id: u64, error: Option<String>) {
+        match error {
+            None => self.uploads.retain(|u| u.id != id),
+            Some(why) => {
+                if let Some(u) = self.uploads.iter_mut().find(|u| u.id == id) {
+                    u.error = Some(why);
+                }
+            }
+        }
+    }
+
     /// Who the composer writes to, for its placeholder: [`MAIN_ROOM`] or the room.
     pub fn writing_to(&self) -> String {
         match &self.chat.current {
@@ -722,7 +780,8 @@ impl Model {
         // The page shows rooms, edits and search (`features::CLIENTS` lists what every client
         // of the project implements; the terminal client adds these on its own too).
         if let Some(asked) = frame.features.as_mut() {
-            asked.extend([features::ROOMS, features::EDIT, features::SEARCH].map(str::to_owned));
+            let own = [features::ROOMS, features::EDIT, features::SEARCH, features::FILES];
+            asked.extend(own.map(str::to_owned));
         }
         if self.chat.me.as_deref() == Some(name) {
             frame.since = self.last_id;
@@ -834,6 +893,9 @@ impl Model {
     /// login is accepted: the REGISTER of "register this name", and the JOIN of the room the
     /// page's address names if the user is not in it.
     pub fn received(&mut self, mut frame: Frame) -> Option<Frame> {
+        if let Some(url) = frame.files_url.take() {
+            self.files_url = Some(url);
+        }
         let newest = frame.messages.iter().flatten().filter_map(|m| m.id).max();
         self.last_id = self.last_id.max(newest);
         // The only keys that change the side panel's names (see `Chat::apply`), or who may
@@ -1271,7 +1333,8 @@ mod tests {
     /// The page's login frame for `name`: what every client of the project asks for, and rooms.
     fn login_frame(name: &str) -> Frame {
         let mut frame = client_core::chat::login_frame(name);
-        let own = [features::ROOMS, features::EDIT, features::SEARCH].map(String::from);
+        let own =
+            [features::ROOMS, features::EDIT, features::SEARCH, features::FILES].map(String::from);
         frame.features.as_mut().expect("features").extend(own);
         frame
     }
@@ -1882,12 +1945,13 @@ mod tests {
     }
 
     #[test]
-    fn the_login_asks_for_rooms_edit_and_search_besides_every_clients_extensions() {
+    fn the_login_asks_for_rooms_edit_search_and_files_besides_every_clients_extensions() {
         let mut m = Model::default();
         m.opened();
         let asked = m.join("ann", "", false).and_then(|f| f.features).expect("features");
         let mut want: Vec<String> = features::CLIENTS.map(String::from).to_vec();
-        want.extend([features::ROOMS, features::EDIT, features::SEARCH].map(String::from));
+        let own = [features::ROOMS, features::EDIT, features::SEARCH, features::FILES];
+        want.extend(own.map(String::from));
         assert_eq!(asked, want);
         assert_eq!(asked.iter().filter(|f| *f == features::ROOMS).count(), 1);
         // the token login after a reload asks for them as well

@@ -33,7 +33,7 @@ const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 const MAX_CHUNK_BASE64: usize = FILE_CHUNK.div_ceil(3) * 4;
 
 /// A request of the extension `files`.
-pub(super) enum Request {
+pub(crate) enum Request {
     /// `UPLOAD`.
     Upload(frame::Upload),
     /// `CHUNK`.
@@ -53,7 +53,7 @@ struct Upload {
 
 /// What a connection holds of its uploads between frames.
 #[derive(Default)]
-pub(super) struct Uploads {
+pub(crate) struct Uploads {
     current: Option<Upload>,
     /// An upload refused halfway: the chunks already on their way after the refusal are
     /// dropped without an ERROR each (the one ERROR said why), until the next `UPLOAD`.
@@ -61,10 +61,18 @@ pub(super) struct Uploads {
 }
 
 /// Who is asking: the connection, the user's name and key.
-pub(super) struct Asker<'a> {
-    pub(super) conn: ConnId,
-    pub(super) name: &'a str,
-    pub(super) key: &'a str,
+pub(crate) struct Asker<'a> {
+    pub(crate) conn: ConnId,
+    pub(crate) name: &'a str,
+    pub(crate) key: &'a str,
+}
+
+/// Where an announced upload stands.
+pub(crate) enum Announced {
+    /// Its bytes go on from this offset.
+    From(u64),
+    /// It had every byte already: it is posted.
+    Done,
 }
 
 /// Carries out `request`; the JSON of the frame to answer with, if any.
@@ -93,6 +101,23 @@ async fn upload(
     uploads: &mut Uploads,
     u: frame::Upload,
 ) -> Result<Option<Frame>, String> {
+    let sha256 = u.sha256.to_ascii_lowercase();
+    Ok(Some(match announce(ctx, who, uploads, u).await? {
+        Announced::From(offset) => {
+            Frame { uploading: Some(Uploading { sha256, offset }), ..Frame::default() }
+        }
+        Announced::Done => Frame { uploaded: Some(sha256), ..Frame::default() },
+    }))
+}
+
+/// Checks an announced upload (`UPLOAD`, or the browser's `POST`) and makes it `uploads`'
+/// current one: where its bytes go on.
+pub(crate) async fn announce(
+    ctx: &Context,
+    who: &Asker<'_>,
+    uploads: &mut Uploads,
+    u: frame::Upload,
+) -> Result<Announced, String> {
     *uploads = Uploads::default();
     let not_sent = |e: FileError| format!("{e} The file was not sent.");
     let name = files::check_name(&u.name).map_err(not_sent)?.to_owned();
@@ -130,13 +155,13 @@ async fn upload(
         have
     })
     .await?;
-    uploads.current = Some(Upload { sha: sha.clone(), name, size, to });
+    uploads.current = Some(Upload { sha, name, size, to });
     if have == size {
         // Everything arrived before the connection dropped; only the end was missing.
-        return finish(ctx, who, uploads).await.map(Some);
+        finish(ctx, who, uploads).await?;
+        return Ok(Announced::Done);
     }
-    let uploading = Uploading { sha256: sha.as_str().to_owned(), offset: have };
-    Ok(Some(Frame { uploading: Some(uploading), ..Frame::default() }))
+    Ok(Announced::From(have))
 }
 
 /// Refuses a file of `size` bytes that would take the user past the quota.
@@ -163,13 +188,12 @@ async fn chunk(
     if uploads.failed.as_ref() == Some(&sha) {
         return Ok(None);
     }
-    let Some(up) = uploads.current.as_ref().filter(|u| u.sha == sha) else {
+    if uploads.current.as_ref().is_none_or(|u| u.sha != sha) {
         return Err(format!(
             "CHUNK: no upload of {} is in progress here; send UPLOAD first.",
             sha.as_str()
         ));
-    };
-    let size = up.size;
+    }
     if c.data.len() > MAX_CHUNK_BASE64 {
         let text = format!(
             "CHUNK: a chunk holds at most {FILE_CHUNK} bytes; the upload was stopped and removed."
@@ -180,8 +204,27 @@ async fn chunk(
         let text = "CHUNK: DATA is not base64; the upload was stopped and removed.".to_owned();
         return stop(ctx, who, uploads, text, true).await;
     };
+    append(ctx, who, uploads, &sha, c.offset, bytes).await
+}
+
+/// Appends `bytes` at `offset` to the current upload, whose SHA-256 is `sha` (a `CHUNK`'s, or
+/// a piece of the browser's `POST`); the last piece finishes it (`UPLOADED`).
+pub(crate) async fn append(
+    ctx: &Context,
+    who: &Asker<'_>,
+    uploads: &mut Uploads,
+    sha: &Sha256,
+    offset: u64,
+    bytes: Vec<u8>,
+) -> Result<Option<Frame>, String> {
+    let Some(size) = uploads.current.as_ref().filter(|u| u.sha == *sha).map(|u| u.size) else {
+        return Err(format!("No upload of {} is in progress here.", sha.as_str()));
+    };
+    if bytes.len() > FILE_CHUNK {
+        let text = format!("A piece holds at most {FILE_CHUNK} bytes; the upload was removed.");
+        return stop(ctx, who, uploads, text, true).await;
+    }
     let (store, key, s) = (ctx.files.clone(), who.key.to_owned(), sha.clone());
-    let offset = c.offset;
     let appended = blocking(move || store.append(&key, &s, size, offset, &bytes)).await?;
     let now = match appended {
         Ok(now) => now,
@@ -263,23 +306,37 @@ async fn finish(ctx: &Context, who: &Asker<'_>, uploads: &mut Uploads) -> Result
     Ok(Frame { uploaded: Some(up.sha.as_str().to_owned()), ..Frame::default() })
 }
 
-/// `FETCH`: a piece of the file of a message the user may see.
-async fn fetch(ctx: &Context, conn: ConnId, f: frame::Fetch) -> Result<Frame, String> {
+/// What the user on `conn` may see, from the hub (`None`: the user is gone).
+async fn sight(ctx: &Context, conn: ConnId) -> Option<crate::hub::edit::Sight> {
     let (reply, sight) = oneshot::channel();
-    if ctx.hub.send(Command::Sight { conn, reply }).await.is_err() {
-        return Err(SHUTTING_DOWN.to_owned());
-    }
-    let Some(sight) = sight.await.ok().flatten() else {
+    ctx.hub.send(Command::Sight { conn, reply }).await.ok()?;
+    sight.await.ok().flatten()
+}
+
+/// The name and key of the user on `conn` (`None`: not logged in, or gone).
+pub(crate) async fn user_of(ctx: &Context, conn: ConnId) -> Option<(String, String)> {
+    sight(ctx, conn).await.map(|s| (s.name, s.key))
+}
+
+/// The file of message `id`, if the user on `conn` may see that message.
+pub(crate) async fn visible_file(ctx: &Context, conn: ConnId, id: i64) -> Result<FileRef, String> {
+    let Some(sight) = sight(ctx, conn).await else {
         return Err(SHUTTING_DOWN.to_owned());
     };
-    let id = f.id;
     let m = ctx.reader.message(id).await.map_err(|e| {
         tracing::error!(error = %e, "reading a file's message");
         "Files cannot be read right now; please try again.".to_owned()
     })?;
-    let Some(file) = m.filter(|m| super::edit::sees(&sight, m)).and_then(|m| m.file) else {
-        return Err(format!("There is no file {id} you can see."));
-    };
+    match m.filter(|m| super::edit::sees(&sight, m)).and_then(|m| m.file) {
+        Some(file) => Ok(file),
+        None => Err(format!("There is no file {id} you can see.")),
+    }
+}
+
+/// `FETCH`: a piece of the file of a message the user may see.
+async fn fetch(ctx: &Context, conn: ConnId, f: frame::Fetch) -> Result<Frame, String> {
+    let id = f.id;
+    let file = visible_file(ctx, conn, id).await?;
     if f.offset > file.size {
         return Err(format!(
             "FETCH: offset {} is past the end of file {id} ({} bytes).",

@@ -32,9 +32,22 @@ type Flow = ControlFlow<Option<String>>;
 /// the loop borrows the transport rather than taking it.
 #[allow(clippy::manual_async_fn, reason = "an async fn would hold the transport twice")]
 pub fn serve<T: Transport>(
+    t: T,
+    ctx: Arc<Context>,
+    ip: std::net::IpAddr,
+) -> impl Future<Output = ()> + Send {
+    serve_as(t, ctx, ip, crate::hub::ConnId::next(), None)
+}
+
+/// [`serve`] as the connection `conn`, whose page fetches its files under `files_url` (a
+/// WebSocket's: told after the login when `files` is granted).
+#[allow(clippy::manual_async_fn, reason = "an async fn would hold the transport twice")]
+pub fn serve_as<T: Transport>(
     mut t: T,
     ctx: Arc<Context>,
     ip: std::net::IpAddr,
+    conn: crate::hub::ConnId,
+    files_url: Option<String>,
 ) -> impl Future<Output = ()> + Send {
     async move {
         // One timer for the connection (each one costs every connection 112 bytes): until the
@@ -43,7 +56,7 @@ pub fn serve<T: Transport>(
         let timer = tokio::time::sleep(ctx.login_timeout);
         tokio::pin!(timer);
         let (outbox, inbox) = outbox::channel(OUTBOX_CAPACITY);
-        let session = Session::new(ctx, ip, outbox, T::COMPRESSES);
+        let session = Session::new(ctx, ip, outbox, T::COMPRESSES, conn, files_url);
         let mut conn = Connection {
             t: &mut t,
             session,
@@ -129,6 +142,12 @@ impl<T: Transport> Connection<'_, T> {
                     self.t.compress();
                 }
                 self.send(&reply.frame).await?;
+                if reply.granted.files
+                    && let Some(url) = self.session.files_url.clone()
+                {
+                    let frame = Frame { files_url: Some(url), ..Frame::default() };
+                    self.send(&shared::encode(&frame)).await?;
+                }
                 tracing::debug!(user = %reply.name, "logged in");
                 self.check_again();
                 step = self.session.logged_in_as(

@@ -124,6 +124,8 @@ pub(super) struct Session {
     compressible: bool,
     /// The upload in progress (extension `files`); away while a request's future has it.
     uploads: Option<Uploads>,
+    /// Where the page fetches files over HTTPS (a WebSocket's; extension `files`).
+    pub(super) files_url: Option<String>,
 }
 
 impl Session {
@@ -133,10 +135,12 @@ impl Session {
         ip: std::net::IpAddr,
         outbox: outbox::Sender,
         compressible: bool,
+        conn: ConnId,
+        files_url: Option<String>,
     ) -> Self {
         let flood = ctx.flood.map(|rate| Bucket::new(rate, std::time::Instant::now()));
         Session {
-            conn: ConnId::next(),
+            conn,
             ip,
             state: State::Anonymous,
             ctx,
@@ -147,6 +151,7 @@ impl Session {
             throttled: false,
             compressible,
             uploads: Some(Uploads::default()),
+            files_url,
         }
     }
 

@@ -25,13 +25,13 @@ use crate::throttle::{PerAddress, Rate};
 
 mod account;
 mod edit;
-mod files;
+pub(crate) mod files;
 mod io;
 mod login;
 mod machine;
 mod rooms;
 
-pub use io::serve;
+pub use io::{serve, serve_as};
 
 /// The INFO of an accepted login.
 pub const WELCOME: &str = "Welcome!";

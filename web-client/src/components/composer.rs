@@ -34,8 +34,34 @@ pub fn Composer(
             send(tx, model, Out::Reconnect);
         }
     };
+    let picker: NodeRef<leptos::html::Input> = NodeRef::new();
+    let picked = move |_| {
+        if let Some(input) = picker.get_untracked() {
+            for file in super::files::files_of(input.files()) {
+                super::files::upload(model, file);
+            }
+            input.set_value("");
+        }
+    };
+    let pasted = move |ev: leptos::ev::ClipboardEvent| {
+        let files = super::files::files_of(ev.clipboard_data().and_then(|d| d.files()));
+        if !files.is_empty() {
+            ev.prevent_default();
+            for file in files {
+                super::files::upload(model, file);
+            }
+        }
+    };
+    let has_files = Memo::new(move |_| model.with(|m| m.files_url.is_some()));
     view! {
         <form class="composer" class:editing=move || editing.get() on:submit=submit>
+            <Show when=move || has_files.get()>
+                <label class="attach" title="Send a file (or drop it on the page, or paste it)">
+                    "Attach"
+                    <input type="file" multiple class="visually-hidden" node_ref=picker
+                           on:change=picked data-test="attach" />
+                </label>
+            </Show>
             <Show when=move || editing.get()>
                 <span class="editing-note" data-test="editing">"Editing your message"</span>
                 <button type="button" on:click=move |_| model.update(Model::cancel_edit)>
@@ -51,6 +77,7 @@ pub fn Composer(
                 autofocus
                 prop:value=move || draft.get()
                 on:input=move |ev| model.update(|m| m.draft = event_target_value(&ev))
+                on:paste=pasted
                 on:keydown=move |ev| {
                     if ev.key() == "Escape" {
                         model.update(Model::cancel_edit);

@@ -123,6 +123,7 @@ fn line(
             view! { <div class="event info">{client_core::fmt::list(&title, &names)}</div> }
                 .into_any()
         }
+        Entry::File { id, file, .. } => super::files::card(row.model, id, file).into_any(),
     };
     view! { {marker} {body} }
 }

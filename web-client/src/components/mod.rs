@@ -4,6 +4,7 @@
 
 mod account;
 mod composer;
+mod files;
 mod login;
 mod messages;
 mod rooms;
@@ -90,11 +91,22 @@ pub fn App() -> impl IntoView {
             fallback=move || view! { <login::Login model tx /> }
         >
             <account::SignedIn model tx />
-            <main class="chat">
+            <main
+                class="chat"
+                on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
+                on:drop=move |ev: leptos::ev::DragEvent| {
+                    ev.prevent_default();
+                    let dropped = ev.data_transfer().and_then(|d| d.files());
+                    for file in files::files_of(dropped) {
+                        files::upload(model, file);
+                    }
+                }
+            >
                 <rooms::Rooms model tx />
                 <search::Search model tx />
                 <messages::Messages model tx composer />
                 <users::Users model tx composer />
+                <files::Uploads model />
                 <composer::Composer model tx composer />
             </main>
         </Show>
