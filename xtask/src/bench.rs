@@ -271,14 +271,16 @@ fn generator_args(sc: &Scenario, ports: Ports, ca: &Path, pid: u32) -> Result<Ve
     Ok(args)
 }
 
-/// Runs the history benchmark (commits, login replay, search) and the compression benchmark
-/// (a 1,000-message replay's bytes and time with and without) and returns their `key=value`
-/// output, one after the other (their keys differ).
+/// Runs the history benchmark (commits, login replay, search), the compression benchmark (a
+/// 1,000-message replay's bytes and time with and without) and the file transfer benchmark (a
+/// 100 MB file both ways, native and HTTPS) and returns their `key=value` output, one after
+/// the other (their keys differ).
 fn history() -> Result<String> {
     let mut all = String::new();
     for (bench, what) in [
         ("history", "commits, login replay and search"),
         ("replay", "a login replay's bytes and time with and without compression"),
+        ("files", "a 100 MB file sent and fetched, native and HTTPS"),
     ] {
         eprintln!("==> {bench}: {what} (cargo bench --bench {bench})");
         let out = cargo()
