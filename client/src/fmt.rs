@@ -67,11 +67,11 @@ pub fn line(entry: &Entry) -> String {
         Entry::File { n, file, own: false, .. } => format!(
             "-- file {n}: {} ({}, {}); /get {n} saves it",
             file.name,
-            crate::transfer::human(file.size),
+            shared::size::human_size(file.size),
             file.kind
         ),
         Entry::File { n, file, own: true, .. } => {
-            format!("-- file {n}: {} ({}), sent", file.name, crate::transfer::human(file.size))
+            format!("-- file {n}: {} ({}), sent", file.name, shared::size::human_size(file.size))
         }
     }
 }

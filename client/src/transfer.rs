@@ -17,6 +17,7 @@ use client_core::chat::Transfer;
 use shared::Frame;
 use shared::frame::{Chunk, Fetch, FileRef, Upload};
 use shared::limits::FILE_CHUNK;
+use shared::size::human_size as human;
 
 /// Pieces of a download asked for ahead of the one being written: enough to keep the
 /// connection busy, few enough that little is in flight.
@@ -334,24 +335,6 @@ fn progress(shown: &mut u64, done: u64, total: u64) -> Option<u64> {
         *shown = quarter;
         quarter * 100 / STEPS
     })
-}
-
-/// A size as people read it (as the server writes it in a file's message).
-pub fn human(bytes: u64) -> String {
-    if bytes < 1000 {
-        return format!("{bytes} bytes");
-    }
-    #[allow(clippy::cast_precision_loss, reason = "one decimal is shown")]
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = "kB";
-    for next in ["MB", "GB", "TB"] {
-        if value < 999.95 {
-            break;
-        }
-        value /= 1000.0;
-        unit = next;
-    }
-    format!("{value:.1} {unit}")
 }
 
 /// A name to save a file under: the server refuses names with path separators or control

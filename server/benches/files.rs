@@ -25,11 +25,7 @@ const RUNS: usize = 3;
 const AHEAD: usize = 4;
 
 fn sha256(b: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, b)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    chatterbox_server::files::Sha256::of(b).as_str().to_owned()
 }
 
 /// `SIZE` bytes that do not compress, different for each `seed`.

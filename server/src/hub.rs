@@ -397,18 +397,12 @@ impl Entries {
             .as_ref()
             .map(|_| Bytes::from(encode_message(&Message { id: Some(id), ..m.clone() })));
         match m.change {
-            None if m.file.is_some() => {
-                let plain = encode_message(&Message { file: None, ..m.clone() });
-                let with_id = with_id(&plain);
-                Entries {
-                    plain: Some(Bytes::from(plain)),
-                    edit: with_id.clone(),
-                    with_id: Some(with_id),
-                    with_file,
-                }
-            }
             None => {
-                let plain = encode_message(m);
+                // A file's message: its text alone for clients without `files`.
+                let plain = match &m.file {
+                    Some(_) => encode_message(&Message { file: None, ..m.clone() }),
+                    None => encode_message(m),
+                };
                 let with_id = with_id(&plain);
                 Entries {
                     plain: Some(Bytes::from(plain)),

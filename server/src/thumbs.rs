@@ -99,6 +99,40 @@ pub fn thumbnail(bytes: &[u8], kind: &str) -> Result<(Vec<u8>, &'static str), Th
     }
 }
 
+/// A PNG's signature, IHDR (8-bit grey, `width` x `height`), an empty IDAT and IEND: a
+/// picture of a few dozen bytes that announces as many pixels as asked, which is how image
+/// bombs look. For tests (here and against the server).
+#[doc(hidden)]
+pub fn header_only_png(width: u32, height: u32) -> Vec<u8> {
+    fn crc(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for b in bytes {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let sum = crc(&out[start..]);
+        out.extend_from_slice(&sum.to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    // An empty zlib stream: the pixels themselves are never reached.
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0, 0, 0, 0, 1]);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,37 +152,6 @@ mod tests {
         out.into_inner()
     }
 
-    /// A PNG's signature, IHDR (8-bit grey, `width` x `height`), an empty IDAT and IEND.
-    fn png_header(width: u32, height: u32) -> Vec<u8> {
-        fn crc(bytes: &[u8]) -> u32 {
-            let mut c = 0xFFFF_FFFFu32;
-            for b in bytes {
-                c ^= u32::from(*b);
-                for _ in 0..8 {
-                    c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-                }
-            }
-            !c
-        }
-        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            let start = out.len();
-            out.extend_from_slice(kind);
-            out.extend_from_slice(data);
-            let sum = crc(&out[start..]);
-            out.extend_from_slice(&sum.to_be_bytes());
-        }
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut ihdr = width.to_be_bytes().to_vec();
-        ihdr.extend_from_slice(&height.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
-        chunk(&mut out, b"IHDR", &ihdr);
-        // An empty zlib stream: the pixels themselves are never reached.
-        chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0, 0, 0, 0, 1]);
-        chunk(&mut out, b"IEND", &[]);
-        out
-    }
-
     #[test]
     fn a_photo_becomes_a_small_jpeg_in_proportion() {
         let (thumb, kind) = thumbnail(&png(1600, 800, false), "image/png").expect("thumbnail");
@@ -166,11 +169,12 @@ mod tests {
     #[test]
     fn a_bomb_is_refused_from_its_header() {
         // A PNG that announces 100,000 x 100,000 pixels: a valid header, 65 bytes in all.
-        let bytes = png_header(100_000, 100_000);
+        let bytes = header_only_png(100_000, 100_000);
         let refused = thumbnail(&bytes, "image/png").expect_err("refused");
         assert!(matches!(refused, ThumbError::OverLimits), "{refused}");
         // Within each side's limit, over the pixels' limit.
-        let refused = thumbnail(&png_header(10_000, 10_000), "image/png").expect_err("refused");
+        let refused =
+            thumbnail(&header_only_png(10_000, 10_000), "image/png").expect_err("refused");
         assert!(
             matches!(refused, ThumbError::TooLarge { width: 10_000, height: 10_000 }),
             "{refused}"

@@ -830,11 +830,7 @@ async fn page_sha256(b: &Browser, href: &str) -> String {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    chatterbox_server::files::Sha256::of(bytes).as_str().to_owned()
 }
 
 /// An attribute of the first element matching `css`, once there is one.

@@ -718,11 +718,7 @@ async fn file_user(node: &TestServer, name: &str) -> (Client, Frame) {
 /// Sends `data` as a file named `name` to `to`, all chunks at once; the UPLOADED or ERROR.
 async fn send_file(c: &mut Client, name: &str, data: &[u8], to: &str) -> Frame {
     use base64::Engine;
-    let sha: String = ring::digest::digest(&ring::digest::SHA256, data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = chatterbox_server::files::Sha256::of(data).as_str().to_owned();
     let upload = shared::frame::Upload {
         name: name.into(),
         size: data.len() as u64,

@@ -34,11 +34,7 @@ fn bytes(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn sha256(b: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, b)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    chatterbox_server::files::Sha256::of(b).as_str().to_owned()
 }
 
 fn upload_frame(name: &str, data: &[u8], to: &str) -> Frame {
@@ -511,6 +507,22 @@ async fn a_browser_uploads_and_downloads_over_https_with_its_sessions_pass_only(
         https_request(web, &ca, "GET", &format!("{url}/{svg_id}/thumb"), &[("cookie", &pass)], b"")
             .await;
     assert_eq!(no_thumb.status, 404);
+
+    // A picture bomb (65 bytes announcing 100,000 x 100,000 pixels): kept as the bytes it is,
+    // but no thumbnail is attempted past its header.
+    let bomb = chatterbox_server::thumbs::header_only_png(100_000, 100_000);
+    let post_bomb = format!(
+        "{url}/upload?name=bomb.png&size={}&sha256={}&to=ALL&offset=0",
+        bomb.len(),
+        sha256(&bomb)
+    );
+    let posted = https_request(web, &ca, "POST", &post_bomb, &[("cookie", &pass)], &bomb).await;
+    assert_eq!(posted.status, 200);
+    let bomb_id = ws_file(&mut ann_ws, "bomb.png").await;
+    let thumb_path = format!("{url}/{bomb_id}/thumb");
+    let refused = https_request(web, &ca, "GET", &thumb_path, &[("cookie", &pass)], b"").await;
+    assert_eq!(refused.status, 422);
+    assert!(String::from_utf8_lossy(&refused.body).contains("larger than thumbnails are made of"));
 
     // Bytes that are not the announced ones, and a wrong offset: refused, nothing kept.
     let liar = format!(

@@ -34,6 +34,7 @@ pub mod limits;
 #[cfg(feature = "names")]
 pub mod names;
 pub mod rules;
+pub mod size;
 pub mod validate;
 
 #[cfg(feature = "codec")]

@@ -138,18 +138,22 @@ fn not_found() -> Response {
     plain(StatusCode::NOT_FOUND, "There is no such file here.")
 }
 
+/// The file of message `id` and its hash, if the pass in `headers` opens path `tag` and its
+/// WebSocket's user may see that message.
+async fn visible(web: &Web, tag: &str, headers: &HeaderMap, id: i64) -> Option<(FileRef, Sha256)> {
+    let conn = web.passes.check(tag, headers)?;
+    let file = upload::visible_file(&web.ctx, conn, id).await.ok()?;
+    let sha = Sha256::parse(&file.sha256).ok()?;
+    Some((file, sha))
+}
+
 /// `GET /files/<tag>/<id>`: the file of message `id`.
 pub(super) async fn original(
     State(web): State<Web>,
     headers: HeaderMap,
     Path((tag, id)): Path<(String, i64)>,
 ) -> Response {
-    let Some(conn) = web.passes.check(&tag, &headers) else { return not_found() };
-    let file = match upload::visible_file(&web.ctx, conn, id).await {
-        Ok(file) => file,
-        Err(_) => return not_found(),
-    };
-    let Ok(sha) = Sha256::parse(&file.sha256) else { return not_found() };
+    let Some((file, sha)) = visible(&web, &tag, &headers, id).await else { return not_found() };
     let path = web.ctx.files.path(&sha);
     let stream =
         futures_util::stream::unfold((path, 0u64, file.size), |(path, at, size)| async move {
@@ -179,12 +183,10 @@ pub(super) async fn thumbnail(
     headers: HeaderMap,
     Path((tag, id)): Path<(String, i64)>,
 ) -> Response {
-    let Some(conn) = web.passes.check(&tag, &headers) else { return not_found() };
-    let file = match upload::visible_file(&web.ctx, conn, id).await {
-        Ok(file) if files::is_image(&file.kind) => file,
-        _ => return not_found(),
-    };
-    let Ok(sha) = Sha256::parse(&file.sha256) else { return not_found() };
+    let Some((file, sha)) = visible(&web, &tag, &headers, id).await else { return not_found() };
+    if !files::is_image(&file.kind) {
+        return not_found();
+    }
     let Ok(_permit) = web.passes.thumbs.acquire().await else { return not_found() };
     let store = web.ctx.files.clone();
     let kind = file.kind.clone();

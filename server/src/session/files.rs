@@ -282,7 +282,8 @@ async fn finish(ctx: &Context, who: &Asker<'_>, uploads: &mut Uploads) -> Result
     })
     .await?
     .map_err(|e| e.to_string())?;
-    let content = format!("{} shared {} ({})", who.name, up.name, human_size(up.size));
+    let content =
+        format!("{} shared {} ({})", who.name, up.name, shared::size::human_size(up.size));
     let file = FileRef {
         name: up.name,
         size: up.size,
@@ -362,36 +363,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     })
 }
 
-/// A size as people read it: "512 bytes", "2.1 MB" (powers of 1000, one decimal).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} byte{}", if bytes == 1 { "" } else { "s" });
-    }
-    #[allow(clippy::cast_precision_loss, reason = "one decimal is shown")]
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 999.95 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_as_people_say_them() {
-        assert_eq!(human_size(0), "0 bytes");
-        assert_eq!(human_size(1), "1 byte");
-        assert_eq!(human_size(999), "999 bytes");
-        assert_eq!(human_size(1000), "1.0 kB");
-        assert_eq!(human_size(2_100_000), "2.1 MB");
-        assert_eq!(human_size(999_999), "1.0 MB");
-        assert_eq!(human_size(104_857_600), "104.9 MB");
-    }
 
     #[test]
     fn the_largest_chunk_fits_its_base64_bound() {

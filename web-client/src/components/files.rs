@@ -29,32 +29,15 @@ fn is_picture(kind: &str) -> bool {
     matches!(kind, "image/png" | "image/jpeg" | "image/gif" | "image/webp")
 }
 
-/// A size as people read it (as the server writes it in a file's message).
-fn human(bytes: u64) -> String {
-    if bytes < 1000 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = "kB";
-    for next in ["MB", "GB", "TB"] {
-        if value < 999.95 {
-            break;
-        }
-        value /= 1000.0;
-        unit = next;
-    }
-    format!("{value:.1} {unit}")
-}
-
 /// The file of message `id`, under the message that shares it.
 pub(super) fn card(model: RwSignal<Model>, id: i64, file: FileRef) -> impl IntoView {
     let base = model.with_untracked(|m| m.files_url.clone());
     let Some(base) = base else {
-        let text = format!("{} ({})", file.name, human(file.size));
+        let text = format!("{} ({})", file.name, shared::size::human_size(file.size));
         return view! { <div class="file-card" data-test="file">{text}</div> }.into_any();
     };
     let original = format!("{base}/{id}");
-    let size = human(file.size);
+    let size = shared::size::human_size(file.size);
     if is_picture(&file.kind) {
         let thumb = format!("{original}/thumb");
         view! {
