@@ -844,10 +844,59 @@ async fn wait_attr(b: &Browser, css: &str, attr: &str) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
 
+/// Sends `data` as the file `name` to `to` from a terminal user, all pieces at once; panics
+/// unless it is posted.
+async fn native_send(c: &mut Client, name: &str, data: &[u8], to: &str) {
+    use base64::Engine;
+    let sha = hex_sha256(data);
+    let upload = shared::frame::Upload {
+        name: name.into(),
+        size: data.len() as u64,
+        sha256: sha.clone(),
+        to: to.into(),
+    };
+    c.send(&shared::Frame { upload: Some(upload), ..Default::default() }).await;
+    c.recv_where(|f| f.uploading.is_some()).await;
+    for (i, piece) in data.chunks(shared::limits::FILE_CHUNK).enumerate() {
+        let chunk = shared::frame::Chunk {
+            sha256: sha.clone(),
+            offset: (i * shared::limits::FILE_CHUNK) as u64,
+            data: base64::engine::general_purpose::STANDARD.encode(piece),
+        };
+        c.send(&shared::Frame { chunk: Some(chunk), ..Default::default() }).await;
+    }
+    let done = c.recv_where(|f| f.uploaded.is_some() || f.error.is_some()).await;
+    assert!(done.uploaded.is_some(), "{:?}", done.error);
+}
+
+/// The whole file of message `id`, as a terminal user fetches it.
+async fn native_fetch(c: &mut Client, id: i64) -> Vec<u8> {
+    use base64::Engine;
+    let mut got = Vec::new();
+    loop {
+        let fetch = shared::frame::Fetch { id, offset: got.len() as u64 };
+        c.send(&shared::Frame { fetch: Some(fetch), ..Default::default() }).await;
+        let d = c.recv_where(|f| f.file_data.is_some()).await.file_data.expect("data");
+        got.extend(base64::engine::general_purpose::STANDARD.decode(d.data).expect("base64"));
+        if got.len() as u64 >= d.size {
+            return got;
+        }
+    }
+}
+
+/// The next live message that shares a file.
+async fn next_file(c: &mut Client) -> shared::Message {
+    loop {
+        let m = c.next_message().await;
+        if m.file.is_some() {
+            return m;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
 async fn a_picture_from_the_browser_shows_as_a_thumbnail_and_files_go_both_ways() {
-    use base64::Engine;
     let Setup { dirs, server, web, pin, driver } = setup().await;
     let ann = browser(&driver, &pin, "ann").await;
     login(&ann, web, "ann").await;
@@ -884,45 +933,16 @@ async fn a_picture_from_the_browser_shows_as_a_thumbnail_and_files_go_both_ways(
     })
     .await;
     // The terminal user gets it too, byte-identical.
-    let m = loop {
-        let m = cy.next_message().await;
-        if m.file.is_some() {
-            break m;
-        }
-    };
+    let m = next_file(&mut cy).await;
     assert!(m.content.starts_with("ann shared garden.png ("), "{}", m.content);
-    let id = m.id.expect("id");
-    let mut got = Vec::new();
-    while got.len() < picture.len() {
-        let fetch = shared::frame::Fetch { id, offset: got.len() as u64 };
-        cy.send(&shared::Frame { fetch: Some(fetch), ..Default::default() }).await;
-        let d = cy.recv_where(|f| f.file_data.is_some()).await.file_data.expect("data");
-        got.extend(base64::engine::general_purpose::STANDARD.decode(d.data).expect("base64"));
-    }
-    assert!(got == picture);
+    assert!(native_fetch(&mut cy, m.id.expect("id")).await == picture);
 
     // The terminal user sends bob a document privately: bob's page offers it to download,
     // byte-identical; ann's page never shows it.
     let doc: Vec<u8> =
         (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8).collect();
     let sha = hex_sha256(&doc);
-    let upload = shared::frame::Upload {
-        name: "plan.bin".into(),
-        size: doc.len() as u64,
-        sha256: sha.clone(),
-        to: "bob".into(),
-    };
-    cy.send(&shared::Frame { upload: Some(upload), ..Default::default() }).await;
-    cy.recv_where(|f| f.uploading.is_some()).await;
-    for (i, piece) in doc.chunks(shared::limits::FILE_CHUNK).enumerate() {
-        let chunk = shared::frame::Chunk {
-            sha256: sha.clone(),
-            offset: (i * shared::limits::FILE_CHUNK) as u64,
-            data: base64::engine::general_purpose::STANDARD.encode(piece),
-        };
-        cy.send(&shared::Frame { chunk: Some(chunk), ..Default::default() }).await;
-    }
-    assert!(cy.recv_where(|f| f.uploaded.is_some() || f.error.is_some()).await.uploaded.is_some());
+    native_send(&mut cy, "plan.bin", &doc, "bob").await;
     let download = wait_attr(&bob, "a[data-test=download]", "href").await;
     assert_eq!(wait_attr(&bob, "a[data-test=download]", "download").await, "plan.bin");
     assert_eq!(page_sha256(&bob, &download).await, sha);
@@ -952,5 +972,30 @@ async fn a_picture_from_the_browser_shows_as_a_thumbnail_and_files_go_both_ways(
         f.messages.iter().flatten().any(|m| m.content.contains("notes.txt"))
     })
     .await;
+
+    // A terminal user in the room sends a file there: a member's page offers it.
+    let mut dan = server.client().await;
+    let login = dan.login_with("dan", Some(&["files", "rooms"])).await;
+    assert_eq!(login.username_accepted, Some(true));
+    dan.send(&shared::Frame { join: Some("#team".into()), ..Default::default() }).await;
+    dan.recv_where(|f| f.joined.is_some()).await;
+    let minutes = "dan's minutes\n".repeat(5000);
+    native_send(&mut dan, "dan.txt", minutes.as_bytes(), "#team").await;
+    let href = wait_attr(&ann, "a[data-test=download][download='dan.txt']", "href").await;
+    assert_eq!(page_sha256(&ann, &href).await, hex_sha256(minutes.as_bytes()));
+    // And a page sends one privately: addressed to dan in the message field, then attached.
+    let private = dirs.root.path().join("for-dan.bin");
+    let secret: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(40_503) >> 7) as u8).collect();
+    std::fs::write(&private, &secret).expect("write");
+    let input = ann.find(Locator::Css("[data-test=composer]")).await.expect("composer");
+    input.send_keys("@dan ").await.expect("address dan");
+    let attach = ann.find(Locator::Css("[data-test=attach]")).await.expect("Attach");
+    attach.send_keys(&private.display().to_string()).await.expect("pick the file");
+    let m = next_file(&mut dan).await;
+    assert_eq!((m.src.as_str(), m.dest.as_str()), ("ann", "dan"));
+    assert!(native_fetch(&mut dan, m.id.expect("id")).await == secret, "byte-identical");
+    dan.say("ALL", "probe after the private file").await;
+    wait_text(&bob, "[data-test=messages]", |t| t.contains("probe after the private file")).await;
+    assert!(!messages(&bob).await.contains("for-dan"), "nobody else sees it");
     server.stop().await;
 }

@@ -654,9 +654,15 @@ impl Model {
         Some(Frame { part: Some(room), ..Frame::default() })
     }
 
-    /// Where a file sent now goes: the room shown, or everyone.
+    /// Where a file sent now goes: the person the draft is addressed to (`@name …`, as
+    /// picking a name in the side panel starts it), else the room shown, or everyone.
     pub fn file_dest(&self) -> String {
-        self.chat.current.clone().unwrap_or_else(|| shared::BROADCAST.to_owned())
+        let to =
+            self.draft.strip_prefix('@').and_then(|rest| rest.split(char::is_whitespace).next());
+        match to {
+            Some(name) if shared::validate::validate_username(name).is_ok() => name.to_owned(),
+            _ => self.chat.current.clone().unwrap_or_else(|| shared::BROADCAST.to_owned()),
+        }
     }
 
     /// An upload of `name` (`total` bytes) begins: its number.
@@ -1942,6 +1948,18 @@ mod tests {
         assert_eq!((m.chat.current.as_deref(), m.highlight), (Some("#rust"), Some(8)));
         m.close_search();
         assert!(m.found.is_none());
+    }
+
+    #[test]
+    fn a_file_goes_to_the_person_the_draft_addresses_else_to_the_room_shown() {
+        let mut m = Model::default();
+        assert_eq!(m.file_dest(), "ALL");
+        m.chat.current = Some("#team".into());
+        assert_eq!(m.file_dest(), "#team");
+        m.draft = "@bob ".into();
+        assert_eq!(m.file_dest(), "bob");
+        m.draft = "@ nobody".into();
+        assert_eq!(m.file_dest(), "#team", "no name after the @");
     }
 
     #[test]
