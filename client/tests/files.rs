@@ -40,7 +40,7 @@ async fn a_file_sent_from_one_terminal_is_saved_by_another_byte_identical() {
     assert!(std::fs::read(saved.join("notes.bin")).expect("saved") == data, "byte-identical");
     // Saved again: beside the first, not over it.
     bob.send(&format!("/get 1 {}", saved.display()));
-    bob.expect("as");
+    bob.expect("Saved notes.bin (600.0 kB) as");
     assert!(std::fs::read(saved.join("notes (1).bin")).expect("saved again") == data);
 
     // To the room written to: members only.

@@ -269,18 +269,27 @@ impl FileStore {
 
     /// Finishes `uploader`'s upload of `sha` once it has all `size` bytes: checks the hash
     /// and moves the file into place (if the same bytes are stored already, the upload is
-    /// simply removed). A mismatch removes the upload.
-    pub fn finish(&self, uploader: &str, sha: &Sha256, size: u64) -> Result<(), FileError> {
+    /// simply removed); returns its type as its first bytes show it ([`sniff`]). A mismatch
+    /// removes the upload.
+    pub fn finish(
+        &self,
+        uploader: &str,
+        sha: &Sha256,
+        size: u64,
+    ) -> Result<&'static str, FileError> {
         let path = self.partial(uploader, sha);
         let mut file = File::open(&path)?;
         let mut ctx = digest::Context::new(&digest::SHA256);
         let mut buf = vec![0u8; CHUNK];
+        let mut head = Vec::with_capacity(SNIFF_LEN);
         let mut total = 0u64;
         loop {
             let n = file.read(&mut buf)?;
             if n == 0 {
                 break;
             }
+            let want = SNIFF_LEN - head.len();
+            head.extend_from_slice(&buf[..n.min(want)]);
             ctx.update(&buf[..n]);
             total += n as u64;
         }
@@ -292,12 +301,12 @@ impl FileStore {
         let target = self.path(sha);
         if target.is_file() {
             fs::remove_file(&path)?;
-            return Ok(());
+            return Ok(sniff(&head));
         }
         fs::create_dir_all(target.parent().unwrap_or(&self.root))?;
         File::open(&path)?.sync_all()?;
         fs::rename(&path, &target)?;
-        Ok(())
+        Ok(sniff(&head))
     }
 
     /// Removes `uploader`'s upload of `sha`, if there is one (cancelled, or refused).

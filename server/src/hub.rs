@@ -433,6 +433,73 @@ impl Entries {
     }
 }
 
+/// Where a message goes ([`Hub::reach`]).
+pub(crate) enum Reach {
+    /// To this room's members (the room's name as the server spells it).
+    Room(String),
+    /// To everyone.
+    Everyone,
+    /// To this person (the name as its holder spells it).
+    Person(String),
+}
+
+/// Why a message cannot go where it is addressed ([`Hub::reach`]).
+pub(crate) enum Unreachable {
+    /// A room, to a client that did not negotiate `rooms`.
+    RoomsNotGranted,
+    /// No such room.
+    NoRoom(String),
+    /// The sender is not in the room.
+    NotInRoom(String),
+    /// The recipient is not online.
+    NotOnline,
+    /// The sender blocks the recipient.
+    SenderBlocks,
+    /// The recipient blocks the sender.
+    RecipientBlocks,
+}
+
+/// What did not happen, for the end of a refusal's text.
+#[derive(Clone, Copy)]
+pub(crate) enum Lost {
+    /// A message.
+    Message,
+    /// A file (its upload is refused before its bytes travel).
+    File,
+}
+
+impl Lost {
+    fn sentence(self) -> &'static str {
+        match self {
+            Lost::Message => "the message was not delivered",
+            Lost::File => "the file was not sent",
+        }
+    }
+}
+
+impl Unreachable {
+    /// The ERROR for a message (or file) to `dest` that `lost` says did not go.
+    pub(crate) fn text(&self, dest: &str, lost: Lost) -> String {
+        let lost = lost.sentence();
+        match self {
+            Unreachable::RoomsNotGranted => {
+                format!("{dest} is a room, and rooms need the extension rooms; {lost}.")
+            }
+            Unreachable::NoRoom(room) => format!("There is no room {room}; {lost}."),
+            Unreachable::NotInRoom(room) => {
+                format!("You are not in {room}: JOIN it to write to it; {lost}.")
+            }
+            Unreachable::NotOnline => format!("{dest} is not online; {lost}."),
+            Unreachable::SenderBlocks => {
+                format!("You have blocked {dest}: unblock them to write to them; {lost}.")
+            }
+            Unreachable::RecipientBlocks => {
+                format!("{dest} does not accept your messages; {lost}.")
+            }
+        }
+    }
+}
+
 enum Kind {
     /// `hidden`: names in a block with the sender (either way), who must not get it.
     Broadcast {
@@ -716,7 +783,7 @@ impl Hub {
                 let _ = reply.send(self.next_id - 1);
             }
             Command::Reach { conn, to, reply } => {
-                let _ = reply.send(self.reach(conn, &to));
+                let _ = reply.send(self.may_send(conn, &to));
             }
             Command::Change { conn, message, plain } => self.change(conn, message, plain).await,
             Command::Room { conn, request, reply } => {
@@ -997,77 +1064,22 @@ impl Hub {
         };
         let in_rooms = self.users.get(&me).is_some_and(|u| u.rooms);
         for mut m in messages {
-            if let Some(room) = crate::rooms::room_of(&m.dest) {
-                // A room's messages are for its members, from its members.
-                let room = room.to_ascii_lowercase();
-                if !in_rooms {
-                    refused.push(format!(
-                        "{} is a room; rooms need the extension rooms. The message was not delivered.",
-                        m.dest
-                    ));
-                    continue;
+            let kind_to = match self.reach(&my_key, in_rooms, &m.dest) {
+                Ok(Reach::Room(room)) => {
+                    m.dest = room;
+                    None
                 }
-                if !self.rooms.rooms.contains_key(&room) {
-                    refused
-                        .push(format!("There is no room {room}; the message was not delivered."));
-                    continue;
-                }
-                if !self.rooms.rooms.get(&room).is_some_and(|r| r.members.contains_key(&my_key)) {
-                    refused.push(format!(
-                        "You are not in {room}; JOIN it to write to it. The message was not delivered."
-                    ));
-                    continue;
-                }
-                m.dest = room;
-                if m.timestamp.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
-                    m.timestamp = now;
-                }
-                if !self.accept(conn, &me, m, None, hidden.clone(), None).await {
-                    return;
-                }
-                continue;
-            }
-            // Private messages are addressed by the name's key: `BOB` reaches `Bob`. A
-            // broadcast needs no key (`route` recognises its DEST `ALL` first).
-            let dest_key = (m.dest != shared::BROADCAST).then(|| name_key(&m.dest));
-            let decision = route(
-                &my_key,
-                dest_key.as_deref().unwrap_or(shared::BROADCAST),
-                |k| {
-                    self.keys.contains_key(k)
-                        || self.link.as_ref().is_some_and(|l| l.remote_keys.contains_key(k))
-                },
-                |a, b| self.blocks(a, b),
-            );
-            let kind_to = match decision {
-                Route::Broadcast => None,
-                Route::Direct => {
-                    let holder = dest_key.as_ref().and_then(|k| {
-                        self.keys
-                            .get(k)
-                            .or_else(|| self.link.as_ref().and_then(|l| l.remote_keys.get(k)))
-                    });
-                    if let Some(holder) = holder {
-                        m.dest.clone_from(holder);
-                    }
+                Ok(Reach::Everyone) => None,
+                Ok(Reach::Person(holder)) => {
+                    m.dest = holder;
                     Some(m.dest.clone())
                 }
-                Route::NotOnline => {
+                Err(Unreachable::NotOnline) => {
                     offline.push(m.dest);
                     continue;
                 }
-                Route::SenderBlocks => {
-                    refused.push(format!(
-                        "You have blocked {}; unblock them to write to them. The message was not delivered.",
-                        m.dest
-                    ));
-                    continue;
-                }
-                Route::RecipientBlocks => {
-                    refused.push(format!(
-                        "{} does not accept your messages; the message was not delivered.",
-                        m.dest
-                    ));
+                Err(why) => {
+                    refused.push(why.text(&m.dest, Lost::Message));
                     continue;
                 }
             };
@@ -1095,6 +1107,39 @@ impl Hub {
                 )
             };
             self.send_error(&me, text);
+        }
+    }
+
+    /// Where a message to `dest` from the user with key `my_key` goes (`in_rooms`: the user
+    /// negotiated `rooms`), or why it cannot: a room's messages are for its members, from its
+    /// members; private messages are addressed by the name's key (`BOB` reaches `Bob`), to
+    /// someone online who is in no block with the sender.
+    pub(super) fn reach(
+        &self,
+        my_key: &str,
+        in_rooms: bool,
+        dest: &str,
+    ) -> Result<Reach, Unreachable> {
+        if let Some(room) = crate::rooms::room_of(dest) {
+            let room = room.to_ascii_lowercase();
+            return match self.rooms.rooms.get(&room) {
+                _ if !in_rooms => Err(Unreachable::RoomsNotGranted),
+                None => Err(Unreachable::NoRoom(room)),
+                Some(r) if !r.members.contains_key(my_key) => Err(Unreachable::NotInRoom(room)),
+                Some(_) => Ok(Reach::Room(room)),
+            };
+        }
+        // A broadcast needs no key (`route` recognises its DEST `ALL` first).
+        let dest_key = if dest == shared::BROADCAST { dest.to_owned() } else { name_key(dest) };
+        let holder = |k: &str| {
+            self.keys.get(k).or_else(|| self.link.as_ref().and_then(|l| l.remote_keys.get(k)))
+        };
+        match route(my_key, &dest_key, |k| holder(k).is_some(), |a, b| self.blocks(a, b)) {
+            Route::Broadcast => Ok(Reach::Everyone),
+            Route::Direct => Ok(Reach::Person(holder(&dest_key).map_or(dest, |h| h).to_owned())),
+            Route::NotOnline => Err(Unreachable::NotOnline),
+            Route::SenderBlocks => Err(Unreachable::SenderBlocks),
+            Route::RecipientBlocks => Err(Unreachable::RecipientBlocks),
         }
     }
 

@@ -44,48 +44,17 @@ impl Hub {
     }
 
     /// Whether the user on `conn` may send a message to `to` now (extension `files`, before
-    /// the bytes of a file travel): the checks [`Hub::route`] makes, without sending.
-    pub(super) fn reach(&self, conn: ConnId, to: &str) -> Result<(), String> {
+    /// the bytes of a file travel): [`Hub::reach`], as [`Hub::route`] will decide it.
+    pub(super) fn may_send(&self, conn: ConnId, to: &str) -> Result<(), String> {
         let gone = || super::super::session::SHUTTING_DOWN.to_owned();
         let me = self.names.get(&conn).ok_or_else(gone)?;
         let u = self.users.get(me).ok_or_else(gone)?;
         if let Some(mute) = self.registry.muted(&u.key, unix_now()) {
             return Err(format!("You are muted {}; the file was not sent.", mute.describe()));
         }
-        if let Some(room) = crate::rooms::room_of(to) {
-            let room = room.to_ascii_lowercase();
-            if !u.rooms {
-                return Err(format!("{to} is a room; rooms need the extension rooms."));
-            }
-            return match self.rooms.rooms.get(&room) {
-                None => Err(format!("There is no room {room}; the file was not sent.")),
-                Some(r) if !r.members.contains_key(&u.key) => Err(format!(
-                    "You are not in {room}; JOIN it to send files to it. The file was not sent."
-                )),
-                Some(_) => Ok(()),
-            };
-        }
-        let dest_key = if to == shared::BROADCAST { to.to_owned() } else { name_key(to) };
-        let decision = shared::rules::route(
-            &u.key,
-            &dest_key,
-            |k| {
-                self.keys.contains_key(k)
-                    || self.link.as_ref().is_some_and(|l| l.remote_keys.contains_key(k))
-            },
-            |a, b| self.blocks(a, b),
-        );
-        match decision {
-            shared::rules::Route::Broadcast | shared::rules::Route::Direct => Ok(()),
-            shared::rules::Route::NotOnline => {
-                Err(format!("{to} is not online; the file was not sent."))
-            }
-            shared::rules::Route::SenderBlocks => Err(format!(
-                "You have blocked {to}; unblock them to send them files. The file was not sent."
-            )),
-            shared::rules::Route::RecipientBlocks => {
-                Err(format!("{to} does not accept your messages; the file was not sent."))
-            }
+        match self.reach(&u.key, u.rooms, to) {
+            Ok(_) => Ok(()),
+            Err(why) => Err(why.text(to, super::Lost::File)),
         }
     }
 

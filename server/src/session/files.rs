@@ -198,11 +198,11 @@ async fn chunk(
         let text = format!(
             "CHUNK: a chunk holds at most {FILE_CHUNK} bytes; the upload was stopped and removed."
         );
-        return stop(ctx, who, uploads, text, true).await;
+        return Err(stop(ctx, who, uploads, text, true).await);
     }
     let Ok(bytes) = BASE64.decode(c.data.as_bytes()) else {
         let text = "CHUNK: DATA is not base64; the upload was stopped and removed.".to_owned();
-        return stop(ctx, who, uploads, text, true).await;
+        return Err(stop(ctx, who, uploads, text, true).await);
     };
     append(ctx, who, uploads, &sha, c.offset, bytes).await
 }
@@ -222,7 +222,7 @@ pub(crate) async fn append(
     };
     if bytes.len() > FILE_CHUNK {
         let text = format!("A piece holds at most {FILE_CHUNK} bytes; the upload was removed.");
-        return stop(ctx, who, uploads, text, true).await;
+        return Err(stop(ctx, who, uploads, text, true).await);
     }
     let (store, key, s) = (ctx.files.clone(), who.key.to_owned(), sha.clone());
     let appended = blocking(move || store.append(&key, &s, size, offset, &bytes)).await?;
@@ -230,10 +230,10 @@ pub(crate) async fn append(
         Ok(now) => now,
         // Out of order: what arrived stays, and a new UPLOAD says where to go on.
         Err(e @ FileError::Offset { .. }) => {
-            return stop(ctx, who, uploads, format!("{e} Send UPLOAD again to resume."), false)
-                .await;
+            let text = format!("{e} Send UPLOAD again to resume.");
+            return Err(stop(ctx, who, uploads, text, false).await);
         }
-        Err(e) => return stop(ctx, who, uploads, e.to_string(), true).await,
+        Err(e) => return Err(stop(ctx, who, uploads, e.to_string(), true).await),
     };
     if now < size {
         return Ok(None);
@@ -250,15 +250,17 @@ async fn stop(
     uploads: &mut Uploads,
     text: String,
     discard: bool,
-) -> Result<Option<Frame>, String> {
+) -> String {
     if let Some(up) = uploads.current.take() {
         if discard {
             let (store, key, sha) = (ctx.files.clone(), who.key.to_owned(), up.sha.clone());
-            blocking(move || store.discard(&key, &sha)).await?;
+            if let Err(e) = blocking(move || store.discard(&key, &sha)).await {
+                return e;
+            }
         }
         uploads.failed = Some(up.sha);
     }
-    Err(text)
+    text
 }
 
 /// The upload has all its bytes: checks them against the quota and the SHA-256, stores the
@@ -269,19 +271,14 @@ async fn finish(ctx: &Context, who: &Asker<'_>, uploads: &mut Uploads) -> Result
     if let Some(up) = &uploads.current
         && let Err(e) = within_quota(ctx, who.key, up.size).await
     {
-        return stop(ctx, who, uploads, e, true).await.map(|_| Frame::default());
+        return Err(stop(ctx, who, uploads, e, true).await);
     }
     let Some(up) = uploads.current.take() else {
         return Err("No upload is in progress.".to_owned());
     };
     let (store, key, sha, size) = (ctx.files.clone(), who.key.to_owned(), up.sha.clone(), up.size);
-    let kind = blocking(move || {
-        store.finish(&key, &sha, size)?;
-        let head = store.read(&sha, 0, files::SNIFF_LEN)?;
-        Ok::<_, FileError>(files::sniff(&head))
-    })
-    .await?
-    .map_err(|e| e.to_string())?;
+    let kind =
+        blocking(move || store.finish(&key, &sha, size)).await?.map_err(|e| e.to_string())?;
     let content =
         format!("{} shared {} ({})", who.name, up.name, shared::size::human_size(up.size));
     let file = FileRef {
