@@ -1005,3 +1005,81 @@ async fn a_picture_from_the_browser_shows_as_a_thumbnail_and_files_go_both_ways(
     assert!(!messages(&bob).await.contains("for-dan"), "nobody else sees it");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the web client built in and chromium; cargo xtask test runs it"]
+async fn dropped_and_pasted_files_are_sent_and_a_cancelled_one_never_arrives() {
+    let Setup { dirs, server, web, pin, driver } = setup().await;
+    let ann = browser(&driver, &pin, "ann").await;
+    login(&ann, web, "ann").await;
+    wait_text(&ann, "[data-test=status]", |t| t.contains("Connected as ann")).await;
+    let mut cy = server.client().await;
+    assert_eq!(cy.login_with("cy", Some(&["files"])).await.username_accepted, Some(true));
+    // A file dropped on the page, then one pasted into the message field (the events a
+    // browser fires for them, made by script: headless Chromium has no mouse or clipboard).
+    let dropped = "const dt = new DataTransfer(); \
+        dt.items.add(new File(['dropped ' + 'x'.repeat(5000)], 'dropped.txt', {type: 'text/plain'})); \
+        document.querySelector('main.chat').dispatchEvent( \
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); \
+        return true;";
+    ann.execute(dropped, vec![]).await.expect("drop");
+    let m = next_file(&mut cy).await;
+    assert_eq!(
+        (m.src.as_str(), m.file.as_ref().map(|f| f.name.as_str())),
+        ("ann", Some("dropped.txt"))
+    );
+    assert!(
+        native_fetch(&mut cy, m.id.expect("id")).await
+            == format!("dropped {}", "x".repeat(5000)).into_bytes()
+    );
+    let pasted = "const dt = new DataTransfer(); \
+        dt.items.add(new File(['pasted text'], 'pasted.txt', {type: 'text/plain'})); \
+        document.querySelector('[data-test=composer]').dispatchEvent( \
+            new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true})); \
+        return true;";
+    ann.execute(pasted, vec![]).await.expect("paste");
+    let m = next_file(&mut cy).await;
+    assert_eq!(m.file.as_ref().map(|f| f.name.as_str()), Some("pasted.txt"));
+    assert!(native_fetch(&mut cy, m.id.expect("id")).await == b"pasted text");
+
+    // A large file dropped and cancelled at once (while the page still hashes it): its row
+    // shows a progress bar and Cancel, goes away, and nothing arrives nor stays on the server.
+    let cancel = "const done = arguments[0]; \
+        const dt = new DataTransfer(); \
+        dt.items.add(new File([new Uint8Array(90000000)], 'big.bin')); \
+        document.querySelector('main.chat').dispatchEvent( \
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); \
+        const click = () => { \
+            const row = document.querySelector('[data-test=upload]'); \
+            const button = row && row.querySelector('[data-test=cancel-upload]'); \
+            if (!button) { setTimeout(click, 1); return; } \
+            const progress = row.querySelector('progress') !== null; \
+            button.click(); done(progress); \
+        }; \
+        click();";
+    let progress = ann.execute_async(cancel, vec![]).await.expect("drop and cancel");
+    assert_eq!(progress, json!(true), "the row had its progress bar");
+    wait_js(&ann, "return document.querySelectorAll('[data-test=upload]').length;", |v| {
+        v == &json!(0)
+    })
+    .await;
+    // The witness: a file of the same size dropped after it, hashed and sent after it would
+    // have been; the first file to arrive is this one.
+    let after = "const dt = new DataTransfer(); \
+        dt.items.add(new File([new Uint8Array(90000000)], 'after.bin')); \
+        document.querySelector('main.chat').dispatchEvent( \
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); \
+        return true;";
+    ann.execute(after, vec![]).await.expect("drop the witness");
+    let m = next_file(&mut cy).await;
+    assert_eq!(
+        m.file.as_ref().map(|f| f.name.as_str()),
+        Some("after.bin"),
+        "not the cancelled one"
+    );
+    let partial = dirs.data().join("files/partial");
+    let left: Vec<_> =
+        std::fs::read_dir(&partial).map(|d| d.flatten().count()).into_iter().collect();
+    assert_eq!(left, vec![0], "nothing of it on the server");
+    server.stop().await;
+}

@@ -80,6 +80,10 @@ pub(super) fn upload(model: RwSignal<Model>, file: File) {
             Ok(sha) => sha,
             Err(why) => return model.update(|m| m.upload_ended(id, Some(why))),
         };
+        // Cancelled while its hash was being computed: it never starts.
+        if !model.with_untracked(|m| m.uploads.iter().any(|u| u.id == id)) {
+            return;
+        }
         let query = format!(
             "name={}&size={}&sha256={sha}&to={}&offset=0",
             encode(&name),
